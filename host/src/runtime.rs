@@ -1,0 +1,206 @@
+//! The wasmtime side: the linker, each component's pre-instance, and per-request stores.
+//!
+//! Every request gets a fresh store and instance (WASI 0.2 HTTP semantics, as in Spin),
+//! instantiated from a `ProxyPre` prepared once at startup.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::allowed_hosts::AllowedHosts;
+use crate::bindings::{variables, SpinImports};
+use crate::manifest::{ComponentDecl, Manifest};
+use crate::outbound::OutboundHttp;
+use crate::postgres::Pools;
+use crate::variables::{ComponentVariables, LookupError};
+
+/// What a component may do and see, fixed at startup.
+pub(crate) struct ComponentContext {
+    pub(crate) id: String,
+    pub(crate) variables: ComponentVariables,
+    pub(crate) allowed_hosts: Arc<AllowedHosts>,
+    environment: Vec<(String, String)>,
+}
+
+/// A component ready to be instantiated.
+pub(crate) struct ComponentRuntime {
+    pre: ProxyPre<InstanceState>,
+    context: Arc<ComponentContext>,
+    pg_pools: Arc<Pools>,
+}
+
+/// Per-request store data.
+pub(crate) struct InstanceState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outbound: OutboundHttp,
+    context: Arc<ComponentContext>,
+    pg_pools: Arc<Pools>,
+}
+
+/// All components of an application.
+pub(crate) struct Runtime {
+    components: HashMap<String, ComponentRuntime>,
+}
+
+impl Runtime {
+    /// Expands each component's settings, compiles it (or loads it from the cache) and
+    /// links it. `app_values` are the resolved application variables.
+    pub(crate) fn load(
+        engine: &Engine,
+        manifest: &Manifest,
+        app_values: &BTreeMap<String, String>,
+        cache_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let mut linker = Linker::<InstanceState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)?;
+        SpinImports::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(anyhow::Error::from)?;
+
+        let pg_pools = Arc::new(Pools::default());
+        let mut components = HashMap::new();
+        for (id, decl) in &manifest.components {
+            let context = component_context(id, decl, app_values)
+                .with_context(|| format!("component {id:?}"))?;
+            let component = crate::cache::load_component(engine, &decl.source, cache_dir)
+                .with_context(|| format!("component {id:?}"))?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .and_then(ProxyPre::new)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!("component {id:?} cannot be linked (does it import something cp-host does not provide?)")
+                })?;
+            components.insert(
+                id.clone(),
+                ComponentRuntime {
+                    pre,
+                    context: Arc::new(context),
+                    pg_pools: pg_pools.clone(),
+                },
+            );
+        }
+        Ok(Self { components })
+    }
+
+    pub(crate) fn component(&self, id: &str) -> Option<&ComponentRuntime> {
+        self.components.get(id)
+    }
+
+    /// Component ids, sorted.
+    pub(crate) fn component_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.components.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+fn component_context(
+    id: &str,
+    decl: &ComponentDecl,
+    app_values: &BTreeMap<String, String>,
+) -> anyhow::Result<ComponentContext> {
+    let hosts = decl
+        .allowed_outbound_hosts
+        .iter()
+        .map(|t| t.expand(app_values))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(ComponentContext {
+        id: id.to_string(),
+        variables: ComponentVariables::resolve(&decl.variables, app_values)?,
+        allowed_hosts: Arc::new(AllowedHosts::parse(&hosts)?),
+        environment: decl
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
+impl ComponentRuntime {
+    /// A fresh store for one request: stdout/stderr inherited, no files, no arguments,
+    /// only the environment the manifest gives the component.
+    pub(crate) fn new_store(&self) -> Store<InstanceState> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.inherit_stdout()
+            .inherit_stderr()
+            .envs(&self.context.environment);
+        let state = InstanceState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound: OutboundHttp::new(&self.context),
+            context: self.context.clone(),
+            pg_pools: self.pg_pools.clone(),
+        };
+        Store::new(self.pre.engine(), state)
+    }
+
+    /// Instantiates the component in `store`.
+    pub(crate) async fn instantiate(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> anyhow::Result<Proxy> {
+        self.pre
+            .instantiate_async(store)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("cannot instantiate the component")
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.context.id
+    }
+}
+
+impl InstanceState {
+    pub(crate) fn component(&self) -> &ComponentContext {
+        &self.context
+    }
+
+    pub(crate) fn pg_pools(&self) -> &Pools {
+        &self.pg_pools
+    }
+
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+impl variables::Host for InstanceState {
+    async fn get(&mut self, name: String) -> anyhow::Result<Result<String, variables::Error>> {
+        Ok(match self.context.variables.get(&name) {
+            Ok(value) => Ok(value.to_string()),
+            Err(LookupError::InvalidName(msg)) => Err(variables::Error::InvalidName(msg)),
+            Err(LookupError::Undefined(msg)) => Err(variables::Error::Undefined(msg)),
+        })
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# `make up`: serve the control plane on 127.0.0.1:3000 (Spin's default).
+#
+# Uses a private PostgreSQL cluster and the Kubernetes API stand-in unless
+#   DATABASE_URL=postgres://...   (the control plane's database) or
+#   KUBE_URL=https://... [KUBE_TOKEN=...] [KUBE_NAMESPACE=...]
+# point at real ones. The operator token is SPIN_VARIABLE_API_TOKEN (one is
+# generated and printed if unset).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/toolchain.sh
+make --no-print-directory components host
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  admin=$(scripts/pg.sh start)
+  DATABASE_URL=${admin%/*}/controlplane
+  target/release/cp-migrate --database-url "$admin" --create-database controlplane
+else
+  target/release/cp-migrate --database-url "$DATABASE_URL"
+fi
+db_host=${DATABASE_URL#*://}; db_host=${db_host#*@}; db_host=${db_host%%/*}; db_host=${db_host%%\?*}
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+if [ -z "${KUBE_URL:-}" ]; then
+  KUBE_URL=http://127.0.0.1:6443
+  KUBE_TOKEN=${KUBE_TOKEN:-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+  target/release/cp-kube-standin --listen 127.0.0.1:6443 --token "$KUBE_TOKEN" 2>.kube-standin.log &
+  pids+=($!)
+  echo "Kubernetes API stand-in on $KUBE_URL (log: .kube-standin.log)"
+fi
+
+if [ -z "${SPIN_VARIABLE_API_TOKEN:-}" ]; then
+  SPIN_VARIABLE_API_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  echo "Operator token (SPIN_VARIABLE_API_TOKEN): $SPIN_VARIABLE_API_TOKEN"
+fi
+
+export SPIN_VARIABLE_API_TOKEN
+export SPIN_VARIABLE_DB_URL=$DATABASE_URL
+export SPIN_VARIABLE_DB_HOST=$db_host
+export SPIN_VARIABLE_KUBE_URL=$KUBE_URL
+export SPIN_VARIABLE_KUBE_TOKEN=${KUBE_TOKEN:-}
+export SPIN_VARIABLE_KUBE_NAMESPACE=${KUBE_NAMESPACE:-opencrane}
+
+target/release/cp-host serve --manifest spin.toml --listen "${LISTEN:-127.0.0.1:3000}" &
+pids+=($!)
+wait "${pids[-1]}"

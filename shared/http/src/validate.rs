@@ -1,0 +1,138 @@
+//! Field validation that names the field, collecting every problem of a
+//! request at once rather than failing on the first.
+
+use crate::{ApiError, FieldError};
+
+/// Collects field errors.
+#[derive(Debug, Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records an error for `field`.
+    pub fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Records an error when `ok` is false.
+    pub fn check(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {
+        if !ok {
+            self.error(field, message);
+        }
+    }
+
+    /// A DNS-1123 label (Kubernetes object names of our CRDs).
+    pub fn dns_label(&mut self, field: &str, value: &str) {
+        if let Err(msg) = dns_label(value) {
+            self.error(field, msg);
+        }
+    }
+
+    /// An optional string's length in characters.
+    pub fn max_chars(&mut self, field: &str, value: Option<&str>, max: usize) {
+        if let Some(v) = value {
+            if v.chars().count() > max {
+                self.error(field, format!("must be at most {max} characters"));
+            }
+        }
+    }
+
+    /// A plausible email address (one `@`, non-empty parts, a dot in the
+    /// domain, no spaces); deliverability is not our business.
+    pub fn email(&mut self, field: &str, value: &str) {
+        if !is_email(value) {
+            self.error(field, "must be an email address");
+        }
+    }
+
+    /// Ok when no error was recorded.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
+    }
+}
+
+/// Checks a DNS-1123 label: 1..=63 of `[a-z0-9-]`, alphanumeric at both ends.
+pub fn dns_label(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    if value.len() > 63 {
+        return Err("must be at most 63 characters".into());
+    }
+    let ok_chars = value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let bytes = value.as_bytes();
+    let ends_ok =
+        bytes[0].is_ascii_alphanumeric() && bytes[bytes.len() - 1].is_ascii_alphanumeric();
+    if !ok_chars || !ends_ok {
+        return Err(
+            "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn is_email(v: &str) -> bool {
+    if v.len() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = v.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        for ok in ["a", "acme", "a-1", "0abc", &"a".repeat(63)] {
+            assert!(dns_label(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "Acme", "a_b", "a.b", &"a".repeat(64), "é"] {
+            assert!(dns_label(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert!(is_email("ops@example.com"));
+        for bad in ["", "x", "a@b", "a@@b.c", "a b@c.d", "@b.c", "a@.c", "a@c."] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn collects_all_errors() {
+        let mut v = Validator::new();
+        v.dns_label("name", "Bad_Name");
+        v.email("email", "nope");
+        v.max_chars("displayName", Some("abcd"), 3);
+        let err = v.finish().unwrap_err();
+        let fields: Vec<_> = err
+            .field_errors()
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(fields, vec!["name", "email", "displayName"]);
+    }
+}

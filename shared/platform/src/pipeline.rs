@@ -1,0 +1,121 @@
+//! The request pipeline shared by every route group.
+
+use cp_http::{json, request_id, router, ApiError, ApiRequest, ApiResponse};
+
+use crate::audit::AuditEntry;
+use crate::auth::{self, Principal};
+use crate::idempotency::{self, Claim};
+use crate::{Failure, Platform, RequestContext, RouteGroup};
+
+/// Serves one request of group `G` on `platform`.
+pub async fn serve<G: RouteGroup, P: Platform>(platform: &P, req: ApiRequest) -> ApiResponse {
+    let request_id = request_id::resolve(req.header("x-request-id"));
+    let mut resp = match run::<G, P>(platform, &req, &request_id).await {
+        Ok(resp) => resp,
+        Err(failure) => render_failure(&req, &request_id, failure),
+    };
+    resp.set_header("x-request-id", request_id);
+    resp
+}
+
+fn render_failure(req: &ApiRequest, request_id: &str, failure: Failure) -> ApiResponse {
+    let status = failure.error.status();
+    if let Some(cause) = &failure.cause {
+        eprintln!(
+            "request_id={request_id} method={} path={} status={status} code={} cause={cause}",
+            req.method,
+            req.path,
+            failure.error.code()
+        );
+    }
+    failure.error.to_response(request_id)
+}
+
+async fn run<G: RouteGroup, P: Platform>(
+    platform: &P,
+    req: &ApiRequest,
+    request_id: &str,
+) -> Result<ApiResponse, Failure> {
+    json::check_size(req)?;
+    let matched = router::match_route(G::routes(), &req.method, &req.path)?;
+    let route = matched.route;
+    let principal = if route.public {
+        Principal::Anonymous
+    } else {
+        auth::authenticate(req, platform)?
+    };
+    let ctx = RequestContext {
+        platform,
+        request_id: request_id.to_owned(),
+        principal,
+        now: chrono::Utc::now(),
+        operation_id: G::operation_id(route.op),
+    };
+
+    let claim = match idempotency::key_from(req)? {
+        Some(key) if req.method.is_mutation() => {
+            match idempotency::claim(platform.db(), &ctx.principal.actor(), &key, req).await? {
+                Claim::Replay(resp) => return Ok(resp),
+                Claim::Run(claimed) => Some(claimed),
+            }
+        }
+        _ => None,
+    };
+
+    let result = G::handle(route.op, &ctx, req, &matched.params).await;
+
+    if req.method.is_mutation() {
+        if let Err(failure) = &result {
+            audit_refusal(&ctx, &matched.params, &failure.error).await;
+        }
+    }
+
+    if let Some(claimed) = claim {
+        let final_resp = match &result {
+            Ok(resp) => Some(resp.clone()),
+            Err(f) if f.error.status() < 500 => Some(f.error.to_response(request_id)),
+            Err(_) => None,
+        };
+        // Bookkeeping failures must not turn a done change into an error:
+        // worst case the key is not replayable and a retry runs again.
+        let stored = match &final_resp {
+            Some(resp) => idempotency::complete(platform.db(), &claimed, resp).await,
+            None => idempotency::release(platform.db(), &claimed).await,
+        };
+        if let Err(f) = stored {
+            eprintln!(
+                "request_id={request_id} idempotency bookkeeping failed: {}",
+                f.cause.unwrap_or_default()
+            );
+        }
+        if let Some(resp) = final_resp {
+            return Ok(resp);
+        }
+    }
+    result
+}
+
+/// Records a refused or failed mutation. Client mistakes about the request's
+/// shape (400, 404, 405, 413, 415) are not audited: nothing was attempted.
+/// Nor is a lost database (503): there is nowhere to write.
+async fn audit_refusal<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    params: &cp_http::PathParams,
+    error: &ApiError,
+) {
+    if matches!(error.status(), 400 | 404 | 405 | 413 | 415 | 503) {
+        return;
+    }
+    let name = ["name", "id"]
+        .iter()
+        .map(|p| params.get(p))
+        .find(|v| !v.is_empty())
+        .unwrap_or("");
+    let entry: AuditEntry = ctx
+        .audit("", name)
+        .failed()
+        .detail(serde_json::json!({ "status": error.status(), "code": error.code() }));
+    if let Err(e) = entry.write(ctx.db()).await {
+        eprintln!("request_id={} audit write failed: {e}", ctx.request_id);
+    }
+}

@@ -1,0 +1,463 @@
+//! The tenant as the API shows it, the requests that change it, their
+//! validation, and the mapping to the CRD spec and the projection row.
+
+use cp_http::validate::{dns_label, Validator};
+use cp_http::{time, ApiError};
+use cp_kube::{TenantObject, TenantResources, TenantSpec};
+use cp_store::{DbError, Row};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Largest accepted monthly budget, in cents (one billion dollars).
+const MAX_BUDGET_CENTS: i64 = 100_000_000_000;
+
+/// A tenant (agent pod).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    /// DNS-1123 name; also the CRD's and the Deployment's name.
+    pub name: String,
+    /// Name shown in consoles.
+    pub display_name: Option<String>,
+    /// Owner's email.
+    pub email: String,
+    /// Team.
+    pub team: Option<String>,
+    /// Parent ClusterTenant.
+    pub cluster_tenant_ref: Option<String>,
+    /// Monthly AI budget in US dollars (exact to the cent).
+    #[schema(value_type = Option<f64>)]
+    pub monthly_budget_usd: Option<serde_json::Number>,
+    /// Resource requests of the pod.
+    pub resources: Resources,
+    /// Skills the tenant may use.
+    pub skill_allowlist: Vec<String>,
+    /// Bound AccessPolicy.
+    pub policy_ref: Option<String>,
+    /// Lifecycle phase (read-only): `Pending`, `Running`, `Suspended`, ...
+    pub phase: String,
+    /// Whether the pod is scaled to zero (read-only; use suspend/resume).
+    pub suspended: bool,
+    /// Host the pod is served on, once assigned (read-only).
+    pub ingress_host: Option<String>,
+    /// Creation time (read-only).
+    pub created_at: String,
+    /// Last change (read-only).
+    pub updated_at: String,
+}
+
+/// Kubernetes resource quantities of the tenant's pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    /// CPU, e.g. `500m`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory, e.g. `1Gi`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Storage, e.g. `10Gi`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+}
+
+/// Body of `POST /tenants` and `PUT /tenants/{name}`.
+///
+/// Unknown fields are rejected (naming the field) so typos never pass
+/// silently; read-only fields are rejected with "is read-only".
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantInput {
+    /// Required on create; on PUT it may be present only if equal to the path.
+    pub name: Option<String>,
+    /// Name shown in consoles (at most 200 characters).
+    pub display_name: Option<String>,
+    /// Owner's email (required).
+    pub email: Option<String>,
+    /// Team (at most 100 characters).
+    pub team: Option<String>,
+    /// Parent ClusterTenant name.
+    pub cluster_tenant_ref: Option<String>,
+    /// Monthly AI budget in US dollars, at most two decimals.
+    #[schema(value_type = Option<f64>)]
+    pub monthly_budget_usd: Option<serde_json::Number>,
+    /// Resource quantities.
+    pub resources: Option<Resources>,
+    /// Skill names.
+    pub skill_allowlist: Option<Vec<String>>,
+    /// AccessPolicy name.
+    pub policy_ref: Option<String>,
+    /// Read-only.
+    #[schema(ignore)]
+    pub phase: Option<serde_json::Value>,
+    /// Read-only (use suspend/resume).
+    #[schema(ignore)]
+    pub suspended: Option<serde_json::Value>,
+    /// Read-only.
+    #[schema(ignore)]
+    pub ingress_host: Option<serde_json::Value>,
+    /// Read-only.
+    #[schema(ignore)]
+    pub created_at: Option<serde_json::Value>,
+    /// Read-only.
+    #[schema(ignore)]
+    pub updated_at: Option<serde_json::Value>,
+}
+
+/// A validated create or update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidTenant {
+    /// Tenant name.
+    pub name: String,
+    /// Desired spec (without `suspended`, which only suspend/resume change).
+    pub spec: TenantSpec,
+    /// Budget in cents, the exact value stored.
+    pub budget_cents: Option<i64>,
+}
+
+impl TenantInput {
+    /// Validates a create (`path_name` None) or an update of `path_name`.
+    pub fn validate(self, path_name: Option<&str>) -> Result<ValidTenant, ApiError> {
+        let mut v = Validator::new();
+        for (field, present) in [
+            ("phase", self.phase.is_some()),
+            ("suspended", self.suspended.is_some()),
+            ("ingressHost", self.ingress_host.is_some()),
+            ("createdAt", self.created_at.is_some()),
+            ("updatedAt", self.updated_at.is_some()),
+        ] {
+            if present {
+                v.error(field, "is read-only");
+            }
+        }
+        let name = match (path_name, self.name) {
+            (None, None) => {
+                v.error("name", "is required");
+                String::new()
+            }
+            (None, Some(n)) => {
+                v.dns_label("name", &n);
+                n
+            }
+            (Some(p), Some(n)) if n != p => {
+                v.error(
+                    "name",
+                    "cannot be changed; it must equal the name in the path",
+                );
+                p.to_owned()
+            }
+            (Some(p), _) => p.to_owned(),
+        };
+        let email = self.email.unwrap_or_default();
+        if email.is_empty() {
+            v.error("email", "is required");
+        } else {
+            v.email("email", &email);
+        }
+        v.max_chars("displayName", self.display_name.as_deref(), 200);
+        v.max_chars("team", self.team.as_deref(), 100);
+        for (field, value) in [
+            ("clusterTenantRef", &self.cluster_tenant_ref),
+            ("policyRef", &self.policy_ref),
+        ] {
+            if let Some(r) = value {
+                if let Err(msg) = dns_label(r) {
+                    v.error(field, msg);
+                }
+            }
+        }
+        let budget_cents = match &self.monthly_budget_usd {
+            None => None,
+            Some(n) => match dollars_to_cents(n) {
+                Ok(c) => Some(c),
+                Err(msg) => {
+                    v.error("monthlyBudgetUsd", msg);
+                    None
+                }
+            },
+        };
+        let resources = self.resources.unwrap_or_default();
+        for (field, q) in [
+            ("resources.cpu", &resources.cpu),
+            ("resources.memory", &resources.memory),
+            ("resources.storage", &resources.storage),
+        ] {
+            if let Some(q) = q {
+                v.check(
+                    is_quantity(q),
+                    field,
+                    "must be a Kubernetes quantity such as 500m, 2, 1Gi or 10G",
+                );
+            }
+        }
+        let skills = self.skill_allowlist.unwrap_or_default();
+        v.check(
+            skills.len() <= 200,
+            "skillAllowlist",
+            "must have at most 200 entries",
+        );
+        for (i, s) in skills.iter().enumerate() {
+            if !is_skill_name(s) {
+                v.error(
+                    format!("skillAllowlist[{i}]"),
+                    "must be 1-128 characters of a-z, 0-9, '-', '_', '.', '/', starting with a letter or digit",
+                );
+            } else if skills[..i].contains(s) {
+                v.error(format!("skillAllowlist[{i}]"), "is a duplicate");
+            }
+        }
+        v.finish()?;
+        let has_resources = resources != Resources::default();
+        Ok(ValidTenant {
+            spec: TenantSpec {
+                display_name: self.display_name.unwrap_or_default(),
+                email,
+                team: self.team,
+                cluster_tenant_ref: self.cluster_tenant_ref,
+                monthly_budget_usd: budget_cents.map(cents_to_f64),
+                resources: has_resources.then_some(TenantResources {
+                    cpu: resources.cpu,
+                    memory: resources.memory,
+                    storage: resources.storage,
+                }),
+                skill_allowlist: skills,
+                policy_ref: self.policy_ref,
+                suspended: false,
+            },
+            name,
+            budget_cents,
+        })
+    }
+}
+
+/// Parses a dollar amount into exact cents (at most two decimals, 0 to one
+/// billion). Works on the number's decimal text, never on float arithmetic.
+pub fn dollars_to_cents(n: &serde_json::Number) -> Result<i64, String> {
+    const MSG: &str = "must be a number of dollars from 0 to 1000000000 with at most 2 decimals";
+    let text = n.to_string();
+    if text.starts_with('-') {
+        return Err(MSG.into());
+    }
+    if text.contains(['e', 'E']) {
+        // Exponent notation (1e3): accept only exact whole-cent values.
+        let f = n.as_f64().ok_or(MSG)?;
+        let cents = (f * 100.0).round();
+        if (f * 100.0 - cents).abs() > 1e-6 || !(0.0..=MAX_BUDGET_CENTS as f64).contains(&cents) {
+            return Err(MSG.into());
+        }
+        return Ok(cents as i64);
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    if frac.len() > 2 || whole.is_empty() || whole.len() > 12 {
+        return Err(MSG.into());
+    }
+    let whole: i64 = whole.parse().map_err(|_| MSG)?;
+    let frac_cents: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().map_err(|_| MSG)? * 10,
+        _ => frac.parse::<i64>().map_err(|_| MSG)?,
+    };
+    let cents = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(frac_cents))
+        .ok_or(MSG)?;
+    if cents > MAX_BUDGET_CENTS {
+        return Err(MSG.into());
+    }
+    Ok(cents)
+}
+
+/// Cents as a JSON number with exactly the cents' decimal digits.
+pub fn cents_to_number(cents: i64) -> serde_json::Number {
+    let text = format!("{}.{:02}", cents / 100, cents % 100);
+    serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Number::from(cents / 100))
+}
+
+/// Cents as the CRD's float field (display only; never computed with).
+pub fn cents_to_f64(cents: i64) -> f64 {
+    cents_to_number(cents).as_f64().unwrap_or(0.0)
+}
+
+/// A Kubernetes quantity: digits with optional fraction, then an optional
+/// SI or binary suffix (`500m`, `0.5`, `1Gi`, `10G`).
+pub fn is_quantity(q: &str) -> bool {
+    const SUFFIXES: &[&str] = &[
+        "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+    ];
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    let num_ok = !num.is_empty()
+        && num.len() <= 20
+        && num.matches('.').count() <= 1
+        && !num.starts_with('.')
+        && !num.ends_with('.');
+    num_ok && SUFFIXES.contains(&suffix)
+}
+
+fn is_skill_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.' | b'/')
+        })
+}
+
+/// The phase the projection shows: a suspended tenant is `Suspended` at once
+/// (the operator may not have caught up); otherwise what the operator
+/// reported, or `Pending` before it reported anything.
+pub fn projected_phase(obj: &TenantObject) -> String {
+    if obj.spec.suspended {
+        return "Suspended".into();
+    }
+    obj.status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .filter(|p| p != "Suspended")
+        .unwrap_or_else(|| "Pending".into())
+}
+
+/// The budget of a CRD spec in cents (the CRD stores a float).
+pub fn spec_budget_cents(spec: &TenantSpec) -> Option<i64> {
+    spec.monthly_budget_usd.map(|f| (f * 100.0).round() as i64)
+}
+
+/// A projection row as read back from PostgreSQL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantRow {
+    /// The API view.
+    pub tenant: Tenant,
+    /// Budget in cents.
+    pub budget_cents: Option<i64>,
+    /// UID of the projected CRD.
+    pub kube_uid: String,
+    /// resourceVersion of the projected CRD (the ETag).
+    pub kube_resource_version: String,
+    /// Creation time in microseconds (keyset cursor).
+    pub created_micros: i64,
+}
+
+impl TenantRow {
+    /// Decodes a row of [`crate::sql::SELECT_COLUMNS`].
+    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+        let budget_cents = row.opt_i64("monthly_budget_cents")?;
+        let resources: Resources = serde_json::from_value(row.json("resources")?)
+            .map_err(|e| DbError::Decode(format!("resources: {e}")))?;
+        let skill_allowlist: Vec<String> = serde_json::from_value(row.json("skill_allowlist")?)
+            .map_err(|e| DbError::Decode(format!("skill_allowlist: {e}")))?;
+        let created_micros = row.i64("created_micros")?;
+        Ok(Self {
+            tenant: Tenant {
+                name: row.text("name")?,
+                display_name: row.opt_text("display_name")?,
+                email: row.text("email")?,
+                team: row.opt_text("team")?,
+                cluster_tenant_ref: row.opt_text("cluster_tenant_ref")?,
+                monthly_budget_usd: budget_cents.map(cents_to_number),
+                resources,
+                skill_allowlist,
+                policy_ref: row.opt_text("policy_ref")?,
+                phase: row.text("phase")?,
+                suspended: row.bool("suspended")?,
+                ingress_host: row.opt_text("ingress_host")?,
+                created_at: time::micros_rfc3339(created_micros),
+                updated_at: time::micros_rfc3339(row.i64("updated_micros")?),
+            },
+            budget_cents,
+            kube_uid: row.text("kube_uid")?,
+            kube_resource_version: row.text("kube_resource_version")?,
+            created_micros,
+        })
+    }
+
+    /// The ETag of this tenant.
+    pub fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.kube_resource_version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn num(s: &str) -> serde_json::Number {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn money_is_exact() {
+        assert_eq!(dollars_to_cents(&num("12.34")), Ok(1234));
+        assert_eq!(dollars_to_cents(&num("0.1")), Ok(10));
+        assert_eq!(dollars_to_cents(&num("100")), Ok(10000));
+        assert_eq!(dollars_to_cents(&num("1e3")), Ok(100000));
+        assert_eq!(dollars_to_cents(&num("1000000000")), Ok(100_000_000_000));
+        for bad in ["-1", "0.001", "1000000000.01", "1e20", "12.345"] {
+            assert!(dollars_to_cents(&num(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(cents_to_number(1234).to_string(), "12.34");
+        assert_eq!(cents_to_number(5).to_string(), "0.05");
+        assert_eq!(
+            spec_budget_cents(&TenantSpec {
+                monthly_budget_usd: Some(cents_to_f64(1999)),
+                ..TenantSpec::default()
+            }),
+            Some(1999)
+        );
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in ["500m", "2", "0.5", "1Gi", "10G", "128Mi"] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["", "Gi", "1.2.3", "1GB", "-1", ".5", "1 Gi"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
+    fn input(json: &str) -> TenantInput {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn create_validation_names_every_bad_field() {
+        let err = input(
+            r#"{"name":"Bad_Name","email":"nope","monthlyBudgetUsd":-5,
+            "resources":{"cpu":"lots"},"skillAllowlist":["ok","ok","BAD"],"phase":"Running"}"#,
+        )
+        .validate(None)
+        .unwrap_err();
+        let fields: Vec<_> = err.field_errors().iter().map(|f| f.field.clone()).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "phase",
+                "name",
+                "email",
+                "monthlyBudgetUsd",
+                "resources.cpu",
+                "skillAllowlist[1]",
+                "skillAllowlist[2]"
+            ]
+        );
+        let err = input(r#"{}"#).validate(None).unwrap_err();
+        let fields: Vec<_> = err.field_errors().iter().map(|f| f.field.clone()).collect();
+        assert_eq!(fields, vec!["name", "email"]);
+    }
+
+    #[test]
+    fn update_keeps_path_name() {
+        let ok = input(r#"{"email":"a@b.co","monthlyBudgetUsd":19.99}"#)
+            .validate(Some("acme"))
+            .unwrap();
+        assert_eq!(ok.name, "acme");
+        assert_eq!(ok.budget_cents, Some(1999));
+        let err = input(r#"{"name":"other","email":"a@b.co"}"#)
+            .validate(Some("acme"))
+            .unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "name");
+    }
+}

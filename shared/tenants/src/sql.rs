@@ -1,0 +1,69 @@
+//! The tenants' named queries. Parameters follow the `cp-store` conventions
+//! (text, int8, bool, jsonb; casts in SQL); times are read as microseconds.
+
+/// Columns of a projection row, as [`crate::model::TenantRow::from_row`] reads them.
+pub(crate) const SELECT_COLUMNS: &str = "name, display_name, email, team, cluster_tenant_ref,
+    monthly_budget_cents, resources, skill_allowlist, policy_ref, suspended, phase, ingress_host,
+    kube_uid, kube_resource_version,
+    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
+    (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros";
+
+/// One tenant by name.
+pub(crate) fn get() -> String {
+    format!("SELECT {SELECT_COLUMNS} FROM tenants WHERE name = $1")
+}
+
+/// First page, keyset order (created_at, name) on `tenants_keyset`.
+pub(crate) fn list_first() -> String {
+    format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY created_at, name LIMIT $1")
+}
+
+/// Next page after ($2 micros, $3 name).
+pub(crate) fn list_after() -> String {
+    format!(
+        "SELECT {SELECT_COLUMNS} FROM tenants
+         WHERE (created_at, name) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3)
+         ORDER BY created_at, name LIMIT $1"
+    )
+}
+
+/// Every row (drift detection compares all of them).
+pub(crate) fn all() -> String {
+    format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY name")
+}
+
+/// Inserts a projection row ($1..$14).
+pub(crate) const INSERT: &str = "INSERT INTO tenants (name, display_name, email, team,
+    cluster_tenant_ref, monthly_budget_cents, resources, skill_allowlist, policy_ref, suspended,
+    phase, ingress_host, kube_uid, kube_resource_version)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// Rewrites a projection row from its CRD (same parameters as [`INSERT`]).
+pub(crate) const UPDATE: &str = "UPDATE tenants SET display_name = $2, email = $3, team = $4,
+    cluster_tenant_ref = $5, monthly_budget_cents = $6, resources = $7, skill_allowlist = $8,
+    policy_ref = $9, suspended = $10, phase = $11, ingress_host = $12, kube_uid = $13,
+    kube_resource_version = $14, updated_at = now()
+    WHERE name = $1";
+
+/// Deletes a projection row (datasets cascade).
+pub(crate) const DELETE: &str = "DELETE FROM tenants WHERE name = $1";
+
+/// A tenant's dataset memberships.
+pub(crate) const DATASETS: &str = "SELECT dataset, access,
+    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros
+    FROM tenant_datasets WHERE tenant_name = $1 ORDER BY dataset";
+
+/// Removes all memberships (before the replacement set is inserted).
+pub(crate) const DATASETS_CLEAR: &str = "DELETE FROM tenant_datasets WHERE tenant_name = $1";
+
+/// Adds one membership, keeping the original time when it already existed.
+pub(crate) const DATASET_INSERT: &str = "INSERT INTO tenant_datasets (tenant_name, dataset, access, created_at)
+    VALUES ($1, $2, $3, COALESCE(timestamptz 'epoch' + $4::int8 * interval '1 microsecond', now()))";
+
+/// Records a drift check's counts for `/prom` and metrics.
+pub(crate) const DRIFT_REPORT: &str =
+    "INSERT INTO drift_reports (kind, checked_at, missing_rows, orphan_rows, stale_rows)
+    VALUES ('tenants', now(), $1, $2, $3)
+    ON CONFLICT (kind) DO UPDATE SET checked_at = excluded.checked_at,
+      missing_rows = excluded.missing_rows, orphan_rows = excluded.orphan_rows,
+      stale_rows = excluded.stale_rows";

@@ -1,0 +1,371 @@
+//! Test harness: one environment per test binary, made of real parts.
+//!
+//! - a fresh PostgreSQL database (on the private cluster `scripts/pg.sh`
+//!   starts; `DATABASE_URL` is its admin URL), migrated with `cp-migrate`;
+//! - the Kubernetes API stand-in, in process, so tests can inject faults;
+//! - the project's Spin-compatible host (`target/release/cp-host`) as a
+//!   child process serving the real `spin.toml` and `.wasm` components, with
+//!   Spin variables from `SPIN_VARIABLE_*` exactly as `spin up` takes them.
+//!
+//! Tests isolate themselves by unique resource names, so they run in
+//! parallel; tests that need the whole fleet to themselves (drift, faults)
+//! live in their own binary and serialise on [`exclusive`].
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cp_kube_standin::{StandIn, StandInConfig};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// The operator token the host is started with.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-3f9a";
+/// The token the stand-in requires (as a cluster requires a service account token).
+pub const KUBE_TOKEN: &str = "test-kube-token-81c2";
+/// Namespace of the CRDs.
+pub const NAMESPACE: &str = "opencrane";
+
+/// The running environment of this test binary.
+pub struct TestEnv {
+    /// Base URL of the host, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// URL of this binary's database.
+    pub db_url: String,
+    /// The Kubernetes stand-in.
+    pub kube: StandIn,
+    /// Where the host writes its stderr (for log assertions).
+    pub host_log: PathBuf,
+    _host: Mutex<Child>,
+}
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+static ENV: OnceLock<TestEnv> = OnceLock::new();
+static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
+/// Serialises tests that inspect or disturb global state (all tenants,
+/// injected faults). Poisoning is ignored: one failed test must not fail the rest.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The environment, started on first use.
+pub fn env() -> &'static TestEnv {
+    ENV.get_or_init(start)
+}
+
+fn start() -> TestEnv {
+    let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!("DATABASE_URL is not set: run the tests with `make test` (it starts PostgreSQL via scripts/pg.sh)")
+    });
+    let db_name = format!("cp_test_{}", uuid::Uuid::now_v7().simple());
+    let db_url = with_database(&admin_url, &db_name);
+
+    // Background runtime for the stand-in and setup: it must outlive every
+    // test's own runtime.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let setup_admin = admin_url.clone();
+    let setup_db = db_url.clone();
+    let setup_name = db_name.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            cp_migrate::ensure_database(&setup_admin, &setup_name)
+                .await
+                .unwrap();
+            let mut client = cp_migrate::connect(&setup_db).await.unwrap();
+            cp_migrate::migrate(&mut client).await.unwrap();
+            let kube = StandIn::start(StandInConfig {
+                addr: "127.0.0.1:0".parse().unwrap(),
+                token: Some(KUBE_TOKEN.into()),
+                operator: true,
+            })
+            .await
+            .unwrap();
+            tx.send(kube).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let kube = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("stand-in did not start");
+
+    let host_bin = std::env::var("CP_HOST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("target/release/cp-host"));
+    assert!(
+        host_bin.exists(),
+        "{} is missing: build it with `make host` (or run `make test`)",
+        host_bin.display()
+    );
+    let port = free_port();
+    let host_log = std::env::temp_dir().join(format!("{db_name}-host.log"));
+    let log_file = std::fs::File::create(&host_log).unwrap();
+    let db_host = db_host_of(&admin_url);
+    let child = Command::new(&host_bin)
+        .args(["serve", "--manifest"])
+        .arg(workspace().join("spin.toml"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--exit-on-stdin-eof",
+        ])
+        .env("SPIN_VARIABLE_API_TOKEN", OPERATOR_TOKEN)
+        .env("SPIN_VARIABLE_DB_URL", &db_url)
+        .env("SPIN_VARIABLE_DB_HOST", db_host)
+        .env("SPIN_VARIABLE_KUBE_URL", kube.url())
+        .env("SPIN_VARIABLE_KUBE_TOKEN", KUBE_TOKEN)
+        .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
+        .env("SPIN_VARIABLE_KUBE_TIMEOUT_MS", "1500")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("starting cp-host");
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&url, &host_log);
+    TestEnv {
+        url,
+        db_url,
+        kube,
+        host_log,
+        _host: Mutex::new(child),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_ready(url: &str, log: &Path) {
+    let addr = url.trim_start_matches("http://").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "cp-host did not become ready at {url}; its log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// Replaces the database of a `postgres://` URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let base = match url[scheme_end..].find('/') {
+        Some(i) => &url[..scheme_end + i],
+        None => url,
+    };
+    format!("{base}/{name}")
+}
+
+fn db_host_of(url: &str) -> String {
+    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+/// A unique DNS-1123 name with a readable prefix.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("{prefix}-{}", &id[id.len() - 10..])
+}
+
+/// A database client on this binary's database.
+pub async fn db() -> tokio_postgres::Client {
+    cp_migrate::connect(&env().db_url).await.unwrap()
+}
+
+/// A response as the tests see it.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the status, showing the body on failure.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()
+    }
+
+    /// Asserts an API.md error envelope with this status and code.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> Value {
+        let v = self.expect(status);
+        assert_eq!(v["code"], code, "body: {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "body: {v}"
+        );
+        assert!(v["requestId"].as_str().is_some(), "body: {v}");
+        assert_eq!(self.header("x-request-id"), v["requestId"].as_str());
+        v
+    }
+}
+
+/// An HTTP request builder against the host.
+pub struct Call {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+/// Starts a request with the operator token.
+pub fn call(method: &'static str, path: &str) -> Call {
+    Call {
+        method,
+        path: path.to_owned(),
+        headers: vec![("authorization".into(), format!("Bearer {OPERATOR_TOKEN}"))],
+        body: None,
+    }
+}
+
+impl Call {
+    /// Without any Authorization header.
+    pub fn anonymous(mut self) -> Self {
+        self.headers.retain(|(k, _)| k != "authorization");
+        self
+    }
+
+    /// Sets a header (replacing).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        let name = name.to_ascii_lowercase();
+        self.headers.retain(|(k, _)| *k != name);
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(self, body: &Value) -> Self {
+        self.raw(serde_json::to_vec(body).unwrap(), "application/json")
+    }
+
+    /// A raw body with a content type.
+    pub fn raw(mut self, body: impl Into<Vec<u8>>, content_type: &str) -> Self {
+        self.body = Some(body.into());
+        self.header("content-type", content_type)
+    }
+
+    /// Sends it.
+    pub async fn send(self) -> Resp {
+        send_to(&env().url, self).await
+    }
+}
+
+/// Sends a request to any base URL.
+pub async fn send_to(base: &str, c: Call) -> Resp {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut builder = hyper::Request::builder()
+        .method(c.method)
+        .uri(format!("{base}{}", c.path));
+    for (k, v) in &c.headers {
+        builder = builder.header(k, v);
+    }
+    let req = builder
+        .body(Full::new(Bytes::from(c.body.unwrap_or_default())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Calls the stand-in's Kubernetes API directly (as `kubectl` would).
+pub async fn kube(method: &'static str, path: &str, body: Option<&Value>) -> Resp {
+    let mut c = Call {
+        method,
+        path: path.to_owned(),
+        headers: vec![("authorization".into(), format!("Bearer {KUBE_TOKEN}"))],
+        body: None,
+    };
+    if let Some(b) = body {
+        c = c.json(b);
+    }
+    send_to(&env().kube.url(), c).await
+}
+
+/// Path of a Tenant CRD in the stand-in.
+pub fn tenant_crd_path(name: &str) -> String {
+    format!("/apis/opencrane.io/v1alpha1/namespaces/{NAMESPACE}/tenants/{name}")
+}
+
+/// A minimal valid create body.
+pub fn tenant_body(name: &str) -> Value {
+    serde_json::json!({ "name": name, "email": format!("{name}@example.com") })
+}
