@@ -6,6 +6,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
@@ -106,10 +107,15 @@ fn store(component: &Component, path: &Path) -> anyhow::Result<()> {
     let dir = path.parent().context("cache path has no directory")?;
     std::fs::create_dir_all(dir)?;
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    // Unique per writer, so concurrent writers (threads or processes) never share a file.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{unique}", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(written?)
 }
 
 /// `sha256(component bytes, wasmtime version, engine compatibility hash)`, in hex.

@@ -376,7 +376,10 @@ async fn a_failed_open_says_why() {
     let reply = run_steps(&app, "/db", json!([query("SELECT 1", json!([]))])).await;
     assert_eq!(reply["open_error"]["kind"], "connection-failed", "{reply}");
     let debug = reply["open_error"]["debug"].as_str().unwrap();
-    assert!(debug.contains("cp_host_no_such_database") && debug.contains("does not exist"), "{debug}");
+    assert!(
+        debug.contains("cp_host_no_such_database") && debug.contains("does not exist"),
+        "{debug}"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -54,23 +54,48 @@ pub fn workspace() -> PathBuf {
 }
 
 static ENV: OnceLock<TestEnv> = OnceLock::new();
-static EXCLUSIVE: Mutex<()> = Mutex::new(());
+static EXCLUSIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Serialises tests that inspect or disturb global state (all tenants,
-/// injected faults). Poisoning is ignored: one failed test must not fail the rest.
-pub fn exclusive() -> MutexGuard<'static, ()> {
-    EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner())
+/// injected faults). An async lock: it is held across requests, and a
+/// failed test releases it like any other.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    EXCLUSIVE.lock().await
 }
 
 /// The environment, started on first use.
 pub fn env() -> &'static TestEnv {
-    ENV.get_or_init(start)
+    ENV.get_or_init(|| {
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            panic!("DATABASE_URL is not set: run the tests with `make test` (it starts PostgreSQL via scripts/pg.sh)")
+        });
+        start(&admin_url)
+    })
 }
 
-fn start() -> TestEnv {
-    let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-        panic!("DATABASE_URL is not set: run the tests with `make test` (it starts PostgreSQL via scripts/pg.sh)")
-    });
+/// The environment on another PostgreSQL server (a binary that stops and
+/// starts its own cluster). The first call decides.
+pub fn env_with_database(admin_url: &str) -> &'static TestEnv {
+    ENV.get_or_init(|| start(admin_url))
+}
+
+/// Appends a line to the quality-gate summary `target/quality/<gate>.txt`,
+/// which `make test` prints at the end.
+pub fn report(gate: &str, line: &str) {
+    use std::io::Write;
+    let dir = workspace().join("target/quality");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{gate}.txt")))
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+fn start(admin_url: &str) -> TestEnv {
+    let admin_url = admin_url.to_owned();
     let db_name = format!("cp_test_{}", uuid::Uuid::now_v7().simple());
     let db_url = with_database(&admin_url, &db_name);
 

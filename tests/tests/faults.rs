@@ -38,7 +38,7 @@ async fn row_count(name: &str) -> i64 {
 
 #[tokio::test]
 async fn kubernetes_error_is_502_and_writes_nothing() {
-    let _serial = exclusive();
+    let _serial = exclusive().await;
     reset().await;
     let name = unique("kdown");
     env()
@@ -67,7 +67,7 @@ async fn kubernetes_error_is_502_and_writes_nothing() {
 
 #[tokio::test]
 async fn write_applied_but_answer_lost_shows_as_drift_and_repair_imports_it() {
-    let _serial = exclusive();
+    let _serial = exclusive().await;
     reset().await;
     let name = unique("lost");
     env()
@@ -124,7 +124,7 @@ async fn write_applied_but_answer_lost_shows_as_drift_and_repair_imports_it() {
 
 #[tokio::test]
 async fn kubernetes_timeout_is_502_and_any_late_write_is_visible_as_drift() {
-    let _serial = exclusive();
+    let _serial = exclusive().await;
     reset().await;
     let name = unique("slow");
     // The component gives up after 1.5 s; the stand-in applies the create after 3 s.
@@ -148,7 +148,7 @@ async fn kubernetes_timeout_is_502_and_any_late_write_is_visible_as_drift() {
 
 #[tokio::test]
 async fn database_failure_after_the_crd_write_is_compensated() {
-    let _serial = exclusive();
+    let _serial = exclusive().await;
     reset().await;
     let db = db().await;
     db.batch_execute(
@@ -182,7 +182,7 @@ async fn database_failure_after_the_crd_write_is_compensated() {
 
 #[tokio::test]
 async fn out_of_band_changes_are_stale_or_orphaned_until_repaired() {
-    let _serial = exclusive();
+    let _serial = exclusive().await;
     reset().await;
     let changed = unique("oob");
     let removed = unique("gone");
@@ -235,7 +235,7 @@ async fn out_of_band_changes_are_stale_or_orphaned_until_repaired() {
 
 #[tokio::test]
 async fn failed_scale_reverts_the_suspend() {
-    let _serial = exclusive();
+    let _serial = exclusive().await;
     reset().await;
     let name = unique("noscale");
     call("POST", "/api/v1/tenants")
@@ -266,4 +266,113 @@ async fn failed_scale_reverts_the_suspend() {
         .send()
         .await
         .expect(200);
+}
+
+/// One dual-write of the API, prepared on a fresh tenant.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    Create,
+    Update,
+    Delete,
+    Suspend,
+    Resume,
+}
+
+impl Write {
+    /// (method to fault, Kubernetes path fragment to fault)
+    fn kube_call(self) -> (&'static str, &'static str) {
+        match self {
+            Write::Create => ("POST", "/tenants"),
+            Write::Update => ("PUT", "/tenants/"),
+            Write::Delete => ("DELETE", "/tenants/"),
+            Write::Suspend | Write::Resume => ("PATCH", "/tenants/"),
+        }
+    }
+
+    async fn prepare(self, name: &str) {
+        if !matches!(self, Write::Create) {
+            call("POST", "/api/v1/tenants").json(&tenant_body(name)).send().await.expect(201);
+        }
+        if matches!(self, Write::Resume) {
+            call("POST", &format!("/api/v1/tenants/{name}/suspend")).send().await.expect(200);
+        }
+    }
+
+    async fn run(self, name: &str) -> cp_tests::Resp {
+        match self {
+            Write::Create => call("POST", "/api/v1/tenants").json(&tenant_body(name)).send().await,
+            Write::Update => {
+                call("PUT", &format!("/api/v1/tenants/{name}"))
+                    .json(&json!({"email": "changed@example.com"}))
+                    .send()
+                    .await
+            }
+            Write::Delete => call("DELETE", &format!("/api/v1/tenants/{name}")).send().await,
+            Write::Suspend => call("POST", &format!("/api/v1/tenants/{name}/suspend")).send().await,
+            Write::Resume => call("POST", &format!("/api/v1/tenants/{name}/resume")).send().await,
+        }
+    }
+}
+
+/// Whether the row (via the API) projects the CRD (via Kubernetes).
+async fn projection_matches(name: &str) -> bool {
+    let crd = kube("GET", &tenant_crd_path(name), None).await;
+    let row = call("GET", &format!("/api/v1/tenants/{name}")).send().await;
+    match (crd.status, row.status) {
+        (404, 404) => true,
+        (200, 200) => {
+            let (c, r) = (crd.json(), row.json());
+            c["spec"]["email"] == r["data"]["email"] && c["spec"]["suspended"] == r["data"]["suspended"]
+        }
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn every_dual_write_under_every_fault_never_diverges_silently() {
+    let _serial = exclusive().await;
+    reset().await;
+    let writes = [Write::Create, Write::Update, Write::Delete, Write::Suspend, Write::Resume];
+    let mut injected = 0;
+    for write in writes {
+        let (method, path) = write.kube_call();
+        let faults = [
+            ("status 500", Fault::status(method, path, 500)),
+            ("timeout", Fault::delay(method, path, Duration::from_millis(2500))),
+            ("dropped connection", Fault::drop_connection(method, path)),
+            ("applied, answer lost", Fault::after_apply(method, path, 500)),
+        ];
+        for (label, fault) in faults {
+            let name = unique("fw");
+            write.prepare(&name).await;
+            env().kube.inject(fault.times(1));
+            injected += 1;
+            let resp = write.run(&name).await;
+            assert!(
+                resp.status == 502,
+                "{write:?} under {label}: expected 502, got {} {}",
+                resp.status,
+                String::from_utf8_lossy(&resp.body)
+            );
+            resp.expect_error(502, "UPSTREAM_ERROR");
+            if label == "timeout" {
+                // The stand-in still applies the write once the delay is over.
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            env().kube.clear_faults();
+            // Either CRD and row agree, or drift reports exactly this tenant.
+            let report = drift().await;
+            let reported = report["items"].as_array().unwrap().iter().any(|i| i["name"] == name.as_str());
+            let others = report["items"].as_array().unwrap().iter().any(|i| i["name"] != name.as_str());
+            assert!(!others, "{write:?} under {label}: unrelated drift {report}");
+            assert_eq!(
+                !projection_matches(&name).await,
+                reported,
+                "{write:?} under {label}: a divergence must be exactly what drift reports ({report})"
+            );
+            reset().await;
+            assert!(projection_matches(&name).await, "{write:?} under {label}: repair restores agreement");
+        }
+    }
+    cp_tests::report("faults", &format!("Kubernetes faults: {injected} injected across every dual-write (status, timeout, drop, applied-but-lost); no silent divergence"));
 }

@@ -15,10 +15,13 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn parse_body<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
     check_size(req)?;
     check_content_type(req)?;
-    if req.body.is_empty() {
-        return Err(ApiError::invalid("body", "a JSON body is required"));
+    match req.body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Err(ApiError::invalid("body", "a JSON body is required")),
+        // Every request body of the API is an object; serde would otherwise
+        // accept an array for a struct, positionally.
+        Some(b'{') => parse_bytes(&req.body),
+        Some(_) => Err(ApiError::invalid("body", "must be a JSON object")),
     }
-    parse_bytes(&req.body)
 }
 
 /// Rejects bodies over [`MAX_BODY_BYTES`].
@@ -198,6 +201,8 @@ mod tests {
         let big = req(&"x".repeat(MAX_BODY_BYTES + 1));
         assert_eq!(parse_body::<Body>(&big).unwrap_err().status(), 413);
         assert_eq!(parse_body::<Body>(&req("")).unwrap_err().status(), 400);
+        let e = parse_body::<Body>(&req(r#"["A"]"#)).unwrap_err();
+        assert_eq!(field_of(e), ("body".into(), "must be a JSON object".into()));
         let invalid_utf8 = ApiRequest::new(Method::Post, "/")
             .with_header("content-type", "application/json")
             .with_body(vec![b'"', 0xff, b'"']);

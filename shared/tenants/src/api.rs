@@ -377,7 +377,7 @@ async fn get_tenant_effective_contract<P: Platform>(
 async fn get_tenant_drift<P: Platform>(
     ctx: &RequestContext<'_, P>,
 ) -> Result<ApiResponse, Failure> {
-    let (report, _) = service::drift(ctx).await?;
+    let report = service::drift(ctx).await?;
     Ok(ctx.ok(&report))
 }
 

@@ -67,7 +67,7 @@ pub(crate) async fn list<D: Database>(
     }))
 }
 
-/// Parameters of `sql::INSERT`/`sql::UPDATE` for a CRD's projection.
+/// Parameters of `sql::UPSERT_CREATED`/`sql::UPDATE` for a CRD's projection.
 fn row_params(p: &Projection) -> Vec<Value> {
     vec![
         p.name.as_str().into(),
@@ -99,9 +99,7 @@ pub(crate) async fn create<P: Platform>(
     let created = match kube.create::<TenantCrd>(&obj).await {
         Ok(o) => o,
         Err(KubeError::AlreadyExists { .. }) => {
-            return Err(
-                ApiError::Conflict(format!("tenant '{}' already exists", input.name)).into(),
-            )
+            return Err(ApiError::Conflict(format!("tenant '{}' already exists", input.name)).into())
         }
         Err(e) => return Err(e.into()),
     };
@@ -110,7 +108,7 @@ pub(crate) async fn create<P: Platform>(
     projection.budget_cents = input.budget_cents;
     let db = ctx.db();
     let written = transaction(db, async |db| {
-        db.execute(sql::INSERT, &row_params(&projection)).await?;
+        db.execute(sql::UPSERT_CREATED, &row_params(&projection)).await?;
         ctx.audit("tenant", &projection.name)
             .tenant(&projection.name)
             .detail(json!({ "resourceVersion": projection.kube_resource_version }))
@@ -131,9 +129,6 @@ pub(crate) async fn create<P: Platform>(
                 ctx.request_id, projection.name
             );
         }
-        if matches!(db_err, DbError::UniqueViolation { .. }) {
-            return Err(drifted(&projection.name));
-        }
         return Err(db_err.into());
     }
     get(db, &projection.name).await
@@ -151,29 +146,46 @@ async fn crd_of<T: cp_http::outbound::HttpTransport>(
     }
 }
 
-/// Writes a CRD's projection over the row with its audit entry.
+/// Runs a write to tenant `name` in one transaction holding its row lock,
+/// from before the Kubernetes call until the row and audit entry are
+/// written. Concurrent writers to one tenant are serialised, so the row can
+/// never end behind its CRD; a Kubernetes failure rolls back (nothing to
+/// undo in PostgreSQL).
+async fn locked_write<P: Platform, T>(
+    ctx: &RequestContext<'_, P>,
+    name: &str,
+    work: impl AsyncFnOnce(&P::Db, TenantRow) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    transaction(ctx.db(), async |db| {
+        let row = db
+            .query_opt(&sql::get_for_update(), &[name.into()])
+            .await?
+            .map(|r| TenantRow::from_row(&r))
+            .transpose()?
+            .ok_or_else(|| not_found(name))?;
+        work(db, row).await
+    })
+    .await
+}
+
+/// Writes a CRD's projection over the row with its audit entry (inside
+/// [`locked_write`]).
 async fn project<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    db: &P::Db,
     obj: &TenantObject,
-    budget_cents: Option<Option<i64>>,
+    budget_cents: Option<i64>,
     detail: serde_json::Value,
-) -> Result<TenantRow, Failure> {
+) -> Result<(), Failure> {
     let mut projection = Projection::of(obj);
-    if let Some(exact) = budget_cents {
-        projection.budget_cents = exact;
-    }
-    let db = ctx.db();
-    transaction(db, async |db| {
-        db.execute(sql::UPDATE, &row_params(&projection)).await?;
-        ctx.audit("tenant", &projection.name)
-            .tenant(&projection.name)
-            .detail(detail)
-            .write(db)
-            .await?;
-        Ok::<_, Failure>(())
-    })
-    .await?;
-    get(db, &projection.name).await
+    projection.budget_cents = budget_cents;
+    db.execute(sql::UPDATE, &row_params(&projection)).await?;
+    ctx.audit("tenant", &projection.name)
+        .tenant(&projection.name)
+        .detail(detail)
+        .write(db)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn update<P: Platform>(
@@ -181,65 +193,61 @@ pub(crate) async fn update<P: Platform>(
     req: &cp_http::ApiRequest,
     input: ValidTenant,
 ) -> Result<TenantRow, Failure> {
-    let row = get(ctx.db(), &input.name).await?;
-    cp_http::etag::check_if_match(req, &row.etag())?;
-    let conditional = req.header("if-match").is_some();
     let kube = ctx.kube()?;
-    // Read-modify-write on the CRD. The operator writes status concurrently
-    // (bumping resourceVersion), so a Conflict is retried with a fresh read;
-    // a spec changed behind our back is the client's conflict under If-Match.
-    let mut attempts = 0;
-    let updated = loop {
-        attempts += 1;
-        let mut obj = crd_of(&kube, &input.name).await?;
-        let changed_behind = Projection::of(&obj).differences(&row);
-        if conditional && !changed_behind.is_empty() {
-            return Err(ApiError::Conflict(format!(
-                "the tenant changed in Kubernetes since it was read ({}); re-read it and retry",
-                changed_behind.join(", ")
-            ))
-            .into());
-        }
-        let suspended = obj.spec.suspended;
-        obj.spec = input.spec.clone();
-        obj.spec.suspended = suspended;
-        match kube.replace::<TenantCrd>(&obj).await {
-            Ok(o) => break o,
-            Err(KubeError::Conflict { .. }) if attempts < 3 => continue,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let changed = Projection::of(&updated).differences(&row);
-    project(
-        ctx,
-        &updated,
-        Some(input.budget_cents),
-        json!({ "changed": changed }),
-    )
-    .await
+    let conditional = req.header("if-match").is_some();
+    locked_write(ctx, &input.name, async |db, row| {
+        cp_http::etag::check_if_match(req, &row.etag())?;
+        // Read-modify-write on the CRD. The operator writes status
+        // concurrently (bumping resourceVersion), so a Conflict is retried
+        // with a fresh read; a spec changed behind our back is the client's
+        // conflict under If-Match.
+        let mut attempts = 0;
+        let updated = loop {
+            attempts += 1;
+            let mut obj = crd_of(&kube, &input.name).await?;
+            let changed_behind = Projection::of(&obj).differences(&row);
+            if conditional && !changed_behind.is_empty() {
+                return Err(ApiError::Conflict(format!(
+                    "the tenant changed in Kubernetes since it was read ({}); re-read it and retry",
+                    changed_behind.join(", ")
+                ))
+                .into());
+            }
+            let suspended = obj.spec.suspended;
+            obj.spec = input.spec.clone();
+            obj.spec.suspended = suspended;
+            match kube.replace::<TenantCrd>(&obj).await {
+                Ok(o) => break o,
+                Err(KubeError::Conflict { .. }) if attempts < 3 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let changed = Projection::of(&updated).differences(&row);
+        project(ctx, db, &updated, input.budget_cents, json!({ "changed": changed })).await
+    })
+    .await?;
+    get(ctx.db(), &input.name).await
 }
 
 pub(crate) async fn delete<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<(), Failure> {
-    let row = get(ctx.db(), name).await?;
     let kube = ctx.kube()?;
-    match kube.delete::<TenantCrd>(name, Some(&row.kube_uid)).await {
-        Ok(_) | Err(KubeError::NotFound { .. }) => {}
-        Err(KubeError::Conflict { .. }) => {
-            return Err(ApiError::Conflict(format!(
-                "tenant '{name}' was re-created in Kubernetes (different UID); run POST /api/v1/tenants/repair first"
-            ))
-            .into())
+    locked_write(ctx, name, async |db, row| {
+        match kube.delete::<TenantCrd>(name, Some(&row.kube_uid)).await {
+            Ok(_) | Err(KubeError::NotFound { .. }) => {}
+            Err(KubeError::Conflict { .. }) => {
+                return Err(ApiError::Conflict(format!(
+                    "tenant '{name}' was re-created in Kubernetes (different UID); run POST /api/v1/tenants/repair first"
+                ))
+                .into())
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
-    }
-    let db = ctx.db();
-    transaction(db, async |db| {
         db.execute(sql::DELETE, &[name.into()]).await?;
         ctx.audit("tenant", name).tenant(name).write(db).await?;
-        Ok::<_, Failure>(())
+        Ok(())
     })
     .await
 }
@@ -251,47 +259,40 @@ pub(crate) async fn set_suspended<P: Platform>(
     name: &str,
     suspend: bool,
 ) -> Result<TenantRow, Failure> {
-    let row = get(ctx.db(), name).await?;
-    if row.tenant.suspended == suspend {
-        let state = if suspend {
-            "suspended"
-        } else {
-            "not suspended"
-        };
-        return Err(ApiError::Conflict(format!(
-            "tenant '{name}' is already {state} (phase {})",
-            row.tenant.phase
-        ))
-        .into());
-    }
     let kube = ctx.kube()?;
-    crd_of(&kube, name).await?;
-    // A merge patch of the one field: no read-modify-write race with the
-    // operator's status updates.
-    let patch = |value: bool| json!({ "spec": { "suspended": value } });
-    let updated = kube.merge_patch::<TenantCrd>(name, &patch(suspend)).await?;
-    let replicas = if suspend { 0 } else { 1 };
-    match kube.set_deployment_replicas(name, replicas).await {
-        // No Deployment yet: the operator creates it honouring spec.suspended.
-        Ok(_) | Err(KubeError::NotFound { .. }) => {}
-        Err(scale_err) => {
-            // Revert the CRD so spec and pod never disagree silently.
-            if let Err(e) = kube.merge_patch::<TenantCrd>(name, &patch(!suspend)).await {
-                eprintln!(
-                    "request_id={} tenant {name}: reverting spec.suspended failed ({e}); drift will show it",
-                    ctx.request_id
-                );
-            }
-            return Err(scale_err.into());
+    locked_write(ctx, name, async |db, row| {
+        if row.tenant.suspended == suspend {
+            let state = if suspend { "suspended" } else { "not suspended" };
+            return Err(ApiError::Conflict(format!(
+                "tenant '{name}' is already {state} (phase {})",
+                row.tenant.phase
+            ))
+            .into());
         }
-    }
-    project(
-        ctx,
-        &updated,
-        Some(row.budget_cents),
-        json!({ "replicas": replicas }),
-    )
-    .await
+        crd_of(&kube, name).await?;
+        // A merge patch of the one field: no read-modify-write race with
+        // the operator's status updates.
+        let patch = |value: bool| json!({ "spec": { "suspended": value } });
+        let updated = kube.merge_patch::<TenantCrd>(name, &patch(suspend)).await?;
+        let replicas = if suspend { 0 } else { 1 };
+        match kube.set_deployment_replicas(name, replicas).await {
+            // No Deployment yet: the operator creates it honouring spec.suspended.
+            Ok(_) | Err(KubeError::NotFound { .. }) => {}
+            Err(scale_err) => {
+                // Revert the CRD so spec and pod never disagree silently.
+                if let Err(e) = kube.merge_patch::<TenantCrd>(name, &patch(!suspend)).await {
+                    eprintln!(
+                        "request_id={} tenant {name}: reverting spec.suspended failed ({e}); drift will show it",
+                        ctx.request_id
+                    );
+                }
+                return Err(scale_err.into());
+            }
+        }
+        project(ctx, db, &updated, row.budget_cents, json!({ "replicas": replicas })).await
+    })
+    .await?;
+    get(ctx.db(), name).await
 }
 
 /// A dataset membership.
@@ -356,9 +357,8 @@ pub(crate) async fn replace_datasets<P: Platform>(
             .into());
         }
     }
-    let before = datasets(ctx.db(), name).await?;
-    let db = ctx.db();
-    transaction(db, async |db| {
+    locked_write(ctx, name, async |db, _row| {
+        let before = datasets(db, name).await?;
         db.execute(sql::DATASETS_CLEAR, &[name.into()]).await?;
         for (dataset, access) in &wanted {
             let kept = before
@@ -377,10 +377,10 @@ pub(crate) async fn replace_datasets<P: Platform>(
             .detail(json!({ "datasets": names }))
             .write(db)
             .await?;
-        Ok::<_, Failure>(())
+        Ok(())
     })
     .await?;
-    datasets(db, name).await
+    datasets(ctx.db(), name).await
 }
 
 pub(crate) async fn effective_contract<P: Platform>(
@@ -424,14 +424,12 @@ async fn record_report<D: Database>(db: &D, report: &DriftReport) -> Result<(), 
     Ok(())
 }
 
-pub(crate) async fn drift<P: Platform>(
-    ctx: &RequestContext<'_, P>,
-) -> Result<(DriftReport, Vec<TenantObject>), Failure> {
+pub(crate) async fn drift<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<DriftReport, Failure> {
     let crds = ctx.kube()?.list::<TenantCrd>(None).await?.items;
     let rows = all_rows(ctx.db()).await?;
     let report = drift::compare(&crds, &rows);
     record_report(ctx.db(), &report).await?;
-    Ok((report, crds))
+    Ok(report)
 }
 
 /// One repair action.
@@ -440,7 +438,8 @@ pub(crate) async fn drift<P: Platform>(
 pub struct RepairAction {
     /// Tenant name.
     pub name: String,
-    /// `insertRow`, `updateRow` or `deleteRow`.
+    /// `insertRow`, `updateRow` or `deleteRow`; `none` when a concurrent
+    /// write had already resolved the drift by the time repair got to it.
     pub action: &'static str,
     /// Whether it was applied (false in a dry run).
     pub applied: bool,
@@ -462,46 +461,65 @@ pub(crate) async fn repair<P: Platform>(
     ctx: &RequestContext<'_, P>,
     dry_run: bool,
 ) -> Result<RepairReport, Failure> {
-    let (before, crds) = drift(ctx).await?;
+    let before = drift(ctx).await?;
+    let kube = ctx.kube()?;
     let mut actions = Vec::new();
     for item in &before.items {
-        let action = match item.kind {
+        let mut action = match item.kind {
             "missingRow" => "insertRow",
             "orphanRow" => "deleteRow",
             _ => "updateRow",
         };
         if !dry_run {
-            let db = ctx.db();
-            let crd = crds.iter().find(|c| c.name() == item.name);
-            transaction(db, async |db| {
-                match (action, crd) {
-                    ("deleteRow", _) => {
-                        db.execute(sql::DELETE, &[item.name.as_str().into()])
-                            .await?;
+            // Under the row's lock (when it exists), re-read the CRD so a
+            // write that raced the drift check is never undone.
+            action = transaction(ctx.db(), async |db| {
+                let row = db
+                    .query_opt(&sql::get_for_update(), &[item.name.as_str().into()])
+                    .await?
+                    .map(|r| TenantRow::from_row(&r))
+                    .transpose()?;
+                let crd = match kube.get::<TenantCrd>(&item.name).await {
+                    Ok(o) => Some(o),
+                    Err(KubeError::NotFound { .. }) => None,
+                    Err(e) => return Err(Failure::from(e)),
+                };
+                let done = match (crd, row) {
+                    (None, None) => "none",
+                    (None, Some(_)) => {
+                        db.execute(sql::DELETE, &[item.name.as_str().into()]).await?;
+                        "deleteRow"
                     }
-                    ("insertRow", Some(obj)) => {
-                        db.execute(sql::INSERT, &row_params(&Projection::of(obj)))
+                    (Some(obj), None) => {
+                        db.execute(sql::UPSERT_CREATED, &row_params(&Projection::of(&obj)))
                             .await?;
+                        "insertRow"
                     }
-                    (_, Some(obj)) => {
-                        db.execute(sql::UPDATE, &row_params(&Projection::of(obj)))
-                            .await?;
+                    (Some(obj), Some(row)) => {
+                        let p = Projection::of(&obj);
+                        if p.differences(&row).is_empty() {
+                            "none"
+                        } else {
+                            db.execute(sql::UPDATE, &row_params(&p)).await?;
+                            "updateRow"
+                        }
                     }
-                    (_, None) => {}
+                };
+                if done != "none" {
+                    ctx.audit("tenant", &item.name)
+                        .tenant(&item.name)
+                        .detail(json!({ "repair": done, "fields": item.fields }))
+                        .write(db)
+                        .await?;
                 }
-                ctx.audit("tenant", &item.name)
-                    .tenant(&item.name)
-                    .detail(json!({ "repair": action, "fields": item.fields }))
-                    .write(db)
-                    .await?;
-                Ok::<_, Failure>(())
+                Ok(done)
             })
             .await?;
         }
         actions.push(RepairAction {
             name: item.name.clone(),
             action,
-            applied: !dry_run,
+            applied: !dry_run && action != "none",
         });
     }
     if !dry_run {

@@ -13,6 +13,12 @@ pub(crate) fn get() -> String {
     format!("SELECT {SELECT_COLUMNS} FROM tenants WHERE name = $1")
 }
 
+/// One tenant by name, locked until the transaction ends: writes to one
+/// tenant are serialised so the row always ends at the last CRD write.
+pub(crate) fn get_for_update() -> String {
+    format!("SELECT {SELECT_COLUMNS} FROM tenants WHERE name = $1 FOR UPDATE")
+}
+
 /// First page, keyset order (created_at, name) on `tenants_keyset`.
 pub(crate) fn list_first() -> String {
     format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY created_at, name LIMIT $1")
@@ -32,13 +38,26 @@ pub(crate) fn all() -> String {
     format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY name")
 }
 
-/// Inserts a projection row ($1..$14).
-pub(crate) const INSERT: &str = "INSERT INTO tenants (name, display_name, email, team,
+/// Writes the projection of a newly created CRD ($1..$14). Kubernetes just
+/// accepted the name, so any row already holding it projects a CRD that no
+/// longer exists (or this same one, imported by a concurrent repair): the
+/// new CRD replaces it.
+pub(crate) const UPSERT_CREATED: &str = "INSERT INTO tenants (name, display_name, email, team,
     cluster_tenant_ref, monthly_budget_cents, resources, skill_allowlist, policy_ref, suspended,
     phase, ingress_host, kube_uid, kube_resource_version)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    ON CONFLICT (name) DO UPDATE SET display_name = EXCLUDED.display_name,
+      email = EXCLUDED.email, team = EXCLUDED.team,
+      cluster_tenant_ref = EXCLUDED.cluster_tenant_ref,
+      monthly_budget_cents = EXCLUDED.monthly_budget_cents, resources = EXCLUDED.resources,
+      skill_allowlist = EXCLUDED.skill_allowlist, policy_ref = EXCLUDED.policy_ref,
+      suspended = EXCLUDED.suspended, phase = EXCLUDED.phase,
+      ingress_host = EXCLUDED.ingress_host, kube_uid = EXCLUDED.kube_uid,
+      kube_resource_version = EXCLUDED.kube_resource_version,
+      created_at = CASE WHEN tenants.kube_uid = EXCLUDED.kube_uid THEN tenants.created_at ELSE now() END,
+      updated_at = now()";
 
-/// Rewrites a projection row from its CRD (same parameters as [`INSERT`]).
+/// Rewrites a projection row from its CRD (same parameters as [`UPSERT_CREATED`]).
 pub(crate) const UPDATE: &str = "UPDATE tenants SET display_name = $2, email = $3, team = $4,
     cluster_tenant_ref = $5, monthly_budget_cents = $6, resources = $7, skill_allowlist = $8,
     policy_ref = $9, suspended = $10, phase = $11, ingress_host = $12, kube_uid = $13,

@@ -1,0 +1,292 @@
+//! Sweeps over every route, enumerated from the served OpenAPI document and
+//! `spin.toml` (never hand-listed), so a route added later is covered
+//! without extra work: authentication, secret non-disclosure, bad input.
+
+#![allow(clippy::unwrap_used)]
+
+use cp_kube_standin::Fault;
+use cp_tests::{
+    call, db, env, exclusive, report, tenant_body, unique, workspace, Call, Resp, KUBE_TOKEN,
+    OPERATOR_TOKEN,
+};
+use serde_json::{json, Value};
+
+/// What API.md lists as public: exact paths and prefixes.
+const PUBLIC_EXACT: &[&str] = &["/healthz", "/prom", "/api/v1/openapi.json", "/api/v1/health"];
+const PUBLIC_PREFIXES: &[&str] = &[
+    "/api/v1/auth/",
+    "/api/v1/share/",
+    "/api/v1/agents/enroll",
+    "/api/v1/chains",
+];
+
+fn is_public_in_api_md(path: &str) -> bool {
+    PUBLIC_EXACT.contains(&path) || PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+struct Operation {
+    method: &'static str,
+    path: String,
+    public: bool,
+}
+
+async fn operations() -> Vec<Operation> {
+    let doc = call("GET", "/api/v1/openapi.json").anonymous().send().await.expect(200);
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(op) = item.get(method) else { continue };
+            let public = op["security"] == json!([{}]);
+            ops.push(Operation {
+                method: match method {
+                    "get" => "GET",
+                    "post" => "POST",
+                    "put" => "PUT",
+                    "patch" => "PATCH",
+                    _ => "DELETE",
+                },
+                path: path.clone(),
+                public,
+            });
+        }
+    }
+    assert!(ops.len() >= 16, "the sweep found only {} operations", ops.len());
+    ops
+}
+
+/// A concrete URL for a templated path.
+fn concrete(path: &str, value: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { value } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn request(op: &Operation, path: &str) -> Call {
+    let c = call(op.method, path);
+    if matches!(op.method, "POST" | "PUT" | "PATCH") {
+        c.json(&json!({}))
+    } else {
+        c
+    }
+}
+
+#[tokio::test]
+async fn every_route_requires_authentication_unless_api_md_makes_it_public() {
+    let ops = operations().await;
+    let mut checked = 0;
+    for op in &ops {
+        if op.public {
+            assert!(
+                is_public_in_api_md(&op.path),
+                "{} {} is documented as public but API.md does not list it as public",
+                op.method,
+                op.path
+            );
+            continue;
+        }
+        let path = concrete(&op.path, "sweep-probe");
+        for (label, c) in [
+            ("no token", request(op, &path).anonymous()),
+            ("wrong token", request(op, &path).header("authorization", "Bearer not-the-token")),
+            ("malformed", request(op, &path).header("authorization", "Token abc")),
+            ("empty bearer", request(op, &path).header("authorization", "Bearer ")),
+        ] {
+            let resp = c.send().await;
+            assert_eq!(
+                resp.status, 401,
+                "{} {path} with {label}: expected 401, got {} {}",
+                op.method,
+                resp.status,
+                String::from_utf8_lossy(&resp.body)
+            );
+            resp.expect_error(401, "UNAUTHORIZED");
+            checked += 1;
+        }
+    }
+    report("sweeps", &format!("authentication: {} operations, {checked} unauthenticated requests, all 401", ops.len()));
+}
+
+#[tokio::test]
+async fn every_spin_route_serves_documented_operations() {
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(workspace().join("spin.toml")).unwrap()).unwrap();
+    let triggers = manifest["trigger"]["http"].as_array().unwrap();
+    let ops = operations().await;
+    for t in triggers {
+        let route = t["route"].as_str().unwrap();
+        let component = t["component"].as_str().unwrap();
+        assert!(
+            manifest["component"].get(component).is_some(),
+            "route {route} names unknown component {component}"
+        );
+        if route == "/..." {
+            continue;
+        }
+        let prefix = route.trim_end_matches("/...");
+        assert!(
+            ops.iter().any(|o| o.path == prefix || o.path.starts_with(&format!("{prefix}/"))),
+            "spin.toml routes {route} to {component} but no documented operation lives there"
+        );
+    }
+}
+
+/// Everything a secret must never appear in.
+struct Exposure {
+    texts: Vec<String>,
+}
+
+impl Exposure {
+    fn add(&mut self, what: &str, resp: &Resp) {
+        let headers: Vec<String> = resp.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        self.texts.push(format!(
+            "{what}\n{}\n{}",
+            headers.join("\n"),
+            String::from_utf8_lossy(&resp.body)
+        ));
+    }
+}
+
+async fn database_text() -> String {
+    let db = db().await;
+    let tables = db
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut all = String::new();
+    for t in tables {
+        let table: String = t.get(0);
+        let rows = db
+            .query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+            .await
+            .unwrap();
+        for r in rows {
+            all.push_str(&r.get::<_, String>(0));
+            all.push('\n');
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
+    let _serial = exclusive().await;
+    let marker = format!("leakmarker{}", uuid_simple());
+    let secrets = [OPERATOR_TOKEN.to_owned(), KUBE_TOKEN.to_owned(), marker.clone()];
+    let mut exposure = Exposure { texts: Vec::new() };
+
+    // Every operation, authenticated and with a marked wrong token.
+    let name = unique("leak");
+    exposure.add("create", &call("POST", "/api/v1/tenants").json(&tenant_body(&name)).send().await);
+    for op in operations().await {
+        let path = concrete(&op.path, &name);
+        exposure.add(&format!("{} {path}", op.method), &request(&op, &path).send().await);
+        let wrong = request(&op, &path).header("authorization", &format!("Bearer {marker}"));
+        exposure.add(&format!("{} {path} (marked token)", op.method), &wrong.send().await);
+    }
+    // Error paths: upstream failures, bad bodies, replays.
+    env().kube.inject(Fault::status("*", "/tenants", 500).times(3));
+    exposure.add("kube down", &call("POST", "/api/v1/tenants").json(&tenant_body(&unique("leak"))).send().await);
+    exposure.add("kube down get", &call("GET", "/api/v1/tenants/drift").send().await);
+    env().kube.clear_faults();
+    exposure.add(
+        "bad body",
+        &call("POST", "/api/v1/tenants").raw(format!("{{\"name\": \"{marker}\""), "application/json").send().await,
+    );
+    for _ in 0..2 {
+        exposure.add(
+            "idempotent",
+            &call("POST", "/api/v1/tenants")
+                .header("idempotency-key", &format!("leak-{name}"))
+                .json(&tenant_body(&unique("leak")))
+                .send()
+                .await,
+        );
+    }
+
+    let log = std::fs::read_to_string(&env().host_log).unwrap();
+    let database = database_text().await;
+    let requests = format!("{:?}", env().kube.requests());
+    for secret in &secrets {
+        for text in &exposure.texts {
+            assert!(!text.contains(secret.as_str()), "a secret leaked into a response:\n{text}");
+        }
+        assert!(!log.contains(secret.as_str()), "a secret leaked into the host log");
+        assert!(!database.contains(secret.as_str()), "a secret leaked into the database");
+        assert!(!requests.contains(secret.as_str()), "a secret leaked into a Kubernetes request line");
+    }
+    report(
+        "sweeps",
+        &format!(
+            "secrets: {} responses, host log, {} KiB of database rows and the Kubernetes request log hold none of {} secrets",
+            exposure.texts.len(),
+            database.len() / 1024,
+            secrets.len()
+        ),
+    );
+}
+
+fn uuid_simple() -> String {
+    unique("x").replace('-', "")
+}
+
+#[tokio::test]
+async fn bad_input_gets_4xx_envelopes_naming_the_field() {
+    let field_of = |v: &Value| v["fieldErrors"][0]["field"].as_str().unwrap_or("").to_owned();
+
+    // Invalid UTF-8 (percent-encoded) in a path segment.
+    let v = call("GET", "/api/v1/tenants/%ff%fe").send().await.expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(field_of(&v), "path");
+    // A very long path segment.
+    let long = "a".repeat(8000);
+    let v = call("GET", &format!("/api/v1/tenants/{long}")).send().await.expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(field_of(&v), "name");
+    // Numbers out of range, of the wrong type, or not numbers at all.
+    for (body, field) in [
+        (json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": 1e300}), "monthlyBudgetUsd"),
+        (json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": -0.01}), "monthlyBudgetUsd"),
+        (json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": "12"}), "monthlyBudgetUsd"),
+        (json!({"name": 12, "email": "a@b.co"}), "name"),
+        (json!({"name": "n1", "email": "a@b.co", "skillAllowlist": "search"}), "skillAllowlist"),
+        (json!({"name": "n1", "email": "a@b.co", "resources": {"cpu": 2}}), "resources.cpu"),
+        (json!([1, 2]), "body"),
+    ] {
+        let v = call("POST", "/api/v1/tenants").json(&body).send().await.expect_error(400, "VALIDATION_ERROR");
+        assert_eq!(field_of(&v), field, "{body}");
+    }
+    for (q, field) in [("limit=99999999999999999999", "limit"), ("limit=-5", "limit"), ("cursor=v1.%00", "cursor")] {
+        let v = call("GET", &format!("/api/v1/tenants?{q}")).send().await.expect_error(400, "VALIDATION_ERROR");
+        assert_eq!(field_of(&v), field, "{q}");
+    }
+    let v = call("POST", "/api/v1/tenants/repair?dryRun=maybe").send().await.expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(field_of(&v), "dryRun");
+    // Wrong or missing content type, empty and oversized bodies.
+    call("POST", "/api/v1/tenants").raw("<tenant/>", "application/xml").send().await.expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    let mut no_type = call("POST", "/api/v1/tenants").raw("{}", "application/json");
+    no_type = no_type.header("content-type", "");
+    no_type.send().await.expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    let v = call("POST", "/api/v1/tenants").raw("", "application/json").send().await.expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(field_of(&v), "body");
+    call("PUT", "/api/v1/tenants/big")
+        .raw(vec![b'x'; 2 * 1024 * 1024], "application/json")
+        .send()
+        .await
+        .expect_error(413, "PAYLOAD_TOO_LARGE");
+    // A malformed If-Match and a malformed request id.
+    let name = unique("bad");
+    call("POST", "/api/v1/tenants").json(&tenant_body(&name)).send().await.expect(201);
+    let v = call("PUT", &format!("/api/v1/tenants/{name}"))
+        .header("if-match", "not-quoted")
+        .json(&tenant_body(&name))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(field_of(&v), "If-Match");
+    let r = call("GET", "/api/v1/tenants?limit=1").header("x-request-id", "bad id\twith tab").send().await;
+    r.expect(200);
+    assert_ne!(r.header("x-request-id"), Some("bad id\twith tab"));
+    report("sweeps", "bad input: invalid UTF-8, long segments, out-of-range numbers, wrong types, content types, sizes: all 4xx envelopes naming the field");
+}
