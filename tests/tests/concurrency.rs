@@ -13,7 +13,11 @@ const WRITERS: usize = 50;
 #[tokio::test]
 async fn fifty_concurrent_updates_of_one_tenant_end_at_an_acknowledged_write() {
     let name = unique("contended");
-    call("POST", "/api/v1/tenants").json(&tenant_body(&name)).send().await.expect(201);
+    call("POST", "/api/v1/tenants")
+        .json(&tenant_body(&name))
+        .send()
+        .await
+        .expect(201);
     let mut tasks = Vec::new();
     for i in 0..WRITERS {
         let name = name.clone();
@@ -29,17 +33,30 @@ async fn fifty_concurrent_updates_of_one_tenant_end_at_an_acknowledged_write() {
     let mut acknowledged = HashSet::new();
     for t in tasks {
         let (team, status) = t.await.unwrap();
-        assert!(status == 200 || status == 409, "status {status}: no 5xx under contention");
+        assert!(
+            status == 200 || status == 409,
+            "status {status}: no 5xx under contention"
+        );
         if status == 200 {
             acknowledged.insert(team);
         }
     }
     assert!(!acknowledged.is_empty());
     let crd = kube("GET", &tenant_crd_path(&name), None).await.expect(200);
-    let row = call("GET", &format!("/api/v1/tenants/{name}")).send().await.expect(200);
+    let row = call("GET", &format!("/api/v1/tenants/{name}"))
+        .send()
+        .await
+        .expect(200);
     let final_team = crd["spec"]["team"].as_str().unwrap().to_owned();
-    assert_eq!(row["data"]["team"], final_team.as_str(), "row and CRD agree");
-    assert!(acknowledged.contains(&final_team), "the final state is an acknowledged write");
+    assert_eq!(
+        row["data"]["team"],
+        final_team.as_str(),
+        "row and CRD agree"
+    );
+    assert!(
+        acknowledged.contains(&final_team),
+        "the final state is an acknowledged write"
+    );
     let audited: i64 = db()
         .await
         .query_one(
@@ -49,8 +66,18 @@ async fn fifty_concurrent_updates_of_one_tenant_end_at_an_acknowledged_write() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(audited as usize, acknowledged.len(), "one audit entry per acknowledged write");
-    report("concurrency", &format!("{WRITERS} concurrent PUTs of one tenant: {} acknowledged, none lost", acknowledged.len()));
+    assert_eq!(
+        audited as usize,
+        acknowledged.len(),
+        "one audit entry per acknowledged write"
+    );
+    report(
+        "concurrency",
+        &format!(
+            "{WRITERS} concurrent PUTs of one tenant: {} acknowledged, none lost",
+            acknowledged.len()
+        ),
+    );
 }
 
 #[tokio::test]
@@ -60,7 +87,11 @@ async fn fifty_concurrent_creates_of_distinct_tenants_all_land_once() {
     for i in 0..WRITERS {
         let name = format!("{prefix}-{i}");
         tasks.push(tokio::spawn(async move {
-            call("POST", "/api/v1/tenants").json(&tenant_body(&name)).send().await.status
+            call("POST", "/api/v1/tenants")
+                .json(&tenant_body(&name))
+                .send()
+                .await
+                .status
         }));
     }
     for t in tasks {
@@ -77,15 +108,24 @@ async fn fifty_concurrent_creates_of_distinct_tenants_all_land_once() {
         .get(0);
     assert_eq!(n as usize, WRITERS);
     for i in [0, WRITERS / 2, WRITERS - 1] {
-        kube("GET", &tenant_crd_path(&format!("{prefix}-{i}")), None).await.expect(200);
+        kube("GET", &tenant_crd_path(&format!("{prefix}-{i}")), None)
+            .await
+            .expect(200);
     }
-    report("concurrency", &format!("{WRITERS} concurrent creates: {WRITERS} tenants, no duplicates"));
+    report(
+        "concurrency",
+        &format!("{WRITERS} concurrent creates: {WRITERS} tenants, no duplicates"),
+    );
 }
 
 #[tokio::test]
 async fn concurrent_dataset_replacements_leave_one_complete_set() {
     let name = unique("dsrace");
-    call("POST", "/api/v1/tenants").json(&tenant_body(&name)).send().await.expect(201);
+    call("POST", "/api/v1/tenants")
+        .json(&tenant_body(&name))
+        .send()
+        .await
+        .expect(201);
     let mut tasks = Vec::new();
     for i in 0..WRITERS {
         let name = name.clone();
@@ -97,9 +137,23 @@ async fn concurrent_dataset_replacements_leave_one_complete_set() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
     }
-    let got = call("GET", &format!("/api/v1/tenants/{name}/datasets")).send().await.expect(200);
-    let names: Vec<&str> = got["data"]["datasets"].as_array().unwrap().iter()
-        .map(|d| d["name"].as_str().unwrap()).collect();
-    assert_eq!(names.len(), 2, "exactly one writer's complete set: {names:?}");
-    assert_eq!(names[0].trim_end_matches("-a"), names[1].trim_end_matches("-b"));
+    let got = call("GET", &format!("/api/v1/tenants/{name}/datasets"))
+        .send()
+        .await
+        .expect(200);
+    let names: Vec<&str> = got["data"]["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "exactly one writer's complete set: {names:?}"
+    );
+    assert_eq!(
+        names[0].trim_end_matches("-a"),
+        names[1].trim_end_matches("-b")
+    );
 }

@@ -10,7 +10,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cp_tests::{call, env_with_database, kube, report, tenant_body, tenant_crd_path, unique, workspace};
+use cp_tests::{
+    call, env_with_database, kube, report, tenant_body, tenant_crd_path, unique, workspace,
+};
 
 const PORT: &str = "55499";
 
@@ -22,7 +24,11 @@ fn pg(action: &str) -> String {
         .env("CP_PG_ROOT", root)
         .output()
         .unwrap();
-    assert!(out.status.success(), "pg.sh {action}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pg.sh {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -31,16 +37,29 @@ async fn database_outage_is_503_and_the_service_recovers() {
     let admin = pg("start");
     let env = env_with_database(&admin);
     let before = unique("before");
-    call("POST", "/api/v1/tenants").json(&tenant_body(&before)).send().await.expect(201);
+    call("POST", "/api/v1/tenants")
+        .json(&tenant_body(&before))
+        .send()
+        .await
+        .expect(201);
 
     pg("stop");
     let during = unique("during");
     let checks = [
         call("GET", "/api/v1/tenants").send().await,
-        call("GET", &format!("/api/v1/tenants/{before}")).send().await,
-        call("POST", "/api/v1/tenants").json(&tenant_body(&during)).send().await,
-        call("POST", &format!("/api/v1/tenants/{before}/suspend")).send().await,
-        call("DELETE", &format!("/api/v1/tenants/{before}")).send().await,
+        call("GET", &format!("/api/v1/tenants/{before}"))
+            .send()
+            .await,
+        call("POST", "/api/v1/tenants")
+            .json(&tenant_body(&during))
+            .send()
+            .await,
+        call("POST", &format!("/api/v1/tenants/{before}/suspend"))
+            .send()
+            .await,
+        call("DELETE", &format!("/api/v1/tenants/{before}"))
+            .send()
+            .await,
         call("GET", "/api/v1/health").anonymous().send().await,
         call("GET", "/prom").anonymous().send().await,
         call("POST", "/api/v1/tenants")
@@ -55,9 +74,13 @@ async fn database_outage_is_503_and_the_service_recovers() {
     // Liveness does not depend on the database.
     call("GET", "/healthz").anonymous().send().await.expect(200);
     // The create that reached Kubernetes before the database failed was compensated.
-    kube("GET", &tenant_crd_path(&during), None).await.expect(404);
+    kube("GET", &tenant_crd_path(&during), None)
+        .await
+        .expect(404);
     // Nothing changed in Kubernetes for the refused writes.
-    let crd = kube("GET", &tenant_crd_path(&before), None).await.expect(200);
+    let crd = kube("GET", &tenant_crd_path(&before), None)
+        .await
+        .expect(200);
     assert_eq!(crd["spec"]["suspended"], false);
 
     pg("start");
@@ -67,16 +90,36 @@ async fn database_outage_is_503_and_the_service_recovers() {
         if r.status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "no recovery: {}", String::from_utf8_lossy(&r.body));
+        assert!(
+            Instant::now() < deadline,
+            "no recovery: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    call("GET", &format!("/api/v1/tenants/{before}")).send().await.expect(200);
-    call("POST", "/api/v1/tenants").json(&tenant_body(&during)).send().await.expect(201);
-    let drift = call("GET", "/api/v1/tenants/drift").send().await.expect(200);
+    call("GET", &format!("/api/v1/tenants/{before}"))
+        .send()
+        .await
+        .expect(200);
+    call("POST", "/api/v1/tenants")
+        .json(&tenant_body(&during))
+        .send()
+        .await
+        .expect(201);
+    let drift = call("GET", "/api/v1/tenants/drift")
+        .send()
+        .await
+        .expect(200);
     assert_eq!(drift["data"]["items"], serde_json::json!([]));
 
     let log = std::fs::read_to_string(&env.host_log).unwrap();
     assert!(!log.contains("panicked"), "no panic in the host log");
     pg("stop");
-    report("faults", &format!("PostgreSQL stopped mid-run: {} requests answered 503, recovered after restart", checks.len()));
+    report(
+        "faults",
+        &format!(
+            "PostgreSQL stopped mid-run: {} requests answered 503, recovered after restart",
+            checks.len()
+        ),
+    );
 }

@@ -291,25 +291,49 @@ impl Write {
 
     async fn prepare(self, name: &str) {
         if !matches!(self, Write::Create) {
-            call("POST", "/api/v1/tenants").json(&tenant_body(name)).send().await.expect(201);
+            call("POST", "/api/v1/tenants")
+                .json(&tenant_body(name))
+                .send()
+                .await
+                .expect(201);
         }
         if matches!(self, Write::Resume) {
-            call("POST", &format!("/api/v1/tenants/{name}/suspend")).send().await.expect(200);
+            call("POST", &format!("/api/v1/tenants/{name}/suspend"))
+                .send()
+                .await
+                .expect(200);
         }
     }
 
     async fn run(self, name: &str) -> cp_tests::Resp {
         match self {
-            Write::Create => call("POST", "/api/v1/tenants").json(&tenant_body(name)).send().await,
+            Write::Create => {
+                call("POST", "/api/v1/tenants")
+                    .json(&tenant_body(name))
+                    .send()
+                    .await
+            }
             Write::Update => {
                 call("PUT", &format!("/api/v1/tenants/{name}"))
                     .json(&json!({"email": "changed@example.com"}))
                     .send()
                     .await
             }
-            Write::Delete => call("DELETE", &format!("/api/v1/tenants/{name}")).send().await,
-            Write::Suspend => call("POST", &format!("/api/v1/tenants/{name}/suspend")).send().await,
-            Write::Resume => call("POST", &format!("/api/v1/tenants/{name}/resume")).send().await,
+            Write::Delete => {
+                call("DELETE", &format!("/api/v1/tenants/{name}"))
+                    .send()
+                    .await
+            }
+            Write::Suspend => {
+                call("POST", &format!("/api/v1/tenants/{name}/suspend"))
+                    .send()
+                    .await
+            }
+            Write::Resume => {
+                call("POST", &format!("/api/v1/tenants/{name}/resume"))
+                    .send()
+                    .await
+            }
         }
     }
 }
@@ -322,7 +346,8 @@ async fn projection_matches(name: &str) -> bool {
         (404, 404) => true,
         (200, 200) => {
             let (c, r) = (crd.json(), row.json());
-            c["spec"]["email"] == r["data"]["email"] && c["spec"]["suspended"] == r["data"]["suspended"]
+            c["spec"]["email"] == r["data"]["email"]
+                && c["spec"]["suspended"] == r["data"]["suspended"]
         }
         _ => false,
     }
@@ -332,15 +357,27 @@ async fn projection_matches(name: &str) -> bool {
 async fn every_dual_write_under_every_fault_never_diverges_silently() {
     let _serial = exclusive().await;
     reset().await;
-    let writes = [Write::Create, Write::Update, Write::Delete, Write::Suspend, Write::Resume];
+    let writes = [
+        Write::Create,
+        Write::Update,
+        Write::Delete,
+        Write::Suspend,
+        Write::Resume,
+    ];
     let mut injected = 0;
     for write in writes {
         let (method, path) = write.kube_call();
         let faults = [
             ("status 500", Fault::status(method, path, 500)),
-            ("timeout", Fault::delay(method, path, Duration::from_millis(2500))),
+            (
+                "timeout",
+                Fault::delay(method, path, Duration::from_millis(2500)),
+            ),
             ("dropped connection", Fault::drop_connection(method, path)),
-            ("applied, answer lost", Fault::after_apply(method, path, 500)),
+            (
+                "applied, answer lost",
+                Fault::after_apply(method, path, 500),
+            ),
         ];
         for (label, fault) in faults {
             let name = unique("fw");
@@ -362,8 +399,16 @@ async fn every_dual_write_under_every_fault_never_diverges_silently() {
             env().kube.clear_faults();
             // Either CRD and row agree, or drift reports exactly this tenant.
             let report = drift().await;
-            let reported = report["items"].as_array().unwrap().iter().any(|i| i["name"] == name.as_str());
-            let others = report["items"].as_array().unwrap().iter().any(|i| i["name"] != name.as_str());
+            let reported = report["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["name"] == name.as_str());
+            let others = report["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["name"] != name.as_str());
             assert!(!others, "{write:?} under {label}: unrelated drift {report}");
             assert_eq!(
                 !projection_matches(&name).await,
@@ -371,7 +416,10 @@ async fn every_dual_write_under_every_fault_never_diverges_silently() {
                 "{write:?} under {label}: a divergence must be exactly what drift reports ({report})"
             );
             reset().await;
-            assert!(projection_matches(&name).await, "{write:?} under {label}: repair restores agreement");
+            assert!(
+                projection_matches(&name).await,
+                "{write:?} under {label}: repair restores agreement"
+            );
         }
     }
     cp_tests::report("faults", &format!("Kubernetes faults: {injected} injected across every dual-write (status, timeout, drop, applied-but-lost); no silent divergence"));

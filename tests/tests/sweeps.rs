@@ -12,7 +12,12 @@ use cp_tests::{
 use serde_json::{json, Value};
 
 /// What API.md lists as public: exact paths and prefixes.
-const PUBLIC_EXACT: &[&str] = &["/healthz", "/prom", "/api/v1/openapi.json", "/api/v1/health"];
+const PUBLIC_EXACT: &[&str] = &[
+    "/healthz",
+    "/prom",
+    "/api/v1/openapi.json",
+    "/api/v1/health",
+];
 const PUBLIC_PREFIXES: &[&str] = &[
     "/api/v1/auth/",
     "/api/v1/share/",
@@ -31,7 +36,11 @@ struct Operation {
 }
 
 async fn operations() -> Vec<Operation> {
-    let doc = call("GET", "/api/v1/openapi.json").anonymous().send().await.expect(200);
+    let doc = call("GET", "/api/v1/openapi.json")
+        .anonymous()
+        .send()
+        .await
+        .expect(200);
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in ["get", "post", "put", "patch", "delete"] {
@@ -50,7 +59,11 @@ async fn operations() -> Vec<Operation> {
             });
         }
     }
-    assert!(ops.len() >= 16, "the sweep found only {} operations", ops.len());
+    assert!(
+        ops.len() >= 16,
+        "the sweep found only {} operations",
+        ops.len()
+    );
     ops
 }
 
@@ -88,13 +101,23 @@ async fn every_route_requires_authentication_unless_api_md_makes_it_public() {
         let path = concrete(&op.path, "sweep-probe");
         for (label, c) in [
             ("no token", request(op, &path).anonymous()),
-            ("wrong token", request(op, &path).header("authorization", "Bearer not-the-token")),
-            ("malformed", request(op, &path).header("authorization", "Token abc")),
-            ("empty bearer", request(op, &path).header("authorization", "Bearer ")),
+            (
+                "wrong token",
+                request(op, &path).header("authorization", "Bearer not-the-token"),
+            ),
+            (
+                "malformed",
+                request(op, &path).header("authorization", "Token abc"),
+            ),
+            (
+                "empty bearer",
+                request(op, &path).header("authorization", "Bearer "),
+            ),
         ] {
             let resp = c.send().await;
             assert_eq!(
-                resp.status, 401,
+                resp.status,
+                401,
                 "{} {path} with {label}: expected 401, got {} {}",
                 op.method,
                 resp.status,
@@ -104,7 +127,13 @@ async fn every_route_requires_authentication_unless_api_md_makes_it_public() {
             checked += 1;
         }
     }
-    report("sweeps", &format!("authentication: {} operations, {checked} unauthenticated requests, all 401", ops.len()));
+    report(
+        "sweeps",
+        &format!(
+            "authentication: {} operations, {checked} unauthenticated requests, all 401",
+            ops.len()
+        ),
+    );
 }
 
 #[tokio::test]
@@ -125,7 +154,8 @@ async fn every_spin_route_serves_documented_operations() {
         }
         let prefix = route.trim_end_matches("/...");
         assert!(
-            ops.iter().any(|o| o.path == prefix || o.path.starts_with(&format!("{prefix}/"))),
+            ops.iter()
+                .any(|o| o.path == prefix || o.path.starts_with(&format!("{prefix}/"))),
             "spin.toml routes {route} to {component} but no documented operation lives there"
         );
     }
@@ -138,7 +168,11 @@ struct Exposure {
 
 impl Exposure {
     fn add(&mut self, what: &str, resp: &Resp) {
-        let headers: Vec<String> = resp.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let headers: Vec<String> = resp
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
         self.texts.push(format!(
             "{what}\n{}\n{}",
             headers.join("\n"),
@@ -175,26 +209,56 @@ async fn database_text() -> String {
 async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     let _serial = exclusive().await;
     let marker = format!("leakmarker{}", uuid_simple());
-    let secrets = [OPERATOR_TOKEN.to_owned(), KUBE_TOKEN.to_owned(), marker.clone()];
+    let secrets = [
+        OPERATOR_TOKEN.to_owned(),
+        KUBE_TOKEN.to_owned(),
+        marker.clone(),
+    ];
     let mut exposure = Exposure { texts: Vec::new() };
 
     // Every operation, authenticated and with a marked wrong token.
     let name = unique("leak");
-    exposure.add("create", &call("POST", "/api/v1/tenants").json(&tenant_body(&name)).send().await);
+    exposure.add(
+        "create",
+        &call("POST", "/api/v1/tenants")
+            .json(&tenant_body(&name))
+            .send()
+            .await,
+    );
     for op in operations().await {
         let path = concrete(&op.path, &name);
-        exposure.add(&format!("{} {path}", op.method), &request(&op, &path).send().await);
+        exposure.add(
+            &format!("{} {path}", op.method),
+            &request(&op, &path).send().await,
+        );
         let wrong = request(&op, &path).header("authorization", &format!("Bearer {marker}"));
-        exposure.add(&format!("{} {path} (marked token)", op.method), &wrong.send().await);
+        exposure.add(
+            &format!("{} {path} (marked token)", op.method),
+            &wrong.send().await,
+        );
     }
     // Error paths: upstream failures, bad bodies, replays.
-    env().kube.inject(Fault::status("*", "/tenants", 500).times(3));
-    exposure.add("kube down", &call("POST", "/api/v1/tenants").json(&tenant_body(&unique("leak"))).send().await);
-    exposure.add("kube down get", &call("GET", "/api/v1/tenants/drift").send().await);
+    env()
+        .kube
+        .inject(Fault::status("*", "/tenants", 500).times(3));
+    exposure.add(
+        "kube down",
+        &call("POST", "/api/v1/tenants")
+            .json(&tenant_body(&unique("leak")))
+            .send()
+            .await,
+    );
+    exposure.add(
+        "kube down get",
+        &call("GET", "/api/v1/tenants/drift").send().await,
+    );
     env().kube.clear_faults();
     exposure.add(
         "bad body",
-        &call("POST", "/api/v1/tenants").raw(format!("{{\"name\": \"{marker}\""), "application/json").send().await,
+        &call("POST", "/api/v1/tenants")
+            .raw(format!("{{\"name\": \"{marker}\""), "application/json")
+            .send()
+            .await,
     );
     for _ in 0..2 {
         exposure.add(
@@ -212,11 +276,23 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     let requests = format!("{:?}", env().kube.requests());
     for secret in &secrets {
         for text in &exposure.texts {
-            assert!(!text.contains(secret.as_str()), "a secret leaked into a response:\n{text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret leaked into a response:\n{text}"
+            );
         }
-        assert!(!log.contains(secret.as_str()), "a secret leaked into the host log");
-        assert!(!database.contains(secret.as_str()), "a secret leaked into the database");
-        assert!(!requests.contains(secret.as_str()), "a secret leaked into a Kubernetes request line");
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret leaked into the host log"
+        );
+        assert!(
+            !database.contains(secret.as_str()),
+            "a secret leaked into the database"
+        );
+        assert!(
+            !requests.contains(secret.as_str()),
+            "a secret leaked into a Kubernetes request line"
+        );
     }
     report(
         "sweeps",
@@ -235,40 +311,91 @@ fn uuid_simple() -> String {
 
 #[tokio::test]
 async fn bad_input_gets_4xx_envelopes_naming_the_field() {
-    let field_of = |v: &Value| v["fieldErrors"][0]["field"].as_str().unwrap_or("").to_owned();
+    let field_of = |v: &Value| {
+        v["fieldErrors"][0]["field"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
 
     // Invalid UTF-8 (percent-encoded) in a path segment.
-    let v = call("GET", "/api/v1/tenants/%ff%fe").send().await.expect_error(400, "VALIDATION_ERROR");
+    let v = call("GET", "/api/v1/tenants/%ff%fe")
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(field_of(&v), "path");
     // A very long path segment.
     let long = "a".repeat(8000);
-    let v = call("GET", &format!("/api/v1/tenants/{long}")).send().await.expect_error(400, "VALIDATION_ERROR");
+    let v = call("GET", &format!("/api/v1/tenants/{long}"))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(field_of(&v), "name");
     // Numbers out of range, of the wrong type, or not numbers at all.
     for (body, field) in [
-        (json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": 1e300}), "monthlyBudgetUsd"),
-        (json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": -0.01}), "monthlyBudgetUsd"),
-        (json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": "12"}), "monthlyBudgetUsd"),
+        (
+            json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": 1e300}),
+            "monthlyBudgetUsd",
+        ),
+        (
+            json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": -0.01}),
+            "monthlyBudgetUsd",
+        ),
+        (
+            json!({"name": "n1", "email": "a@b.co", "monthlyBudgetUsd": "12"}),
+            "monthlyBudgetUsd",
+        ),
         (json!({"name": 12, "email": "a@b.co"}), "name"),
-        (json!({"name": "n1", "email": "a@b.co", "skillAllowlist": "search"}), "skillAllowlist"),
-        (json!({"name": "n1", "email": "a@b.co", "resources": {"cpu": 2}}), "resources.cpu"),
+        (
+            json!({"name": "n1", "email": "a@b.co", "skillAllowlist": "search"}),
+            "skillAllowlist",
+        ),
+        (
+            json!({"name": "n1", "email": "a@b.co", "resources": {"cpu": 2}}),
+            "resources.cpu",
+        ),
         (json!([1, 2]), "body"),
     ] {
-        let v = call("POST", "/api/v1/tenants").json(&body).send().await.expect_error(400, "VALIDATION_ERROR");
+        let v = call("POST", "/api/v1/tenants")
+            .json(&body)
+            .send()
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
         assert_eq!(field_of(&v), field, "{body}");
     }
-    for (q, field) in [("limit=99999999999999999999", "limit"), ("limit=-5", "limit"), ("cursor=v1.%00", "cursor")] {
-        let v = call("GET", &format!("/api/v1/tenants?{q}")).send().await.expect_error(400, "VALIDATION_ERROR");
+    for (q, field) in [
+        ("limit=99999999999999999999", "limit"),
+        ("limit=-5", "limit"),
+        ("cursor=v1.%00", "cursor"),
+    ] {
+        let v = call("GET", &format!("/api/v1/tenants?{q}"))
+            .send()
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
         assert_eq!(field_of(&v), field, "{q}");
     }
-    let v = call("POST", "/api/v1/tenants/repair?dryRun=maybe").send().await.expect_error(400, "VALIDATION_ERROR");
+    let v = call("POST", "/api/v1/tenants/repair?dryRun=maybe")
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(field_of(&v), "dryRun");
     // Wrong or missing content type, empty and oversized bodies.
-    call("POST", "/api/v1/tenants").raw("<tenant/>", "application/xml").send().await.expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    call("POST", "/api/v1/tenants")
+        .raw("<tenant/>", "application/xml")
+        .send()
+        .await
+        .expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
     let mut no_type = call("POST", "/api/v1/tenants").raw("{}", "application/json");
     no_type = no_type.header("content-type", "");
-    no_type.send().await.expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
-    let v = call("POST", "/api/v1/tenants").raw("", "application/json").send().await.expect_error(400, "VALIDATION_ERROR");
+    no_type
+        .send()
+        .await
+        .expect_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    let v = call("POST", "/api/v1/tenants")
+        .raw("", "application/json")
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(field_of(&v), "body");
     call("PUT", "/api/v1/tenants/big")
         .raw(vec![b'x'; 2 * 1024 * 1024], "application/json")
@@ -277,7 +404,11 @@ async fn bad_input_gets_4xx_envelopes_naming_the_field() {
         .expect_error(413, "PAYLOAD_TOO_LARGE");
     // A malformed If-Match and a malformed request id.
     let name = unique("bad");
-    call("POST", "/api/v1/tenants").json(&tenant_body(&name)).send().await.expect(201);
+    call("POST", "/api/v1/tenants")
+        .json(&tenant_body(&name))
+        .send()
+        .await
+        .expect(201);
     let v = call("PUT", &format!("/api/v1/tenants/{name}"))
         .header("if-match", "not-quoted")
         .json(&tenant_body(&name))
@@ -285,7 +416,10 @@ async fn bad_input_gets_4xx_envelopes_naming_the_field() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(field_of(&v), "If-Match");
-    let r = call("GET", "/api/v1/tenants?limit=1").header("x-request-id", "bad id\twith tab").send().await;
+    let r = call("GET", "/api/v1/tenants?limit=1")
+        .header("x-request-id", "bad id\twith tab")
+        .send()
+        .await;
     r.expect(200);
     assert_ne!(r.header("x-request-id"), Some("bad id\twith tab"));
     report("sweeps", "bad input: invalid UTF-8, long segments, out-of-range numbers, wrong types, content types, sizes: all 4xx envelopes naming the field");

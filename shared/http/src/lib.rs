@@ -11,6 +11,7 @@ pub mod etag;
 pub mod json;
 pub mod outbound;
 pub mod pagination;
+pub mod params;
 pub mod request;
 pub mod request_id;
 pub mod router;

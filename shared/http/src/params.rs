@@ -8,8 +8,6 @@
 //! These types only document; the values are read from the request where
 //! they are used. Use them in `#[utoipa::path(params(...))]`.
 
-#![allow(dead_code)] // fields are read by the OpenAPI derive only
-
 use utoipa::IntoParams;
 
 /// Pattern of an `Idempotency-Key`: 1 to 255 visible ASCII characters.
@@ -26,8 +24,13 @@ pub struct IdempotencyKeyHeader {
     /// Replay protection: the same key with the same request replays the
     /// stored response (`Idempotency-Replayed: true`); with a different
     /// request it is a 422 `IDEMPOTENCY_KEY_REUSED`. Keys live 24 hours.
-    #[param(rename = "Idempotency-Key", nullable = false, min_length = 1, max_length = 255,
-            pattern = "^[!-~]{1,255}$")]
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]{1,255}$"
+    )]
     pub idempotency_key: Option<String>,
 }
 
@@ -36,8 +39,12 @@ pub struct IdempotencyKeyHeader {
 #[into_params(parameter_in = Header)]
 pub struct IfMatchHeader {
     /// `*` or the `ETag` of a previous read (a stale one is a 409 `CONFLICT`).
-    #[param(rename = "If-Match", nullable = false, max_length = 1024,
-            pattern = r#"^[ \t]*(\*|"[^,]*"([ \t]*,[ \t]*"[^,]*")*)[ \t]*$"#)]
+    #[param(
+        rename = "If-Match",
+        nullable = false,
+        max_length = 1024,
+        pattern = r#"^[ \t]*(\*|"[^,]*"([ \t]*,[ \t]*"[^,]*")*)[ \t]*$"#
+    )]
     pub if_match: Option<String>,
 }
 

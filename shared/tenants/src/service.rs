@@ -99,7 +99,9 @@ pub(crate) async fn create<P: Platform>(
     let created = match kube.create::<TenantCrd>(&obj).await {
         Ok(o) => o,
         Err(KubeError::AlreadyExists { .. }) => {
-            return Err(ApiError::Conflict(format!("tenant '{}' already exists", input.name)).into())
+            return Err(
+                ApiError::Conflict(format!("tenant '{}' already exists", input.name)).into(),
+            )
         }
         Err(e) => return Err(e.into()),
     };
@@ -108,7 +110,8 @@ pub(crate) async fn create<P: Platform>(
     projection.budget_cents = input.budget_cents;
     let db = ctx.db();
     let written = transaction(db, async |db| {
-        db.execute(sql::UPSERT_CREATED, &row_params(&projection)).await?;
+        db.execute(sql::UPSERT_CREATED, &row_params(&projection))
+            .await?;
         ctx.audit("tenant", &projection.name)
             .tenant(&projection.name)
             .detail(json!({ "resourceVersion": projection.kube_resource_version }))
@@ -223,7 +226,14 @@ pub(crate) async fn update<P: Platform>(
             }
         };
         let changed = Projection::of(&updated).differences(&row);
-        project(ctx, db, &updated, input.budget_cents, json!({ "changed": changed })).await
+        project(
+            ctx,
+            db,
+            &updated,
+            input.budget_cents,
+            json!({ "changed": changed }),
+        )
+        .await
     })
     .await?;
     get(ctx.db(), &input.name).await
@@ -424,7 +434,9 @@ async fn record_report<D: Database>(db: &D, report: &DriftReport) -> Result<(), 
     Ok(())
 }
 
-pub(crate) async fn drift<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<DriftReport, Failure> {
+pub(crate) async fn drift<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<DriftReport, Failure> {
     let crds = ctx.kube()?.list::<TenantCrd>(None).await?.items;
     let rows = all_rows(ctx.db()).await?;
     let report = drift::compare(&crds, &rows);
@@ -487,7 +499,8 @@ pub(crate) async fn repair<P: Platform>(
                 let done = match (crd, row) {
                     (None, None) => "none",
                     (None, Some(_)) => {
-                        db.execute(sql::DELETE, &[item.name.as_str().into()]).await?;
+                        db.execute(sql::DELETE, &[item.name.as_str().into()])
+                            .await?;
                         "deleteRow"
                     }
                     (Some(obj), None) => {
