@@ -3,13 +3,19 @@
 
 COMPONENTS := -p cp-fn-meta -p cp-fn-tenants -p cp-host-probe
 
-.PHONY: up test bench components host openapi pg-stop clean
+.PHONY: up test fuzz bench components host openapi pg-stop clean
 
 up:
 	@scripts/up.sh
 
 test:
 	@scripts/test.sh
+
+# The spec fuzzer's long run (tests/tests/fuzz.rs; `make test` runs a bounded one).
+# CP_FUZZ_EXAMPLES=N and CP_FUZZ_SEED=N tune it.
+fuzz: components host
+	@scripts/fuzz-setup.sh >/dev/null
+	@DATABASE_URL=$$(scripts/pg.sh start) CP_FUZZ_LONG=1 cargo test --release -p cp-tests --test fuzz -- --nocapture
 
 bench: components host
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin cp-bench

@@ -30,5 +30,18 @@ step "PostgreSQL"
 DATABASE_URL=$(scripts/pg.sh start)
 export DATABASE_URL
 
+step "spec fuzzer (schemathesis into .local/venv)"
+scripts/fuzz-setup.sh >/dev/null
+rm -f target/quality/*.txt
+
 step "tests"
-cargo test --release --workspace --exclude cp-fn-meta --exclude cp-fn-tenants --exclude cp-host-probe
+status=0
+cargo test --release --workspace --exclude cp-fn-meta --exclude cp-fn-tenants --exclude cp-host-probe || status=$?
+
+step "quality gates"
+shopt -s nullglob
+for f in target/quality/*.txt; do
+  printf -- '--- %s\n' "${f#target/quality/}"
+  cat "$f"
+done
+exit "$status"

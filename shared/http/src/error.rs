@@ -49,12 +49,12 @@ pub enum ApiError {
     #[error("{0}")]
     DatasetDenied(String),
     /// 404 `<KIND>_NOT_FOUND` (`TENANT_NOT_FOUND`, ...).
-    #[error("{kind} '{id}' not found")]
+    #[error("{} '{id}' not found", kind_words(kind))]
     NotFound {
-        /// Upper-snake resource kind (`TENANT`).
+        /// Upper-snake resource kind (`TENANT`, `MCP_SERVER`): the code is
+        /// `<kind>_NOT_FOUND`, the message says `mcp server 'x' not found`.
         kind: &'static str,
-        /// Human name of the kind (`tenant`), used in the message.
-        /// (Kept separate so codes stay stable if wording changes.)
+        /// The name or id that was not found.
         id: String,
     },
     /// 404 `NOT_FOUND`: no such route.
@@ -190,6 +190,11 @@ impl ApiError {
             _ => &[],
         }
     }
+}
+
+/// `MCP_SERVER` as words: `mcp server`.
+fn kind_words(kind: &str) -> String {
+    kind.to_ascii_lowercase().replace('_', " ")
 }
 
 /// The error envelope of API.md.

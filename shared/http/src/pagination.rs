@@ -78,8 +78,10 @@ impl PageRequest {
     pub fn from_request(req: &ApiRequest, scope: &str) -> Result<Self, ApiError> {
         let limit = match req.query_param("limit") {
             None => DEFAULT_LIMIT,
+            // A plain decimal integer, as the OpenAPI `integer` reads it: no
+            // sign, no leading zero (`+5` and `05` are not integers there).
             Some(raw) => match raw.parse::<u32>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) && raw == n.to_string() => n,
                 _ => {
                     return Err(ApiError::invalid(
                         "limit",
@@ -152,7 +154,15 @@ mod tests {
                 .limit,
             1000
         );
-        for bad in ["limit=0", "limit=1001", "limit=-1", "limit=abc", "limit="] {
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=-1",
+            "limit=abc",
+            "limit=",
+            "limit=%2B5",
+            "limit=05",
+        ] {
             let err = PageRequest::from_request(&req(bad), "t").unwrap_err();
             assert_eq!(err.field_errors()[0].field, "limit", "{bad}");
         }

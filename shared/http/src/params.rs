@@ -43,6 +43,7 @@ pub struct IfMatchHeader {
         rename = "If-Match",
         nullable = false,
         max_length = 1024,
+        example = "\"42\"",
         pattern = r#"^[ \t]*(\*|"[^,]*"([ \t]*,[ \t]*"[^,]*")*)[ \t]*$"#
     )]
     pub if_match: Option<String>,

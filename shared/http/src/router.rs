@@ -69,44 +69,43 @@ pub struct RouteMatch<'r, Op> {
 }
 
 /// Finds the route for `method path`.
+///
+/// Among the patterns the path matches, only the most literal ones count
+/// (compared segment by segment, left to right), whatever their method: a
+/// path that has a literal route is never served by a `{param}` route, so
+/// `PUT /tenants/drift` is a 405 (`Allow: GET`), not an update of a tenant
+/// called `drift`, and `Allow` lists exactly the methods of that path.
 pub fn match_route<'r, Op>(
     routes: &'r [Route<Op>],
     method: &Method,
     raw_path: &str,
 ) -> Result<RouteMatch<'r, Op>, ApiError> {
     let segments = split_path(raw_path)?;
-    let mut best: Option<(Vec<bool>, &'r Route<Op>, PathParams)> = None;
-    let mut allowed: Vec<String> = Vec::new();
-    for route in routes {
-        let Some((shape, params)) = match_pattern(route.pattern, &segments) else {
-            continue;
-        };
-        if route.method != method.as_str() {
-            if !allowed.iter().any(|m| m == route.method) {
-                allowed.push(route.method.to_owned());
-            }
-            continue;
-        }
-        // Prefer literal segments, compared left to right.
-        let better = match &best {
-            None => true,
-            Some((best_shape, _, _)) => shape > *best_shape,
-        };
-        if better {
-            best = Some((shape, route, params));
-        }
-    }
-    if let Some((_, route, params)) = best {
-        return Ok(RouteMatch { route, params });
-    }
-    if allowed.is_empty() {
-        Err(ApiError::RouteNotFound(raw_path.to_owned()))
-    } else {
-        Err(ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: allowed,
+    let matches: Vec<(Vec<bool>, &'r Route<Op>, PathParams)> = routes
+        .iter()
+        .filter_map(|route| {
+            match_pattern(route.pattern, &segments).map(|(shape, params)| (shape, route, params))
         })
+        .collect();
+    let Some(best_shape) = matches.iter().map(|(shape, _, _)| shape).max().cloned() else {
+        return Err(ApiError::RouteNotFound(raw_path.to_owned()));
+    };
+    let mut allowed: Vec<String> = Vec::new();
+    for (shape, route, params) in matches {
+        if shape != best_shape {
+            continue;
+        }
+        if route.method == method.as_str() {
+            return Ok(RouteMatch { route, params });
+        }
+        if !allowed.iter().any(|m| m == route.method) {
+            allowed.push(route.method.to_owned());
+        }
     }
+    Err(ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allow: allowed,
+    })
 }
 
 fn split_path(raw: &str) -> Result<Vec<String>, ApiError> {
@@ -197,6 +196,11 @@ mod tests {
         );
         match op(Method::Delete, "/api/v1/tenants/acme").unwrap_err() {
             ApiError::MethodNotAllowed { allow, .. } => assert_eq!(allow, vec!["GET", "PUT"]),
+            other => panic!("unexpected {other:?}"),
+        }
+        // A literal path is only served by its literal routes.
+        match op(Method::Put, "/api/v1/tenants/drift").unwrap_err() {
+            ApiError::MethodNotAllowed { allow, .. } => assert_eq!(allow, vec!["GET"]),
             other => panic!("unexpected {other:?}"),
         }
     }

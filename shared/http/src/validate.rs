@@ -43,6 +43,19 @@ impl Validator {
         }
     }
 
+    /// An optional free-text field: at most `max` characters and no control
+    /// characters (PostgreSQL text cannot hold NUL; the others only ever
+    /// garble consoles and logs). OpenAPI: [`TEXT_PATTERN`] and `maxLength`.
+    pub fn text(&mut self, field: &str, value: Option<&str>, max: usize) {
+        if let Some(v) = value {
+            if v.chars().any(char::is_control) {
+                self.error(field, "must not contain control characters");
+            } else if v.chars().count() > max {
+                self.error(field, format!("must be at most {max} characters"));
+            }
+        }
+    }
+
     /// A plausible email address (one `@`, non-empty parts, a dot in the
     /// domain, no spaces); deliverability is not our business.
     pub fn email(&mut self, field: &str, value: &str) {
@@ -60,6 +73,25 @@ impl Validator {
         }
     }
 }
+
+/// OpenAPI pattern of a DNS-1123 label (with `maxLength: 63`).
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+/// OpenAPI pattern of free text without control characters (Unicode
+/// category Cc, what `char::is_control` tests), see [`Validator::text`].
+pub const TEXT_PATTERN: &str = "^[^\\x00-\\x1F\\x7F-\\x9F]*$";
+
+/// OpenAPI pattern of what [`Validator::email`] accepts (with
+/// `maxLength: 254`): one `@`, a non-empty local part, a domain with a dot
+/// that neither starts nor ends it, no whitespace or control characters.
+pub const EMAIL_PATTERN: &str = concat!(
+    "^[^@\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]+",
+    "@[^@.\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+    "[^@\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*",
+    "\\.",
+    "[^@\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*",
+    "[^@.\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]$",
+);
 
 /// Checks a DNS-1123 label: 1..=63 of `[a-z0-9-]`, alphanumeric at both ends.
 pub fn dns_label(value: &str) -> Result<(), String> {
@@ -85,7 +117,7 @@ pub fn dns_label(value: &str) -> Result<(), String> {
 }
 
 fn is_email(v: &str) -> bool {
-    if v.len() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if v.chars().count() > 254 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
     let Some((local, domain)) = v.split_once('@') else {

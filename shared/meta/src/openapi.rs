@@ -2,9 +2,14 @@
 //! group's annotations. The committed `openapi.json` must equal it (tested
 //! here and through the running host), so the spec cannot drift.
 
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi as Doc, SecurityRequirement, Server};
-use utoipa::OpenApi;
+use utoipa::openapi::{
+    ContentBuilder, OpenApi as Doc, Ref, RefOr, Response, ResponseBuilder, SecurityRequirement,
+    Server,
+};
+use utoipa::{OpenApi, PartialSchema};
 
 /// The assembled document.
 pub fn document() -> Doc {
@@ -31,7 +36,162 @@ pub fn document() -> Doc {
         "bearer",
         Vec::<String>::new(),
     )]);
+    add_standard_responses(&mut doc);
     doc
+}
+
+/// What each standard error status means, for every operation it applies to.
+const ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "VALIDATION_ERROR: the request is malformed; `fieldErrors` names each bad field",
+    ),
+    (
+        "401",
+        "UNAUTHORIZED: missing or invalid `Authorization: Bearer` token",
+    ),
+    (
+        "403",
+        "FORBIDDEN (or a more specific code): the caller may not do this",
+    ),
+    (
+        "404",
+        "`<KIND>_NOT_FOUND`, or NOT_FOUND for an unknown route",
+    ),
+    (
+        "405",
+        "METHOD_NOT_ALLOWED: the path exists with other methods (see `Allow`)",
+    ),
+    (
+        "409",
+        "CONFLICT: wrong state, duplicate, stale `If-Match`, or the same Idempotency-Key in flight",
+    ),
+    ("413", "PAYLOAD_TOO_LARGE: the body exceeds 1 MiB"),
+    (
+        "415",
+        "UNSUPPORTED_MEDIA_TYPE: the body is not `application/json`",
+    ),
+    (
+        "422",
+        "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was used with a different request",
+    ),
+    (
+        "500",
+        "INTERNAL_ERROR: a bug; the cause is logged with the request id, never returned",
+    ),
+    (
+        "502",
+        "UPSTREAM_ERROR: Kubernetes (or another upstream) failed or timed out",
+    ),
+    (
+        "503",
+        "UNAVAILABLE: the database is unavailable; retry later",
+    ),
+];
+
+/// Documents, on every operation, the API.md error responses the shared
+/// pipeline can produce (so every error status a client can see is declared,
+/// each with the `ErrorBody` envelope), and the `X-Request-Id` header on
+/// every response. Statuses an operation's own annotation declares (such as
+/// 403 or 502, which only some handlers produce) are kept and completed.
+///
+/// - all: 400 (a malformed request or path), 404 (unknown route or
+///   resource), 405 (with `Allow`), 500, 503;
+/// - authenticated operations: 401;
+/// - with a request body: 413 and 415;
+/// - with an `Idempotency-Key` header: 409 (the key is in flight) and 422.
+fn add_standard_responses(doc: &mut Doc) {
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_standard_responses_to(op);
+        }
+    }
+}
+
+fn add_standard_responses_to(op: &mut Operation) {
+    // `security(())` on a route marks it public: one empty requirement.
+    let public = op.security.as_ref().is_some_and(|reqs| {
+        reqs.iter()
+            .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+    });
+    let has_body = op.request_body.is_some();
+    let idempotent = op.parameters.iter().flatten().any(|p| {
+        p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case("Idempotency-Key")
+    });
+    let applies = |status: &str| match status {
+        "400" | "404" | "405" | "500" | "503" => true,
+        "401" => !public,
+        "413" | "415" => has_body,
+        "409" | "422" => idempotent,
+        _ => false,
+    };
+    let responses = &mut op.responses.responses;
+    for (status, description) in ERRORS {
+        match responses.get_mut(*status) {
+            Some(RefOr::T(resp)) if resp.description.is_empty() => {
+                resp.description = (*description).to_owned();
+            }
+            Some(_) => {}
+            None if applies(status) => {
+                responses.insert((*status).to_owned(), error_response(description).into());
+            }
+            None => {}
+        }
+    }
+    for (status, resp) in responses.iter_mut() {
+        let RefOr::T(resp) = resp else { continue };
+        if resp.description.is_empty() {
+            resp.description = success_description(status).to_owned();
+        }
+        if status == "405" && !resp.headers.contains_key("Allow") {
+            resp.headers.insert(
+                "Allow".into(),
+                HeaderBuilder::new()
+                    .schema(String::schema())
+                    .description(Some("The methods the path accepts"))
+                    .build(),
+            );
+        }
+        resp.headers.insert(
+            "X-Request-Id".into(),
+            HeaderBuilder::new()
+                .schema(String::schema())
+                .description(Some(
+                    "The request id (the client's well-formed `X-Request-Id`, or a new one)",
+                ))
+                .build(),
+        );
+    }
+}
+
+fn error_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+fn success_description(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "204" => "No content",
+        _ => "Error (see `ErrorBody`)",
+    }
 }
 
 /// The document as pretty JSON with a trailing newline (the committed form).
@@ -77,5 +237,61 @@ mod tests {
         assert!(v["paths"]["/api/v1/tenants"]["get"]
             .get("security")
             .is_none());
+    }
+
+    #[test]
+    fn every_error_status_is_documented_with_the_error_envelope() {
+        let v: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let mut operation_ids = Vec::new();
+        for (path, item) in v["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                operation_ids.push(op["operationId"].as_str().unwrap().to_owned());
+                let responses = op["responses"].as_object().unwrap();
+                let public = op["security"] == serde_json::json!([{}]);
+                let has = |s: &str| responses.contains_key(s);
+                for s in ["400", "404", "405", "500", "503"] {
+                    assert!(has(s), "{method} {path} lacks {s}");
+                }
+                assert_eq!(has("401"), !public, "{method} {path}: 401");
+                if op.get("requestBody").is_some() {
+                    assert!(has("413") && has("415"), "{method} {path}: 413/415");
+                }
+                let idempotent = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key"));
+                assert_eq!(has("422"), idempotent, "{method} {path}: 422");
+                for (status, resp) in responses {
+                    assert!(!resp["description"].as_str().unwrap().is_empty());
+                    assert!(resp["headers"].get("X-Request-Id").is_some());
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert_eq!(
+                            resp["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                assert!(
+                    responses["405"]["headers"].get("Allow").is_some(),
+                    "{method} {path}"
+                );
+            }
+        }
+        // Every link names an existing operation, by its spec field name.
+        for item in v["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                for resp in op["responses"].as_object().unwrap().values() {
+                    for link in resp["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
+                        let target = link["operationId"].as_str().unwrap();
+                        assert!(operation_ids.iter().any(|id| id == target), "{target}");
+                        assert!(link.get("operation_id").is_none());
+                    }
+                }
+            }
+        }
     }
 }

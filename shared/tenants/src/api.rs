@@ -4,15 +4,19 @@
 use cp_http::error::ErrorBody;
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
+use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::validate::{dns_label, Validator};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
 use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::Required;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::contract::EffectiveContract;
 use crate::drift::DriftReport;
-use crate::model::{Tenant, TenantInput, TenantRow};
+use crate::model::{tenant_name_schema, Tenant, TenantCreate, TenantInput, TenantRow};
 use crate::service::{self, Membership, RepairReport};
 
 /// The operations of the group.
@@ -120,6 +124,21 @@ fn path_name(params: &PathParams) -> Result<&str, Failure> {
     Ok(name)
 }
 
+/// The `{name}` path parameter, for the OpenAPI document.
+pub struct TenantPath;
+
+impl IntoParams for TenantPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name("name")
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .description(Some("Tenant name"))
+            .schema(Some(tenant_name_schema()))
+            .build()]
+    }
+}
+
 fn with_etag(mut resp: ApiResponse, row: &TenantRow) -> ApiResponse {
     resp.set_header("etag", row.etag());
     resp
@@ -127,8 +146,7 @@ fn with_etag(mut resp: ApiResponse, row: &TenantRow) -> ApiResponse {
 
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", operation_id = "listTenants",
     summary = "List tenants (keyset pagination, oldest first)",
-    params(("limit" = Option<u32>, Query, description = "Page size, 1..1000 (default 100)"),
-           ("cursor" = Option<String>, Query, description = "Opaque cursor from the previous page")),
+    params(PageQuery),
     responses((status = 200, body = ListEnvelope<Tenant>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_tenants<P: Platform>(
@@ -143,8 +161,8 @@ async fn list_tenants<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", operation_id = "createTenant",
     summary = "Create a tenant (dual-write: Tenant CRD, then the PostgreSQL row)",
-    request_body = TenantInput,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
+    request_body = TenantCreate,
+    params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Tenant>, headers(("ETag" = String))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
@@ -161,7 +179,7 @@ async fn create_tenant<P: Platform>(
 
 #[utoipa::path(get, path = "/api/v1/tenants/{name}", tag = "tenants", operation_id = "getTenant",
     summary = "Get a tenant",
-    params(("name" = String, Path, description = "Tenant name (DNS-1123 label)")),
+    params(TenantPath),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -176,9 +194,7 @@ async fn get_tenant<P: Platform>(
 #[utoipa::path(put, path = "/api/v1/tenants/{name}", tag = "tenants", operation_id = "updateTenant",
     summary = "Replace a tenant's spec (dual-write; If-Match for optimistic concurrency)",
     request_body = TenantInput,
-    params(("name" = String, Path, description = "Tenant name"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
+    params(TenantPath, IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -196,8 +212,7 @@ async fn update_tenant<P: Platform>(
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{name}", tag = "tenants", operation_id = "deleteTenant",
     summary = "Delete a tenant (dual-write)",
-    params(("name" = String, Path, description = "Tenant name"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
+    params(TenantPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
@@ -212,9 +227,9 @@ async fn delete_tenant<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/tenants/{name}/suspend", tag = "tenants", operation_id = "suspendTenant",
     summary = "Suspend a tenant: spec.suspended and its Deployment scaled to zero (409 if already suspended)",
-    params(("name" = String, Path, description = "Tenant name"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
-    responses((status = 200, body = Envelope<Tenant>), (status = 400, body = ErrorBody),
+    params(TenantPath, IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
+              (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -228,9 +243,9 @@ async fn suspend_tenant<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/tenants/{name}/resume", tag = "tenants", operation_id = "resumeTenant",
     summary = "Resume a suspended tenant (409 if not suspended)",
-    params(("name" = String, Path, description = "Tenant name"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
-    responses((status = 200, body = Envelope<Tenant>), (status = 400, body = ErrorBody),
+    params(TenantPath, IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
+              (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -242,18 +257,60 @@ async fn resume_tenant<P: Platform>(
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
-/// One dataset membership.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// OpenAPI pattern of a dataset name (`is_dataset_name`).
+pub const DATASET_PATTERN: &str = "^[a-z0-9][-a-z0-9_.]{0,127}$";
+
+fn dataset_name_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .pattern(Some(DATASET_PATTERN))
+        .max_length(Some(128))
+        .description(Some(
+            "Dataset name: 1-128 of a-z, 0-9, '.', '_', '-', starting with a letter or digit.",
+        ))
+        .build()
+}
+
+fn stored_access_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(["read", "write"]))
+        .description(Some("`read` or `write`."))
+        .build()
+}
+
+fn access_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([Some("read"), Some("write"), None]))
+        .description(Some("`read` (default) or `write`."))
+        .build()
+}
+
+/// One dataset membership, as stored.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct DatasetMembership {
+    /// Dataset name.
+    pub name: String,
+    /// `read` or `write`.
+    #[schema(schema_with = stored_access_schema)]
+    pub access: String,
+    /// When the membership was granted (RFC 3339).
+    pub added_at: String,
+}
+
+/// One dataset membership to set.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatasetMembershipInput {
     /// Dataset name (1-128 of a-z, 0-9, '.', '_', '-').
+    #[schema(schema_with = dataset_name_schema)]
     pub name: String,
     /// `read` (default) or `write`.
     #[serde(default)]
+    #[schema(schema_with = access_schema)]
     pub access: Option<String>,
-    /// When the membership was granted (read-only).
-    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
-    pub added_at: Option<String>,
 }
 
 /// A tenant's dataset memberships.
@@ -270,8 +327,9 @@ pub struct TenantDatasets {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplaceDatasets {
-    /// The memberships (at most 500).
-    pub datasets: Vec<DatasetMembership>,
+    /// The memberships (at most 500, each dataset once).
+    #[schema(max_items = 500)]
+    pub datasets: Vec<DatasetMembershipInput>,
 }
 
 fn datasets_view(tenant: &str, ms: Vec<Membership>) -> TenantDatasets {
@@ -281,8 +339,8 @@ fn datasets_view(tenant: &str, ms: Vec<Membership>) -> TenantDatasets {
             .into_iter()
             .map(|m| DatasetMembership {
                 name: m.dataset,
-                access: Some(m.access),
-                added_at: Some(cp_http::time::micros_rfc3339(m.created_micros)),
+                access: m.access,
+                added_at: cp_http::time::micros_rfc3339(m.created_micros),
             })
             .collect(),
     }
@@ -290,7 +348,7 @@ fn datasets_view(tenant: &str, ms: Vec<Membership>) -> TenantDatasets {
 
 #[utoipa::path(get, path = "/api/v1/tenants/{name}/datasets", tag = "tenants", operation_id = "getTenantDatasets",
     summary = "Get a tenant's dataset memberships",
-    params(("name" = String, Path, description = "Tenant name")),
+    params(TenantPath),
     responses((status = 200, body = Envelope<TenantDatasets>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
@@ -315,8 +373,7 @@ fn is_dataset_name(s: &str) -> bool {
 #[utoipa::path(put, path = "/api/v1/tenants/{name}/datasets", tag = "tenants", operation_id = "replaceTenantDatasets",
     summary = "Replace a tenant's dataset memberships (DATASET_DENIED when its policy forbids one)",
     request_body = ReplaceDatasets,
-    params(("name" = String, Path, description = "Tenant name"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
+    params(TenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<TenantDatasets>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
@@ -358,7 +415,7 @@ async fn replace_tenant_datasets<P: Platform>(
 #[utoipa::path(get, path = "/api/v1/tenants/{name}/effective-contract", tag = "tenants",
     operation_id = "getTenantEffectiveContract",
     summary = "Compile the tenant's effective contract (datasets, MCP servers, skills, with reasons)",
-    params(("name" = String, Path, description = "Tenant name")),
+    params(TenantPath),
     responses((status = 200, body = Envelope<EffectiveContract>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -383,8 +440,9 @@ async fn get_tenant_drift<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/tenants/repair", tag = "tenants", operation_id = "repairTenants",
     summary = "Repair projection rows from the CRDs (dry run unless dryRun=false)",
-    params(("dryRun" = Option<bool>, Query, description = "Only report what would change (default true)"),
-           ("Idempotency-Key" = Option<String>, Header, description = "Replay protection")),
+    params(("dryRun" = Option<bool>, Query, nullable = false,
+            description = "Only report what would change (default true)"),
+           IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<RepairReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -407,9 +465,105 @@ async fn repair_tenants<P: Platform>(
     paths(list_tenants, create_tenant, get_tenant, update_tenant, delete_tenant, suspend_tenant,
           resume_tenant, get_tenant_datasets, replace_tenant_datasets,
           get_tenant_effective_contract, get_tenant_drift, repair_tenants),
+    modifiers(&TenantLinks),
     tags((name = "tenants", description = "Agent pods: Tenant CRDs dual-written with PostgreSQL projection rows"))
 )]
 pub struct TenantsApi;
+
+/// Operations that take a tenant `{name}`, linked from every response that
+/// returns a tenant (OpenAPI links: what a client, or a stateful fuzzer, can
+/// call next with the name it got).
+const BY_NAME: &[(&str, &str)] = &[
+    ("GetTenant", "getTenant"),
+    ("UpdateTenant", "updateTenant"),
+    ("DeleteTenant", "deleteTenant"),
+    ("SuspendTenant", "suspendTenant"),
+    ("ResumeTenant", "resumeTenant"),
+    ("GetTenantDatasets", "getTenantDatasets"),
+    ("ReplaceTenantDatasets", "replaceTenantDatasets"),
+    ("GetTenantEffectiveContract", "getTenantEffectiveContract"),
+];
+
+/// Adds the OpenAPI links between the tenant operations.
+struct TenantLinks;
+
+/// A link to operation `op_id` with these parameters.
+///
+/// utoipa 5.5 serialises `Link::operation_id` as `operation_id` instead of
+/// the spec's `operationId`, so the id goes in as a (flattened) extension
+/// entry under its proper name.
+fn link(op_id: &str, parameters: &[(&str, &str)]) -> utoipa::openapi::link::Link {
+    let mut b = utoipa::openapi::link::LinkBuilder::new();
+    for (name, expr) in parameters {
+        b = b.parameter(*name, *expr);
+    }
+    let mut link = b.build();
+    link.extensions = Some(utoipa::openapi::extensions::Extensions::from_iter([(
+        "operationId",
+        op_id,
+    )]));
+    link
+}
+
+impl utoipa::Modify for TenantLinks {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+
+        // From a response whose body is one tenant: everything by its name,
+        // and the conditional update with the ETag just read.
+        let one = || {
+            BY_NAME
+                .iter()
+                .map(|(name, op)| {
+                    let mut params = vec![("path.name", "$response.body#/data/name")];
+                    if *op == "updateTenant" {
+                        params.push(("header.If-Match", "$response.header.ETag"));
+                    }
+                    ((*name).to_owned(), link(op, &params))
+                })
+                .collect::<Vec<_>>()
+        };
+        // From a page: the first tenant's name, and the next page.
+        let mut page: Vec<_> = BY_NAME
+            .iter()
+            .map(|(name, op)| {
+                let params = [("path.name", "$response.body#/data/0/name")];
+                ((*name).to_owned(), link(op, &params))
+            })
+            .collect();
+        page.push((
+            "NextPage".to_owned(),
+            link(
+                "listTenants",
+                &[("query.cursor", "$response.body#/pagination/nextCursor")],
+            ),
+        ));
+        let targets = [
+            ("/api/v1/tenants", "post", "201", one()),
+            ("/api/v1/tenants/{name}", "get", "200", one()),
+            ("/api/v1/tenants/{name}", "put", "200", one()),
+            ("/api/v1/tenants/{name}/suspend", "post", "200", one()),
+            ("/api/v1/tenants/{name}/resume", "post", "200", one()),
+            ("/api/v1/tenants", "get", "200", page),
+        ];
+        for (path, method, status, links) in targets {
+            let Some(item) = doc.paths.paths.get_mut(path) else {
+                continue;
+            };
+            let op = match method {
+                "get" => item.get.as_mut(),
+                "post" => item.post.as_mut(),
+                "put" => item.put.as_mut(),
+                _ => None,
+            };
+            if let Some(RefOr::T(resp)) = op.and_then(|op| op.responses.responses.get_mut(status)) {
+                for (name, link) in links {
+                    resp.links.insert(name, RefOr::T(link));
+                }
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

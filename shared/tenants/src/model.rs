@@ -1,15 +1,135 @@
 //! The tenant as the API shows it, the requests that change it, their
 //! validation, and the mapping to the CRD spec and the projection row.
 
-use cp_http::validate::{dns_label, Validator};
+use std::borrow::Cow;
+
+use cp_http::validate::{dns_label, Validator, DNS_LABEL_PATTERN, EMAIL_PATTERN, TEXT_PATTERN};
 use cp_http::{time, ApiError};
 use cp_kube::{TenantObject, TenantResources, TenantSpec};
 use cp_store::{DbError, Row};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// Largest accepted monthly budget, in cents (one billion dollars).
 const MAX_BUDGET_CENTS: i64 = 100_000_000_000;
+
+/// Names a tenant cannot have: the literal paths under `/tenants/` (a tenant
+/// called `drift` could never be read, `GET /tenants/drift` being the drift
+/// report).
+pub const RESERVED_NAMES: &[&str] = &["drift", "repair"];
+
+/// OpenAPI pattern of a tenant name: a DNS-1123 label (`maxLength: 63`) that
+/// is not one of [`RESERVED_NAMES`].
+pub const TENANT_NAME_PATTERN: &str = "^(?!(drift|repair)$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+/// OpenAPI pattern of a Kubernetes quantity ([`is_quantity`], `maxLength: 24`).
+pub const QUANTITY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$";
+
+/// OpenAPI pattern of a skill name (`is_skill_name`).
+pub const SKILL_PATTERN: &str = "^[a-z0-9][-a-z0-9_./]{0,127}$";
+
+/// Checks a tenant name: a DNS-1123 label, not reserved.
+pub fn tenant_name(value: &str) -> Result<(), String> {
+    dns_label(value)?;
+    if RESERVED_NAMES.contains(&value) {
+        return Err(format!(
+            "'{value}' is reserved (it is a path under /tenants/); choose another name"
+        ));
+    }
+    Ok(())
+}
+
+fn string_type(nullable: bool) -> SchemaType {
+    if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    }
+}
+
+/// Schema of a string field with a pattern and a maximum length.
+fn pattern_string(nullable: bool, pattern: &str, max: usize, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(string_type(nullable))
+        .pattern(Some(pattern))
+        .max_length(Some(max))
+        .description(Some(description))
+        .build()
+}
+
+pub(crate) fn tenant_name_schema() -> Object {
+    pattern_string(
+        false,
+        TENANT_NAME_PATTERN,
+        63,
+        "DNS-1123 label (lowercase letters, digits, '-'); not `drift` or `repair`.",
+    )
+}
+
+fn display_name_schema() -> Object {
+    pattern_string(
+        true,
+        TEXT_PATTERN,
+        200,
+        "Name shown in consoles (at most 200 characters, no control characters).",
+    )
+}
+
+fn email_schema() -> Object {
+    pattern_string(false, EMAIL_PATTERN, 254, "Owner's email (required).")
+}
+
+fn team_schema() -> Object {
+    pattern_string(
+        true,
+        TEXT_PATTERN,
+        100,
+        "Team (at most 100 characters, no control characters).",
+    )
+}
+
+fn cluster_tenant_ref_schema() -> Object {
+    pattern_string(true, DNS_LABEL_PATTERN, 63, "Parent ClusterTenant name.")
+}
+
+fn policy_ref_schema() -> Object {
+    pattern_string(true, DNS_LABEL_PATTERN, 63, "AccessPolicy name.")
+}
+
+fn quantity_schema() -> Object {
+    pattern_string(
+        true,
+        QUANTITY_PATTERN,
+        24,
+        "Kubernetes quantity such as `500m`, `2`, `1Gi` or `10G`.",
+    )
+}
+
+fn budget_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Number, Type::Null]))
+        .minimum(Some(0))
+        .maximum(Some(1_000_000_000))
+        .multiple_of(Some(0.01))
+        .description(Some(
+            "Monthly AI budget in US dollars, 0 to 1000000000, at most two decimals.",
+        ))
+        .build()
+}
+
+fn skill_allowlist_schema() -> ArrayBuilder {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(pattern_string(false, SKILL_PATTERN, 128, "Skill name."))
+        .max_items(Some(200))
+        .unique_items(true)
+        .description(Some(
+            "Skill names (at most 200, no duplicates): 1-128 of a-z, 0-9, '-', '_', '.', '/', \
+             starting with a letter or digit.",
+        ))
+}
 
 /// A tenant (agent pod).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -52,40 +172,54 @@ pub struct Tenant {
 pub struct Resources {
     /// CPU, e.g. `500m`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = quantity_schema)]
     pub cpu: Option<String>,
     /// Memory, e.g. `1Gi`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = quantity_schema)]
     pub memory: Option<String>,
     /// Storage, e.g. `10Gi`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = quantity_schema)]
     pub storage: Option<String>,
 }
 
-/// Body of `POST /tenants` and `PUT /tenants/{name}`.
+/// Body of `PUT /tenants/{name}` (and, with `name`, of `POST /tenants`: see
+/// [`TenantCreate`]).
 ///
 /// Unknown fields are rejected (naming the field) so typos never pass
 /// silently; read-only fields are rejected with "is read-only".
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = TenantUpdate)]
 pub struct TenantInput {
-    /// Required on create; on PUT it may be present only if equal to the path.
+    /// Required on create; on PUT it may be present only if equal to the
+    /// path (so a read tenant can be sent back), hence not documented there.
+    #[schema(ignore)]
     pub name: Option<String>,
     /// Name shown in consoles (at most 200 characters).
+    #[schema(schema_with = display_name_schema)]
     pub display_name: Option<String>,
     /// Owner's email (required).
+    #[schema(schema_with = email_schema, required = true)]
     pub email: Option<String>,
     /// Team (at most 100 characters).
+    #[schema(schema_with = team_schema)]
     pub team: Option<String>,
     /// Parent ClusterTenant name.
+    #[schema(schema_with = cluster_tenant_ref_schema)]
     pub cluster_tenant_ref: Option<String>,
     /// Monthly AI budget in US dollars, at most two decimals.
-    #[schema(value_type = Option<f64>)]
+    #[schema(schema_with = budget_schema)]
     pub monthly_budget_usd: Option<serde_json::Number>,
     /// Resource quantities.
+    #[schema(nullable)]
     pub resources: Option<Resources>,
     /// Skill names.
+    #[schema(schema_with = skill_allowlist_schema)]
     pub skill_allowlist: Option<Vec<String>>,
     /// AccessPolicy name.
+    #[schema(schema_with = policy_ref_schema)]
     pub policy_ref: Option<String>,
     /// Read-only.
     #[schema(ignore)]
@@ -102,6 +236,38 @@ pub struct TenantInput {
     /// Read-only.
     #[schema(ignore)]
     pub updated_at: Option<serde_json::Value>,
+}
+
+/// Body of `POST /tenants`: the fields of `TenantUpdate` plus the required
+/// `name`. Parsed as a [`TenantInput`]; this type only documents it, derived
+/// from `TenantUpdate`'s schema so the two cannot drift apart.
+pub struct TenantCreate;
+
+impl PartialSchema for TenantCreate {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <TenantInput as PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(obj)) = &mut schema {
+            obj.description = Some(
+                "Body of `POST /tenants`.\n\nUnknown fields are rejected (naming the field) so \
+                 typos never pass silently; read-only fields are rejected with \"is read-only\"."
+                    .into(),
+            );
+            obj.properties
+                .shift_insert(0, "name".into(), tenant_name_schema().into());
+            obj.required.insert(0, "name".into());
+        }
+        schema
+    }
+}
+
+impl ToSchema for TenantCreate {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("TenantCreate")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <TenantInput as ToSchema>::schemas(schemas);
+    }
 }
 
 /// A validated create or update.
@@ -136,7 +302,9 @@ impl TenantInput {
                 String::new()
             }
             (None, Some(n)) => {
-                v.dns_label("name", &n);
+                if let Err(msg) = tenant_name(&n) {
+                    v.error("name", msg);
+                }
                 n
             }
             (Some(p), Some(n)) if n != p => {
@@ -154,8 +322,8 @@ impl TenantInput {
         } else {
             v.email("email", &email);
         }
-        v.max_chars("displayName", self.display_name.as_deref(), 200);
-        v.max_chars("team", self.team.as_deref(), 100);
+        v.text("displayName", self.display_name.as_deref(), 200);
+        v.text("team", self.team.as_deref(), 100);
         for (field, value) in [
             ("clusterTenantRef", &self.cluster_tenant_ref),
             ("policyRef", &self.policy_ref),
@@ -235,8 +403,13 @@ impl TenantInput {
 pub fn dollars_to_cents(n: &serde_json::Number) -> Result<i64, String> {
     const MSG: &str = "must be a number of dollars from 0 to 1000000000 with at most 2 decimals";
     let text = n.to_string();
-    if text.starts_with('-') {
-        return Err(MSG.into());
+    if let Some(magnitude) = text.strip_prefix('-') {
+        // Negative zero (`-0`, `-0.0`) is zero; anything else below it is not a budget.
+        return if magnitude.bytes().all(|b| matches!(b, b'0' | b'.')) {
+            Ok(0)
+        } else {
+            Err(MSG.into())
+        };
     }
     if text.contains(['e', 'E']) {
         // Exponent notation (1e3): accept only exact whole-cent values.
@@ -279,7 +452,8 @@ pub fn cents_to_f64(cents: i64) -> f64 {
 }
 
 /// A Kubernetes quantity: digits with optional fraction, then an optional
-/// SI or binary suffix (`500m`, `0.5`, `1Gi`, `10G`).
+/// SI or binary suffix (`500m`, `0.5`, `1Gi`, `10G`), at most 24 characters
+/// in all ([`QUANTITY_PATTERN`]).
 pub fn is_quantity(q: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
@@ -289,7 +463,7 @@ pub fn is_quantity(q: &str) -> bool {
         .unwrap_or(q.len());
     let (num, suffix) = q.split_at(split);
     let num_ok = !num.is_empty()
-        && num.len() <= 20
+        && q.len() <= 24
         && num.matches('.').count() <= 1
         && !num.starts_with('.')
         && !num.ends_with('.');
@@ -394,7 +568,10 @@ mod tests {
         assert_eq!(dollars_to_cents(&num("100")), Ok(10000));
         assert_eq!(dollars_to_cents(&num("1e3")), Ok(100000));
         assert_eq!(dollars_to_cents(&num("1000000000")), Ok(100_000_000_000));
-        for bad in ["-1", "0.001", "1000000000.01", "1e20", "12.345"] {
+        // Negative zero is zero (a generator's -0.0 is a valid `minimum: 0`).
+        assert_eq!(dollars_to_cents(&num("-0.0")), Ok(0));
+        assert_eq!(dollars_to_cents(&num("-0")), Ok(0));
+        for bad in ["-1", "-0.01", "0.001", "1000000000.01", "1e20", "12.345"] {
             assert!(dollars_to_cents(&num(bad)).is_err(), "{bad}");
         }
         assert_eq!(cents_to_number(1234).to_string(), "12.34");
@@ -459,5 +636,44 @@ mod tests {
             .validate(Some("acme"))
             .unwrap_err();
         assert_eq!(err.field_errors()[0].field, "name");
+    }
+
+    #[test]
+    fn reserved_names_and_control_characters_are_refused() {
+        for reserved in RESERVED_NAMES {
+            let body = format!(r#"{{"name":"{reserved}","email":"a@b.co"}}"#);
+            let err = input(&body).validate(None).unwrap_err();
+            assert_eq!(err.field_errors()[0].field, "name", "{reserved}");
+        }
+        // PostgreSQL text cannot hold NUL: refused as a 400, not a 500.
+        let err =
+            input(r#"{"name":"a","email":"a@b.co","displayName":"x\u0000y","team":"\u001b"}"#)
+                .validate(None)
+                .unwrap_err();
+        let fields: Vec<_> = err.field_errors().iter().map(|f| f.field.clone()).collect();
+        assert_eq!(fields, vec!["displayName", "team"]);
+        assert!(
+            input(r#"{"name":"a","email":"a@b.co","displayName":"Ünïcode ✓"}"#)
+                .validate(None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn create_schema_is_the_update_schema_plus_a_required_name() {
+        let create = serde_json::to_value(TenantCreate::schema()).unwrap();
+        let update = serde_json::to_value(<TenantInput as PartialSchema>::schema()).unwrap();
+        assert_eq!(TenantInput::name(), "TenantUpdate");
+        assert_eq!(create["required"], serde_json::json!(["name", "email"]));
+        assert_eq!(update["required"], serde_json::json!(["email"]));
+        assert_eq!(create["properties"]["name"]["pattern"], TENANT_NAME_PATTERN);
+        assert!(update["properties"].get("name").is_none());
+        let mut without_name = create["properties"].as_object().unwrap().clone();
+        without_name.remove("name");
+        assert_eq!(
+            serde_json::Value::Object(without_name),
+            update["properties"]
+        );
+        assert_eq!(create["additionalProperties"], false);
     }
 }
