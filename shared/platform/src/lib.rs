@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod dualwrite;
 mod failure;
 pub mod idempotency;
 mod pipeline;

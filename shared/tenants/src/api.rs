@@ -15,9 +15,9 @@ use utoipa::openapi::Required;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::contract::EffectiveContract;
-use crate::drift::DriftReport;
 use crate::model::{tenant_name_schema, Tenant, TenantCreate, TenantInput, TenantRow};
-use crate::service::{self, Membership, RepairReport};
+use crate::service::{self, Membership};
+use cp_platform::dualwrite::{DriftReport, RepairReport};
 
 /// The operations of the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,13 +1,78 @@
-//! Drift between Tenant CRDs (truth) and projection rows, as a pure
-//! comparison: what is missing, orphaned or stale, and what repair does.
+//! How a Tenant CRD projects into its PostgreSQL row: the tenant's side of
+//! the shared dual-write mechanism (`cp_platform::dualwrite`), which does the
+//! writes, drift detection and repair the same way for every kind.
 
-use std::collections::BTreeMap;
-
-use cp_kube::TenantObject;
-use serde::Serialize;
-use utoipa::ToSchema;
+use cp_kube::{Resource, TenantObject, TenantSpec, TenantStatus};
+use cp_platform::dualwrite::Projected;
+use cp_store::{DbError, Row, Value};
+use serde_json::json;
 
 use crate::model::{projected_phase, spec_budget_cents, Resources, TenantRow};
+use crate::sql;
+
+/// The Tenant kind as the control plane projects it.
+#[derive(Debug, Clone, Copy)]
+pub enum TenantKind {}
+
+impl Resource for TenantKind {
+    type Spec = TenantSpec;
+    type Status = TenantStatus;
+    const GROUP: &'static str = <cp_kube::Tenant as Resource>::GROUP;
+    const VERSION: &'static str = <cp_kube::Tenant as Resource>::VERSION;
+    const KIND: &'static str = <cp_kube::Tenant as Resource>::KIND;
+    const PLURAL: &'static str = <cp_kube::Tenant as Resource>::PLURAL;
+}
+
+impl Projected for TenantKind {
+    type Row = TenantRow;
+    const ERROR_KIND: &'static str = "TENANT";
+    const AUDIT_KIND: &'static str = "tenant";
+    const ROUTE: &'static str = "/api/v1/tenants";
+
+    fn sql_get_for_update() -> String {
+        sql::get_for_update()
+    }
+
+    fn sql_all() -> String {
+        sql::all()
+    }
+
+    fn sql_upsert() -> &'static str {
+        sql::UPSERT_CREATED
+    }
+
+    fn sql_update() -> &'static str {
+        sql::UPDATE
+    }
+
+    fn sql_delete() -> &'static str {
+        sql::DELETE
+    }
+
+    fn decode(row: &Row) -> Result<TenantRow, DbError> {
+        TenantRow::from_row(row)
+    }
+
+    fn row_name(row: &TenantRow) -> &str {
+        &row.tenant.name
+    }
+
+    fn row_uid(row: &TenantRow) -> &str {
+        &row.kube_uid
+    }
+
+    fn row_params(obj: &TenantObject) -> Vec<Value> {
+        Projection::of(obj).params()
+    }
+
+    fn differences(obj: &TenantObject, row: &TenantRow) -> Vec<&'static str> {
+        Projection::of(obj).differences(row)
+    }
+
+    fn audit_tenant(name: &str) -> Option<&str> {
+        Some(name)
+    }
+}
 
 /// The projection of one CRD, field by field, as stored in a row.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,8 +138,29 @@ impl Projection {
         }
     }
 
+    /// The parameters of `sql::UPSERT_CREATED`/`sql::UPDATE`.
+    pub fn params(&self) -> Vec<Value> {
+        vec![
+            self.name.as_str().into(),
+            self.display_name.clone().into(),
+            self.email.as_str().into(),
+            self.team.clone().into(),
+            self.cluster_tenant_ref.clone().into(),
+            self.budget_cents.into(),
+            Value::Json(serde_json::to_value(&self.resources).unwrap_or_default()),
+            Value::Json(json!(self.skill_allowlist)),
+            self.policy_ref.clone().into(),
+            self.suspended.into(),
+            self.phase.as_str().into(),
+            self.ingress_host.clone().into(),
+            self.kube_uid.as_str().into(),
+            self.kube_resource_version.as_str().into(),
+        ]
+    }
+
     /// Spec-derived fields that differ from `row` (status fields are the
-    /// operator's and lag by design; repair refreshes them anyway).
+    /// operator's and lag by design: a row is rewritten, status included,
+    /// whenever one of these fields differs or the tenant is written again).
     pub fn differences(&self, row: &TenantRow) -> Vec<&'static str> {
         let t = &row.tenant;
         let mut diff = Vec::new();
@@ -100,100 +186,19 @@ impl Projection {
     }
 }
 
-/// One divergence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DriftItem {
-    /// Tenant name.
-    pub name: String,
-    /// `missingRow` (CRD without row), `orphanRow` (row without CRD) or
-    /// `staleRow` (row differs from its CRD).
-    pub kind: &'static str,
-    /// For stale rows: the differing fields.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<&'static str>,
-}
-
-/// The drift report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DriftReport {
-    /// Number of Tenant CRDs.
-    pub crds: usize,
-    /// Number of projection rows.
-    pub rows: usize,
-    /// CRDs without a row.
-    pub missing_rows: usize,
-    /// Rows without a CRD.
-    pub orphan_rows: usize,
-    /// Rows that differ from their CRD.
-    pub stale_rows: usize,
-    /// Every divergence, by name.
-    pub items: Vec<DriftItem>,
-}
-
-impl DriftReport {
-    /// Whether CRDs and rows agree.
-    pub fn in_sync(&self) -> bool {
-        self.items.is_empty()
-    }
-}
-
-/// Compares CRDs with rows.
-pub fn compare(crds: &[TenantObject], rows: &[TenantRow]) -> DriftReport {
-    let by_name: BTreeMap<&str, &TenantRow> =
-        rows.iter().map(|r| (r.tenant.name.as_str(), r)).collect();
-    let crd_names: BTreeMap<&str, &TenantObject> = crds.iter().map(|c| (c.name(), c)).collect();
-    let mut items = Vec::new();
-    for (name, obj) in &crd_names {
-        match by_name.get(name) {
-            None => items.push(DriftItem {
-                name: (*name).to_owned(),
-                kind: "missingRow",
-                fields: Vec::new(),
-            }),
-            Some(row) => {
-                let fields = Projection::of(obj).differences(row);
-                if !fields.is_empty() {
-                    items.push(DriftItem {
-                        name: (*name).to_owned(),
-                        kind: "staleRow",
-                        fields,
-                    });
-                }
-            }
-        }
-    }
-    for name in by_name.keys() {
-        if !crd_names.contains_key(name) {
-            items.push(DriftItem {
-                name: (*name).to_owned(),
-                kind: "orphanRow",
-                fields: Vec::new(),
-            });
-        }
-    }
-    items.sort_by(|a, b| a.name.cmp(&b.name).then(a.kind.cmp(b.kind)));
-    let count = |k: &str| items.iter().filter(|i| i.kind == k).count();
-    DriftReport {
-        crds: crds.len(),
-        rows: rows.len(),
-        missing_rows: count("missingRow"),
-        orphan_rows: count("orphanRow"),
-        stale_rows: count("staleRow"),
-        items,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::model::Tenant;
-    use cp_kube::{Resource, Tenant as TenantCrd, TenantSpec};
+    use cp_platform::dualwrite::{compare, DriftItem, DriftReport};
+
+    fn compare_tenants(crds: &[TenantObject], rows: &[TenantRow]) -> DriftReport {
+        compare::<TenantKind>(crds, rows)
+    }
 
     fn crd(name: &str, email: &str) -> TenantObject {
-        let mut obj = TenantCrd::object(
+        let mut obj = TenantKind::object(
             name,
             TenantSpec {
                 email: email.into(),
@@ -235,7 +240,7 @@ mod tests {
     fn in_sync_when_rows_project_crds() {
         let crds = vec![crd("a", "a@x.io"), crd("b", "b@x.io")];
         let rows: Vec<_> = crds.iter().map(row_of).collect();
-        let report = compare(&crds, &rows);
+        let report = compare_tenants(&crds, &rows);
         assert!(report.in_sync());
         assert_eq!((report.crds, report.rows), (2, 2));
     }
@@ -248,7 +253,7 @@ mod tests {
         stale.tenant.email = "old@x.io".into();
         stale.tenant.suspended = true;
         let orphan = row_of(&crd("c", "c@x.io"));
-        let report = compare(&[a, b], &[stale, orphan]);
+        let report = compare_tenants(&[a, b], &[stale, orphan]);
         assert_eq!(report.missing_rows, 1);
         assert_eq!(report.orphan_rows, 1);
         assert_eq!(report.stale_rows, 1);
@@ -275,6 +280,23 @@ mod tests {
     }
 
     #[test]
+    fn budgets_survive_the_crd_float_exactly() {
+        // The CRD stores dollars as a float; the row keeps cents. Every
+        // accepted amount (0 to one billion dollars, whole cents) must come
+        // back to the same cents, or drift would report phantom changes.
+        let samples = (0..200_000i64)
+            .chain((0..2_000).map(|i| i * 49_999_999 + 7))
+            .chain([100_000_000_000, 99_999_999_999, 12_345_678_901]);
+        for cents in samples {
+            let spec = TenantSpec {
+                monthly_budget_usd: Some(crate::model::cents_to_f64(cents)),
+                ..TenantSpec::default()
+            };
+            assert_eq!(spec_budget_cents(&spec), Some(cents), "{cents}");
+        }
+    }
+
+    #[test]
     fn status_lag_is_not_drift() {
         let mut obj = crd("a", "a@x.io");
         let row = row_of(&obj);
@@ -283,6 +305,6 @@ mod tests {
             ..Default::default()
         });
         obj.metadata.resource_version = Some("9".into());
-        assert!(compare(&[obj], &[row]).in_sync());
+        assert!(compare_tenants(&[obj], &[row]).in_sync());
     }
 }

@@ -25,4 +25,3 @@ mod service;
 mod sql;
 
 pub use api::Tenants;
-pub use service::{RepairAction, RepairReport};

@@ -78,11 +78,3 @@ pub(crate) const DATASETS_CLEAR: &str = "DELETE FROM tenant_datasets WHERE tenan
 /// Adds one membership, keeping the original time when it already existed.
 pub(crate) const DATASET_INSERT: &str = "INSERT INTO tenant_datasets (tenant_name, dataset, access, created_at)
     VALUES ($1, $2, $3, COALESCE(timestamptz 'epoch' + $4::int8 * interval '1 microsecond', now()))";
-
-/// Records a drift check's counts for `/prom` and metrics.
-pub(crate) const DRIFT_REPORT: &str =
-    "INSERT INTO drift_reports (kind, checked_at, missing_rows, orphan_rows, stale_rows)
-    VALUES ('tenants', now(), $1, $2, $3)
-    ON CONFLICT (kind) DO UPDATE SET checked_at = excluded.checked_at,
-      missing_rows = excluded.missing_rows, orphan_rows = excluded.orphan_rows,
-      stale_rows = excluded.stale_rows";

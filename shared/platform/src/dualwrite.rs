@@ -1,0 +1,425 @@
+//! `DualWrite`: a Kubernetes custom resource (the source of truth) projected
+//! into PostgreSQL rows (what every read is served from), kept consistent the
+//! same way for every kind (tenants, access policies, ...).
+//!
+//! - **Create**: the CRD first (`AlreadyExists` is a 409), then the row and
+//!   its audit entry in one transaction. If that transaction fails the CRD is
+//!   deleted again, by UID so a concurrent re-create is never touched; if
+//!   even that fails, drift reports the CRD without a row.
+//! - **Writes to an existing resource** run in [`DualWrite::locked`]: one
+//!   transaction holding the row lock from before the Kubernetes call until
+//!   the row and audit entry are written. Writers to one resource are
+//!   serialised, so the row never ends behind its CRD; a Kubernetes failure
+//!   rolls back with nothing to undo.
+//! - **Drift** compares every CRD with every row ([`compare`]); **repair**
+//!   rewrites each drifted row from its CRD, re-reading the CRD under the
+//!   row's lock so a write that raced the check is never undone. Each check
+//!   records its counts in `drift_reports` for `/prom`.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use cp_http::ApiError;
+use cp_kube::{KubeClient, KubeError, ObjectOf, Resource};
+use cp_store::{transaction, Database, DbError, Row, Value};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::{Failure, Platform, RequestContext};
+
+/// Label on every CRD this control plane writes.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "opencrane-control-plane");
+
+/// A CRD kind with a PostgreSQL projection.
+pub trait Projected: Resource {
+    /// A decoded projection row.
+    type Row;
+    /// Upper-snake kind for error codes (`TENANT` → `TENANT_NOT_FOUND`).
+    const ERROR_KIND: &'static str;
+    /// Resource kind in audit entries and messages (`tenant`).
+    const AUDIT_KIND: &'static str;
+    /// The collection route, for messages pointing at repair (`/api/v1/tenants`).
+    const ROUTE: &'static str;
+
+    /// `SELECT <columns> FROM <table> WHERE name = $1 FOR UPDATE`.
+    fn sql_get_for_update() -> String;
+    /// Every row, for drift detection.
+    fn sql_all() -> String;
+    /// Insert-or-replace a row from [`Self::row_params`].
+    fn sql_upsert() -> &'static str;
+    /// Update a row from [`Self::row_params`] (`$1` is the name).
+    fn sql_update() -> &'static str;
+    /// Delete the row of name `$1`.
+    fn sql_delete() -> &'static str;
+
+    /// Decodes a row of the SELECT queries.
+    fn decode(row: &Row) -> Result<Self::Row, DbError>;
+    /// The row's resource name.
+    fn row_name(row: &Self::Row) -> &str;
+    /// UID of the CRD the row projects.
+    fn row_uid(row: &Self::Row) -> &str;
+    /// The parameters of [`Self::sql_upsert`]/[`Self::sql_update`] projecting `obj`.
+    fn row_params(obj: &ObjectOf<Self>) -> Vec<Value>;
+    /// Spec-derived fields where `row` differs from `obj` (empty: in sync).
+    fn differences(obj: &ObjectOf<Self>, row: &Self::Row) -> Vec<&'static str>;
+
+    /// The tenant an audit entry about `name` concerns, if any.
+    fn audit_tenant(name: &str) -> Option<&str> {
+        let _ = name;
+        None
+    }
+}
+
+/// One divergence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftItem {
+    /// Resource name.
+    pub name: String,
+    /// `missingRow` (CRD without row), `orphanRow` (row without CRD) or
+    /// `staleRow` (row differs from its CRD).
+    pub kind: &'static str,
+    /// For stale rows: the differing fields.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<&'static str>,
+}
+
+/// The drift report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftReport {
+    /// Number of CRDs.
+    pub crds: usize,
+    /// Number of projection rows.
+    pub rows: usize,
+    /// CRDs without a row.
+    pub missing_rows: usize,
+    /// Rows without a CRD.
+    pub orphan_rows: usize,
+    /// Rows that differ from their CRD.
+    pub stale_rows: usize,
+    /// Every divergence, by name.
+    pub items: Vec<DriftItem>,
+}
+
+impl DriftReport {
+    /// Whether CRDs and rows agree.
+    pub fn in_sync(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// One repair action.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RepairAction {
+    /// Resource name.
+    pub name: String,
+    /// `insertRow`, `updateRow` or `deleteRow`; `none` when a concurrent
+    /// write had already resolved the drift by the time repair got to it.
+    pub action: &'static str,
+    /// Whether it was applied (false in a dry run).
+    pub applied: bool,
+}
+
+/// The repair outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RepairReport {
+    /// Whether this was a dry run (the default).
+    pub dry_run: bool,
+    /// What was (or would be) done.
+    pub actions: Vec<RepairAction>,
+    /// Drift before the repair.
+    pub before: DriftReport,
+}
+
+/// Compares CRDs (truth) with projection rows.
+pub fn compare<R: Projected>(crds: &[ObjectOf<R>], rows: &[R::Row]) -> DriftReport {
+    let by_name: BTreeMap<&str, &R::Row> = rows.iter().map(|r| (R::row_name(r), r)).collect();
+    let crd_names: BTreeMap<&str, &ObjectOf<R>> = crds.iter().map(|c| (c.name(), c)).collect();
+    let mut items = Vec::new();
+    for (name, obj) in &crd_names {
+        let item = |kind, fields| DriftItem {
+            name: (*name).to_owned(),
+            kind,
+            fields,
+        };
+        match by_name.get(name) {
+            None => items.push(item("missingRow", Vec::new())),
+            Some(row) => {
+                let fields = R::differences(obj, row);
+                if !fields.is_empty() {
+                    items.push(item("staleRow", fields));
+                }
+            }
+        }
+    }
+    for name in by_name.keys() {
+        if !crd_names.contains_key(name) {
+            items.push(DriftItem {
+                name: (*name).to_owned(),
+                kind: "orphanRow",
+                fields: Vec::new(),
+            });
+        }
+    }
+    items.sort_by(|a, b| a.name.cmp(&b.name).then(a.kind.cmp(b.kind)));
+    let count = |k: &str| items.iter().filter(|i| i.kind == k).count();
+    DriftReport {
+        crds: crds.len(),
+        rows: rows.len(),
+        missing_rows: count("missingRow"),
+        orphan_rows: count("orphanRow"),
+        stale_rows: count("staleRow"),
+        items,
+    }
+}
+
+/// The dual-write operations for kind `R` in one request.
+pub struct DualWrite<'c, 'a, P: Platform, R> {
+    ctx: &'c RequestContext<'a, P>,
+    kube: KubeClient<'c, P::Http>,
+    kind: PhantomData<R>,
+}
+
+impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
+    /// Dual-writes for this request (Kubernetes configured from variables).
+    pub fn new(ctx: &'c RequestContext<'a, P>) -> Result<Self, Failure> {
+        Ok(Self {
+            kube: ctx.kube()?,
+            ctx,
+            kind: PhantomData,
+        })
+    }
+
+    /// The Kubernetes client.
+    pub fn kube(&self) -> &KubeClient<'c, P::Http> {
+        &self.kube
+    }
+
+    fn audit(&self, name: &str, detail: serde_json::Value) -> crate::audit::AuditEntry {
+        let mut entry = self.ctx.audit(R::AUDIT_KIND, name).detail(detail);
+        entry.tenant = R::audit_tenant(name).map(str::to_owned);
+        entry
+    }
+
+    fn not_found(name: &str) -> Failure {
+        ApiError::not_found(R::ERROR_KIND, name).into()
+    }
+
+    /// A row whose CRD vanished: the client is told to repair.
+    pub fn drifted(name: &str) -> Failure {
+        ApiError::Conflict(format!(
+            "{} '{name}' exists in the database but not in Kubernetes (projection drift); run POST {}/repair",
+            R::AUDIT_KIND,
+            R::ROUTE
+        ))
+        .into()
+    }
+
+    /// Creates the CRD, then its row and audit entry (see the module docs).
+    pub async fn create(
+        &self,
+        mut obj: ObjectOf<R>,
+        detail: serde_json::Value,
+    ) -> Result<ObjectOf<R>, Failure> {
+        obj.metadata
+            .labels
+            .insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+        let created = match self.kube.create::<R>(&obj).await {
+            Ok(o) => o,
+            Err(KubeError::AlreadyExists { .. }) => {
+                return Err(ApiError::Conflict(format!(
+                    "{} '{}' already exists",
+                    R::AUDIT_KIND,
+                    obj.name()
+                ))
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let name = created.name().to_owned();
+        let written = transaction(self.ctx.db(), async |db| {
+            db.execute(R::sql_upsert(), &R::row_params(&created))
+                .await?;
+            self.audit(&name, detail).write(db).await?;
+            Ok::<_, DbError>(())
+        })
+        .await;
+        if let Err(db_err) = written {
+            let uid = created.metadata.uid.clone().unwrap_or_default();
+            if let Err(e) = self.kube.delete::<R>(&name, Some(&uid)).await {
+                eprintln!(
+                    "request_id={} {} {name}: CRD left without a row after a database failure; compensation failed: {e}",
+                    self.ctx.request_id,
+                    R::AUDIT_KIND
+                );
+            }
+            return Err(db_err.into());
+        }
+        Ok(created)
+    }
+
+    /// Runs a write to the existing resource `name` holding its row lock
+    /// (see the module docs); `work` gets the session and the locked row.
+    pub async fn locked<T>(
+        &self,
+        name: &str,
+        work: impl AsyncFnOnce(&P::Db, R::Row) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        transaction(self.ctx.db(), async |db| {
+            let row = db
+                .query_opt(&R::sql_get_for_update(), &[name.into()])
+                .await?
+                .map(|r| R::decode(&r))
+                .transpose()?
+                .ok_or_else(|| Self::not_found(name))?;
+            work(db, row).await
+        })
+        .await
+    }
+
+    /// The CRD of an existing row (`409` when it vanished: drift).
+    pub async fn crd(&self, name: &str) -> Result<ObjectOf<R>, Failure> {
+        match self.kube.get::<R>(name).await {
+            Ok(o) => Ok(o),
+            Err(KubeError::NotFound { .. }) => Err(Self::drifted(name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes `obj`'s projection over its row with an audit entry (inside
+    /// [`Self::locked`]).
+    pub async fn project(
+        &self,
+        db: &P::Db,
+        obj: &ObjectOf<R>,
+        detail: serde_json::Value,
+    ) -> Result<(), Failure> {
+        db.execute(R::sql_update(), &R::row_params(obj)).await?;
+        self.audit(obj.name(), detail).write(db).await?;
+        Ok(())
+    }
+
+    /// Deletes the CRD (by UID) and then the row, with an audit entry.
+    pub async fn delete(&self, name: &str, detail: serde_json::Value) -> Result<(), Failure> {
+        self.locked(name, async |db, row| {
+            match self.kube.delete::<R>(name, Some(R::row_uid(&row))).await {
+                Ok(_) | Err(KubeError::NotFound { .. }) => {}
+                Err(KubeError::Conflict { .. }) => {
+                    return Err(ApiError::Conflict(format!(
+                        "{} '{name}' was re-created in Kubernetes (different UID); run POST {}/repair first",
+                        R::AUDIT_KIND,
+                        R::ROUTE
+                    ))
+                    .into())
+                }
+                Err(e) => return Err(e.into()),
+            }
+            db.execute(R::sql_delete(), &[name.into()]).await?;
+            self.audit(name, detail).write(db).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Compares every CRD with every row and records the counts.
+    pub async fn drift(&self) -> Result<DriftReport, Failure> {
+        let crds = self.kube.list::<R>(None).await?.items;
+        let db = self.ctx.db();
+        let rows = db
+            .query(&R::sql_all(), &[])
+            .await?
+            .iter()
+            .map(R::decode)
+            .collect::<Result<Vec<_>, DbError>>()?;
+        let report = compare::<R>(&crds, &rows);
+        let n = |v: usize| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+        db.execute(
+            "INSERT INTO drift_reports (kind, checked_at, missing_rows, orphan_rows, stale_rows)
+             VALUES ($1, now(), $2, $3, $4)
+             ON CONFLICT (kind) DO UPDATE SET checked_at = excluded.checked_at,
+               missing_rows = excluded.missing_rows, orphan_rows = excluded.orphan_rows,
+               stale_rows = excluded.stale_rows",
+            &[
+                R::PLURAL.into(),
+                n(report.missing_rows),
+                n(report.orphan_rows),
+                n(report.stale_rows),
+            ],
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// Repairs drifted rows from their CRDs (only reports when `dry_run`).
+    pub async fn repair(&self, dry_run: bool) -> Result<RepairReport, Failure> {
+        let before = self.drift().await?;
+        let mut actions = Vec::new();
+        for item in &before.items {
+            let mut action = match item.kind {
+                "missingRow" => "insertRow",
+                "orphanRow" => "deleteRow",
+                _ => "updateRow",
+            };
+            if !dry_run {
+                action = self.repair_one(item).await?;
+            }
+            actions.push(RepairAction {
+                name: item.name.clone(),
+                action,
+                applied: !dry_run && action != "none",
+            });
+        }
+        if !dry_run {
+            // Record the post-repair state for /prom.
+            self.drift().await?;
+        }
+        Ok(RepairReport {
+            dry_run,
+            actions,
+            before,
+        })
+    }
+
+    async fn repair_one(&self, item: &DriftItem) -> Result<&'static str, Failure> {
+        let name = item.name.as_str();
+        transaction(self.ctx.db(), async |db| {
+            let row = db
+                .query_opt(&R::sql_get_for_update(), &[name.into()])
+                .await?
+                .map(|r| R::decode(&r))
+                .transpose()?;
+            let crd = match self.kube.get::<R>(name).await {
+                Ok(o) => Some(o),
+                Err(KubeError::NotFound { .. }) => None,
+                Err(e) => return Err(Failure::from(e)),
+            };
+            let done = match (crd, row) {
+                (None, None) => "none",
+                (None, Some(_)) => {
+                    db.execute(R::sql_delete(), &[name.into()]).await?;
+                    "deleteRow"
+                }
+                (Some(obj), None) => {
+                    db.execute(R::sql_upsert(), &R::row_params(&obj)).await?;
+                    "insertRow"
+                }
+                (Some(obj), Some(row)) if !R::differences(&obj, &row).is_empty() => {
+                    db.execute(R::sql_update(), &R::row_params(&obj)).await?;
+                    "updateRow"
+                }
+                (Some(_), Some(_)) => "none",
+            };
+            if done != "none" {
+                self.audit(name, json!({ "repair": done, "fields": item.fields }))
+                    .write(db)
+                    .await?;
+            }
+            Ok(done)
+        })
+        .await
+    }
+}
