@@ -231,6 +231,21 @@ pub async fn db() -> tokio_postgres::Client {
     cp_migrate::connect(&env().db_url).await.unwrap()
 }
 
+/// Runs a `SELECT count(*) ... $1` on this binary's database.
+pub async fn count(sql: &str, param: &str) -> i64 {
+    db().await.query_one(sql, &[&param]).await.unwrap().get(0)
+}
+
+/// Creates a tenant with [`tenant_body`] and returns the created resource.
+pub async fn create_tenant(name: &str) -> Value {
+    call("POST", "/api/v1/tenants")
+        .json(&tenant_body(name))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone()
+}
+
 /// A response as the tests see it.
 #[derive(Debug)]
 pub struct Resp {

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use cp_tests::{call, db, kube, report, tenant_body, tenant_crd_path, unique};
+use cp_tests::{call, count, create_tenant, kube, report, tenant_body, tenant_crd_path, unique};
 use serde_json::json;
 
 const WRITERS: usize = 50;
@@ -13,11 +13,7 @@ const WRITERS: usize = 50;
 #[tokio::test]
 async fn fifty_concurrent_updates_of_one_tenant_end_at_an_acknowledged_write() {
     let name = unique("contended");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&name))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&name).await;
     let mut tasks = Vec::new();
     for i in 0..WRITERS {
         let name = name.clone();
@@ -57,15 +53,7 @@ async fn fifty_concurrent_updates_of_one_tenant_end_at_an_acknowledged_write() {
         acknowledged.contains(&final_team),
         "the final state is an acknowledged write"
     );
-    let audited: i64 = db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM audit_log WHERE resource_name = $1 AND action = 'updateTenant' AND outcome = 'success'",
-            &[&name],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let audited: i64 = count("SELECT count(*) FROM audit_log WHERE resource_name = $1 AND action = 'updateTenant' AND outcome = 'success'", &name).await;
     assert_eq!(
         audited as usize,
         acknowledged.len(),
@@ -97,15 +85,11 @@ async fn fifty_concurrent_creates_of_distinct_tenants_all_land_once() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 201);
     }
-    let n: i64 = db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM tenants WHERE name LIKE $1",
-            &[&format!("{prefix}-%")],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = count(
+        "SELECT count(*) FROM tenants WHERE name LIKE $1",
+        &format!("{prefix}-%"),
+    )
+    .await;
     assert_eq!(n as usize, WRITERS);
     for i in [0, WRITERS / 2, WRITERS - 1] {
         kube("GET", &tenant_crd_path(&format!("{prefix}-{i}")), None)
@@ -121,11 +105,7 @@ async fn fifty_concurrent_creates_of_distinct_tenants_all_land_once() {
 #[tokio::test]
 async fn concurrent_dataset_replacements_leave_one_complete_set() {
     let name = unique("dsrace");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&name))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&name).await;
     let mut tasks = Vec::new();
     for i in 0..WRITERS {
         let name = name.clone();

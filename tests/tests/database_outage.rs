@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cp_tests::{
-    call, env_with_database, kube, report, tenant_body, tenant_crd_path, unique, workspace,
+    call, create_tenant, env_with_database, kube, report, tenant_body, tenant_crd_path, unique,
+    workspace,
 };
 
 const PORT: &str = "55499";
@@ -37,11 +38,7 @@ async fn database_outage_is_503_and_the_service_recovers() {
     let admin = pg("start");
     let env = env_with_database(&admin);
     let before = unique("before");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&before))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&before).await;
 
     pg("stop");
     let during = unique("during");
@@ -101,11 +98,7 @@ async fn database_outage_is_503_and_the_service_recovers() {
         .send()
         .await
         .expect(200);
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&during))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&during).await;
     let drift = call("GET", "/api/v1/tenants/drift")
         .send()
         .await

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use cp_kube_standin::Fault;
-use cp_tests::{call, db, env, exclusive, kube, tenant_body, tenant_crd_path, unique};
+use cp_tests::{
+    call, count, create_tenant, db, env, exclusive, kube, tenant_body, tenant_crd_path, unique,
+};
 use serde_json::{json, Value};
 
 async fn drift() -> Value {
@@ -29,11 +31,7 @@ async fn reset() {
 }
 
 async fn row_count(name: &str) -> i64 {
-    db().await
-        .query_one("SELECT count(*) FROM tenants WHERE name = $1", &[&name])
-        .await
-        .unwrap()
-        .get(0)
+    count("SELECT count(*) FROM tenants WHERE name = $1", name).await
 }
 
 #[tokio::test]
@@ -187,11 +185,7 @@ async fn out_of_band_changes_are_stale_or_orphaned_until_repaired() {
     let changed = unique("oob");
     let removed = unique("gone");
     for n in [&changed, &removed] {
-        call("POST", "/api/v1/tenants")
-            .json(&tenant_body(n))
-            .send()
-            .await
-            .expect(201);
+        create_tenant(n).await;
     }
     let mut crd = kube("GET", &tenant_crd_path(&changed), None)
         .await
@@ -238,11 +232,7 @@ async fn failed_scale_reverts_the_suspend() {
     let _serial = exclusive().await;
     reset().await;
     let name = unique("noscale");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&name))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&name).await;
     env()
         .kube
         .inject(Fault::status("PATCH", "/scale", 500).times(1));
@@ -291,11 +281,7 @@ impl Write {
 
     async fn prepare(self, name: &str) {
         if !matches!(self, Write::Create) {
-            call("POST", "/api/v1/tenants")
-                .json(&tenant_body(name))
-                .send()
-                .await
-                .expect(201);
+            create_tenant(name).await;
         }
         if matches!(self, Write::Resume) {
             call("POST", &format!("/api/v1/tenants/{name}/suspend"))

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{call, tenant_body, unique, workspace};
+use cp_tests::{call, create_tenant, unique, workspace};
 
 #[tokio::test]
 async fn health_endpoints_are_public() {
@@ -50,11 +50,7 @@ async fn served_openapi_equals_the_committed_file_and_covers_every_route() {
 #[tokio::test]
 async fn prometheus_gauges_come_from_the_database() {
     let name = unique("prom");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&name))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&name).await;
     let resp = call("GET", "/prom").anonymous().send().await;
     assert_eq!(resp.status, 200);
     assert!(resp

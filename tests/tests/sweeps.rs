@@ -6,8 +6,8 @@
 
 use cp_kube_standin::Fault;
 use cp_tests::{
-    call, db, env, exclusive, report, tenant_body, unique, workspace, Call, Resp, KUBE_TOKEN,
-    OPERATOR_TOKEN,
+    call, create_tenant, db, env, exclusive, report, tenant_body, unique, workspace, Call, Resp,
+    KUBE_TOKEN, OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 
@@ -404,11 +404,7 @@ async fn bad_input_gets_4xx_envelopes_naming_the_field() {
         .expect_error(413, "PAYLOAD_TOO_LARGE");
     // A malformed If-Match and a malformed request id.
     let name = unique("bad");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&name))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&name).await;
     let v = call("PUT", &format!("/api/v1/tenants/{name}"))
         .header("if-match", "not-quoted")
         .json(&tenant_body(&name))

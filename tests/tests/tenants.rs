@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{call, db, kube, tenant_body, tenant_crd_path, unique};
+use cp_tests::{call, count, create_tenant, db, kube, tenant_body, tenant_crd_path, unique};
 use serde_json::json;
 
 #[tokio::test]
@@ -209,11 +209,7 @@ async fn routing_errors_use_the_envelope() {
 #[tokio::test]
 async fn duplicate_names_conflict() {
     let name = unique("dup");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&name))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&name).await;
     call("POST", "/api/v1/tenants")
         .json(&tenant_body(&name))
         .send()
@@ -249,23 +245,14 @@ async fn twenty_concurrent_creates_of_one_name_make_exactly_one_tenant() {
         19,
         "{statuses:?}"
     );
-    let n: i64 = db()
-        .await
-        .query_one("SELECT count(*) FROM tenants WHERE name = $1", &[&name])
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = count("SELECT count(*) FROM tenants WHERE name = $1", &name).await;
     assert_eq!(n, 1);
 }
 
 #[tokio::test]
 async fn suspend_and_resume_scale_the_deployment() {
     let name = unique("sus");
-    call("POST", "/api/v1/tenants")
-        .json(&tenant_body(&name))
-        .send()
-        .await
-        .expect(201);
+    create_tenant(&name).await;
     let scale_path = format!(
         "/apis/apps/v1/namespaces/{}/deployments/{name}/scale",
         cp_tests::NAMESPACE
@@ -320,11 +307,7 @@ async fn keyset_pagination_walks_every_tenant_once() {
     let prefix = unique("page");
     let mine: Vec<String> = (0..5).map(|i| format!("{prefix}-{i}")).collect();
     for n in &mine {
-        call("POST", "/api/v1/tenants")
-            .json(&tenant_body(n))
-            .send()
-            .await
-            .expect(201);
+        create_tenant(n).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -511,14 +494,10 @@ async fn datasets_are_memberships_checked_against_the_policy() {
             .status,
         204
     );
-    let n: i64 = db()
-        .await
-        .query_one(
-            "SELECT count(*) FROM tenant_datasets WHERE tenant_name = $1",
-            &[&name],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = count(
+        "SELECT count(*) FROM tenant_datasets WHERE tenant_name = $1",
+        &name,
+    )
+    .await;
     assert_eq!(n, 0);
 }
