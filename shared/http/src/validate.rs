@@ -1,6 +1,8 @@
 //! Field validation that names the field, collecting every problem of a
 //! request at once rather than failing on the first.
 
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+
 use crate::{ApiError, FieldError};
 
 /// Collects field errors.
@@ -72,6 +74,23 @@ impl Validator {
             Err(ApiError::validation(self.errors))
         }
     }
+}
+
+/// OpenAPI schema of a string field with the pattern and maximum length its
+/// validator enforces, so a schema-valid value is accepted and any other is
+/// a 400 (what the spec fuzzer checks). `nullable` allows JSON `null`.
+pub fn pattern_string(nullable: bool, pattern: &str, max: usize, description: &str) -> Object {
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::Type(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .pattern(Some(pattern))
+        .max_length(Some(max))
+        .description(Some(description))
+        .build()
 }
 
 /// OpenAPI pattern of a DNS-1123 label (with `maxLength: 63`).

@@ -261,14 +261,12 @@ async fn resume_tenant<P: Platform>(
 pub const DATASET_PATTERN: &str = "^[a-z0-9][-a-z0-9_.]{0,127}$";
 
 fn dataset_name_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::String))
-        .pattern(Some(DATASET_PATTERN))
-        .max_length(Some(128))
-        .description(Some(
-            "Dataset name: 1-128 of a-z, 0-9, '.', '_', '-', starting with a letter or digit.",
-        ))
-        .build()
+    cp_http::validate::pattern_string(
+        false,
+        DATASET_PATTERN,
+        128,
+        "Dataset name: 1-128 of a-z, 0-9, '.', '_', '-', starting with a letter or digit.",
+    )
 }
 
 fn stored_access_schema() -> Object {

@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 
-use cp_http::validate::{dns_label, Validator, DNS_LABEL_PATTERN, EMAIL_PATTERN, TEXT_PATTERN};
+use cp_http::validate::{
+    dns_label, pattern_string, Validator, DNS_LABEL_PATTERN, EMAIL_PATTERN, TEXT_PATTERN,
+};
 use cp_http::{time, ApiError};
 use cp_kube::{TenantObject, TenantResources, TenantSpec};
 use cp_store::{DbError, Row};
@@ -39,24 +41,6 @@ pub fn tenant_name(value: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn string_type(nullable: bool) -> SchemaType {
-    if nullable {
-        SchemaType::from_iter([Type::String, Type::Null])
-    } else {
-        SchemaType::Type(Type::String)
-    }
-}
-
-/// Schema of a string field with a pattern and a maximum length.
-fn pattern_string(nullable: bool, pattern: &str, max: usize, description: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(string_type(nullable))
-        .pattern(Some(pattern))
-        .max_length(Some(max))
-        .description(Some(description))
-        .build()
 }
 
 pub(crate) fn tenant_name_schema() -> Object {
