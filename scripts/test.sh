@@ -8,8 +8,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain"
 scripts/toolchain.sh
 
-WASM_CRATES=(-p cp-http -p cp-store -p cp-kube -p cp-platform -p cp-tenants -p cp-meta
-             -p cp-fn-meta -p cp-fn-tenants -p cp-host-probe)
+WASM_CRATES=(-p cp-http -p cp-store -p cp-kube -p cp-platform -p cp-tenants -p cp-policies
+             -p cp-catalog -p cp-skills -p cp-meta
+             -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills
+             -p cp-host-probe)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -36,7 +38,8 @@ rm -f target/quality/*.txt
 
 step "tests"
 status=0
-cargo test --release --workspace --exclude cp-fn-meta --exclude cp-fn-tenants --exclude cp-host-probe || status=$?
+cargo test --release --workspace --exclude cp-fn-meta --exclude cp-fn-tenants \
+  --exclude cp-fn-policies --exclude cp-fn-catalog --exclude cp-fn-skills --exclude cp-host-probe || status=$?
 
 step "quality gates"
 shopt -s nullglob

@@ -20,6 +20,9 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/0001_foundation.sql"),
     ),
     ("0002_tenants", include_str!("../sql/0002_tenants.sql")),
+    ("0003_policies", include_str!("../sql/0003_policies.sql")),
+    ("0004_catalog", include_str!("../sql/0004_catalog.sql")),
+    ("0005_skills", include_str!("../sql/0005_skills.sql")),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

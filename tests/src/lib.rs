@@ -31,6 +31,15 @@ pub const OPERATOR_TOKEN: &str = "test-operator-token-3f9a";
 pub const KUBE_TOKEN: &str = "test-kube-token-81c2";
 /// Namespace of the CRDs.
 pub const NAMESPACE: &str = "opencrane";
+/// The master key for secrets encrypted at rest (32 bytes, base64).
+pub const SECRETS_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmctISE=";
+
+/// The OCI registry the skills backfill pushes to: `CP_OCI_REGISTRY_URL`
+/// (set by `scripts/test.sh`, which starts a real registry), else the
+/// registry's usual local address.
+pub fn oci_registry_url() -> String {
+    std::env::var("CP_OCI_REGISTRY_URL").unwrap_or_else(|_| "http://127.0.0.1:5000".into())
+}
 
 /// The running environment of this test binary.
 pub struct TestEnv {
@@ -159,6 +168,9 @@ fn start(admin_url: &str) -> TestEnv {
         .env("SPIN_VARIABLE_KUBE_TOKEN", KUBE_TOKEN)
         .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
         .env("SPIN_VARIABLE_KUBE_TIMEOUT_MS", "1500")
+        .env("SPIN_VARIABLE_SECRETS_KEY", SECRETS_KEY)
+        .env("SPIN_VARIABLE_OCI_REGISTRY_URL", oci_registry_url())
+        .env("SPIN_VARIABLE_OCI_TIMEOUT_MS", "5000")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(log_file)

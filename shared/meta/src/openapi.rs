@@ -15,6 +15,9 @@ use utoipa::{OpenApi, PartialSchema};
 pub fn document() -> Doc {
     let mut doc = crate::MetaApi::openapi();
     doc.merge(cp_tenants::api::TenantsApi::openapi());
+    doc.merge(cp_policies::api::PoliciesApi::openapi());
+    doc.merge(cp_catalog::api::CatalogApi::openapi());
+    doc.merge(cp_skills::api::SkillsApi::openapi());
     doc.info.title = "Agent platform control plane".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(

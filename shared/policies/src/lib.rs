@@ -1,0 +1,5 @@
+//! Access policies: AccessPolicy CRDs dual-written with PostgreSQL projection rows.
+
+pub mod api;
+
+pub use api::Policies;
