@@ -8,6 +8,7 @@
 pub mod envelope;
 pub mod error;
 pub mod etag;
+pub mod ids;
 pub mod json;
 pub mod outbound;
 pub mod pagination;
