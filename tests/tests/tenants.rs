@@ -395,21 +395,15 @@ async fn idempotency_key_replays_and_refuses_reuse() {
 #[tokio::test]
 async fn datasets_are_memberships_checked_against_the_policy() {
     let policy = unique("pol");
-    kube(
-        "POST",
-        &format!(
-            "/apis/opencrane.io/v1alpha1/namespaces/{}/accesspolicies",
-            cp_tests::NAMESPACE
-        ),
-        Some(&json!({
-            "apiVersion": "opencrane.io/v1alpha1", "kind": "AccessPolicy",
-            "metadata": {"name": policy},
-            "spec": {"datasets": {"allow": ["sales-*", "hr"], "deny": ["hr"]},
-                     "skills": ["search"], "mcpServers": ["github"]}
-        })),
-    )
-    .await
-    .expect(201);
+    call("POST", "/api/v1/policies")
+        .json(&json!({
+            "name": policy,
+            "datasets": {"allow": ["sales-*", "hr"], "deny": ["hr"]},
+            "skills": ["search"], "mcpServers": ["github"]
+        }))
+        .send()
+        .await
+        .expect(201);
     let name = unique("ds");
     let mut body = tenant_body(&name);
     body["policyRef"] = json!(policy);
@@ -472,7 +466,10 @@ async fn datasets_are_memberships_checked_against_the_policy() {
         .await
         .expect(200);
     let contract = &c["data"];
-    assert_eq!(contract["policyRef"], policy.as_str());
+    assert_eq!(
+        contract["policies"],
+        json!([{"name": policy, "via": ["policyRef"]}])
+    );
     assert_eq!(contract["mcpServers"][0]["name"], "github");
     let search = contract["skills"]
         .as_array()

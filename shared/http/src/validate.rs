@@ -112,6 +112,42 @@ pub const EMAIL_PATTERN: &str = concat!(
     "[^@.\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]$",
 );
 
+/// OpenAPI pattern of a skill name ([`skill_name`], `maxLength: 128`).
+pub const SKILL_NAME_PATTERN: &str = "^[a-z0-9][-a-z0-9_./]{0,127}$";
+
+/// OpenAPI pattern of a dataset name ([`dataset_name`], `maxLength: 128`).
+pub const DATASET_NAME_PATTERN: &str = "^[a-z0-9][-a-z0-9_.]{0,127}$";
+
+fn name_of(value: &str, extra: &[u8]) -> bool {
+    !value.is_empty()
+        && value.len() <= 128
+        && value.as_bytes()[0].is_ascii_alphanumeric()
+        && value.bytes().all(|b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || b"-_.".contains(&b)
+                || extra.contains(&b)
+        })
+}
+
+/// Checks a skill name: 1-128 of `a-z 0-9 - _ . /`, starting with a letter or digit.
+pub fn skill_name(value: &str) -> Result<(), String> {
+    if name_of(value, b"/") {
+        Ok(())
+    } else {
+        Err("must be 1-128 of a-z, 0-9, '-', '_', '.', '/', starting with a letter or digit".into())
+    }
+}
+
+/// Checks a dataset name: 1-128 of `a-z 0-9 - _ .`, starting with a letter or digit.
+pub fn dataset_name(value: &str) -> Result<(), String> {
+    if name_of(value, b"") {
+        Ok(())
+    } else {
+        Err("must be 1-128 of a-z, 0-9, '-', '_', '.', starting with a letter or digit".into())
+    }
+}
+
 /// Checks a DNS-1123 label: 1..=63 of `[a-z0-9-]`, alphanumeric at both ends.
 pub fn dns_label(value: &str) -> Result<(), String> {
     if value.is_empty() {

@@ -59,6 +59,8 @@ pub trait Projected: Resource {
     fn row_name(row: &Self::Row) -> &str;
     /// UID of the CRD the row projects.
     fn row_uid(row: &Self::Row) -> &str;
+    /// `resourceVersion` of the CRD at the row's last write (its ETag).
+    fn row_resource_version(row: &Self::Row) -> &str;
     /// The parameters of [`Self::sql_upsert`]/[`Self::sql_update`] projecting `obj`.
     fn row_params(obj: &ObjectOf<Self>) -> Vec<Value>;
     /// Spec-derived fields where `row` differs from `obj` (empty: in sync).
@@ -133,6 +135,16 @@ pub struct RepairReport {
     pub actions: Vec<RepairAction>,
     /// Drift before the repair.
     pub before: DriftReport,
+}
+
+/// The `dryRun` query parameter of a repair: true unless `dryRun=false`
+/// (repairs are dry runs by default), a 400 naming it for other values.
+pub fn dry_run(req: &cp_http::ApiRequest) -> Result<bool, ApiError> {
+    match req.query_param("dryRun").as_deref() {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ApiError::invalid("dryRun", "must be true or false")),
+    }
 }
 
 /// Compares CRDs (truth) with projection rows.
@@ -288,6 +300,51 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
             Err(KubeError::NotFound { .. }) => Err(Self::drifted(name)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Replaces the spec of the existing resource `name` (a read-modify-write
+    /// of the CRD inside [`Self::locked`]): `If-Match` is checked against the
+    /// row's ETag, `apply` sets the new spec on the current CRD, and the
+    /// projection and an audit entry naming the changed fields are written.
+    /// The operator writes status concurrently (bumping resourceVersion), so
+    /// a Kubernetes Conflict is retried with a fresh read; under `If-Match`, a
+    /// spec changed in Kubernetes since the row was written is the client's
+    /// conflict (409), never silently overwritten.
+    pub async fn update(
+        &self,
+        req: &cp_http::ApiRequest,
+        name: &str,
+        apply: impl Fn(&mut ObjectOf<R>),
+    ) -> Result<(), Failure> {
+        let conditional = req.header("if-match").is_some();
+        self.locked(name, async |db, row| {
+            let etag = cp_http::etag::for_version(R::row_resource_version(&row));
+            cp_http::etag::check_if_match(req, &etag)?;
+            let mut attempts = 0;
+            let updated = loop {
+                attempts += 1;
+                let mut obj = self.crd(name).await?;
+                let changed_behind = R::differences(&obj, &row);
+                if conditional && !changed_behind.is_empty() {
+                    return Err(ApiError::Conflict(format!(
+                        "the {} changed in Kubernetes since it was read ({}); re-read it and retry",
+                        R::AUDIT_KIND,
+                        changed_behind.join(", ")
+                    ))
+                    .into());
+                }
+                apply(&mut obj);
+                match self.kube.replace::<R>(&obj).await {
+                    Ok(o) => break o,
+                    Err(KubeError::Conflict { .. }) if attempts < 3 => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            let changed = R::differences(&updated, &row);
+            self.project(db, &updated, json!({ "changed": changed }))
+                .await
+        })
+        .await
     }
 
     /// Writes `obj`'s projection over its row with an audit entry (inside

@@ -14,6 +14,7 @@ pub mod config;
 pub mod dualwrite;
 mod failure;
 pub mod idempotency;
+pub mod openapi;
 mod pipeline;
 
 #[cfg(feature = "native")]

@@ -17,7 +17,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use crate::contract::EffectiveContract;
 use crate::model::{tenant_name_schema, Tenant, TenantCreate, TenantInput, TenantRow};
 use crate::service::{self, Membership};
-use cp_platform::dualwrite::{DriftReport, RepairReport};
+use cp_platform::dualwrite::{dry_run, DriftReport, RepairReport};
+use cp_platform::openapi::ResourceLinks;
 
 /// The operations of the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,13 +258,10 @@ async fn resume_tenant<P: Platform>(
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
-/// OpenAPI pattern of a dataset name (`is_dataset_name`).
-pub const DATASET_PATTERN: &str = "^[a-z0-9][-a-z0-9_.]{0,127}$";
-
 fn dataset_name_schema() -> Object {
     cp_http::validate::pattern_string(
         false,
-        DATASET_PATTERN,
+        cp_http::validate::DATASET_NAME_PATTERN,
         128,
         "Dataset name: 1-128 of a-z, 0-9, '.', '_', '-', starting with a letter or digit.",
     )
@@ -359,15 +357,6 @@ async fn get_tenant_datasets<P: Platform>(
     Ok(ctx.ok(&datasets_view(name, ms)))
 }
 
-fn is_dataset_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        })
-}
-
 #[utoipa::path(put, path = "/api/v1/tenants/{name}/datasets", tag = "tenants", operation_id = "replaceTenantDatasets",
     summary = "Replace a tenant's dataset memberships (DATASET_DENIED when its policy forbids one)",
     request_body = ReplaceDatasets,
@@ -391,11 +380,8 @@ async fn replace_tenant_datasets<P: Platform>(
     );
     let mut wanted: Vec<(String, String)> = Vec::new();
     for (i, d) in body.datasets.into_iter().enumerate() {
-        if !is_dataset_name(&d.name) {
-            v.error(
-                format!("datasets[{i}].name"),
-                "must be 1-128 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
-            );
+        if let Err(msg) = cp_http::validate::dataset_name(&d.name) {
+            v.error(format!("datasets[{i}].name"), msg);
         } else if wanted.iter().any(|(n, _)| *n == d.name) {
             v.error(format!("datasets[{i}].name"), "is a duplicate");
         }
@@ -448,12 +434,7 @@ async fn repair_tenants<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
-    let dry_run = match req.query_param("dryRun").as_deref() {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(_) => return Err(ApiError::invalid("dryRun", "must be true or false").into()),
-    };
-    let report = service::repair(ctx, dry_run).await?;
+    let report = service::repair(ctx, dry_run(req)?).await?;
     Ok(ctx.ok(&report))
 }
 
@@ -485,81 +466,22 @@ const BY_NAME: &[(&str, &str)] = &[
 /// Adds the OpenAPI links between the tenant operations.
 struct TenantLinks;
 
-/// A link to operation `op_id` with these parameters.
-///
-/// utoipa 5.5 serialises `Link::operation_id` as `operation_id` instead of
-/// the spec's `operationId`, so the id goes in as a (flattened) extension
-/// entry under its proper name.
-fn link(op_id: &str, parameters: &[(&str, &str)]) -> utoipa::openapi::link::Link {
-    let mut b = utoipa::openapi::link::LinkBuilder::new();
-    for (name, expr) in parameters {
-        b = b.parameter(*name, *expr);
-    }
-    let mut link = b.build();
-    link.extensions = Some(utoipa::openapi::extensions::Extensions::from_iter([(
-        "operationId",
-        op_id,
-    )]));
-    link
-}
-
 impl utoipa::Modify for TenantLinks {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::RefOr;
-
-        // From a response whose body is one tenant: everything by its name,
-        // and the conditional update with the ETag just read.
-        let one = || {
-            BY_NAME
-                .iter()
-                .map(|(name, op)| {
-                    let mut params = vec![("path.name", "$response.body#/data/name")];
-                    if *op == "updateTenant" {
-                        params.push(("header.If-Match", "$response.header.ETag"));
-                    }
-                    ((*name).to_owned(), link(op, &params))
-                })
-                .collect::<Vec<_>>()
-        };
-        // From a page: the first tenant's name, and the next page.
-        let mut page: Vec<_> = BY_NAME
-            .iter()
-            .map(|(name, op)| {
-                let params = [("path.name", "$response.body#/data/0/name")];
-                ((*name).to_owned(), link(op, &params))
-            })
-            .collect();
-        page.push((
-            "NextPage".to_owned(),
-            link(
-                "listTenants",
-                &[("query.cursor", "$response.body#/pagination/nextCursor")],
-            ),
-        ));
-        let targets = [
-            ("/api/v1/tenants", "post", "201", one()),
-            ("/api/v1/tenants/{name}", "get", "200", one()),
-            ("/api/v1/tenants/{name}", "put", "200", one()),
-            ("/api/v1/tenants/{name}/suspend", "post", "200", one()),
-            ("/api/v1/tenants/{name}/resume", "post", "200", one()),
-            ("/api/v1/tenants", "get", "200", page),
-        ];
-        for (path, method, status, links) in targets {
-            let Some(item) = doc.paths.paths.get_mut(path) else {
-                continue;
-            };
-            let op = match method {
-                "get" => item.get.as_mut(),
-                "post" => item.post.as_mut(),
-                "put" => item.put.as_mut(),
-                _ => None,
-            };
-            if let Some(RefOr::T(resp)) = op.and_then(|op| op.responses.responses.get_mut(status)) {
-                for (name, link) in links {
-                    resp.links.insert(name, RefOr::T(link));
-                }
-            }
+        ResourceLinks {
+            key: "name",
+            by_key: BY_NAME,
+            update: Some("updateTenant"),
+            one: &[
+                ("/api/v1/tenants", "post", "201"),
+                ("/api/v1/tenants/{name}", "get", "200"),
+                ("/api/v1/tenants/{name}", "put", "200"),
+                ("/api/v1/tenants/{name}/suspend", "post", "200"),
+                ("/api/v1/tenants/{name}/resume", "post", "200"),
+            ],
+            list: Some(("/api/v1/tenants", "listTenants")),
         }
+        .apply(doc);
     }
 }
 
@@ -570,35 +492,7 @@ mod tests {
 
     #[test]
     fn every_route_is_documented_and_every_documented_path_is_routed() {
-        let doc = TenantsApi::openapi();
-        let mut documented: Vec<(String, String)> = Vec::new();
-        for (path, item) in &doc.paths.paths {
-            let ops = [
-                ("GET", item.get.as_ref()),
-                ("POST", item.post.as_ref()),
-                ("PUT", item.put.as_ref()),
-                ("PATCH", item.patch.as_ref()),
-                ("DELETE", item.delete.as_ref()),
-            ];
-            for (m, op) in ops {
-                if let Some(op) = op {
-                    documented.push((m.to_owned(), path.clone()));
-                    let id = op.operation_id.clone().unwrap_or_default();
-                    let route = ROUTES
-                        .iter()
-                        .find(|r| r.method == m && r.pattern == path)
-                        .unwrap_or_else(|| panic!("{m} {path} documented but not routed"));
-                    assert_eq!(Tenants::operation_id(route.op), id, "{m} {path}");
-                }
-            }
-        }
-        for r in ROUTES {
-            assert!(
-                documented.contains(&(r.method.to_owned(), r.pattern.to_owned())),
-                "{} {} routed but not documented",
-                r.method,
-                r.pattern
-            );
-        }
+        let problems = cp_platform::openapi::route_mismatches::<Tenants>(&TenantsApi::openapi());
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

@@ -61,6 +61,10 @@ impl Projected for TenantKind {
         &row.kube_uid
     }
 
+    fn row_resource_version(row: &TenantRow) -> &str {
+        &row.kube_resource_version
+    }
+
     fn row_params(obj: &TenantObject) -> Vec<Value> {
         Projection::of(obj).params()
     }

@@ -4,7 +4,8 @@
 use std::borrow::Cow;
 
 use cp_http::validate::{
-    dns_label, pattern_string, Validator, DNS_LABEL_PATTERN, EMAIL_PATTERN, TEXT_PATTERN,
+    dns_label, pattern_string, skill_name, Validator, DNS_LABEL_PATTERN, EMAIL_PATTERN,
+    SKILL_NAME_PATTERN, TEXT_PATTERN,
 };
 use cp_http::{time, ApiError};
 use cp_kube::{TenantObject, TenantResources, TenantSpec};
@@ -28,9 +29,6 @@ pub const TENANT_NAME_PATTERN: &str = "^(?!(drift|repair)$)[a-z0-9]([-a-z0-9]*[a
 
 /// OpenAPI pattern of a Kubernetes quantity ([`is_quantity`], `maxLength: 24`).
 pub const QUANTITY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$";
-
-/// OpenAPI pattern of a skill name (`is_skill_name`).
-pub const SKILL_PATTERN: &str = "^[a-z0-9][-a-z0-9_./]{0,127}$";
 
 /// Checks a tenant name: a DNS-1123 label, not reserved.
 pub fn tenant_name(value: &str) -> Result<(), String> {
@@ -106,7 +104,12 @@ fn budget_schema() -> Object {
 fn skill_allowlist_schema() -> ArrayBuilder {
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(pattern_string(false, SKILL_PATTERN, 128, "Skill name."))
+        .items(pattern_string(
+            false,
+            SKILL_NAME_PATTERN,
+            128,
+            "Skill name.",
+        ))
         .max_items(Some(200))
         .unique_items(true)
         .description(Some(
@@ -349,11 +352,8 @@ impl TenantInput {
             "must have at most 200 entries",
         );
         for (i, s) in skills.iter().enumerate() {
-            if !is_skill_name(s) {
-                v.error(
-                    format!("skillAllowlist[{i}]"),
-                    "must be 1-128 characters of a-z, 0-9, '-', '_', '.', '/', starting with a letter or digit",
-                );
+            if let Err(msg) = skill_name(s) {
+                v.error(format!("skillAllowlist[{i}]"), msg);
             } else if skills[..i].contains(s) {
                 v.error(format!("skillAllowlist[{i}]"), "is a duplicate");
             }
@@ -452,15 +452,6 @@ pub fn is_quantity(q: &str) -> bool {
         && !num.starts_with('.')
         && !num.ends_with('.');
     num_ok && SUFFIXES.contains(&suffix)
-}
-
-fn is_skill_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.' | b'/')
-        })
 }
 
 /// The phase the projection shows: a suspended tenant is `Suspended` at once

@@ -3,14 +3,15 @@
 
 use cp_http::pagination::PageRequest;
 use cp_http::{ApiError, PaginationInfo};
-use cp_kube::{AccessPolicy, KubeError, Resource};
+use cp_kube::{KubeError, Resource};
 use cp_platform::dualwrite::{DriftReport, DualWrite, RepairReport};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{Database, DbError, Value};
+use cp_policies::rules::TenantPolicies;
+use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
 
-use crate::contract::{self, EffectiveContract, Sources};
-use crate::drift::{Projection, TenantKind};
+use crate::contract::{self, EffectiveContract, GroupAwareness, Sources, Subject, SubjectGrant};
+use crate::drift::TenantKind;
 use crate::model::{TenantRow, ValidTenant};
 use crate::sql;
 
@@ -78,40 +79,14 @@ pub(crate) async fn update<P: Platform>(
     req: &cp_http::ApiRequest,
     input: ValidTenant,
 ) -> Result<TenantRow, Failure> {
-    let dw = Tenants::new(ctx)?;
-    let conditional = req.header("if-match").is_some();
-    dw.locked(&input.name, async |db, row| {
-        cp_http::etag::check_if_match(req, &row.etag())?;
-        // Read-modify-write on the CRD. The operator writes status
-        // concurrently (bumping resourceVersion), so a Conflict is retried
-        // with a fresh read; a spec changed behind our back is the client's
-        // conflict under If-Match.
-        let mut attempts = 0;
-        let updated = loop {
-            attempts += 1;
-            let mut obj = dw.crd(&input.name).await?;
-            let changed_behind = Projection::of(&obj).differences(&row);
-            if conditional && !changed_behind.is_empty() {
-                return Err(ApiError::Conflict(format!(
-                    "the tenant changed in Kubernetes since it was read ({}); re-read it and retry",
-                    changed_behind.join(", ")
-                ))
-                .into());
-            }
+    Tenants::new(ctx)?
+        .update(req, &input.name, |obj| {
+            // `suspended` only changes through suspend/resume.
             let suspended = obj.spec.suspended;
             obj.spec = input.spec.clone();
             obj.spec.suspended = suspended;
-            match dw.kube().replace::<TenantKind>(&obj).await {
-                Ok(o) => break o,
-                Err(KubeError::Conflict { .. }) if attempts < 3 => continue,
-                Err(e) => return Err(e.into()),
-            }
-        };
-        let changed = Projection::of(&updated).differences(&row);
-        dw.project(db, &updated, json!({ "changed": changed }))
-            .await
-    })
-    .await?;
+        })
+        .await?;
     get(ctx.db(), &input.name).await
 }
 
@@ -188,20 +163,68 @@ pub(crate) async fn datasets<D: Database>(db: &D, name: &str) -> Result<Vec<Memb
         .map_err(Failure::from)
 }
 
-/// The tenant's bound policy: `None` without a policyRef, `Some(None)` when
-/// the referenced AccessPolicy does not exist.
-async fn bound_policy<P: Platform>(
-    ctx: &RequestContext<'_, P>,
-    row: &TenantRow,
-) -> Result<Option<(String, Option<cp_kube::AccessPolicySpec>)>, Failure> {
-    let Some(policy) = row.tenant.policy_ref.clone() else {
-        return Ok(None);
-    };
-    match ctx.kube()?.get::<AccessPolicy>(&policy).await {
-        Ok(o) => Ok(Some((policy, Some(o.spec)))),
-        Err(KubeError::NotFound { .. }) => Ok(Some((policy, None))),
-        Err(e) => Err(e.into()),
+/// The tenant's groups with their awareness grants.
+async fn groups_of<D: Database>(db: &D, name: &str) -> Result<Vec<GroupAwareness>, DbError> {
+    let mut groups: Vec<GroupAwareness> = Vec::new();
+    for r in db.query(sql::GROUPS_OF_TENANT, &[name.into()]).await? {
+        let group = r.text("group_name")?;
+        if groups.last().map(|g| &g.group) != Some(&group) {
+            groups.push(GroupAwareness {
+                group,
+                grants: Vec::new(),
+            });
+        }
+        if let (Some(scope), Some(access), Some(g)) = (
+            r.opt_text("scope")?,
+            r.opt_text("access")?,
+            groups.last_mut(),
+        ) {
+            g.grants.push((scope, access));
+        }
     }
+    Ok(groups)
+}
+
+/// The access policies that apply to the tenant of `row`, a member of `groups`.
+async fn policies_for<D: Database>(
+    db: &D,
+    row: &TenantRow,
+    groups: &[GroupAwareness],
+) -> Result<TenantPolicies, DbError> {
+    let names: Vec<String> = groups.iter().map(|g| g.group.clone()).collect();
+    cp_policies::service::for_tenant(
+        db,
+        &row.tenant.name,
+        &names,
+        row.tenant.policy_ref.as_deref(),
+    )
+    .await
+}
+
+/// Catalog grants (`query`: MCP grants or skill entitlements) naming the
+/// tenant or one of its groups.
+async fn subject_grants<D: Database>(
+    db: &D,
+    query: &str,
+    name: &str,
+    groups: &[GroupAwareness],
+) -> Result<Vec<SubjectGrant>, DbError> {
+    let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
+    db.query(query, &[name.into(), Value::Json(json!(names))])
+        .await?
+        .iter()
+        .map(|r| {
+            let subject = match r.text("subject_kind")?.as_str() {
+                "tenant" => Subject::Tenant,
+                _ => Subject::Group(r.text("subject_name")?),
+            };
+            Ok(SubjectGrant {
+                item: r.text("item")?,
+                subject,
+                detail: r.opt_text("detail")?,
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn replace_datasets<P: Platform>(
@@ -209,27 +232,23 @@ pub(crate) async fn replace_datasets<P: Platform>(
     name: &str,
     wanted: Vec<(String, String)>,
 ) -> Result<Vec<Membership>, Failure> {
-    let row = get(ctx.db(), name).await?;
-    if let Some((policy, spec)) = bound_policy(ctx, &row).await? {
-        let denied: Vec<String> = wanted
-            .iter()
-            .filter_map(|(d, _)| match &spec {
-                None => Some(format!("{d} (policy '{policy}' does not exist)")),
-                Some(s) => {
-                    contract::dataset_denial(&policy, s, d).map(|why| format!("{d} ({why})"))
-                }
-            })
-            .collect();
-        if !denied.is_empty() {
-            return Err(ApiError::DatasetDenied(format!(
-                "the tenant's access policy denies: {}",
-                denied.join("; ")
-            ))
-            .into());
-        }
-    }
     Tenants::new(ctx)?
-        .locked(name, async |db, _row| {
+        .locked(name, async |db, row| {
+            // Checked under the tenant's row lock, against the policy rows
+            // (the projection of the AccessPolicy CRDs).
+            let groups = groups_of(db, name).await?;
+            let policies = policies_for(db, &row, &groups).await?;
+            let denied: Vec<String> = wanted
+                .iter()
+                .filter_map(|(d, _)| policies.dataset_denial(d).map(|why| format!("{d} ({why})")))
+                .collect();
+            if !denied.is_empty() {
+                return Err(ApiError::DatasetDenied(format!(
+                    "the tenant's access policies deny: {}",
+                    denied.join("; ")
+                ))
+                .into());
+            }
             let before = datasets(db, name).await?;
             db.execute(sql::DATASETS_CLEAR, &[name.into()]).await?;
             for (dataset, access) in &wanted {
@@ -259,19 +278,29 @@ pub(crate) async fn effective_contract<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<EffectiveContract, Failure> {
-    let row = get(ctx.db(), name).await?;
-    let memberships: Vec<(String, String)> = datasets(ctx.db(), name)
-        .await?
-        .into_iter()
-        .map(|m| (m.dataset, m.access))
-        .collect();
-    let policy = bound_policy(ctx, &row).await?;
-    Ok(contract::compile(&Sources {
-        tenant: name,
-        skill_allowlist: &row.tenant.skill_allowlist,
-        datasets: &memberships,
-        policy: policy.as_ref().map(|(n, s)| (n.as_str(), s.as_ref())),
-    }))
+    // One snapshot: every source read in one transaction.
+    transaction(ctx.db(), async |db| {
+        let row = get(db, name).await?;
+        let memberships: Vec<(String, String)> = datasets(db, name)
+            .await?
+            .into_iter()
+            .map(|m| (m.dataset, m.access))
+            .collect();
+        let groups = groups_of(db, name).await?;
+        let policies = policies_for(db, &row, &groups).await?;
+        let mcp = subject_grants(db, sql::MCP_GRANTS_FOR, name, &groups).await?;
+        let skills = subject_grants(db, sql::SKILL_ENTITLEMENTS_FOR, name, &groups).await?;
+        Ok(contract::compile(&Sources {
+            tenant: name,
+            skill_allowlist: &row.tenant.skill_allowlist,
+            datasets: &memberships,
+            groups: &groups,
+            mcp_grants: &mcp,
+            skill_entitlements: &skills,
+            policies: &policies,
+        }))
+    })
+    .await
 }
 
 pub(crate) async fn drift<P: Platform>(

@@ -78,3 +78,38 @@ pub(crate) const DATASETS_CLEAR: &str = "DELETE FROM tenant_datasets WHERE tenan
 /// Adds one membership, keeping the original time when it already existed.
 pub(crate) const DATASET_INSERT: &str = "INSERT INTO tenant_datasets (tenant_name, dataset, access, created_at)
     VALUES ($1, $2, $3, COALESCE(timestamptz 'epoch' + $4::int8 * interval '1 microsecond', now()))";
+
+// --- effective contract sources: read-only views of the tables the catalog
+// (groups, MCP servers) and skills groups own; the contract is compiled here.
+
+/// The tenant's groups and their awareness grants (one row per grant, or one
+/// row with NULL scope for a group without grants).
+pub(crate) const GROUPS_OF_TENANT: &str = "SELECT g.name AS group_name, a.scope, a.access
+    FROM group_members m
+    JOIN groups g ON g.id = m.group_id
+    LEFT JOIN group_awareness_grants a ON a.group_id = g.id
+    WHERE m.member_kind = 'tenant' AND m.member_name = $1
+    ORDER BY g.name, a.scope";
+
+/// MCP server grants naming tenant `$1` or one of the groups in `$2` (a JSON array).
+pub(crate) const MCP_GRANTS_FOR: &str = "SELECT s.name AS item, gr.subject_kind, gr.subject_name,
+    NULL::text AS detail
+    FROM mcp_server_grants gr
+    JOIN mcp_servers s ON s.id = gr.server_id
+    WHERE (gr.subject_kind = 'tenant' AND gr.subject_name = $1)
+       OR (gr.subject_kind = 'group'
+           AND gr.subject_name IN (SELECT jsonb_array_elements_text($2::jsonb)))
+    ORDER BY s.name";
+
+/// Entitlements of published skill bundles naming tenant `$1` or one of the
+/// groups in `$2` (a JSON array).
+pub(crate) const SKILL_ENTITLEMENTS_FOR: &str =
+    "SELECT b.name AS item, e.subject_kind, e.subject_name,
+    b.name || '@' || b.version AS detail
+    FROM skill_entitlements e
+    JOIN skill_bundles b ON b.id = e.bundle_id
+    WHERE b.stage = 'published'
+      AND ((e.subject_kind = 'tenant' AND e.subject_name = $1)
+        OR (e.subject_kind = 'group'
+            AND e.subject_name IN (SELECT jsonb_array_elements_text($2::jsonb))))
+    ORDER BY b.name, b.version";
