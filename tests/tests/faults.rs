@@ -13,21 +13,12 @@ use cp_tests::{
 use serde_json::{json, Value};
 
 async fn drift() -> Value {
-    call("GET", "/api/v1/tenants/drift")
-        .send()
-        .await
-        .expect(200)["data"]
-        .clone()
+    Kind::Tenant.drift().await
 }
 
 /// Brings CRDs and rows back in sync, so each test starts clean.
 async fn reset() {
-    env().kube.clear_faults();
-    call("POST", "/api/v1/tenants/repair?dryRun=false")
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(drift().await["items"], json!([]));
+    Kind::Tenant.reset().await;
 }
 
 async fn row_count(name: &str) -> i64 {
@@ -258,30 +249,125 @@ async fn failed_scale_reverts_the_suspend() {
         .expect(200);
 }
 
-/// One dual-write of the API, prepared on a fresh tenant.
+/// A dual-written kind: its API collection, its CRD plural, a valid body.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Tenant,
+    Policy,
+}
+
+impl Kind {
+    fn route(self) -> &'static str {
+        match self {
+            Kind::Tenant => "/api/v1/tenants",
+            Kind::Policy => "/api/v1/policies",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Tenant => "tenants",
+            Kind::Policy => "accesspolicies",
+        }
+    }
+
+    fn crd_path(self, name: &str) -> String {
+        format!(
+            "/apis/opencrane.io/v1alpha1/namespaces/{}/{}/{name}",
+            cp_tests::NAMESPACE,
+            self.plural()
+        )
+    }
+
+    fn body(self, name: &str) -> Value {
+        match self {
+            Kind::Tenant => tenant_body(name),
+            Kind::Policy => json!({"name": name, "skills": ["before"]}),
+        }
+    }
+
+    /// A different valid spec, and the spec field it changes.
+    fn update(self) -> (Value, &'static str, &'static str) {
+        match self {
+            Kind::Tenant => (json!({"email": "changed@example.com"}), "email", "email"),
+            Kind::Policy => (json!({"skills": ["after"]}), "skills", "skills"),
+        }
+    }
+
+    async fn drift(self) -> Value {
+        call("GET", &format!("{}/drift", self.route()))
+            .send()
+            .await
+            .expect(200)["data"]
+            .clone()
+    }
+
+    async fn reset(self) {
+        env().kube.clear_faults();
+        call("POST", &format!("{}/repair?dryRun=false", self.route()))
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(self.drift().await["items"], json!([]));
+    }
+
+    /// Whether the row (via the API) projects the CRD (via Kubernetes).
+    async fn projection_matches(self, name: &str) -> bool {
+        let crd = kube("GET", &self.crd_path(name), None).await;
+        let row = call("GET", &format!("{}/{name}", self.route()))
+            .send()
+            .await;
+        match (crd.status, row.status) {
+            (404, 404) => true,
+            (200, 200) => {
+                let (c, r) = (crd.json(), row.json());
+                let (_, spec_field, api_field) = self.update();
+                c["spec"][spec_field] == r["data"][api_field]
+                    && (matches!(self, Kind::Policy)
+                        || c["spec"]["suspended"] == r["data"]["suspended"])
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One dual-write of the API, prepared on a fresh resource.
 #[derive(Debug, Clone, Copy)]
 enum Write {
-    Create,
-    Update,
-    Delete,
+    Create(Kind),
+    Update(Kind),
+    Delete(Kind),
     Suspend,
     Resume,
 }
 
 impl Write {
-    /// (method to fault, Kubernetes path fragment to fault)
-    fn kube_call(self) -> (&'static str, &'static str) {
+    fn kind(self) -> Kind {
         match self {
-            Write::Create => ("POST", "/tenants"),
-            Write::Update => ("PUT", "/tenants/"),
-            Write::Delete => ("DELETE", "/tenants/"),
-            Write::Suspend | Write::Resume => ("PATCH", "/tenants/"),
+            Write::Create(k) | Write::Update(k) | Write::Delete(k) => k,
+            Write::Suspend | Write::Resume => Kind::Tenant,
+        }
+    }
+
+    /// (method to fault, Kubernetes path fragment to fault)
+    fn kube_call(self) -> (&'static str, String) {
+        let plural = self.kind().plural();
+        match self {
+            Write::Create(_) => ("POST", format!("/{plural}")),
+            Write::Update(_) => ("PUT", format!("/{plural}/")),
+            Write::Delete(_) => ("DELETE", format!("/{plural}/")),
+            Write::Suspend | Write::Resume => ("PATCH", "/tenants/".into()),
         }
     }
 
     async fn prepare(self, name: &str) {
-        if !matches!(self, Write::Create) {
-            create_tenant(name).await;
+        let kind = self.kind();
+        if !matches!(self, Write::Create(_)) {
+            call("POST", kind.route())
+                .json(&kind.body(name))
+                .send()
+                .await
+                .expect(201);
         }
         if matches!(self, Write::Resume) {
             call("POST", &format!("/api/v1/tenants/{name}/suspend"))
@@ -292,77 +378,53 @@ impl Write {
     }
 
     async fn run(self, name: &str) -> cp_tests::Resp {
+        let kind = self.kind();
+        let one = format!("{}/{name}", kind.route());
         match self {
-            Write::Create => {
-                call("POST", "/api/v1/tenants")
-                    .json(&tenant_body(name))
+            Write::Create(_) => {
+                call("POST", kind.route())
+                    .json(&kind.body(name))
                     .send()
                     .await
             }
-            Write::Update => {
-                call("PUT", &format!("/api/v1/tenants/{name}"))
-                    .json(&json!({"email": "changed@example.com"}))
-                    .send()
-                    .await
-            }
-            Write::Delete => {
-                call("DELETE", &format!("/api/v1/tenants/{name}"))
-                    .send()
-                    .await
-            }
-            Write::Suspend => {
-                call("POST", &format!("/api/v1/tenants/{name}/suspend"))
-                    .send()
-                    .await
-            }
-            Write::Resume => {
-                call("POST", &format!("/api/v1/tenants/{name}/resume"))
-                    .send()
-                    .await
-            }
+            Write::Update(_) => call("PUT", &one).json(&kind.update().0).send().await,
+            Write::Delete(_) => call("DELETE", &one).send().await,
+            Write::Suspend => call("POST", &format!("{one}/suspend")).send().await,
+            Write::Resume => call("POST", &format!("{one}/resume")).send().await,
         }
-    }
-}
-
-/// Whether the row (via the API) projects the CRD (via Kubernetes).
-async fn projection_matches(name: &str) -> bool {
-    let crd = kube("GET", &tenant_crd_path(name), None).await;
-    let row = call("GET", &format!("/api/v1/tenants/{name}")).send().await;
-    match (crd.status, row.status) {
-        (404, 404) => true,
-        (200, 200) => {
-            let (c, r) = (crd.json(), row.json());
-            c["spec"]["email"] == r["data"]["email"]
-                && c["spec"]["suspended"] == r["data"]["suspended"]
-        }
-        _ => false,
     }
 }
 
 #[tokio::test]
 async fn every_dual_write_under_every_fault_never_diverges_silently() {
     let _serial = exclusive().await;
-    reset().await;
+    for kind in [Kind::Tenant, Kind::Policy] {
+        kind.reset().await;
+    }
     let writes = [
-        Write::Create,
-        Write::Update,
-        Write::Delete,
+        Write::Create(Kind::Tenant),
+        Write::Update(Kind::Tenant),
+        Write::Delete(Kind::Tenant),
         Write::Suspend,
         Write::Resume,
+        Write::Create(Kind::Policy),
+        Write::Update(Kind::Policy),
+        Write::Delete(Kind::Policy),
     ];
     let mut injected = 0;
     for write in writes {
+        let kind = write.kind();
         let (method, path) = write.kube_call();
         let faults = [
-            ("status 500", Fault::status(method, path, 500)),
+            ("status 500", Fault::status(method, &path, 500)),
             (
                 "timeout",
-                Fault::delay(method, path, Duration::from_millis(2500)),
+                Fault::delay(method, &path, Duration::from_millis(2500)),
             ),
-            ("dropped connection", Fault::drop_connection(method, path)),
+            ("dropped connection", Fault::drop_connection(method, &path)),
             (
                 "applied, answer lost",
-                Fault::after_apply(method, path, 500),
+                Fault::after_apply(method, &path, 500),
             ),
         ];
         for (label, fault) in faults {
@@ -383,30 +445,23 @@ async fn every_dual_write_under_every_fault_never_diverges_silently() {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
             }
             env().kube.clear_faults();
-            // Either CRD and row agree, or drift reports exactly this tenant.
-            let report = drift().await;
-            let reported = report["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|i| i["name"] == name.as_str());
-            let others = report["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|i| i["name"] != name.as_str());
+            // Either CRD and row agree, or drift reports exactly this resource.
+            let report = kind.drift().await;
+            let items = report["items"].as_array().unwrap();
+            let reported = items.iter().any(|i| i["name"] == name.as_str());
+            let others = items.iter().any(|i| i["name"] != name.as_str());
             assert!(!others, "{write:?} under {label}: unrelated drift {report}");
             assert_eq!(
-                !projection_matches(&name).await,
+                !kind.projection_matches(&name).await,
                 reported,
                 "{write:?} under {label}: a divergence must be exactly what drift reports ({report})"
             );
-            reset().await;
+            kind.reset().await;
             assert!(
-                projection_matches(&name).await,
+                kind.projection_matches(&name).await,
                 "{write:?} under {label}: repair restores agreement"
             );
         }
     }
-    cp_tests::report("faults", &format!("Kubernetes faults: {injected} injected across every dual-write (status, timeout, drop, applied-but-lost); no silent divergence"));
+    cp_tests::report("faults", &format!("Kubernetes faults: {injected} injected across every dual-write of tenants and access policies (status, timeout, drop, applied-but-lost); no silent divergence"));
 }

@@ -184,6 +184,13 @@ async fn bad_input_names_each_field_and_writes_nothing() {
         .send()
         .await
         .expect_error(409, "CONFLICT");
+    // The refusal is audited under the policy's kind (400s are not: nothing was attempted).
+    let refused = count(
+        "SELECT count(*) FROM audit_log WHERE resource_kind = 'policy' AND outcome = 'failure' AND action = 'createPolicy' AND detail->>'code' = $1",
+        "CONFLICT",
+    )
+    .await;
+    assert!(refused >= 1);
     let v = call("PUT", &format!("/api/v1/policies/{name}"))
         .json(&json!({"name": "renamed"}))
         .send()

@@ -61,6 +61,13 @@ pub trait RouteGroup {
     /// The operation id (`createTenant`), also the audit action.
     fn operation_id(op: Self::Op) -> &'static str;
 
+    /// The kind of resource the operation writes, as audit entries name it
+    /// (`tenant`, `policy`); refused mutations are audited under it too.
+    fn resource_kind(op: Self::Op) -> &'static str {
+        let _ = op;
+        ""
+    }
+
     /// Runs one operation.
     async fn handle<P: Platform>(
         op: Self::Op,

@@ -66,7 +66,8 @@ async fn run<G: RouteGroup, P: Platform>(
 
     if req.method.is_mutation() {
         if let Err(failure) = &result {
-            audit_refusal(&ctx, &matched.params, &failure.error).await;
+            let kind = G::resource_kind(route.op);
+            audit_refusal(&ctx, kind, &matched.params, &failure.error).await;
         }
     }
 
@@ -100,6 +101,7 @@ async fn run<G: RouteGroup, P: Platform>(
 /// Nor is a lost database (503): there is nowhere to write.
 async fn audit_refusal<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    kind: &str,
     params: &cp_http::PathParams,
     error: &ApiError,
 ) {
@@ -112,7 +114,7 @@ async fn audit_refusal<P: Platform>(
         .find(|v| !v.is_empty())
         .unwrap_or("");
     let entry: AuditEntry = ctx
-        .audit("", name)
+        .audit(kind, name)
         .failed()
         .detail(serde_json::json!({ "status": error.status(), "code": error.code() }));
     if let Err(e) = entry.write(ctx.db()).await {

@@ -67,6 +67,10 @@ impl RouteGroup for Policies {
         }
     }
 
+    fn resource_kind(_: Op) -> &'static str {
+        "policy"
+    }
+
     async fn handle<P: Platform>(
         op: Op,
         ctx: &RequestContext<'_, P>,

@@ -95,6 +95,10 @@ impl RouteGroup for Tenants {
         }
     }
 
+    fn resource_kind(_: Op) -> &'static str {
+        "tenant"
+    }
+
     async fn handle<P: Platform>(
         op: Op,
         ctx: &RequestContext<'_, P>,
