@@ -23,6 +23,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_policies", include_str!("../sql/0003_policies.sql")),
     ("0004_catalog", include_str!("../sql/0004_catalog.sql")),
     ("0005_skills", include_str!("../sql/0005_skills.sql")),
+    (
+        "0006_access_tokens",
+        include_str!("../sql/0006_access_tokens.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -209,12 +209,61 @@ async fn database_text() -> String {
 async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     let _serial = exclusive().await;
     let marker = format!("leakmarker{}", uuid_simple());
-    let secrets = [
+    // An inline brokered credential value (catalog): write-only, encrypted at rest.
+    let credential_value = format!("credvalue{}", uuid_simple());
+    let mut secrets = vec![
         OPERATOR_TOKEN.to_owned(),
         KUBE_TOKEN.to_owned(),
         marker.clone(),
+        credential_value.clone(),
     ];
     let mut exposure = Exposure { texts: Vec::new() };
+    // An access token: its plaintext is in its creation response only.
+    let created = call("POST", "/api/v1/access-tokens")
+        .json(&json!({"name": "leak", "scopes": ["read"]}))
+        .send()
+        .await
+        .expect(201);
+    let access_token = created["data"]["plainTextToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.push(access_token.clone());
+    let with_token = |method, path: &str| {
+        call(method, path).header("authorization", &format!("Bearer {access_token}"))
+    };
+    exposure.add(
+        "read with the access token",
+        &with_token("GET", "/api/v1/tenants").send().await,
+    );
+    exposure.add(
+        "write refused to the read-only access token",
+        &with_token("POST", "/api/v1/tenants")
+            .json(&tenant_body(&unique("leak")))
+            .send()
+            .await,
+    );
+    exposure.add(
+        "list access tokens",
+        &call("GET", "/api/v1/access-tokens").send().await,
+    );
+    exposure.add(
+        "an access-token-shaped wrong token",
+        &call("GET", "/api/v1/tenants")
+            .header("authorization", &format!("Bearer cpat_{marker}"))
+            .send()
+            .await,
+    );
+    exposure.add(
+        "create mcp server with an inline credential",
+        &call("POST", "/api/v1/mcp-servers")
+            .json(&json!({
+                "name": unique("leak"), "transport": "sse", "endpoint": "https://mcp.example.com",
+                "credentials": [{"displayName": "leak", "brokeringMode": "static", "value": credential_value}]
+            }))
+            .send()
+            .await,
+    );
 
     // Every operation, authenticated and with a marked wrong token.
     let name = unique("leak");

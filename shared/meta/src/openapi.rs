@@ -18,6 +18,7 @@ pub fn document() -> Doc {
     doc.merge(cp_policies::api::PoliciesApi::openapi());
     doc.merge(cp_catalog::api::CatalogApi::openapi());
     doc.merge(cp_skills::api::SkillsApi::openapi());
+    doc.merge(cp_identity::api::IdentityApi::openapi());
     doc.info.title = "Agent platform control plane".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(
@@ -240,6 +241,28 @@ mod tests {
         assert!(v["paths"]["/api/v1/tenants"]["get"]
             .get("security")
             .is_none());
+    }
+
+    #[test]
+    fn every_authenticated_path_is_in_a_scope_area() {
+        // Access token scopes name areas; a route outside every area could
+        // only be reached with `*` or `read`, which is not what its author meant.
+        let v: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        for (path, item) in v["paths"].as_object().unwrap() {
+            let public = item
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|op| op["security"] == serde_json::json!([{}]));
+            if public {
+                continue;
+            }
+            let area = cp_platform::scopes::area_of(path);
+            assert!(
+                cp_platform::scopes::AREAS.contains(&area),
+                "{path}: area '{area}' is missing from cp_platform::scopes::AREAS"
+            );
+        }
     }
 
     #[test]

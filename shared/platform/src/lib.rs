@@ -16,6 +16,7 @@ mod failure;
 pub mod idempotency;
 pub mod openapi;
 mod pipeline;
+pub mod scopes;
 
 #[cfg(feature = "native")]
 pub mod native;

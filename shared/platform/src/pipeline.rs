@@ -42,7 +42,10 @@ async fn run<G: RouteGroup, P: Platform>(
     let principal = if route.public {
         Principal::Anonymous
     } else {
-        auth::authenticate(req, platform)?
+        let principal = auth::authenticate(req, platform).await?;
+        let access = crate::scopes::Access::of(&req.method);
+        principal.authorize(access, crate::scopes::area_of(route.pattern))?;
+        principal
     };
     let ctx = RequestContext {
         platform,

@@ -1,37 +1,302 @@
-//! The route group (placeholder while it is built).
+//! The `skills` route group: routes, request parsing, responses, and the
+//! OpenAPI description of each route (generated from these annotations).
 
-use cp_http::{ApiRequest, ApiResponse, PathParams, Route};
+use cp_http::error::ErrorBody;
+use cp_http::ids::{id_param, path_id};
+use cp_http::json::parse_body;
+use cp_http::pagination::PageRequest;
+use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
+use cp_http::validate::dns_label;
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
 use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::Required;
+use utoipa::{IntoParams, OpenApi};
+
+use crate::model::{
+    name_schema, SkillBundle, SkillBundleCreate, SkillBundleUpdate, SkillEntitlement,
+    SkillPromotion, SkillVersionRef,
+};
+use crate::oci::{BackfillItem, Outcome};
+use crate::service::{self, BackfillReport};
 
 /// The operations of the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {}
+pub enum Op {
+    /// `GET /skills/catalog`
+    List,
+    /// `POST /skills/catalog`
+    Create,
+    /// `POST /skills/catalog/backfill`
+    Backfill,
+    /// `GET /skills/catalog/{id}`
+    Get,
+    /// `PUT /skills/catalog/{id}`
+    Update,
+    /// `DELETE /skills/catalog/{id}`
+    Delete,
+}
 
-/// The route group.
+const ROUTES: &[Route<Op>] = &[
+    Route::new("GET", "/api/v1/skills/catalog", Op::List),
+    Route::new("POST", "/api/v1/skills/catalog", Op::Create),
+    Route::new("POST", "/api/v1/skills/catalog/backfill", Op::Backfill),
+    Route::new("GET", "/api/v1/skills/catalog/{id}", Op::Get),
+    Route::new("PUT", "/api/v1/skills/catalog/{id}", Op::Update),
+    Route::new("DELETE", "/api/v1/skills/catalog/{id}", Op::Delete),
+];
+
+/// The skills route group.
 pub struct Skills;
 
 impl RouteGroup for Skills {
     type Op = Op;
 
     fn routes() -> &'static [Route<Op>] {
-        &[]
+        ROUTES
     }
 
     fn operation_id(op: Op) -> &'static str {
-        match op {}
+        match op {
+            Op::List => "listSkillBundles",
+            Op::Create => "createSkillBundle",
+            Op::Backfill => "backfillSkillBundles",
+            Op::Get => "getSkillBundle",
+            Op::Update => "updateSkillBundle",
+            Op::Delete => "deleteSkillBundle",
+        }
+    }
+
+    fn resource_kind(op: Op) -> &'static str {
+        match op {
+            Op::Backfill => service::CATALOG_KIND,
+            _ => service::BUNDLE_KIND,
+        }
     }
 
     async fn handle<P: Platform>(
         op: Op,
-        _ctx: &RequestContext<'_, P>,
-        _req: &ApiRequest,
-        _params: &PathParams,
+        ctx: &RequestContext<'_, P>,
+        req: &ApiRequest,
+        params: &PathParams,
     ) -> Result<ApiResponse, Failure> {
-        match op {}
+        match op {
+            Op::List => list_skill_bundles(ctx, req).await,
+            Op::Create => create_skill_bundle(ctx, req).await,
+            Op::Backfill => backfill_skill_bundles(ctx).await,
+            Op::Get => get_skill_bundle(ctx, &bundle_id(params)?).await,
+            Op::Update => update_skill_bundle(ctx, req, &bundle_id(params)?).await,
+            Op::Delete => delete_skill_bundle(ctx, &bundle_id(params)?).await,
+        }
     }
 }
 
+/// The `{id}` path parameter, canonical lowercase (a 400 naming `id`).
+fn bundle_id(params: &PathParams) -> Result<String, Failure> {
+    Ok(path_id(params, "id")?.to_string())
+}
+
+/// The `{id}` path parameter, for the OpenAPI document.
+pub struct BundlePath;
+
+impl IntoParams for BundlePath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![id_param("id", "Skill bundle id")]
+    }
+}
+
+/// The list's `name` filter, for the OpenAPI document.
+pub struct NameQuery;
+
+impl IntoParams for NameQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![ParameterBuilder::new()
+            .name("name")
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some("Only the versions of this bundle name"))
+            .schema(Some(name_schema()))
+            .build()]
+    }
+}
+
+fn with_etag(mut resp: ApiResponse, etag: &str) -> ApiResponse {
+    resp.set_header("etag", etag);
+    resp
+}
+
+#[utoipa::path(get, path = "/api/v1/skills/catalog", tag = "skills", operation_id = "listSkillBundles",
+    summary = "List skill bundles with entitlements and promotion history (keyset pagination, oldest first)",
+    params(NameQuery, PageQuery),
+    responses((status = 200, body = ListEnvelope<SkillBundle>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn list_skill_bundles<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let name = req.query_param("name");
+    if let Some(n) = &name {
+        dns_label(n).map_err(|msg| ApiError::invalid("name", msg))?;
+    }
+    let page = PageRequest::from_request(req, service::LIST_SCOPE)?;
+    let (items, pagination) = service::list(ctx.db(), &page, name.as_deref()).await?;
+    Ok(ctx.list(&items, pagination))
+}
+
+#[utoipa::path(post, path = "/api/v1/skills/catalog", tag = "skills", operation_id = "createSkillBundle",
+    summary = "Publish a skill bundle version (starts at `draft` unless `stage` says otherwise)",
+    request_body = SkillBundleCreate,
+    params(IdempotencyKeyHeader),
+    responses((status = 201, body = Envelope<SkillBundle>, headers(("ETag" = String))),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn create_skill_bundle<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let input = parse_body::<SkillBundleCreate>(req)?.validate()?;
+    let id = service::create(ctx, input).await?;
+    let (bundle, etag) = service::get(ctx.db(), &id).await?;
+    Ok(with_etag(ctx.created(&bundle), &etag))
+}
+
+#[utoipa::path(get, path = "/api/v1/skills/catalog/{id}", tag = "skills", operation_id = "getSkillBundle",
+    summary = "Get a skill bundle with its content, entitlements, promotion history and sibling versions",
+    params(BundlePath),
+    responses((status = 200, body = Envelope<SkillBundle>, headers(("ETag" = String))),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn get_skill_bundle<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    id: &str,
+) -> Result<ApiResponse, Failure> {
+    let (bundle, etag) = service::get(ctx.db(), id).await?;
+    Ok(with_etag(ctx.ok(&bundle), &etag))
+}
+
+#[utoipa::path(put, path = "/api/v1/skills/catalog/{id}", tag = "skills", operation_id = "updateSkillBundle",
+    summary = "Replace a skill bundle's fields and entitlements; a stage change is recorded as a promotion \
+               (one step forward or back to draft, else 409); once published, content and digest are immutable (409)",
+    request_body = SkillBundleUpdate,
+    params(BundlePath, IfMatchHeader, IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<SkillBundle>, headers(("ETag" = String))),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn update_skill_bundle<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+    id: &str,
+) -> Result<ApiResponse, Failure> {
+    let input = parse_body::<SkillBundleUpdate>(req)?.validate()?;
+    service::update(ctx, req, id, input).await?;
+    let (bundle, etag) = service::get(ctx.db(), id).await?;
+    Ok(with_etag(ctx.ok(&bundle), &etag))
+}
+
+#[utoipa::path(delete, path = "/api/v1/skills/catalog/{id}", tag = "skills", operation_id = "deleteSkillBundle",
+    summary = "Delete a skill bundle with its entitlements and promotion history",
+    params(BundlePath, IdempotencyKeyHeader),
+    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn delete_skill_bundle<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    id: &str,
+) -> Result<ApiResponse, Failure> {
+    service::delete(ctx, id).await?;
+    Ok(ApiResponse::empty(204))
+}
+
+#[utoipa::path(post, path = "/api/v1/skills/catalog/backfill", tag = "skills", operation_id = "backfillSkillBundles",
+    summary = "Push every published bundle's content to the OCI registry (idempotent; per-bundle outcomes)",
+    description = "Each published bundle becomes `<oci_repository_prefix>/<name>:<version>` (`+` in the \
+                   version becomes `_`). Outcomes: `pushed`, `alreadyPresent` (the tag already holds this \
+                   artifact), `failed` (with `error`), `skipped` (no content). 200 with the outcomes even \
+                   when some failed; 502 when the registry is not configured or cannot be reached at all.",
+    params(IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<BackfillReport>), (status = 401, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn backfill_skill_bundles<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<ApiResponse, Failure> {
+    let report = service::backfill(ctx).await?;
+    Ok(ctx.ok(&report))
+}
+
 /// The OpenAPI description of the group's routes.
-#[derive(utoipa::OpenApi)]
-#[openapi()]
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_skill_bundles, create_skill_bundle, backfill_skill_bundles, get_skill_bundle,
+          update_skill_bundle, delete_skill_bundle),
+    components(schemas(SkillBundle, SkillEntitlement, SkillPromotion, SkillVersionRef,
+                       SkillBundleCreate, SkillBundleUpdate, BackfillReport, BackfillItem, Outcome)),
+    tags((name = "skills", description = "Skill bundles: versions, entitlements, promotions, OCI backfill"))
+)]
 pub struct SkillsApi;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_path_is_routed() {
+        let doc = SkillsApi::openapi();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                ("GET", item.get.as_ref()),
+                ("POST", item.post.as_ref()),
+                ("PUT", item.put.as_ref()),
+                ("DELETE", item.delete.as_ref()),
+            ];
+            for (m, op) in ops {
+                if let Some(op) = op {
+                    documented.push((m.to_owned(), path.clone()));
+                    let id = op.operation_id.clone().unwrap_or_default();
+                    let route = ROUTES
+                        .iter()
+                        .find(|r| r.method == m && r.pattern == path)
+                        .unwrap_or_else(|| panic!("{m} {path} documented but not routed"));
+                    assert_eq!(Skills::operation_id(route.op), id, "{m} {path}");
+                }
+            }
+        }
+        for r in ROUTES {
+            assert!(
+                documented.contains(&(r.method.to_owned(), r.pattern.to_owned())),
+                "{} {} routed but not documented",
+                r.method,
+                r.pattern
+            );
+        }
+    }
+
+    #[test]
+    fn request_schemas_carry_the_enforced_constraints() {
+        let doc = serde_json::to_value(SkillsApi::openapi()).unwrap();
+        let create = &doc["components"]["schemas"]["SkillBundleCreate"];
+        assert_eq!(
+            create["properties"]["version"]["pattern"],
+            crate::model::SEMVER_PATTERN
+        );
+        assert_eq!(
+            create["properties"]["digest"]["pattern"],
+            crate::model::DIGEST_PATTERN
+        );
+        assert_eq!(create["properties"]["entitlements"]["maxItems"], 200);
+        assert_eq!(create["properties"]["entitlements"]["uniqueItems"], true);
+        let required: Vec<&str> = create["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(required, ["name", "version", "digest", "scope"]);
+    }
+}

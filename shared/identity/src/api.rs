@@ -1,0 +1,230 @@
+//! The `identity` route group: `/access-tokens` (more identity routes join
+//! it as they are built).
+
+use cp_http::error::ErrorBody;
+use cp_http::ids::{id_param, new_id, path_id};
+use cp_http::json::parse_body;
+use cp_http::pagination::PageRequest;
+use cp_http::params::{IdempotencyKeyHeader, PageQuery};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_platform::openapi::ResourceLinks;
+use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use cp_store::{transaction, Database, DbError, Value};
+use serde_json::json;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::{IntoParams, OpenApi};
+
+use crate::model::{AccessToken, AccessTokenCreate, CreatedAccessToken, SHOWN_PREFIX_LEN};
+use crate::sql;
+
+/// Cursor scope of the token list.
+const LIST_SCOPE: &str = "access-tokens";
+
+/// The operations of the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `GET /access-tokens`
+    ListTokens,
+    /// `POST /access-tokens`
+    CreateToken,
+    /// `DELETE /access-tokens/{id}`
+    DeleteToken,
+}
+
+const ROUTES: &[Route<Op>] = &[
+    Route::new("GET", "/api/v1/access-tokens", Op::ListTokens),
+    Route::new("POST", "/api/v1/access-tokens", Op::CreateToken),
+    Route::new("DELETE", "/api/v1/access-tokens/{id}", Op::DeleteToken),
+];
+
+/// The identity route group.
+pub struct Identity;
+
+impl RouteGroup for Identity {
+    type Op = Op;
+
+    fn routes() -> &'static [Route<Op>] {
+        ROUTES
+    }
+
+    fn operation_id(op: Op) -> &'static str {
+        match op {
+            Op::ListTokens => "listAccessTokens",
+            Op::CreateToken => "createAccessToken",
+            Op::DeleteToken => "deleteAccessToken",
+        }
+    }
+
+    fn resource_kind(_: Op) -> &'static str {
+        "access_token"
+    }
+
+    async fn handle<P: Platform>(
+        op: Op,
+        ctx: &RequestContext<'_, P>,
+        req: &ApiRequest,
+        params: &PathParams,
+    ) -> Result<ApiResponse, Failure> {
+        match op {
+            Op::ListTokens => list_access_tokens(ctx, req).await,
+            Op::CreateToken => create_access_token(ctx, req).await,
+            Op::DeleteToken => delete_access_token(ctx, params).await,
+        }
+    }
+}
+
+/// The `{id}` path parameter, for the OpenAPI document.
+pub struct TokenIdPath;
+
+impl IntoParams for TokenIdPath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![id_param("id", "Access token id")]
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/access-tokens", tag = "access-tokens", operation_id = "listAccessTokens",
+    summary = "List access tokens (never their secrets; keyset pagination, oldest first)",
+    params(PageQuery),
+    responses((status = 200, body = ListEnvelope<AccessToken>), (status = 403, body = ErrorBody)))]
+async fn list_access_tokens<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let page = PageRequest::from_request(req, LIST_SCOPE)?;
+    let db = ctx.db();
+    let rows = match &page.after {
+        None => {
+            db.query(&sql::list_first(), &[Value::Int(page.fetch_limit())])
+                .await?
+        }
+        Some(c) => {
+            db.query(
+                &sql::list_after(),
+                &[
+                    Value::Int(page.fetch_limit()),
+                    Value::Int(c.i64_at(0)?),
+                    c.str_at(1)?.into(),
+                ],
+            )
+            .await?
+        }
+    };
+    let tokens = rows
+        .iter()
+        .map(AccessToken::from_row)
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let (tokens, pagination) = page.paginate(LIST_SCOPE, tokens, |t| {
+        vec![json!(t.created_micros), json!(t.id)]
+    });
+    Ok(ctx.list(&tokens, pagination))
+}
+
+#[utoipa::path(post, path = "/api/v1/access-tokens", tag = "access-tokens", operation_id = "createAccessToken",
+    summary = "Create an access token; its plainTextToken is returned this once and never again",
+    request_body = AccessTokenCreate,
+    params(IdempotencyKeyHeader),
+    responses((status = 201, body = Envelope<CreatedAccessToken>), (status = 403, body = ErrorBody)))]
+async fn create_access_token<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let input = parse_body::<AccessTokenCreate>(req)?.validate()?;
+    let held = ctx.principal.scopes();
+    if let Some(i) = input.parsed.iter().position(|s| !s.within(&held)) {
+        return Err(ApiError::Forbidden(format!(
+            "scopes[{i}]: '{}' exceeds the scopes of the token creating it",
+            input.scopes[i]
+        ))
+        .into());
+    }
+    let secret = cp_crypto::new_token(cp_platform::auth::ACCESS_TOKEN_PREFIX)
+        .map_err(|e| Failure::with_cause(ApiError::Internal, format!("generating a token: {e}")))?;
+    let id = new_id().to_string();
+    let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();
+    let token = transaction(ctx.db(), async |db| {
+        let row = db
+            .query_one(
+                &sql::insert(),
+                &[
+                    id.as_str().into(),
+                    input.name.as_str().into(),
+                    prefix.as_str().into(),
+                    cp_crypto::token_hash(&secret).into(),
+                    Value::Json(json!(input.scopes)),
+                    ctx.principal.actor().into(),
+                    input.expires_in_days.into(),
+                ],
+            )
+            .await?;
+        let token = AccessToken::from_row(&row)?;
+        ctx.audit("access_token", &id)
+            .detail(json!({ "name": token.name, "scopes": token.scopes, "expiresAt": token.expires_at }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(token)
+    })
+    .await?;
+    Ok(ctx.created(&CreatedAccessToken {
+        token,
+        plain_text_token: secret,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/access-tokens/{id}", tag = "access-tokens", operation_id = "deleteAccessToken",
+    summary = "Revoke an access token (it stops working at once) and delete it",
+    params(TokenIdPath, IdempotencyKeyHeader),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
+async fn delete_access_token<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    params: &PathParams,
+) -> Result<ApiResponse, Failure> {
+    let id = path_id(params, "id")?.to_string();
+    transaction(ctx.db(), async |db| {
+        let Some(row) = db.query_opt(sql::DELETE, &[id.as_str().into()]).await? else {
+            return Err(ApiError::not_found("ACCESS_TOKEN", &id).into());
+        };
+        ctx.audit("access_token", &id)
+            .detail(json!({ "name": row.text("name")? }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(())
+    })
+    .await?;
+    Ok(ApiResponse::empty(204))
+}
+
+struct TokenLinks;
+
+impl utoipa::Modify for TokenLinks {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        ResourceLinks {
+            key: "id",
+            by_key: &[("DeleteAccessToken", "deleteAccessToken")],
+            update: None,
+            one: &[("/api/v1/access-tokens", "post", "201")],
+            list: Some(("/api/v1/access-tokens", "listAccessTokens")),
+        }
+        .apply(doc);
+    }
+}
+
+/// The OpenAPI description of the group's routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(list_access_tokens, create_access_token, delete_access_token),
+    modifiers(&TokenLinks),
+    tags((name = "access-tokens", description = "Opaque bearer tokens for automation: scoped, \
+          optionally expiring, shown once, stored as SHA-256 digests"))
+)]
+pub struct IdentityApi;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_path_is_routed() {
+        let problems = cp_platform::openapi::route_mismatches::<Identity>(&IdentityApi::openapi());
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+}
