@@ -16,7 +16,8 @@ test:
 # CP_FUZZ_EXAMPLES=N and CP_FUZZ_SEED=N tune it.
 fuzz: components host
 	@scripts/fuzz-setup.sh >/dev/null
-	@DATABASE_URL=$$(scripts/pg.sh start) CP_FUZZ_LONG=1 cargo test --release -p cp-tests --test fuzz -- --nocapture
+	@DATABASE_URL=$$(scripts/pg.sh start) CP_OCI_REGISTRY_URL=$$(scripts/registry.sh start) \
+	  CP_FUZZ_LONG=1 cargo test --release -p cp-tests --test fuzz -- --nocapture
 
 bench: components host
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin cp-bench

@@ -34,8 +34,14 @@ running() {
   [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
 }
 
+# `GET /v2/` answers 200 (bash's /dev/tcp: no curl needed).
 ready() {
-  curl -fsS -o /dev/null "$(url)/v2/" 2>/dev/null
+  local line
+  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
+  printf 'GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  IFS= read -r -t 2 line <&3 || line=
+  exec 3<&- 3>&-
+  [[ $line == HTTP/1.[01]\ 200* ]]
 }
 
 start() {

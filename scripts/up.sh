@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # `make up`: serve the control plane on 127.0.0.1:3000 (Spin's default).
 #
-# Uses a private PostgreSQL cluster and the Kubernetes API stand-in unless
-#   DATABASE_URL=postgres://...   (the control plane's database) or
-#   KUBE_URL=https://... [KUBE_TOKEN=...] [KUBE_NAMESPACE=...]
-# point at real ones. The operator token is SPIN_VARIABLE_API_TOKEN (one is
+# Uses a private PostgreSQL cluster, the Kubernetes API stand-in and a local
+# OCI registry (Debian's docker-registry) unless
+#   DATABASE_URL=postgres://...   (the control plane's database),
+#   KUBE_URL=https://... [KUBE_TOKEN=...] [KUBE_NAMESPACE=...] or
+#   OCI_REGISTRY_URL=https://...  (where the skills backfill pushes)
+# point at real ones. The master key of secrets encrypted at rest is
+# SPIN_VARIABLE_SECRETS_KEY, else one generated once into .local/secrets_key
+# (kept, so values stored by an earlier run still open). The operator token is SPIN_VARIABLE_API_TOKEN (one is
 # generated and printed if unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +37,19 @@ if [ -z "${KUBE_URL:-}" ]; then
   echo "Kubernetes API stand-in on $KUBE_URL (log: .kube-standin.log)"
 fi
 
+if [ -z "${OCI_REGISTRY_URL:-}" ]; then
+  OCI_REGISTRY_URL=$(scripts/registry.sh start)
+  echo "OCI registry on $OCI_REGISTRY_URL"
+fi
+
+if [ -z "${SPIN_VARIABLE_SECRETS_KEY:-}" ]; then
+  mkdir -p .local
+  if [ ! -s .local/secrets_key ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > .local/secrets_key)
+  fi
+  SPIN_VARIABLE_SECRETS_KEY=$(cat .local/secrets_key)
+fi
+
 if [ -z "${SPIN_VARIABLE_API_TOKEN:-}" ]; then
   SPIN_VARIABLE_API_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   echo "Operator token (SPIN_VARIABLE_API_TOKEN): $SPIN_VARIABLE_API_TOKEN"
@@ -44,6 +61,8 @@ export SPIN_VARIABLE_DB_HOST=$db_host
 export SPIN_VARIABLE_KUBE_URL=$KUBE_URL
 export SPIN_VARIABLE_KUBE_TOKEN=${KUBE_TOKEN:-}
 export SPIN_VARIABLE_KUBE_NAMESPACE=${KUBE_NAMESPACE:-opencrane}
+export SPIN_VARIABLE_OCI_REGISTRY_URL=$OCI_REGISTRY_URL
+export SPIN_VARIABLE_SECRETS_KEY
 
 target/release/cp-host serve --manifest spin.toml --listen "${LISTEN:-127.0.0.1:3000}" &
 pids+=($!)

@@ -73,6 +73,8 @@ _RUN = uuid.uuid4().hex[:8]
 # 0, then the smallest name or id); lists not named here use the tenants'.
 _LISTS = {
     "/api/v1/tenants": ("tenants", [0, ""]),
+    "/api/v1/policies": ("policies", [0, ""]),
+    "/api/v1/access-tokens": ("access-tokens", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/skills/catalog": ("skills", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/mcp-servers": ("mcp-servers", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/mcp-servers/{id}/credentials": ("mcp-server-credentials", [0, "00000000-0000-0000-0000-000000000000"]),

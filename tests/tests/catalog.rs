@@ -261,11 +261,25 @@ async fn mcp_server_validation_names_each_field() {
 async fn duplicate_names_are_conflicts() {
     let name = unique("dup");
     create("/api/v1/mcp-servers", &server_body(&name)).await;
+    let request_id = format!("req-{name}");
     call("POST", "/api/v1/mcp-servers")
+        .header("x-request-id", &request_id)
         .json(&server_body(&name))
         .send()
         .await
         .expect_error(409, "CONFLICT");
+    // The refusal is audited, under the resource kind.
+    let row = db()
+        .await
+        .query_one(
+            "SELECT action, resource_kind, outcome FROM audit_log WHERE request_id = $1",
+            &[&request_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "createMcpServer");
+    assert_eq!(row.get::<_, String>(1), "mcp_server");
+    assert_eq!(row.get::<_, String>(2), "failure");
     // Renaming onto a taken name too.
     let (other, _) = create("/api/v1/mcp-servers", &server_body(&unique("dup"))).await;
     call(
@@ -853,4 +867,61 @@ async fn mutations_are_audited() {
     assert_eq!(row.get::<_, String>(1), "group");
     assert_eq!(row.get::<_, String>(2), g["id"].as_str().unwrap());
     assert_eq!(row.get::<_, String>(3), "success");
+}
+
+#[tokio::test]
+async fn deleting_a_group_revokes_the_catalog_grants_naming_it() {
+    let name = unique("doomed");
+    let group = create_group(&name).await;
+    let mut body = server_body(&unique("srv"));
+    body["grants"] = json!([{"kind": "group", "name": name}, {"kind": "tenant", "name": "acme"}]);
+    let (server, _) = create("/api/v1/mcp-servers", &body).await;
+    let (bundle, _) = create(
+        "/api/v1/skills/catalog",
+        &json!({
+            "name": unique("sk"), "version": "1.0.0", "scope": "tenant",
+            "digest": format!("sha256:{}", "a".repeat(64)),
+            "entitlements": [{"kind": "group", "name": name}]
+        }),
+    )
+    .await;
+
+    let del = call(
+        "DELETE",
+        &format!("/api/v1/groups/{}", group["id"].as_str().unwrap()),
+    )
+    .send()
+    .await;
+    assert_eq!(del.status, 204);
+
+    let s = call(
+        "GET",
+        &format!("/api/v1/mcp-servers/{}", server["id"].as_str().unwrap()),
+    )
+    .send()
+    .await
+    .expect(200);
+    assert_eq!(
+        s["data"]["grants"],
+        json!([{"kind": "tenant", "name": "acme"}])
+    );
+    let b = call(
+        "GET",
+        &format!("/api/v1/skills/catalog/{}", bundle["id"].as_str().unwrap()),
+    )
+    .send()
+    .await
+    .expect(200);
+    assert_eq!(b["data"]["entitlements"], json!([]));
+
+    // A new group under the old name starts with nothing.
+    create_group(&name).await;
+    let s = call(
+        "GET",
+        &format!("/api/v1/mcp-servers/{}", server["id"].as_str().unwrap()),
+    )
+    .send()
+    .await
+    .expect(200);
+    assert_eq!(s["data"]["grants"].as_array().unwrap().len(), 1);
 }

@@ -375,40 +375,56 @@ async fn out_of_band_changes_show_as_drift_and_repair_fixes_them() {
     assert_eq!(imported["data"]["mcpServers"], json!(["github"]));
 }
 
-/// Adds tenant `tenant` to a new group `group` with awareness grants, and
-/// grants through the catalog tables (what the catalog and skills routes
-/// write), so the contract's SQL reads real rows.
+/// Through the catalog and skills routes: tenant `tenant` in a new group
+/// `group` with an awareness grant, an MCP server granted to the group, and
+/// a published skill bundle entitled to the tenant.
 async fn seed_catalog(tenant: &str, group: &str, server: &str, skill: &str) {
-    let db = db().await;
-    db.execute(
-        "WITH g AS (INSERT INTO groups (id, name) VALUES (gen_random_uuid(), $2) RETURNING id),
-              m AS (INSERT INTO group_members (group_id, member_kind, member_name)
-                    SELECT id, 'tenant', $1 FROM g)
-         INSERT INTO group_awareness_grants (group_id, scope, access)
-         SELECT id, 'channel:support', 'read' FROM g",
-        &[&tenant, &group],
-    )
-    .await
-    .unwrap();
-    db.execute(
-        "WITH s AS (INSERT INTO mcp_servers (id, name, endpoint, transport)
-                    VALUES (gen_random_uuid(), $2, 'https://mcp.example.com', 'sse') RETURNING id)
-         INSERT INTO mcp_server_grants (server_id, subject_kind, subject_name)
-         SELECT id, 'group', $1 FROM s",
-        &[&group, &server],
-    )
-    .await
-    .unwrap();
-    db.execute(
-        "WITH b AS (INSERT INTO skill_bundles (id, name, version, digest, scope, stage)
-                    VALUES (gen_random_uuid(), $2, '1.0.0', 'sha256:' || repeat('0', 64), 'tenant', 'published')
-                    RETURNING id)
-         INSERT INTO skill_entitlements (bundle_id, subject_kind, subject_name)
-         SELECT id, 'tenant', $1 FROM b",
-        &[&tenant, &skill],
-    )
-    .await
-    .unwrap();
+    call("POST", "/api/v1/groups")
+        .json(&json!({
+            "name": group,
+            "members": [{"kind": "tenant", "name": tenant}],
+            "awarenessGrants": [{"scope": "channel:support", "access": "read"}]
+        }))
+        .send()
+        .await
+        .expect(201);
+    call("POST", "/api/v1/mcp-servers")
+        .json(&json!({
+            "name": server, "transport": "sse", "endpoint": "https://mcp.example.com/sse",
+            "grants": [{"kind": "group", "name": group}]
+        }))
+        .send()
+        .await
+        .expect(201);
+    let content = "# A skill";
+    call("POST", "/api/v1/skills/catalog")
+        .json(&json!({
+            "name": skill, "version": "1.0.0", "scope": "tenant", "stage": "published",
+            "content": content, "digest": format!("sha256:{}", sha256_hex(content)),
+            "entitlements": [{"kind": "tenant", "name": tenant}]
+        }))
+        .send()
+        .await
+        .expect(201);
+    // A draft bundle entitled to the tenant grants nothing yet.
+    call("POST", "/api/v1/skills/catalog")
+        .json(&json!({
+            "name": format!("{skill}-draft"), "version": "0.1.0", "scope": "tenant",
+            "digest": format!("sha256:{}", "0".repeat(64)),
+            "entitlements": [{"kind": "tenant", "name": tenant}]
+        }))
+        .send()
+        .await
+        .expect(201);
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex_lower(&sha2::Sha256::digest(text.as_bytes()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]

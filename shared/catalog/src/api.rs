@@ -131,6 +131,29 @@ impl RouteGroup for Catalog {
         }
     }
 
+    fn resource_kind(op: Op) -> &'static str {
+        match op {
+            Op::ListServers
+            | Op::CreateServer
+            | Op::GetServer
+            | Op::ReplaceServer
+            | Op::DeleteServer => "mcp_server",
+            Op::ListCredentials | Op::CreateCredential | Op::DeleteCredential => {
+                "mcp_server_credential"
+            }
+            Op::ListGroups
+            | Op::CreateGroup
+            | Op::GetGroup
+            | Op::ReplaceGroup
+            | Op::DeleteGroup => "group",
+            Op::ListSources
+            | Op::CreateSource
+            | Op::GetSource
+            | Op::ReplaceSource
+            | Op::DeleteSource => "third_party_source",
+        }
+    }
+
     async fn handle<P: Platform>(
         op: Op,
         ctx: &RequestContext<'_, P>,

@@ -206,6 +206,13 @@ pub(crate) async fn get_server<D: Database>(
 
 /// The master key, or a 503 naming the missing configuration (never a value).
 fn master_key<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<MasterKey, Failure> {
+    master_key_from(ctx.platform.variable(SECRETS_KEY_VARIABLE).as_deref())
+}
+
+/// A deployment without a usable key is a 503 (a dependency is missing, not
+/// the client's fault, and retrying after configuring it works); the message
+/// names the variable and how to do without it.
+fn master_key_from(text: Option<&str>) -> Result<MasterKey, Failure> {
     let unavailable = |why: &str| {
         Failure::with_cause(
             ApiError::Unavailable(format!(
@@ -215,11 +222,8 @@ fn master_key<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<MasterKey, Fai
             format!("{SECRETS_KEY_VARIABLE} {why}"),
         )
     };
-    let text = ctx
-        .platform
-        .variable(SECRETS_KEY_VARIABLE)
-        .ok_or_else(|| unavailable("is not set"))?;
-    MasterKey::from_base64(&text).map_err(|_| unavailable("is not a base64-encoded 32-byte key"))
+    let text = text.ok_or_else(|| unavailable("is not set"))?;
+    MasterKey::from_base64(text).map_err(|_| unavailable("is not a base64-encoded 32-byte key"))
 }
 
 /// What binds a sealed value to its row: a ciphertext moved to another
@@ -728,15 +732,24 @@ pub(crate) async fn delete_group<P: Platform>(
 ) -> Result<(), Failure> {
     let gid = id.to_string();
     transaction(ctx.db(), async |db| {
-        // Members and awareness grants cascade. MCP server grants naming the
-        // group stay (subjects by name, like Kubernetes RBAC) and match
-        // nothing until a group of that name exists again.
+        // Members and awareness grants cascade; the catalog grants naming
+        // the group go in the same transaction, so a group created later
+        // under the same name starts with nothing. (Access policies naming
+        // it are CRDs: they keep the name, visible in their subjects.)
         let row = db
             .query_opt(sql::GROUP_DELETE, &[gid.as_str().into()])
             .await?
             .ok_or_else(|| ApiError::not_found("GROUP", &gid))?;
+        let name = row.text("name")?;
+        let revoked = db
+            .query_one(sql::GROUP_GRANTS_REVOKE, &[name.as_str().into()])
+            .await?;
         ctx.audit("group", &gid)
-            .detail(json!({ "name": row.text("name")? }))
+            .detail(json!({
+                "name": name,
+                "revokedMcpGrants": revoked.i64("mcp_grants")?,
+                "revokedSkillEntitlements": revoked.i64("skill_entitlements")?,
+            }))
             .write(db)
             .await?;
         Ok::<_, Failure>(())
@@ -912,4 +925,33 @@ pub(crate) async fn delete_source<P: Platform>(
         Ok::<_, Failure>(())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_missing_or_bad_master_key_is_a_503_naming_the_variable() {
+        for text in [None, Some("not base64!"), Some("c2hvcnQ=")] {
+            let failure = master_key_from(text).unwrap_err();
+            assert_eq!(failure.error.status(), 503, "{text:?}");
+            let message = failure.error.to_string();
+            assert!(message.contains("`secrets_key`"), "{message}");
+            if let Some(t) = text {
+                assert!(!message.contains(t) && !failure.cause.unwrap().contains(t));
+            }
+        }
+        assert!(master_key_from(Some("dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmctISE=")).is_ok());
+    }
+
+    #[test]
+    fn sealed_values_are_bound_to_their_row() {
+        let key = MasterKey::from_bytes(&[3; 32]).unwrap();
+        let sealed = key.seal(b"v", &credential_aad("s1", "c1")).unwrap();
+        assert!(key.open(&sealed, &credential_aad("s1", "c1")).is_ok());
+        assert!(key.open(&sealed, &credential_aad("s1", "c2")).is_err());
+        assert!(key.open(&sealed, &credential_aad("s2", "c1")).is_err());
+    }
 }

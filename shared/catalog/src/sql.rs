@@ -170,6 +170,14 @@ pub(crate) const GROUP_INSERT: &str =
 pub(crate) const GROUP_UPDATE: &str = "UPDATE groups SET description = $2, version = version + 1,
     updated_at = now() WHERE id = $1::text::uuid";
 pub(crate) const GROUP_DELETE: &str = "DELETE FROM groups WHERE id = $1::text::uuid RETURNING name";
+/// Revokes every catalog grant naming group `$1` (MCP server grants and
+/// skill entitlements): a group created later under the same name must not
+/// inherit them.
+pub(crate) const GROUP_GRANTS_REVOKE: &str = "WITH mcp AS (
+        DELETE FROM mcp_server_grants WHERE subject_kind = 'group' AND subject_name = $1 RETURNING 1),
+      skills AS (
+        DELETE FROM skill_entitlements WHERE subject_kind = 'group' AND subject_name = $1 RETURNING 1)
+    SELECT (SELECT count(*) FROM mcp)::int8 AS mcp_grants, (SELECT count(*) FROM skills)::int8 AS skill_entitlements";
 
 pub(crate) const MEMBERS_OF: &str = "SELECT member_kind, member_name FROM group_members
     WHERE group_id = $1::text::uuid ORDER BY position";

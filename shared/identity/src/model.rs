@@ -115,7 +115,7 @@ fn days_schema() -> Object {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessTokenCreate {
     /// What the token is for.
-    #[schema(schema_with = name_schema)]
+    #[schema(schema_with = name_schema, required = true)]
     pub name: Option<String>,
     /// Its scopes.
     #[schema(schema_with = scopes_schema)]

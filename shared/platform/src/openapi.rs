@@ -143,3 +143,24 @@ pub fn route_mismatches<G: RouteGroup>(doc: &OpenApi) -> Vec<String> {
     }
     problems
 }
+
+/// The schema of a create body: an update body's schema (`update`) with the
+/// resource's key (`field`, e.g. `name`) added first and required. Creates
+/// and updates parse into one type; deriving the create schema from the
+/// update schema keeps their documents from drifting apart.
+pub fn create_schema(
+    update: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    field: &str,
+    field_schema: utoipa::openapi::schema::Object,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::Schema;
+    let mut schema = update;
+    if let RefOr::T(Schema::Object(obj)) = &mut schema {
+        obj.description = Some(description.to_owned());
+        obj.properties
+            .shift_insert(0, field.to_owned(), field_schema.into());
+        obj.required.insert(0, field.to_owned());
+    }
+    schema
+}

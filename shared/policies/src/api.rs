@@ -13,7 +13,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::Required;
 use utoipa::{IntoParams, OpenApi};
 
-use crate::model::{policy_name, policy_name_schema, Policy, PolicyInput, PolicyRow};
+use crate::model::{policy_name, policy_name_schema, Policy, PolicyCreate, PolicyInput, PolicyRow};
 use crate::service;
 
 /// The operations of the group.
@@ -132,7 +132,7 @@ async fn list_policies<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/policies", tag = "policies", operation_id = "createPolicy",
     summary = "Create an access policy (dual-write: AccessPolicy CRD, then the PostgreSQL row)",
-    request_body(content = PolicyInput, description = "The policy; `name` is required"),
+    request_body = PolicyCreate,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Policy>, headers(("ETag" = String))),
               (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]

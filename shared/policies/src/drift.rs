@@ -152,6 +152,6 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(report.items[1].fields, vec!["skills", "uid"]);
-        assert!(compare::<PolicyKind>(&[a.clone()], &[row_of(&a)]).in_sync());
+        assert!(compare::<PolicyKind>(std::slice::from_ref(&a), &[row_of(&a)]).in_sync());
     }
 }

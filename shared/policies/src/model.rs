@@ -244,13 +244,16 @@ fn datasets_schema() -> Object {
         .build()
 }
 
-/// Body of `POST /policies` (with `name`) and `PUT /policies/{name}` (the
-/// whole spec; omitted lists are empty). Unknown fields are rejected.
+/// Body of `PUT /policies/{name}`: the whole spec (omitted lists are
+/// empty); `POST /policies` adds the required `name` ([`PolicyCreate`]).
+/// Unknown fields are rejected, naming them.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = PolicyUpdate)]
 pub struct PolicyInput {
-    /// Policy name: required on create; on update it must equal the path's.
-    #[schema(schema_with = policy_name_schema)]
+    /// Policy name: required on create; on update, if given, it must equal
+    /// the path's (documented only on create).
+    #[schema(ignore)]
     pub name: Option<String>,
     /// What the policy is for.
     #[schema(schema_with = description_schema)]
@@ -273,6 +276,36 @@ pub struct PolicyInput {
     /// Read-only.
     #[schema(ignore)]
     pub updated_at: Option<serde_json::Value>,
+}
+
+/// Body of `POST /policies`: `PolicyUpdate` plus the required `name`.
+/// Parsed as a [`PolicyInput`]; this type only documents it.
+pub struct PolicyCreate;
+
+impl utoipa::PartialSchema for PolicyCreate {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        cp_platform::openapi::create_schema(
+            <PolicyInput as utoipa::PartialSchema>::schema(),
+            "name",
+            policy_name_schema(),
+            "Body of `POST /policies`. Unknown fields are rejected, naming them.",
+        )
+    }
+}
+
+impl ToSchema for PolicyCreate {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("PolicyCreate")
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <PolicyInput as ToSchema>::schemas(schemas);
+    }
 }
 
 /// A validated create or update.

@@ -232,18 +232,13 @@ pub struct TenantCreate;
 
 impl PartialSchema for TenantCreate {
     fn schema() -> RefOr<Schema> {
-        let mut schema = <TenantInput as PartialSchema>::schema();
-        if let RefOr::T(Schema::Object(obj)) = &mut schema {
-            obj.description = Some(
-                "Body of `POST /tenants`.\n\nUnknown fields are rejected (naming the field) so \
-                 typos never pass silently; read-only fields are rejected with \"is read-only\"."
-                    .into(),
-            );
-            obj.properties
-                .shift_insert(0, "name".into(), tenant_name_schema().into());
-            obj.required.insert(0, "name".into());
-        }
-        schema
+        cp_platform::openapi::create_schema(
+            <TenantInput as PartialSchema>::schema(),
+            "name",
+            tenant_name_schema(),
+            "Body of `POST /tenants`.\n\nUnknown fields are rejected (naming the field) so \
+             typos never pass silently; read-only fields are rejected with \"is read-only\".",
+        )
     }
 }
 
