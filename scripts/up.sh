@@ -8,7 +8,9 @@
 #   OCI_REGISTRY_URL=https://...  (where the skills backfill pushes)
 # point at real ones. The master key of secrets encrypted at rest is
 # SPIN_VARIABLE_SECRETS_KEY, else one generated once into .local/secrets_key
-# (kept, so values stored by an earlier run still open). The operator token is SPIN_VARIABLE_API_TOKEN (one is
+# (kept, so values stored by an earlier run still open). The key of user
+# session JWTs is SPIN_VARIABLE_JWT_SECRET, else one generated once into
+# .local/jwt_secret (kept, so sessions survive a restart). The operator token is SPIN_VARIABLE_API_TOKEN (one is
 # generated and printed if unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +52,14 @@ if [ -z "${SPIN_VARIABLE_SECRETS_KEY:-}" ]; then
   SPIN_VARIABLE_SECRETS_KEY=$(cat .local/secrets_key)
 fi
 
+if [ -z "${SPIN_VARIABLE_JWT_SECRET:-}" ]; then
+  mkdir -p .local
+  if [ ! -s .local/jwt_secret ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > .local/jwt_secret)
+  fi
+  SPIN_VARIABLE_JWT_SECRET=$(cat .local/jwt_secret)
+fi
+
 if [ -z "${SPIN_VARIABLE_API_TOKEN:-}" ]; then
   SPIN_VARIABLE_API_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   echo "Operator token (SPIN_VARIABLE_API_TOKEN): $SPIN_VARIABLE_API_TOKEN"
@@ -63,6 +73,7 @@ export SPIN_VARIABLE_KUBE_TOKEN=${KUBE_TOKEN:-}
 export SPIN_VARIABLE_KUBE_NAMESPACE=${KUBE_NAMESPACE:-opencrane}
 export SPIN_VARIABLE_OCI_REGISTRY_URL=$OCI_REGISTRY_URL
 export SPIN_VARIABLE_SECRETS_KEY
+export SPIN_VARIABLE_JWT_SECRET
 
 target/release/cp-host serve --manifest spin.toml --listen "${LISTEN:-127.0.0.1:3000}" &
 pids+=($!)

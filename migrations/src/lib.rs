@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_access_tokens",
         include_str!("../sql/0006_access_tokens.sql"),
     ),
+    ("0007_users", include_str!("../sql/0007_users.sql")),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

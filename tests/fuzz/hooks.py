@@ -47,6 +47,13 @@ _LISTS for 2), rules JSON Schema cannot express:
    source, may appear once: positive bodies keep the first of each.
 8. A group's name is immutable (a PUT with another name is a 400 naming
    it): positive PUT bodies drop `name`, which is optional there.
+
+Users (the auth area; its list cursor is in _LISTS for 2):
+
+9. The password policy (not one repeated character, not containing the
+   email's local part, not a common password) is more than a length: a
+   positive signup or change-password body gets a random policy-compliant
+   password of the same schema (12-128 characters).
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ _LISTS = {
     "/api/v1/mcp-servers/{id}/credentials": ("mcp-server-credentials", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/groups": ("groups", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/third-party-sources": ("third-party-sources", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/auth/api-keys": ("api-keys", [0, "00000000-0000-0000-0000-000000000000"]),
 }
 
 
@@ -208,3 +216,24 @@ def before_call(context, case, kwargs):
             ]
 
     _catalog(case)
+    _users(case)
+
+
+def _users(case) -> None:
+    fields = {
+        ("POST", "/api/v1/auth/signup"): "password",
+        ("POST", "/api/v1/auth/change-password"): "newPassword",
+    }
+    field = fields.get((case.operation.method.upper(), case.operation.path))
+    body = case.body
+    if field is None or not isinstance(body, dict) or not _positive(case, "body"):
+        return
+    if not isinstance(body.get(field), str):
+        return
+    email = body.get("email")
+    local = email.split("@")[0].strip().lower() if isinstance(email, str) else ""
+    while True:
+        password = "Pw-" + uuid.uuid4().hex
+        if len(local) < 3 or local not in password.lower():
+            body[field] = password
+            return

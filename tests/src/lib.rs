@@ -33,6 +33,8 @@ pub const KUBE_TOKEN: &str = "test-kube-token-81c2";
 pub const NAMESPACE: &str = "opencrane";
 /// The master key for secrets encrypted at rest (32 bytes, base64).
 pub const SECRETS_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmctISE=";
+/// The HS256 key of user JWTs (32 bytes, base64), so tests can forge tokens.
+pub const JWT_SECRET: &str = "dGVzdC1qd3Qta2V5LTMyLWJ5dGVzLWxvbmctLS0tISE=";
 
 /// The OCI registry the skills backfill pushes to: `CP_OCI_REGISTRY_URL`
 /// (set by `scripts/test.sh`, which starts a real registry), else the
@@ -169,6 +171,7 @@ fn start(admin_url: &str) -> TestEnv {
         .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
         .env("SPIN_VARIABLE_KUBE_TIMEOUT_MS", "1500")
         .env("SPIN_VARIABLE_SECRETS_KEY", SECRETS_KEY)
+        .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
         .env("SPIN_VARIABLE_OCI_REGISTRY_URL", oci_registry_url())
         .env("SPIN_VARIABLE_OCI_TIMEOUT_MS", "5000")
         .stdin(Stdio::piped())
@@ -420,4 +423,15 @@ pub fn tenant_crd_path(name: &str) -> String {
 /// A minimal valid create body.
 pub fn tenant_body(name: &str) -> Value {
     serde_json::json!({ "name": name, "email": format!("{name}@example.com") })
+}
+
+/// A cursor of list `scope` with key `key`, encoded as the server encodes
+/// its own: for tests that forge cursors a client could send.
+pub fn forged_cursor(scope: &str, key: Value) -> String {
+    use base64::Engine as _;
+    let raw = serde_json::json!({ "s": scope, "k": key }).to_string();
+    format!(
+        "v1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    )
 }

@@ -227,6 +227,16 @@ async fn bad_requests_name_the_field() {
         .map(|f| f["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["name", "scopes[0]", "expiresInDays"]);
+    for key in [
+        json!([0, "not-a-uuid"]),
+        json!([-5, "0190f5c2-7a4b-7c3d-8e9f-0a1b2c3d4e5f"]),
+    ] {
+        let c = cp_tests::forged_cursor("access-tokens", key);
+        call("GET", &format!("/api/v1/access-tokens?cursor={c}"))
+            .send()
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+    }
     call("POST", "/api/v1/access-tokens")
         .json(&json!({"name": "x", "plainTextToken": "mine"}))
         .send()

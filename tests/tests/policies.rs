@@ -236,6 +236,14 @@ async fn list_pages_with_a_keyset_cursor() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
+    // Forged positions outside what the database can represent are a 400, not a 500.
+    for key in [json!([-1, "a"]), json!([i64::MAX, "a"]), json!(["x", "a"])] {
+        let c = cp_tests::forged_cursor("policies", key);
+        call("GET", &format!("/api/v1/policies?cursor={c}"))
+            .send()
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+    }
 }
 
 #[tokio::test]

@@ -254,6 +254,58 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
             .send()
             .await,
     );
+    // A user: the password is never shown; the session JWT and a personal
+    // API key only in the responses creating them.
+    let password = format!("pw-{marker}");
+    let signup = call("POST", "/api/v1/auth/signup")
+        .anonymous()
+        .json(&json!({"email": format!("{}@example.com", unique("leak")), "password": password}))
+        .send()
+        .await;
+    let jwt = signup.expect(201)["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api_key = call("POST", "/api/v1/auth/api-keys")
+        .header("authorization", &format!("Bearer {jwt}"))
+        .json(&json!({"name": "leak"}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.extend([password.clone(), jwt.clone(), api_key.clone()]);
+    for (label, c) in [
+        (
+            "me with the user's JWT",
+            call("GET", "/api/v1/auth/me").header("authorization", &format!("Bearer {jwt}")),
+        ),
+        (
+            "me with the API key",
+            call("GET", "/api/v1/auth/me").header("authorization", &format!("Bearer {api_key}")),
+        ),
+        (
+            "list API keys",
+            call("GET", "/api/v1/auth/api-keys").header("authorization", &format!("Bearer {jwt}")),
+        ),
+        (
+            "tenants refused to the user",
+            call("GET", "/api/v1/tenants").header("authorization", &format!("Bearer {api_key}")),
+        ),
+        (
+            "a wrong password",
+            call("POST", "/api/v1/auth/token")
+                .anonymous()
+                .json(&json!({"email": "x@example.com", "password": format!("{password}x")})),
+        ),
+        (
+            "an API-key-shaped wrong key",
+            call("GET", "/api/v1/auth/me").header("authorization", &format!("Bearer cpk_{marker}")),
+        ),
+    ] {
+        exposure.add(label, &c.send().await);
+    }
     exposure.add(
         "create mcp server with an inline credential",
         &call("POST", "/api/v1/mcp-servers")

@@ -47,12 +47,24 @@ impl Cursor {
         Ok(cursor)
     }
 
-    /// Key part `i` as an integer.
-    pub fn i64_at(&self, i: usize) -> Result<i64, ApiError> {
+    /// Key part `i` as a creation time in microseconds since the epoch,
+    /// within what the database can represent (1970 to 9999): a forged
+    /// cursor is a 400, never a database error.
+    pub fn micros_at(&self, i: usize) -> Result<i64, ApiError> {
+        const MAX_MICROS: i64 = 253_402_300_799_999_999;
         self.key
             .get(i)
             .and_then(serde_json::Value::as_i64)
+            .filter(|m| (0..=MAX_MICROS).contains(m))
             .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor issued by this list"))
+    }
+
+    /// Key part `i` as a resource id (a canonical UUID).
+    pub fn id_at(&self, i: usize) -> Result<&str, ApiError> {
+        let id = self.str_at(i)?;
+        crate::ids::parse_id(id)
+            .map_err(|_| ApiError::invalid("cursor", "is not a cursor issued by this list"))?;
+        Ok(id)
     }
 
     /// Key part `i` as a string.
@@ -186,6 +198,22 @@ mod tests {
     }
 
     #[test]
+    fn forged_key_parts_are_refused_before_they_reach_sql() {
+        let c = |key: Vec<serde_json::Value>| Cursor {
+            scope: "x".into(),
+            key,
+        };
+        assert_eq!(c(vec![json!(5)]).micros_at(0).unwrap(), 5);
+        for bad in [json!(-1), json!(i64::MAX), json!("5"), json!(1.5)] {
+            assert!(c(vec![bad.clone()]).micros_at(0).is_err(), "{bad}");
+        }
+        let id = "0190f5c2-7a4b-7c3d-8e9f-0a1b2c3d4e5f";
+        assert_eq!(c(vec![json!(0), json!(id)]).id_at(1).unwrap(), id);
+        assert!(c(vec![json!(0), json!("acme")]).id_at(1).is_err());
+        assert!(c(vec![json!(0)]).id_at(1).is_err());
+    }
+
+    #[test]
     fn paginate_sets_has_more_and_cursor() {
         let page = PageRequest {
             limit: 2,
@@ -195,7 +223,7 @@ mod tests {
         assert_eq!(items, vec![1, 2]);
         assert!(info.has_more);
         let next = Cursor::decode(info.next_cursor.as_deref().unwrap(), "n").unwrap();
-        assert_eq!(next.i64_at(0).unwrap(), 2);
+        assert_eq!(next.micros_at(0).unwrap(), 2);
         let (items, info) = page.paginate("n", vec![1, 2], |i| vec![json!(i)]);
         assert_eq!(items.len(), 2);
         assert!(!info.has_more);

@@ -1,5 +1,5 @@
-//! The `identity` route group: `/access-tokens` (more identity routes join
-//! it as they are built).
+//! The `identity` route group: `/access-tokens` and the `/auth` routes
+//! (users, sessions, personal API keys: [`crate::users`]).
 
 use cp_http::error::ErrorBody;
 use cp_http::ids::{id_param, new_id, path_id};
@@ -15,7 +15,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, OpenApi};
 
 use crate::model::{AccessToken, AccessTokenCreate, CreatedAccessToken, SHOWN_PREFIX_LEN};
-use crate::sql;
+use crate::{sql, users};
 
 /// Cursor scope of the token list.
 const LIST_SCOPE: &str = "access-tokens";
@@ -29,12 +29,45 @@ pub enum Op {
     CreateToken,
     /// `DELETE /access-tokens/{id}`
     DeleteToken,
+    /// `POST /auth/signup` (public)
+    SignUp,
+    /// `POST /auth/token` (public)
+    LogIn,
+    /// `DELETE /auth/token`
+    LogOut,
+    /// `POST /auth/change-password`
+    ChangePassword,
+    /// `GET /auth/me`
+    GetMe,
+    /// `PATCH /auth/me`
+    UpdateMe,
+    /// `DELETE /auth/me`
+    DeleteMe,
+    /// `GET /auth/api-keys`
+    ListApiKeys,
+    /// `POST /auth/api-keys`
+    CreateApiKey,
+    /// `DELETE /auth/api-keys/{id}`
+    DeleteApiKey,
+    /// `POST /auth/api-key-token` (public)
+    ExchangeApiKey,
 }
 
 const ROUTES: &[Route<Op>] = &[
     Route::new("GET", "/api/v1/access-tokens", Op::ListTokens),
     Route::new("POST", "/api/v1/access-tokens", Op::CreateToken),
     Route::new("DELETE", "/api/v1/access-tokens/{id}", Op::DeleteToken),
+    Route::public("POST", "/api/v1/auth/signup", Op::SignUp),
+    Route::public("POST", "/api/v1/auth/token", Op::LogIn),
+    Route::new("DELETE", "/api/v1/auth/token", Op::LogOut),
+    Route::new("POST", "/api/v1/auth/change-password", Op::ChangePassword),
+    Route::new("GET", "/api/v1/auth/me", Op::GetMe),
+    Route::new("PATCH", "/api/v1/auth/me", Op::UpdateMe),
+    Route::new("DELETE", "/api/v1/auth/me", Op::DeleteMe),
+    Route::new("GET", "/api/v1/auth/api-keys", Op::ListApiKeys),
+    Route::new("POST", "/api/v1/auth/api-keys", Op::CreateApiKey),
+    Route::new("DELETE", "/api/v1/auth/api-keys/{id}", Op::DeleteApiKey),
+    Route::public("POST", "/api/v1/auth/api-key-token", Op::ExchangeApiKey),
 ];
 
 /// The identity route group.
@@ -52,11 +85,26 @@ impl RouteGroup for Identity {
             Op::ListTokens => "listAccessTokens",
             Op::CreateToken => "createAccessToken",
             Op::DeleteToken => "deleteAccessToken",
+            Op::SignUp => "signUp",
+            Op::LogIn => "logIn",
+            Op::LogOut => "logOut",
+            Op::ChangePassword => "changePassword",
+            Op::GetMe => "getMe",
+            Op::UpdateMe => "updateMe",
+            Op::DeleteMe => "deleteMe",
+            Op::ListApiKeys => "listApiKeys",
+            Op::CreateApiKey => "createApiKey",
+            Op::DeleteApiKey => "deleteApiKey",
+            Op::ExchangeApiKey => "exchangeApiKey",
         }
     }
 
-    fn resource_kind(_: Op) -> &'static str {
-        "access_token"
+    fn resource_kind(op: Op) -> &'static str {
+        match op {
+            Op::ListTokens | Op::CreateToken | Op::DeleteToken => "access_token",
+            Op::ListApiKeys | Op::CreateApiKey | Op::DeleteApiKey => "api_key",
+            _ => "user",
+        }
     }
 
     async fn handle<P: Platform>(
@@ -69,6 +117,17 @@ impl RouteGroup for Identity {
             Op::ListTokens => list_access_tokens(ctx, req).await,
             Op::CreateToken => create_access_token(ctx, req).await,
             Op::DeleteToken => delete_access_token(ctx, params).await,
+            Op::SignUp => users::sign_up(ctx, req).await,
+            Op::LogIn => users::log_in(ctx, req).await,
+            Op::LogOut => users::log_out(ctx).await,
+            Op::ChangePassword => users::change_password(ctx, req).await,
+            Op::GetMe => users::get_me(ctx).await,
+            Op::UpdateMe => users::update_me(ctx, req).await,
+            Op::DeleteMe => users::delete_me(ctx).await,
+            Op::ListApiKeys => users::list_api_keys(ctx, req).await,
+            Op::CreateApiKey => users::create_api_key(ctx, req).await,
+            Op::DeleteApiKey => users::delete_api_key(ctx, params).await,
+            Op::ExchangeApiKey => users::exchange_api_key(ctx, req).await,
         }
     }
 }
@@ -78,7 +137,7 @@ pub struct TokenIdPath;
 
 impl IntoParams for TokenIdPath {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![id_param("id", "Access token id")]
+        vec![id_param("id", "Access token or API key id")]
     }
 }
 
@@ -102,8 +161,8 @@ async fn list_access_tokens<P: Platform>(
                 &sql::list_after(),
                 &[
                     Value::Int(page.fetch_limit()),
-                    Value::Int(c.i64_at(0)?),
-                    c.str_at(1)?.into(),
+                    Value::Int(c.micros_at(0)?),
+                    c.id_at(1)?.into(),
                 ],
             )
             .await?
@@ -205,16 +264,31 @@ impl utoipa::Modify for TokenLinks {
             list: Some(("/api/v1/access-tokens", "listAccessTokens")),
         }
         .apply(doc);
+        ResourceLinks {
+            key: "id",
+            by_key: &[("DeleteApiKey", "deleteApiKey")],
+            update: None,
+            one: &[("/api/v1/auth/api-keys", "post", "201")],
+            list: Some(("/api/v1/auth/api-keys", "listApiKeys")),
+        }
+        .apply(doc);
     }
 }
 
 /// The OpenAPI description of the group's routes.
 #[derive(OpenApi)]
 #[openapi(
-    paths(list_access_tokens, create_access_token, delete_access_token),
+    paths(list_access_tokens, create_access_token, delete_access_token,
+        users::sign_up, users::log_in, users::log_out, users::change_password,
+        users::get_me, users::update_me, users::delete_me,
+        users::list_api_keys, users::create_api_key, users::delete_api_key,
+        users::exchange_api_key),
     modifiers(&TokenLinks),
     tags((name = "access-tokens", description = "Opaque bearer tokens for automation: scoped, \
-          optionally expiring, shown once, stored as SHA-256 digests"))
+          optionally expiring, shown once, stored as SHA-256 digests"),
+        (name = "auth", description = "Users: signup, login (HS256 JWTs, 15 minutes, revocable \
+          by jti), password changes, the caller's profile, personal API keys (`cpk_…`, shown \
+          once, stored as SHA-256 digests). Users may only use these routes for now.")),
 )]
 pub struct IdentityApi;
 

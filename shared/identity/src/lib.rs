@@ -1,10 +1,15 @@
-//! Identity: who may call the API. Today: access tokens, opaque bearer
-//! tokens for automation (`cpat_…`, 256 random bits, shown once, stored as
-//! SHA-256 digests, optional expiry, scopes). `cp_platform::auth` recognises
-//! them on every route; this crate manages them (`/access-tokens`).
+//! Identity: who may call the API. Access tokens, opaque bearer tokens for
+//! automation (`cpat_…`, 256 random bits, shown once, stored as SHA-256
+//! digests, optional expiry, scopes; `/access-tokens`), and users: signup
+//! with argon2id passwords, session JWTs, personal API keys (`cpk_…`;
+//! `/auth/...`). `cp_platform::auth` recognises every kind on every route;
+//! this crate manages them.
 
+pub mod account;
 pub mod api;
 pub mod model;
+pub mod password;
 mod sql;
+pub mod users;
 
 pub use api::Identity;

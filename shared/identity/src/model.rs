@@ -122,7 +122,27 @@ pub struct AccessTokenCreate {
     pub scopes: Option<Vec<String>>,
     /// Its lifetime.
     #[schema(schema_with = days_schema)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub expires_in_days: Option<i64>,
+}
+
+/// An optional JSON integer. JSON Schema counts `441.0` as an integer, so
+/// an integral float is accepted too (serde's `i64` refuses it).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error as _;
+    // Beyond 2^53 a float no longer holds every integer exactly.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+                .and_then(|f| format!("{f:.0}").parse().ok())
+        })
+        .map(Some)
+        .ok_or_else(|| D::Error::custom("must be a whole number"))
 }
 
 /// A validated creation request.
@@ -191,6 +211,16 @@ mod tests {
         serde_json::from_value::<AccessTokenCreate>(json)
             .unwrap()
             .validate()
+    }
+
+    #[test]
+    fn an_integral_float_is_a_whole_number_of_days() {
+        let r = req(serde_json::json!({"name": "ci", "expiresInDays": 441.0})).unwrap();
+        assert_eq!(r.expires_in_days, Some(441));
+        assert!(serde_json::from_value::<AccessTokenCreate>(
+            serde_json::json!({"name": "ci", "expiresInDays": 1.5})
+        )
+        .is_err());
     }
 
     #[test]

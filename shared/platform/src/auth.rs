@@ -7,10 +7,16 @@
 //!   constant time: sees and manages everything;
 //! - access tokens (`cpat_…`): looked up by SHA-256 digest (the plaintext is
 //!   never stored), refused once revoked (deleted) or expired, limited by
-//!   their scopes ([`crate::scopes`]).
+//!   their scopes ([`crate::scopes`]);
+//! - personal API keys (`cpk_…`): looked up by SHA-256 digest like access
+//!   tokens; the principal is the key's user;
+//! - user JWTs (three dot-separated base64url parts, [`crate::jwt`]): the
+//!   signature, issuer and expiry are checked, then one query checks that
+//!   the user exists, the `jti` is not revoked and the token was not issued
+//!   before the user's `tokens_valid_after` (set by a password change).
 //!
-//! Later kinds (user JWTs, personal API keys, gateway keys) are further
-//! prefixes here.
+//! Anything else is compared with the operator token. Later kinds (gateway
+//! keys) are further prefixes here.
 
 use cp_http::{ApiError, ApiRequest};
 use cp_store::Database;
@@ -22,6 +28,39 @@ use crate::{Failure, Platform};
 
 /// Prefix of access tokens.
 pub const ACCESS_TOKEN_PREFIX: &str = "cpat_";
+/// Prefix of personal API keys.
+pub const API_KEY_PREFIX: &str = "cpk_";
+
+/// How a user authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserVia {
+    /// A session JWT.
+    Jwt {
+        /// Its `jti`.
+        jti: String,
+        /// Its expiry, Unix seconds (kept with a revocation).
+        expires_at_secs: i64,
+    },
+    /// A personal API key.
+    ApiKey {
+        /// The key's id.
+        key_id: String,
+    },
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPrincipal {
+    /// The user's id.
+    pub id: String,
+    /// Their (normalised) email.
+    pub email: String,
+    /// The credential used.
+    pub via: UserVia,
+}
+
+/// The area users may reach for now ([`Principal::authorize`]).
+pub const USER_AREA: &str = "auth";
 
 /// An authenticated access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +78,8 @@ pub enum Principal {
     Operator,
     /// An access token, limited by its scopes.
     AccessToken(TokenPrincipal),
+    /// A signed-up user (JWT or personal API key).
+    User(UserPrincipal),
     /// No credentials (public routes only).
     Anonymous,
 }
@@ -49,7 +90,16 @@ impl Principal {
         match self {
             Self::Operator => "operator".into(),
             Self::AccessToken(t) => format!("access-token:{}", t.id),
+            Self::User(u) => format!("user:{}", u.id),
             Self::Anonymous => "anonymous".into(),
+        }
+    }
+
+    /// The user, when the caller is one.
+    pub fn user(&self) -> Option<&UserPrincipal> {
+        match self {
+            Self::User(u) => Some(u),
+            _ => None,
         }
     }
 
@@ -58,7 +108,20 @@ impl Principal {
     pub fn authorize(&self, access: Access, area: &str) -> Result<(), ApiError> {
         match self {
             Self::Operator | Self::Anonymous => Ok(()),
+            // Users reach tenants through their organisations, which are not
+            // built yet: until then a user may only manage their own account
+            // (`/api/v1/auth/...`), whatever the method.
+            Self::User(_) if area == USER_AREA => Ok(()),
+            Self::User(_) => Err(ApiError::Forbidden(
+                "users reach tenants through their organisations, which are not built yet; \
+                 a user token may only use /api/v1/auth/ routes"
+                    .into(),
+            )),
             Self::AccessToken(t) if t.scopes.iter().any(|s| s.allows(access, area)) => Ok(()),
+            // No scope names the auth area (`crate::scopes`): say what is possible.
+            Self::AccessToken(_) if area == USER_AREA => Err(ApiError::Forbidden(
+                "an access token may only read /api/v1/auth/me (with the * or read scope)".into(),
+            )),
             Self::AccessToken(_) => {
                 let needed = match access {
                     Access::Read => "read",
@@ -76,7 +139,7 @@ impl Principal {
         match self {
             Self::Operator => vec![Scope::All],
             Self::AccessToken(t) => t.scopes.clone(),
-            Self::Anonymous => Vec::new(),
+            Self::User(_) | Self::Anonymous => Vec::new(),
         }
     }
 }
@@ -92,6 +155,24 @@ const ACCESS_TOKEN_LOOKUP: &str = "WITH hit AS (
           AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'))
     SELECT id::text AS id, scopes, expired FROM hit";
 
+/// Looks up a personal API key by digest with its user; touches
+/// `last_used_at` at most once a minute like access tokens.
+const API_KEY_LOOKUP: &str = "WITH hit AS (
+        SELECT k.id, u.id AS user_id, u.email
+        FROM user_api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1),
+      touched AS (
+        UPDATE user_api_keys k SET last_used_at = now() FROM hit
+        WHERE k.id = hit.id
+          AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'))
+    SELECT id::text AS id, user_id::text AS user_id, email FROM hit";
+
+/// Whether a verified JWT is still good, in one query ($1 user id, $2 jti,
+/// $3 issue instant in Unix milliseconds): no row when the user is gone.
+const JWT_CHECK: &str = "SELECT u.email,
+        EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text::uuid) AS revoked,
+        $3::int8 >= (extract(epoch FROM u.tokens_valid_after) * 1000)::int8 AS current
+    FROM users u WHERE u.id = $1::text::uuid";
+
 /// Authenticates a request that requires credentials.
 pub async fn authenticate<P: Platform>(
     req: &ApiRequest,
@@ -100,6 +181,12 @@ pub async fn authenticate<P: Platform>(
     let token = bearer_token(req)?;
     if token.starts_with(ACCESS_TOKEN_PREFIX) {
         return access_token(platform.db(), token).await;
+    }
+    if token.starts_with(API_KEY_PREFIX) {
+        return api_key(platform.db(), token).await;
+    }
+    if crate::jwt::is_jwt_shaped(token) {
+        return user_jwt(platform, token).await;
     }
     let Some(expected) = platform.variable("api_token") else {
         // A deployment without an operator token accepts no operator.
@@ -131,6 +218,53 @@ async fn access_token<D: Database>(db: &D, token: &str) -> Result<Principal, Fai
     Ok(Principal::AccessToken(TokenPrincipal {
         id: row.text("id")?,
         scopes,
+    }))
+}
+
+async fn api_key<D: Database>(db: &D, token: &str) -> Result<Principal, Failure> {
+    let digest = cp_crypto::token_hash(token);
+    let Some(row) = db.query_opt(API_KEY_LOOKUP, &[digest.into()]).await? else {
+        return Err(unauthorized("invalid or revoked API key").into());
+    };
+    Ok(Principal::User(UserPrincipal {
+        id: row.text("user_id")?,
+        email: row.text("email")?,
+        via: UserVia::ApiKey {
+            key_id: row.text("id")?,
+        },
+    }))
+}
+
+async fn user_jwt<P: Platform>(platform: &P, token: &str) -> Result<Principal, Failure> {
+    let key = crate::jwt::JwtKey::from_variable(platform).map_err(|e| {
+        // No key: no JWT can be ours. The deployment mistake is logged.
+        Failure::with_cause(unauthorized("invalid bearer token"), e.to_string())
+    })?;
+    let claims = key.verify(token)?;
+    let Some(row) = platform
+        .db()
+        .query_opt(
+            JWT_CHECK,
+            &[
+                claims.user_id.as_str().into(),
+                claims.jti.as_str().into(),
+                claims.issued_ms.into(),
+            ],
+        )
+        .await?
+    else {
+        return Err(unauthorized("the token's user no longer exists").into());
+    };
+    if row.bool("revoked")? || !row.bool("current")? {
+        return Err(unauthorized("the token has been revoked").into());
+    }
+    Ok(Principal::User(UserPrincipal {
+        id: claims.user_id,
+        email: row.text("email")?,
+        via: UserVia::Jwt {
+            jti: claims.jti,
+            expires_at_secs: claims.expires_at_secs,
+        },
     }))
 }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod dualwrite;
 mod failure;
 pub mod idempotency;
+pub mod jwt;
 pub mod openapi;
 mod pipeline;
 pub mod scopes;

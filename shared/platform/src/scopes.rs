@@ -5,12 +5,29 @@
 //! resource. A scope is `*` (everything), `read` (every read), or
 //! `<area>:read` / `<area>:write` (`write` includes `read`). Reads are `GET`;
 //! every other method writes.
+//!
+//! The `auth` area (a caller's own account: `/api/v1/auth/...`) is routed
+//! but not nameable in a scope: access tokens reach its one read
+//! (`GET /auth/me`) with `*` or `read`, and its writes are for users only,
+//! so tokens gain nothing from it.
 
 use cp_http::Method;
 
-/// The API areas scopes can name. A test checks that every routed path
-/// belongs to one of them, so a new route group cannot be forgotten here.
+/// Every routed API area. A test checks that every routed path belongs to
+/// one of them, so a new route group cannot be forgotten here.
 pub const AREAS: &[&str] = &[
+    "tenants",
+    "policies",
+    "mcp-servers",
+    "groups",
+    "third-party-sources",
+    "skills",
+    "access-tokens",
+    crate::auth::USER_AREA,
+];
+
+/// The areas scopes can name: all but the user-only `auth` area.
+pub const SCOPE_AREAS: &[&str] = &[
     "tenants",
     "policies",
     "mcp-servers",
@@ -71,11 +88,11 @@ pub fn parse(text: &str) -> Result<Scope, String> {
     let invalid = || {
         format!(
             "must be '*', 'read', or '<area>:read' / '<area>:write' with an area among {}",
-            AREAS.join(", ")
+            SCOPE_AREAS.join(", ")
         )
     };
     let (area, access) = text.split_once(':').ok_or_else(invalid)?;
-    let area = AREAS
+    let area = SCOPE_AREAS
         .iter()
         .find(|a| **a == area)
         .copied()
@@ -107,7 +124,7 @@ impl Scope {
             Scope::ReadAll => {
                 held.iter()
                     .any(|h| matches!(h, Scope::All | Scope::ReadAll))
-                    || AREAS.iter().all(|a| allowed(Access::Read, a))
+                    || SCOPE_AREAS.iter().all(|a| allowed(Access::Read, a))
             }
             Scope::Area(area, access) => allowed(*access, area),
         }
@@ -167,15 +184,26 @@ mod tests {
         assert!(!parse("skills:write").unwrap().within(&held));
         assert!(!parse("*").unwrap().within(&held));
         assert!(parse("*").unwrap().within(&scopes(&["*"])));
-        let per_area: Vec<String> = AREAS.iter().map(|a| format!("{a}:read")).collect();
+        let per_area: Vec<String> = SCOPE_AREAS.iter().map(|a| format!("{a}:read")).collect();
         let per_area: Vec<&str> = per_area.iter().map(String::as_str).collect();
         assert!(parse("read").unwrap().within(&scopes(&per_area)));
     }
 
     #[test]
     fn the_openapi_pattern_lists_exactly_the_areas() {
-        let expected = format!("^(\\*|read|({}):(read|write))$", AREAS.join("|"));
+        let expected = format!("^(\\*|read|({}):(read|write))$", SCOPE_AREAS.join("|"));
         assert_eq!(SCOPE_PATTERN, expected);
+    }
+
+    #[test]
+    fn the_auth_area_is_routed_but_not_scopable() {
+        assert_eq!(&AREAS[..SCOPE_AREAS.len()], SCOPE_AREAS);
+        assert_eq!(AREAS[SCOPE_AREAS.len()..], [crate::auth::USER_AREA]);
+        assert!(parse("auth:read").is_err());
+        assert!(parse("read").unwrap().allows(Access::Read, "auth"));
+        assert!(!parse("tenants:write")
+            .unwrap()
+            .allows(Access::Write, "auth"));
     }
 
     #[test]

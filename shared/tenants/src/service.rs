@@ -47,7 +47,7 @@ pub(crate) async fn list<D: Database>(
                 &sql::list_after(),
                 &[
                     Value::Int(page.fetch_limit()),
-                    Value::Int(c.i64_at(0)?),
+                    Value::Int(c.micros_at(0)?),
                     c.str_at(1)?.into(),
                 ],
             )

@@ -1,0 +1,538 @@
+//! The `/auth` routes: signup, login (JWT), logout, password change, the
+//! caller's profile, and personal API keys.
+//!
+//! Sessions are JWTs ([`cp_platform::jwt`], 15 minutes); `cp_platform::auth`
+//! checks them on every request. Failed logins answer one 401 body whether
+//! the email is unknown or the password wrong, after the same argon2 work
+//! (an unknown email is verified against [`password::DUMMY_HASH`]).
+
+use cp_http::error::ErrorBody;
+use cp_http::ids::{new_id, path_id};
+use cp_http::json::parse_body;
+use cp_http::pagination::PageRequest;
+use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_platform::auth::{UserPrincipal, UserVia, API_KEY_PREFIX};
+use cp_platform::jwt::JwtKey;
+use cp_platform::{Failure, Platform, RequestContext};
+use cp_store::{transaction, Database, DbError, Value};
+use serde_json::json;
+
+use crate::account::{
+    ApiKey, ApiKeyCreate, ApiKeyExchange, ChangePassword, CreatedApiKey, LogIn, Me, Session,
+    SignUp, UpdateMe, User, SHOWN_KEY_PREFIX_LEN,
+};
+use crate::api::TokenIdPath;
+use crate::{password, sql};
+
+/// Cursor scope of the API key list.
+pub(crate) const KEYS_SCOPE: &str = "api-keys";
+
+/// The one answer to a failed login, whatever failed.
+const BAD_LOGIN: &str = "invalid email or password";
+
+fn hash_failure(e: password::HashError) -> Failure {
+    Failure::with_cause(ApiError::Internal, e.to_string())
+}
+
+fn session(key: &JwtKey, user: User) -> Result<(Session, i64), Failure> {
+    let issued = key.issue(&user.id)?;
+    Ok((
+        Session {
+            user,
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+        },
+        issued.issued_ms,
+    ))
+}
+
+/// The calling user, or a 403 for operators and access tokens (they have no
+/// account).
+fn user_of<'a, P: Platform>(ctx: &'a RequestContext<'_, P>) -> Result<&'a UserPrincipal, Failure> {
+    ctx.principal.user().ok_or_else(|| {
+        ApiError::Forbidden(
+            "only a signed-in user has an account here; operators and access tokens do not".into(),
+        )
+        .into()
+    })
+}
+
+fn duplicate_email(e: DbError) -> Failure {
+    match e {
+        DbError::UniqueViolation { .. } => {
+            ApiError::Conflict("a user with this email already exists".into()).into()
+        }
+        other => other.into(),
+    }
+}
+
+/// A refused login or key exchange: audited here (actor anonymous, the
+/// user's id when known, never the password or key), then answered as a
+/// response rather than an error so the pipeline does not audit it twice.
+async fn refuse_login<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    user_id: Option<&str>,
+    detail: serde_json::Value,
+    message: &str,
+) -> Result<ApiResponse, Failure> {
+    ctx.audit("user", user_id.unwrap_or(""))
+        .failed()
+        .detail(detail)
+        .write(ctx.db())
+        .await?;
+    Ok(ApiError::Unauthorized(message.to_owned()).to_response(&ctx.request_id))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/signup", tag = "auth", operation_id = "signUp",
+    summary = "Sign up with an email and a password; answers the account and a session JWT",
+    description = "Password policy: 12-128 characters; not a single repeated character; must not \
+        contain the local part of the email (case-insensitive, when it has 3 or more characters); \
+        not one of the most common passwords. A violation is a 400 naming `password`. The email \
+        is stored lowercased and is unique (409 CONFLICT). Passwords are stored as argon2id hashes.",
+    request_body = SignUp, security(()),
+    params(IdempotencyKeyHeader),
+    responses((status = 201, body = Envelope<Session>), (status = 409, body = ErrorBody)))]
+pub(crate) async fn sign_up<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let input = parse_body::<SignUp>(req)?.validate()?;
+    let key = JwtKey::for_sign_in(ctx.platform)?;
+    let hash = password::hash(&input.password).map_err(hash_failure)?;
+    let id = new_id().to_string();
+    let user = transaction(ctx.db(), async |db| {
+        let row = db
+            .query_one(
+                &sql::insert_user(),
+                &[
+                    id.as_str().into(),
+                    input.email.as_str().into(),
+                    input.display_name.clone().into(),
+                    hash.as_str().into(),
+                ],
+            )
+            .await
+            .map_err(duplicate_email)?;
+        let user = User::from_row(&row)?;
+        ctx.audit("user", &id)
+            .detail(json!({ "email": user.email }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(user)
+    })
+    .await?;
+    let (session, _) = session(&key, user)?;
+    Ok(ctx.created(&session))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", operation_id = "logIn",
+    summary = "Log in with email and password; answers a session JWT (15 minutes)",
+    description = "An unknown email and a wrong password give the same 401 after the same work. \
+        Successes and failures are audited (never the password).",
+    request_body = LogIn, security(()),
+    params(IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody)))]
+pub(crate) async fn log_in<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let (email, pw) = parse_body::<LogIn>(req)?.validate()?;
+    let key = JwtKey::for_sign_in(ctx.platform)?;
+    let row = ctx
+        .db()
+        .query_opt(&sql::user_by_email(), &[email.as_str().into()])
+        .await?;
+    let stored = match &row {
+        Some(r) => r.text("password_hash")?,
+        None => password::DUMMY_HASH.to_owned(),
+    };
+    // Verified even for an unknown email, so both failures take as long.
+    let matches = password::verify(&pw, &stored).map_err(hash_failure)?;
+    let user_id = match &row {
+        Some(r) => Some(r.text("id")?),
+        None => None,
+    };
+    let Some(row) = row.filter(|_| matches) else {
+        let reason = if user_id.is_some() {
+            "wrong password"
+        } else {
+            "unknown email"
+        };
+        return refuse_login(
+            ctx,
+            user_id.as_deref(),
+            json!({ "email": email, "reason": reason }),
+            BAD_LOGIN,
+        )
+        .await;
+    };
+    let user = User::from_row(&row)?;
+    ctx.audit("user", &user.id)
+        .detail(json!({ "email": user.email }))
+        .write(ctx.db())
+        .await?;
+    let (session, _) = session(&key, user)?;
+    Ok(ctx.ok(&session))
+}
+
+#[utoipa::path(delete, path = "/api/v1/auth/token", tag = "auth", operation_id = "logOut",
+    summary = "Log out: revoke the session JWT making this request (by its jti)",
+    description = "The token answers 401 from then on. Only a JWT can be revoked here (an API \
+        key is revoked at DELETE /auth/api-keys/{id}).",
+    params(IdempotencyKeyHeader),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
+pub(crate) async fn log_out<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<ApiResponse, Failure> {
+    let user = user_of(ctx)?;
+    let UserVia::Jwt {
+        jti,
+        expires_at_secs,
+    } = &user.via
+    else {
+        return Err(ApiError::Forbidden(
+            "only a session JWT can be revoked here; revoke an API key at /api/v1/auth/api-keys/{id}"
+                .into(),
+        )
+        .into());
+    };
+    transaction(ctx.db(), async |db| {
+        db.execute(sql::PRUNE_REVOKED, &[]).await?;
+        db.execute(
+            sql::REVOKE_JTI,
+            &[
+                jti.as_str().into(),
+                user.id.as_str().into(),
+                Value::Int(*expires_at_secs),
+            ],
+        )
+        .await?;
+        ctx.audit("user", &user.id)
+            .detail(json!({ "jti": jti }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(())
+    })
+    .await?;
+    Ok(ApiResponse::empty(204))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth", operation_id = "changePassword",
+    summary = "Change the caller's password; every earlier JWT stops working, the response carries a fresh one",
+    description = "A wrong `currentPassword` is a 400 naming `currentPassword` (the request's \
+        credentials are fine; one of its fields is wrong). The new password must meet the signup \
+        policy (a 400 naming `newPassword`). Every JWT of the user issued before the change, the \
+        one making this request included, answers 401 afterwards; the response carries a fresh \
+        JWT for the caller. Personal API keys are not affected (revoke them separately).",
+    request_body = ChangePassword,
+    params(IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<Session>), (status = 403, body = ErrorBody)))]
+pub(crate) async fn change_password<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let caller = user_of(ctx)?;
+    let (current, new) = parse_body::<ChangePassword>(req)?.validate(&caller.email)?;
+    let key = JwtKey::for_sign_in(ctx.platform)?;
+    let new_hash = password::hash(&new).map_err(hash_failure)?;
+    let session = transaction(ctx.db(), async |db| {
+        let Some(row) = db
+            .query_opt(&sql::user_for_update(), &[caller.id.as_str().into()])
+            .await?
+        else {
+            return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
+        };
+        let stored = row.text("password_hash")?;
+        if !password::verify(&current, &stored).map_err(hash_failure)? {
+            return Err(ApiError::invalid("currentPassword", "is incorrect").into());
+        }
+        let (mut session, issued_ms) = session(&key, User::from_row(&row)?)?;
+        let row = db
+            .query_one(
+                &sql::set_password(),
+                &[
+                    caller.id.as_str().into(),
+                    new_hash.as_str().into(),
+                    Value::Int(issued_ms),
+                ],
+            )
+            .await?;
+        session.user = User::from_row(&row)?;
+        ctx.audit("user", &caller.id)
+            .detail(json!({ "earlierTokensRevoked": true }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(session)
+    })
+    .await?;
+    Ok(ctx.ok(&session))
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", operation_id = "getMe",
+    summary = "Who the caller is: the operator, an access token, or a user (with the account and its ETag)",
+    responses((status = 200, body = Envelope<Me>)))]
+pub(crate) async fn get_me<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<ApiResponse, Failure> {
+    use cp_platform::Principal;
+    let me = match &ctx.principal {
+        Principal::User(u) => {
+            let Some(row) = ctx
+                .db()
+                .query_opt(&sql::user_by_id(), &[u.id.as_str().into()])
+                .await?
+            else {
+                return Err(
+                    ApiError::Unauthorized("the token's user no longer exists".into()).into(),
+                );
+            };
+            let user = User::from_row(&row)?;
+            let etag = user.etag();
+            let mut resp = ctx.ok(&Me {
+                kind: "user",
+                access_token_id: None,
+                user: Some(user),
+            });
+            resp.set_header("etag", etag);
+            return Ok(resp);
+        }
+        Principal::AccessToken(t) => Me {
+            kind: "accessToken",
+            access_token_id: Some(t.id.clone()),
+            user: None,
+        },
+        Principal::Operator | Principal::Anonymous => Me {
+            kind: "operator",
+            access_token_id: None,
+            user: None,
+        },
+    };
+    Ok(ctx.ok(&me))
+}
+
+#[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth", operation_id = "updateMe",
+    summary = "Change the caller's display name or email (users only; the email must stay unique)",
+    description = "`If-Match` with the ETag of GET /auth/me is honoured (stale: 409 CONFLICT).",
+    request_body = UpdateMe,
+    params(IfMatchHeader, IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<User>), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(crate) async fn update_me<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let caller = user_of(ctx)?;
+    let input = parse_body::<UpdateMe>(req)?.validate()?;
+    let user = transaction(ctx.db(), async |db| {
+        let Some(row) = db
+            .query_opt(&sql::user_for_update(), &[caller.id.as_str().into()])
+            .await?
+        else {
+            return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
+        };
+        cp_http::etag::check_if_match(req, &User::from_row(&row)?.etag())?;
+        let row = db
+            .query_one(
+                &sql::update_profile(),
+                &[
+                    caller.id.as_str().into(),
+                    input.display_name.clone().into(),
+                    input.email.clone().into(),
+                ],
+            )
+            .await
+            .map_err(duplicate_email)?;
+        let user = User::from_row(&row)?;
+        ctx.audit("user", &caller.id)
+            .detail(json!({
+                "displayName": input.display_name.is_some(),
+                "email": input.email.is_some(),
+            }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(user)
+    })
+    .await?;
+    let etag = user.etag();
+    let mut resp = ctx.ok(&user);
+    resp.set_header("etag", etag);
+    Ok(resp)
+}
+
+#[utoipa::path(delete, path = "/api/v1/auth/me", tag = "auth", operation_id = "deleteMe",
+    summary = "Delete the caller's account and their data (API keys); their tokens stop working",
+    params(IdempotencyKeyHeader),
+    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody)))]
+pub(crate) async fn delete_me<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<ApiResponse, Failure> {
+    let caller = user_of(ctx)?;
+    transaction(ctx.db(), async |db| {
+        // Organisations (issue 5, later): refuse here with a 409 while the
+        // user is the last owner of an organisation, before deleting.
+        let Some(row) = db
+            .query_opt(sql::DELETE_USER, &[caller.id.as_str().into()])
+            .await?
+        else {
+            return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
+        };
+        // Revoked jtis of the user stay until they expire (harmless).
+        ctx.audit("user", &caller.id)
+            .detail(json!({ "email": row.text("email")? }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(())
+    })
+    .await?;
+    Ok(ApiResponse::empty(204))
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "auth", operation_id = "listApiKeys",
+    summary = "List the caller's personal API keys (never their secrets; keyset pagination, oldest first)",
+    params(PageQuery),
+    responses((status = 200, body = ListEnvelope<ApiKey>), (status = 403, body = ErrorBody)))]
+pub(crate) async fn list_api_keys<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let caller = user_of(ctx)?;
+    let page = PageRequest::from_request(req, KEYS_SCOPE)?;
+    let db = ctx.db();
+    let user: Value = caller.id.as_str().into();
+    let rows = match &page.after {
+        None => {
+            db.query(&sql::keys_first(), &[Value::Int(page.fetch_limit()), user])
+                .await?
+        }
+        Some(c) => {
+            db.query(
+                &sql::keys_after(),
+                &[
+                    Value::Int(page.fetch_limit()),
+                    user,
+                    Value::Int(c.micros_at(0)?),
+                    c.id_at(1)?.into(),
+                ],
+            )
+            .await?
+        }
+    };
+    let keys = rows
+        .iter()
+        .map(ApiKey::from_row)
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let (keys, pagination) = page.paginate(KEYS_SCOPE, keys, |k| {
+        vec![json!(k.created_micros), json!(k.id)]
+    });
+    Ok(ctx.list(&keys, pagination))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/api-keys", tag = "auth", operation_id = "createApiKey",
+    summary = "Create a personal API key; its plainTextKey is returned this once and never again",
+    description = "The key (`cpk_…`) acts as the user: send it as a bearer token, or exchange it \
+        for a JWT at /auth/api-key-token. It is stored as a SHA-256 digest.",
+    request_body = ApiKeyCreate,
+    params(IdempotencyKeyHeader),
+    responses((status = 201, body = Envelope<CreatedApiKey>), (status = 403, body = ErrorBody)))]
+pub(crate) async fn create_api_key<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let caller = user_of(ctx)?;
+    let name = parse_body::<ApiKeyCreate>(req)?.validate()?;
+    let secret = cp_crypto::new_token(API_KEY_PREFIX)
+        .map_err(|e| Failure::with_cause(ApiError::Internal, format!("generating a key: {e}")))?;
+    let id = new_id().to_string();
+    let prefix: String = secret.chars().take(SHOWN_KEY_PREFIX_LEN).collect();
+    let key = transaction(ctx.db(), async |db| {
+        let row = db
+            .query_one(
+                &sql::insert_key(),
+                &[
+                    id.as_str().into(),
+                    caller.id.as_str().into(),
+                    name.as_str().into(),
+                    prefix.as_str().into(),
+                    cp_crypto::token_hash(&secret).into(),
+                ],
+            )
+            .await?;
+        let key = ApiKey::from_row(&row)?;
+        ctx.audit("api_key", &id)
+            .detail(json!({ "name": key.name, "userId": caller.id }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(key)
+    })
+    .await?;
+    Ok(ctx.created(&CreatedApiKey {
+        key,
+        plain_text_key: secret,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "auth", operation_id = "deleteApiKey",
+    summary = "Revoke one of the caller's API keys (it stops working at once); another user's key is 404",
+    params(TokenIdPath, IdempotencyKeyHeader),
+    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
+pub(crate) async fn delete_api_key<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    params: &PathParams,
+) -> Result<ApiResponse, Failure> {
+    let caller = user_of(ctx)?;
+    let id = path_id(params, "id")?.to_string();
+    transaction(ctx.db(), async |db| {
+        let Some(row) = db
+            .query_opt(
+                sql::DELETE_KEY,
+                &[id.as_str().into(), caller.id.as_str().into()],
+            )
+            .await?
+        else {
+            return Err(ApiError::not_found("API_KEY", &id).into());
+        };
+        ctx.audit("api_key", &id)
+            .detail(json!({ "name": row.text("name")? }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(())
+    })
+    .await?;
+    Ok(ApiResponse::empty(204))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/api-key-token", tag = "auth", operation_id = "exchangeApiKey",
+    summary = "Exchange a personal API key for a session JWT of its user (15 minutes)",
+    request_body = ApiKeyExchange, security(()),
+    params(IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody)))]
+pub(crate) async fn exchange_api_key<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let api_key = parse_body::<ApiKeyExchange>(req)?.validate()?;
+    let key = JwtKey::for_sign_in(ctx.platform)?;
+    let digest = cp_crypto::token_hash(&api_key);
+    let Some(row) = ctx
+        .db()
+        .query_opt(&sql::user_by_key(), &[digest.into()])
+        .await?
+    else {
+        return refuse_login(
+            ctx,
+            None,
+            json!({ "reason": "unknown API key" }),
+            "invalid or revoked API key",
+        )
+        .await;
+    };
+    let user = User::from_row(&row)?;
+    ctx.audit("user", &user.id)
+        .detail(json!({ "via": "apiKey" }))
+        .write(ctx.db())
+        .await?;
+    let (session, _) = session(&key, user)?;
+    Ok(ctx.ok(&session))
+}

@@ -1,0 +1,718 @@
+//! Users through the Wasm host: signup with the password policy, login
+//! (JWTs), logout, password changes, the caller's profile, personal API
+//! keys — and the shared authentication step accepting user JWTs and keys
+//! on every component (and limiting them to the `/auth` routes for now).
+
+#![allow(clippy::unwrap_used)]
+
+use base64::Engine as _;
+use cp_tests::{call, count, db, env, unique, Call, Resp, JWT_SECRET};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// A password meeting the policy.
+const GOOD: &str = "violet-otter-river-42";
+
+fn email(prefix: &str) -> String {
+    format!("{}@example.com", unique(prefix))
+}
+
+async fn sign_up(email: &str, password: &str) -> Value {
+    call("POST", "/api/v1/auth/signup")
+        .anonymous()
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone()
+}
+
+async fn log_in(email: &str, password: &str) -> Resp {
+    call("POST", "/api/v1/auth/token")
+        .anonymous()
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+}
+
+fn bearer(token: &str, method: &'static str, path: &str) -> Call {
+    call(method, path).header("authorization", &format!("Bearer {token}"))
+}
+
+fn token_of(session: &Value) -> String {
+    session["accessToken"].as_str().unwrap().to_owned()
+}
+
+/// HMAC-SHA256 (RFC 2104), written here so forged tokens do not depend on
+/// the server's JWT library.
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |b: u8| block.iter().map(|k| k ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+/// An HS256 JWT with these claims, signed with `key`.
+fn forge(claims: &Value, key: &[u8]) -> String {
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let head = b64(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
+    let body = b64(claims.to_string().as_bytes());
+    let signing = format!("{head}.{body}");
+    let sig = b64(&hmac_sha256(key, signing.as_bytes()));
+    format!("{signing}.{sig}")
+}
+
+fn test_key() -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(JWT_SECRET)
+        .unwrap()
+}
+
+fn claims_of(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn audit_text() -> String {
+    db().await
+        .query("SELECT a::text FROM audit_log a", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn signup_answers_a_session_whose_token_works() {
+    let address = email("Ada");
+    let resp = call("POST", "/api/v1/auth/signup")
+        .anonymous()
+        .json(&json!({"email": address, "password": GOOD, "displayName": "Ada"}))
+        .send()
+        .await;
+    let body = resp.expect(201);
+    assert!(!String::from_utf8_lossy(&resp.body).contains(GOOD));
+    let s = &body["data"];
+    assert_eq!(s["tokenType"], "Bearer");
+    assert_eq!(s["expiresIn"], 900);
+    assert_eq!(s["user"]["email"], address.to_lowercase().as_str());
+    assert_eq!(s["user"]["displayName"], "Ada");
+    let token = token_of(s);
+    let claims = claims_of(&token);
+    assert_eq!(claims["sub"], s["user"]["id"]);
+    assert_eq!(claims["iss"], "agent-control-plane");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        900
+    );
+
+    let me = bearer(&token, "GET", "/api/v1/auth/me").send().await;
+    let body = me.expect(200);
+    assert_eq!(body["data"]["kind"], "user");
+    assert_eq!(body["data"]["user"]["id"], s["user"]["id"]);
+    assert!(me.header("etag").is_some());
+
+    let hash: String = db()
+        .await
+        .query_one(
+            "SELECT password_hash FROM users WHERE id = $1::text::uuid",
+            &[&s["user"]["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{hash}"
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM audit_log WHERE action = 'signUp' AND resource_name = $1",
+            s["user"]["id"].as_str().unwrap()
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_email_is_a_conflict_whatever_its_case() {
+    let address = email("dup");
+    sign_up(&address, GOOD).await;
+    for again in [address.clone(), address.to_uppercase()] {
+        call("POST", "/api/v1/auth/signup")
+            .anonymous()
+            .json(&json!({"email": again, "password": GOOD}))
+            .send()
+            .await
+            .expect_error(409, "CONFLICT");
+    }
+}
+
+#[tokio::test]
+async fn each_password_rule_is_a_400_naming_password() {
+    let address = email("grace");
+    let local = address.split('@').next().unwrap().to_uppercase();
+    for (password, says) in [
+        ("short-pw-1".to_owned(), "between 12 and 128"),
+        ("x1".repeat(65), "between 12 and 128"),
+        ("zzzzzzzzzzzzzzzz".to_owned(), "repeated"),
+        (format!("my-{local}-secret"), "email"),
+        ("Password1234".to_owned(), "common"),
+    ] {
+        let body = call("POST", "/api/v1/auth/signup")
+            .anonymous()
+            .json(&json!({"email": address, "password": password}))
+            .send()
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+        let fields = &body["fieldErrors"];
+        assert_eq!(fields[0]["field"], "password", "{password}: {body}");
+        assert!(
+            fields[0]["message"].as_str().unwrap().contains(says),
+            "{password}: {body}"
+        );
+        assert!(!body.to_string().contains(&password));
+    }
+    assert_eq!(
+        count("SELECT count(*) FROM users WHERE email = $1", &address).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn login_failures_look_the_same_and_are_audited_without_the_password() {
+    let address = email("login");
+    let user = sign_up(&address, GOOD).await;
+    let id = user["user"]["id"].as_str().unwrap();
+
+    let ok = log_in(&address.to_uppercase(), GOOD).await.expect(200);
+    assert_eq!(ok["data"]["user"]["id"], id);
+    bearer(&token_of(&ok["data"]), "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+
+    let wrong_pw = "wrong-password-123";
+    let wrong = log_in(&address, wrong_pw)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    let unknown = log_in(&email("nobody"), wrong_pw)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert_eq!(wrong["error"], unknown["error"]);
+    assert_eq!(wrong["code"], unknown["code"]);
+
+    let client = db().await;
+    let rows = client
+        .query(
+            "SELECT actor, outcome, detail->>'reason' FROM audit_log
+             WHERE action = 'logIn' AND resource_name = $1 ORDER BY at",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(String, String, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("anonymous".into(), "success".into(), None),
+            (
+                "anonymous".into(),
+                "failure".into(),
+                Some("wrong password".into())
+            ),
+        ]
+    );
+    let audit = audit_text().await;
+    assert!(audit.contains("unknown email"));
+    assert!(!audit.contains(wrong_pw) && !audit.contains(GOOD));
+
+    // Both failures run one argon2id verification; reported, not asserted
+    // (timings on a shared machine are too noisy for a bound).
+    let mut timings = Vec::new();
+    for who in [address.clone(), email("nobody")] {
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            log_in(&who, wrong_pw)
+                .await
+                .expect_error(401, "UNAUTHORIZED");
+        }
+        timings.push(start.elapsed().as_millis() / 3);
+    }
+    cp_tests::report(
+        "users",
+        &format!(
+            "failed login in wasm (argon2id m=19456 t=2 p=1): wrong password {} ms, unknown email {} ms",
+            timings[0], timings[1]
+        ),
+    );
+}
+
+#[tokio::test]
+async fn a_logged_out_token_is_refused() {
+    let session = sign_up(&email("bye"), GOOD).await;
+    let token = token_of(&session);
+    bearer(&token, "DELETE", "/api/v1/auth/token")
+        .send()
+        .await
+        .expect(204);
+    bearer(&token, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    let jti = claims_of(&token)["jti"].as_str().unwrap().to_owned();
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM revoked_tokens WHERE jti = $1::text::uuid",
+            &jti
+        )
+        .await,
+        1
+    );
+    // The operator has no session to revoke.
+    call("DELETE", "/api/v1/auth/token")
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn changing_the_password_revokes_earlier_tokens_but_not_the_fresh_one() {
+    let address = email("change");
+    let first = token_of(&sign_up(&address, GOOD).await);
+    let second = token_of(&log_in(&address, GOOD).await.expect(200)["data"]);
+    let new_pw = "cobalt-heron-meadow-77";
+
+    let wrong = bearer(&second, "POST", "/api/v1/auth/change-password")
+        .json(&json!({"currentPassword": "not-the-password", "newPassword": new_pw}))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(wrong["fieldErrors"][0]["field"], "currentPassword");
+    let weak = bearer(&second, "POST", "/api/v1/auth/change-password")
+        .json(&json!({"currentPassword": GOOD, "newPassword": "qwertyqwerty"}))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(weak["fieldErrors"][0]["field"], "newPassword");
+    // Refused changes changed nothing.
+    bearer(&first, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+
+    let resp = bearer(&second, "POST", "/api/v1/auth/change-password")
+        .json(&json!({"currentPassword": GOOD, "newPassword": new_pw}))
+        .send()
+        .await;
+    let fresh = token_of(&resp.expect(200)["data"]);
+    assert!(!String::from_utf8_lossy(&resp.body).contains(new_pw));
+    for old in [&first, &second] {
+        bearer(old, "GET", "/api/v1/auth/me")
+            .send()
+            .await
+            .expect_error(401, "UNAUTHORIZED");
+    }
+    bearer(&fresh, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+    log_in(&address, GOOD)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    log_in(&address, new_pw).await.expect(200);
+}
+
+#[tokio::test]
+async fn the_profile_can_change_and_be_deleted_with_its_data() {
+    let address = email("profile");
+    let session = sign_up(&address, GOOD).await;
+    let token = token_of(&session);
+    let id = session["user"]["id"].as_str().unwrap().to_owned();
+
+    let me = bearer(&token, "GET", "/api/v1/auth/me").send().await;
+    let etag = me.header("etag").unwrap().to_owned();
+    let new_address = email("Renamed");
+    let resp = bearer(&token, "PATCH", "/api/v1/auth/me")
+        .header("if-match", &etag)
+        .json(&json!({"displayName": "Grace", "email": new_address}))
+        .send()
+        .await;
+    let updated = resp.expect(200);
+    assert_eq!(updated["data"]["displayName"], "Grace");
+    assert_eq!(
+        updated["data"]["email"],
+        new_address.to_lowercase().as_str()
+    );
+    assert_ne!(resp.header("etag").unwrap(), etag);
+    // A stale ETag, another user's email, bad fields.
+    bearer(&token, "PATCH", "/api/v1/auth/me")
+        .header("if-match", &etag)
+        .json(&json!({"displayName": "Stale"}))
+        .send()
+        .await
+        .expect_error(409, "CONFLICT");
+    let other = email("other");
+    sign_up(&other, GOOD).await;
+    bearer(&token, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"email": other}))
+        .send()
+        .await
+        .expect_error(409, "CONFLICT");
+    let bad = bearer(&token, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"email": "not-an-email"}))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(bad["fieldErrors"][0]["field"], "email");
+    // The operator has no profile.
+    call("PATCH", "/api/v1/auth/me")
+        .json(&json!({"displayName": "Op"}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    call("DELETE", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+
+    let key = bearer(&token, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "laptop"}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bearer(&token, "DELETE", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(204);
+    for credential in [&token, &key] {
+        bearer(credential, "GET", "/api/v1/auth/me")
+            .send()
+            .await
+            .expect_error(401, "UNAUTHORIZED");
+    }
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM user_api_keys WHERE user_id = $1::text::uuid",
+            &id
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM users WHERE id = $1::text::uuid", &id).await,
+        0
+    );
+    log_in(&new_address, GOOD)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM audit_log WHERE action = 'deleteMe' AND resource_name = $1",
+            &id
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn api_keys_are_shown_once_act_as_their_user_and_are_revocable() {
+    let session = sign_up(&email("keys"), GOOD).await;
+    let token = token_of(&session);
+    let user_id = session["user"]["id"].as_str().unwrap().to_owned();
+
+    let resp = bearer(&token, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "ci"}))
+        .send()
+        .await;
+    let created = resp.expect(201)["data"].clone();
+    let key = created["plainTextKey"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("cpk_"), "{key}");
+    assert_eq!(created["keyPrefix"], &key[..12]);
+
+    let list = bearer(&token, "GET", "/api/v1/auth/api-keys")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], created["id"]);
+    assert!(list["data"][0].get("plainTextKey").is_none());
+    assert!(!list.to_string().contains(&key));
+    let stored: String = db()
+        .await
+        .query_one(
+            "SELECT k::text FROM user_api_keys k WHERE id = $1::text::uuid",
+            &[&created["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stored.contains(&hex(&Sha256::digest(key.as_bytes()))));
+    assert!(!stored.contains(&key[4..]), "no plaintext at rest");
+
+    // The key acts as its user, directly and through a JWT.
+    let me = bearer(&key, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(me["data"]["user"]["id"], user_id.as_str());
+    let exchanged = call("POST", "/api/v1/auth/api-key-token")
+        .anonymous()
+        .json(&json!({"apiKey": key}))
+        .send()
+        .await
+        .expect(200);
+    let jwt = token_of(&exchanged["data"]);
+    assert_eq!(claims_of(&jwt)["sub"], user_id.as_str());
+    bearer(&jwt, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+    // A key cannot log itself out (only JWTs are revoked by jti).
+    bearer(&key, "DELETE", "/api/v1/auth/token")
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+
+    // Another user sees neither the key nor may revoke it.
+    let other = token_of(&sign_up(&email("thief"), GOOD).await);
+    let path = format!("/api/v1/auth/api-keys/{}", created["id"].as_str().unwrap());
+    let theirs = bearer(&other, "GET", "/api/v1/auth/api-keys")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(theirs["data"], json!([]));
+    bearer(&other, "DELETE", &path)
+        .send()
+        .await
+        .expect_error(404, "API_KEY_NOT_FOUND");
+
+    bearer(&token, "DELETE", &path).send().await.expect(204);
+    bearer(&key, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    call("POST", "/api/v1/auth/api-key-token")
+        .anonymous()
+        .json(&json!({"apiKey": key}))
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    bearer(&token, "DELETE", &path)
+        .send()
+        .await
+        .expect_error(404, "API_KEY_NOT_FOUND");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn users_may_only_use_the_auth_routes_for_now() {
+    let session = sign_up(&email("scoped"), GOOD).await;
+    let token = token_of(&session);
+    let key = bearer(&token, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for credential in [&token, &key] {
+        for (method, path) in [
+            ("GET", "/api/v1/tenants"),
+            ("POST", "/api/v1/access-tokens"),
+            ("GET", "/api/v1/skills/catalog"),
+        ] {
+            let c = bearer(credential, method, path);
+            let c = if method == "POST" {
+                c.json(&json!({"name": "x"}))
+            } else {
+                c
+            };
+            c.send().await.expect_error(403, "FORBIDDEN");
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_principals_see_who_they_are_but_have_no_account() {
+    let me = call("GET", "/api/v1/auth/me").send().await.expect(200);
+    assert_eq!(me["data"], json!({"kind": "operator"}));
+    let t = call("POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("me"), "scopes": ["read"]}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    let secret = t["plainTextToken"].as_str().unwrap();
+    let me = bearer(secret, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        me["data"],
+        json!({"kind": "accessToken", "accessTokenId": t["id"]})
+    );
+    // A read-only token may not write even to the auth area; a `*` token
+    // reaches it but has no account.
+    bearer(secret, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    let all = call("POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("me")}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bearer(&all, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    call("GET", "/api/v1/auth/me")
+        .anonymous()
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn forged_expired_and_tampered_jwts_are_refused() {
+    let session = sign_up(&email("forge"), GOOD).await;
+    let token = token_of(&session);
+    let id = session["user"]["id"].as_str().unwrap();
+    let now = now_secs();
+    let claims = |iat: u64, exp: u64| {
+        json!({"sub": id, "jti": uuid::Uuid::now_v7().to_string(), "iat": iat, "exp": exp,
+               "iss": "agent-control-plane"})
+    };
+
+    // The forging itself is right: a current token signed with the test key works.
+    let valid = forge(&claims(now, now + 600), &test_key());
+    bearer(&valid, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+
+    let expired = forge(&claims(now - 3600, now - 1800), &test_key());
+    let body = bearer(&expired, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert!(body["error"].as_str().unwrap().contains("expired"));
+
+    let other_key = forge(
+        &claims(now, now + 600),
+        b"another-key-of-thirty-two-bytes!!",
+    );
+    let mut wrong_issuer = claims(now, now + 600);
+    wrong_issuer["iss"] = json!("someone-else");
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut tampered_claims = claims_of(&token);
+    tampered_claims["exp"] = json!(now + 86_400);
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(tampered_claims.to_string().as_bytes());
+    let tampered = parts.join(".");
+    let unknown_user = forge(
+        &json!({"sub": uuid::Uuid::now_v7().to_string(), "jti": uuid::Uuid::now_v7().to_string(),
+                "iat": now, "exp": now + 600, "iss": "agent-control-plane"}),
+        &test_key(),
+    );
+    for (label, bad) in [
+        ("other key", other_key),
+        ("wrong issuer", forge(&wrong_issuer, &test_key())),
+        ("tampered", tampered),
+        ("unknown user", unknown_user),
+        ("not base64", "a.b.c".to_owned()),
+    ] {
+        let resp = bearer(&bad, "GET", "/api/v1/auth/me").send().await;
+        assert_eq!(resp.status, 401, "{label}");
+        resp.expect_error(401, "UNAUTHORIZED");
+    }
+    // JWTs are checked by every component, not only identity's.
+    bearer(&expired, "GET", "/api/v1/tenants")
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn no_password_key_or_token_appears_after_creation() {
+    let address = email("leak");
+    let pw = format!("leak-pw-{}", uuid::Uuid::now_v7().simple());
+    let session = sign_up(&address, &pw).await;
+    let token = token_of(&session);
+    let key = bearer(&token, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "leak"}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut texts = Vec::new();
+    for c in [
+        bearer(&token, "GET", "/api/v1/auth/me"),
+        bearer(&token, "GET", "/api/v1/auth/api-keys"),
+        bearer(&key, "GET", "/api/v1/auth/me"),
+        bearer(&token, "PATCH", "/api/v1/auth/me").json(&json!({"displayName": "L"})),
+        call("POST", "/api/v1/auth/token")
+            .anonymous()
+            .json(&json!({"email": address, "password": format!("{pw}x")})),
+        call("POST", "/api/v1/auth/token")
+            .anonymous()
+            .json(&json!({"email": address, "password": pw})),
+        bearer(&token, "POST", "/api/v1/auth/change-password")
+            .json(&json!({"currentPassword": pw, "newPassword": "x"})),
+        bearer(&token, "GET", "/api/v1/tenants"),
+    ] {
+        let resp = c.send().await;
+        texts.push(String::from_utf8_lossy(&resp.body).into_owned());
+    }
+    let audit = audit_text().await;
+    let log = std::fs::read_to_string(&env().host_log).unwrap();
+    for secret in [&pw, &key, &token] {
+        for text in &texts {
+            assert!(!text.contains(secret.as_str()), "a response leaked: {text}");
+        }
+        assert!(!audit.contains(secret.as_str()), "the audit log leaked");
+        assert!(!log.contains(secret.as_str()), "the host log leaked");
+    }
+}
