@@ -196,6 +196,27 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, local_addr: SocketAdd
 
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
 
+/// Prefixes of the project's bearer secrets that can travel in a path
+/// segment (an invitation token in `/api/v1/invitations/{token}/accept`).
+const SECRET_SEGMENT_PREFIXES: &[&str] = &["cpinv_"];
+
+/// The path as the request log shows it: a segment carrying a secret keeps
+/// only its prefix, so the log never holds one.
+fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            match SECRET_SEGMENT_PREFIXES
+                .iter()
+                .find(|p| seg.len() > p.len() && seg.starts_with(**p))
+            {
+                Some(prefix) => format!("{prefix}[redacted]"),
+                None => seg.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 async fn handle(
     app: &App,
     req: Request<Incoming>,
@@ -205,6 +226,7 @@ async fn handle(
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let logged_path = loggable_path(&path);
 
     let (response, component) = if let Some(name) = path.strip_prefix(WELL_KNOWN_PREFIX) {
         let response = match name {
@@ -222,7 +244,7 @@ async fn handle(
             None => Err(anyhow!("no component {component_id:?} is loaded")),
         };
         let response = result.unwrap_or_else(|e| {
-            eprintln!("cp-host: {method} {path}: component {component_id} failed: {e:#}");
+            eprintln!("cp-host: {method} {logged_path}: component {component_id} failed: {e:#}");
             text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n")
         });
         (response, Some(component_id))
@@ -231,7 +253,7 @@ async fn handle(
     };
 
     eprintln!(
-        "cp-host: {method} {path} {} {} {:.3}ms",
+        "cp-host: {method} {logged_path} {} {} {:.3}ms",
         response.status().as_u16(),
         component.as_deref().unwrap_or("-"),
         start.elapsed().as_secs_f64() * 1000.0,
@@ -390,4 +412,22 @@ fn text_response(status: StatusCode, text: &'static str) -> Response<ResponseBod
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::loggable_path;
+
+    #[test]
+    fn secret_path_segments_are_redacted_in_the_log() {
+        assert_eq!(
+            loggable_path("/api/v1/invitations/cpinv_AbC-d_e/accept"),
+            "/api/v1/invitations/cpinv_[redacted]/accept"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/tenants/acme"),
+            "/api/v1/tenants/acme"
+        );
+        assert_eq!(loggable_path("/"), "/");
+    }
 }

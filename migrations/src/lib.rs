@@ -28,6 +28,16 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/0006_access_tokens.sql"),
     ),
     ("0007_users", include_str!("../sql/0007_users.sql")),
+    (
+        "0008_organizations",
+        include_str!("../sql/0008_organizations.sql"),
+    ),
+    (
+        "0009_tenant_lifecycle",
+        include_str!("../sql/0009_tenant_lifecycle.sql"),
+    ),
+    ("0010_mfa", include_str!("../sql/0010_mfa.sql")),
+    ("0011_gateway", include_str!("../sql/0011_gateway.sql")),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

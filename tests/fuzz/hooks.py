@@ -54,6 +54,11 @@ Users (the auth area; its list cursor is in _LISTS for 2):
    email's local part, not a common password) is more than a length: a
    positive signup or change-password body gets a random policy-compliant
    password of the same schema (12-128 characters).
+
+Gateway (models and AI budget accounts; their lists are in _LISTS for 2):
+no adjustment. A duplicate model name is a declared 409, an account that is
+no user a declared 404; prices and ceilings are decimal strings whose
+schema pattern is exactly what the server accepts.
 """
 
 from __future__ import annotations
@@ -88,6 +93,13 @@ _LISTS = {
     "/api/v1/groups": ("groups", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/third-party-sources": ("third-party-sources", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/auth/api-keys": ("api-keys", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/models": ("models", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/ai-budget/accounts": ("ai-budget-accounts", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/organizations": ("organizations", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/organizations/{orgId}/members": ("org-members", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/organizations/{orgId}/invitations": ("org-invitations", [0, "00000000-0000-0000-0000-000000000000"]),
+    # Newest first: a cursor before (0, nil) is an empty page, still one the server accepts.
+    "/api/v1/organizations/{orgId}/events": ("org-events", [0, "00000000-0000-0000-0000-000000000000"]),
 }
 
 

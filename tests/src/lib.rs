@@ -435,3 +435,113 @@ pub fn forged_cursor(scope: &str, key: Value) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
     )
 }
+
+/// A password meeting the signup policy.
+pub const GOOD_PASSWORD: &str = "violet-otter-river-42";
+
+/// A unique `@example.com` address.
+pub fn email(prefix: &str) -> String {
+    format!("{}@example.com", unique(prefix))
+}
+
+/// A request with `Authorization: Bearer <token>` (a user JWT, API key or
+/// access token instead of the operator's).
+pub fn bearer(token: &str, method: &'static str, path: &str) -> Call {
+    call(method, path).header("authorization", &format!("Bearer {token}"))
+}
+
+/// A signed-up, signed-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// Their id.
+    pub id: String,
+    /// Their email.
+    pub email: String,
+    /// A session JWT.
+    pub token: String,
+}
+
+impl TestUser {
+    /// A request as this user.
+    pub fn call(&self, method: &'static str, path: &str) -> Call {
+        bearer(&self.token, method, path)
+    }
+}
+
+/// Signs up a new user (email from `prefix`, [`GOOD_PASSWORD`]) and returns
+/// them with the session token signup answers.
+pub async fn sign_up(prefix: &str) -> TestUser {
+    let email = email(prefix);
+    let data = call("POST", "/api/v1/auth/signup")
+        .anonymous()
+        .json(&serde_json::json!({"email": email, "password": GOOD_PASSWORD}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    TestUser {
+        id: data["user"]["id"].as_str().unwrap().to_owned(),
+        email,
+        token: data["accessToken"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// Posts email and password to `/auth/token`.
+pub async fn log_in(email: &str, password: &str) -> Resp {
+    call("POST", "/api/v1/auth/token")
+        .anonymous()
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+}
+
+/// HMAC-SHA256 (RFC 2104), written here so forged tokens do not depend on
+/// the server's JWT library.
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |b: u8| block.iter().map(|k| k ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+/// The HS256 key the host verifies user JWTs with ([`JWT_SECRET`]).
+pub fn jwt_key() -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(JWT_SECRET)
+        .unwrap()
+}
+
+/// An HS256 JWT with these claims, signed with `key`.
+pub fn forge_jwt(claims: &Value, key: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let head = b64(serde_json::json!({"alg": "HS256", "typ": "JWT"})
+        .to_string()
+        .as_bytes());
+    let body = b64(claims.to_string().as_bytes());
+    let signing = format!("{head}.{body}");
+    let sig = b64(&hmac_sha256(key, signing.as_bytes()));
+    format!("{signing}.{sig}")
+}
+
+/// The claims of a JWT (unverified).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}

@@ -339,13 +339,16 @@ enum Write {
     Delete(Kind),
     Suspend,
     Resume,
+    /// An organisation tenant's decommission (its Kubernetes call is the
+    /// CRD delete).
+    Decommission,
 }
 
 impl Write {
     fn kind(self) -> Kind {
         match self {
             Write::Create(k) | Write::Update(k) | Write::Delete(k) => k,
-            Write::Suspend | Write::Resume => Kind::Tenant,
+            Write::Suspend | Write::Resume | Write::Decommission => Kind::Tenant,
         }
     }
 
@@ -355,14 +358,28 @@ impl Write {
         match self {
             Write::Create(_) => ("POST", format!("/{plural}")),
             Write::Update(_) => ("PUT", format!("/{plural}/")),
-            Write::Delete(_) => ("DELETE", format!("/{plural}/")),
+            Write::Delete(_) | Write::Decommission => ("DELETE", format!("/{plural}/")),
             Write::Suspend | Write::Resume => ("PATCH", "/tenants/".into()),
         }
     }
 
     async fn prepare(self, name: &str) {
         let kind = self.kind();
-        if !matches!(self, Write::Create(_)) {
+        if matches!(self, Write::Decommission) {
+            let org = uuid::Uuid::now_v7().to_string();
+            db().await
+                .execute(
+                    "INSERT INTO organizations (id, name) VALUES ($1::text::uuid, 'faults')",
+                    &[&org],
+                )
+                .await
+                .unwrap();
+            call("POST", &format!("/api/v1/organizations/{org}/tenants"))
+                .json(&kind.body(name))
+                .send()
+                .await
+                .expect(201);
+        } else if !matches!(self, Write::Create(_)) {
             call("POST", kind.route())
                 .json(&kind.body(name))
                 .send()
@@ -391,6 +408,23 @@ impl Write {
             Write::Delete(_) => call("DELETE", &one).send().await,
             Write::Suspend => call("POST", &format!("{one}/suspend")).send().await,
             Write::Resume => call("POST", &format!("{one}/resume")).send().await,
+            Write::Decommission => {
+                let row = db()
+                    .await
+                    .query_one(
+                        "SELECT id::text, org_id::text FROM tenants WHERE name = $1",
+                        &[&name],
+                    )
+                    .await
+                    .unwrap();
+                let (id, org): (String, String) = (row.get(0), row.get(1));
+                call(
+                    "POST",
+                    &format!("/api/v1/organizations/{org}/tenants/{id}/decommission"),
+                )
+                .send()
+                .await
+            }
         }
     }
 }
@@ -407,6 +441,7 @@ async fn every_dual_write_under_every_fault_never_diverges_silently() {
         Write::Delete(Kind::Tenant),
         Write::Suspend,
         Write::Resume,
+        Write::Decommission,
         Write::Create(Kind::Policy),
         Write::Update(Kind::Policy),
         Write::Delete(Kind::Policy),

@@ -154,11 +154,22 @@ async fn every_spin_route_serves_documented_operations() {
         }
         let prefix = route.trim_end_matches("/...");
         assert!(
-            ops.iter()
-                .any(|o| o.path == prefix || o.path.starts_with(&format!("{prefix}/"))),
+            ops.iter().any(|o| under_route(&o.path, prefix)),
             "spin.toml routes {route} to {component} but no documented operation lives there"
         );
     }
+}
+
+/// Whether documented `path` lives under the spin.toml route `prefix`, whose
+/// `:name` segments match any one segment (`{orgId}` for `:orgId`).
+fn under_route(path: &str, prefix: &str) -> bool {
+    let path: Vec<&str> = path.split('/').collect();
+    let prefix: Vec<&str> = prefix.split('/').collect();
+    path.len() >= prefix.len()
+        && prefix
+            .iter()
+            .zip(&path)
+            .all(|(r, p)| r == p || r.starts_with(':'))
 }
 
 /// Everything a secret must never appear in.
@@ -211,11 +222,14 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     let marker = format!("leakmarker{}", uuid_simple());
     // An inline brokered credential value (catalog): write-only, encrypted at rest.
     let credential_value = format!("credvalue{}", uuid_simple());
+    // An LLM provider API key (gateway): write-only, encrypted at rest.
+    let provider_key = format!("sk-providerkey{}", uuid_simple());
     let mut secrets = vec![
         OPERATOR_TOKEN.to_owned(),
         KUBE_TOKEN.to_owned(),
         marker.clone(),
         credential_value.clone(),
+        provider_key.clone(),
     ];
     let mut exposure = Exposure { texts: Vec::new() };
     // An access token: its plaintext is in its creation response only.
@@ -257,9 +271,10 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     // A user: the password is never shown; the session JWT and a personal
     // API key only in the responses creating them.
     let password = format!("pw-{marker}");
+    let signup_email = format!("{}@example.com", unique("leak"));
     let signup = call("POST", "/api/v1/auth/signup")
         .anonymous()
-        .json(&json!({"email": format!("{}@example.com", unique("leak")), "password": password}))
+        .json(&json!({"email": signup_email, "password": password}))
         .send()
         .await;
     let jwt = signup.expect(201)["data"]["accessToken"]
@@ -276,6 +291,61 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
         .unwrap()
         .to_owned();
     secrets.extend([password.clone(), jwt.clone(), api_key.clone()]);
+    // MFA: the TOTP secret (shown once by setup, here with an
+    // Idempotency-Key so its replay is stored) and a login challenge; and an
+    // access token whose creation is replayable: replays of secrets are
+    // stored sealed, never in plaintext.
+    let as_user =
+        |method, path: &str| call(method, path).header("authorization", &format!("Bearer {jwt}"));
+    let setup = as_user("POST", "/api/v1/auth/mfa/setup")
+        .header("idempotency-key", &unique("leak-mfa"))
+        .send()
+        .await
+        .expect(200);
+    let totp_secret = setup["data"]["secret"].as_str().unwrap().to_owned();
+    let totp_key = cp_identity::totp::base32_decode(&totp_secret).unwrap();
+    let step = cp_identity::totp::step_at(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    as_user("POST", "/api/v1/auth/mfa/verify-setup")
+        .json(&json!({"code": cp_identity::totp::code_at(&totp_key, step)}))
+        .send()
+        .await
+        .expect(200);
+    let mfa_token = call("POST", "/api/v1/auth/token")
+        .anonymous()
+        .json(&json!({"email": signup_email, "password": password}))
+        .send()
+        .await
+        .expect(200)["data"]["mfaToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    exposure.add(
+        "a wrong MFA code",
+        &call("POST", "/api/v1/auth/mfa/verify")
+            .anonymous()
+            .json(&json!({"mfaToken": mfa_token, "code": "000000"}))
+            .send()
+            .await,
+    );
+    exposure.add(
+        "MFA status",
+        &as_user("GET", "/api/v1/auth/mfa/status").send().await,
+    );
+    let replayable_token = call("POST", "/api/v1/access-tokens")
+        .header("idempotency-key", &unique("leak-token"))
+        .json(&json!({"name": "leak-replayable", "scopes": ["read"]}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.extend([totp_secret, mfa_token, replayable_token]);
     for (label, c) in [
         (
             "me with the user's JWT",
@@ -290,7 +360,7 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
             call("GET", "/api/v1/auth/api-keys").header("authorization", &format!("Bearer {jwt}")),
         ),
         (
-            "tenants refused to the user",
+            "tenants of the user's organisations",
             call("GET", "/api/v1/tenants").header("authorization", &format!("Bearer {api_key}")),
         ),
         (
@@ -306,6 +376,46 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     ] {
         exposure.add(label, &c.send().await);
     }
+    // An organisation invitation: its token is in the creation response
+    // only (sealed in its Idempotency-Key replay; in the accept URL, which
+    // the host log redacts).
+    let org = as_user("POST", "/api/v1/organizations")
+        .json(&json!({"name": "leak"}))
+        .send()
+        .await
+        .expect(201)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invitation_token = as_user("POST", &format!("/api/v1/organizations/{org}/invitations"))
+        .header("idempotency-key", &unique("leak-invite"))
+        .json(&json!({"email": format!("{}@example.com", unique("invitee")), "role": "member"}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.push(invitation_token.clone());
+    for (label, c) in [
+        (
+            "accept refused to another email",
+            as_user(
+                "POST",
+                &format!("/api/v1/invitations/{invitation_token}/accept"),
+            ),
+        ),
+        (
+            "list invitations",
+            as_user("GET", &format!("/api/v1/organizations/{org}/invitations")),
+        ),
+        (
+            "organisation events",
+            as_user("GET", &format!("/api/v1/organizations/{org}/events")),
+        ),
+    ] {
+        exposure.add(label, &c.send().await);
+    }
     exposure.add(
         "create mcp server with an inline credential",
         &call("POST", "/api/v1/mcp-servers")
@@ -315,6 +425,17 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
             }))
             .send()
             .await,
+    );
+    exposure.add(
+        "set a provider key",
+        &call("PUT", "/api/v1/providers/keys/anthropic")
+            .json(&json!({ "key": provider_key }))
+            .send()
+            .await,
+    );
+    exposure.add(
+        "list provider keys",
+        &call("GET", "/api/v1/providers/keys").send().await,
     );
 
     // Every operation, authenticated and with a marked wrong token.
@@ -386,9 +507,15 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
             !log.contains(secret.as_str()),
             "a secret leaked into the host log"
         );
+        // bytea columns read as hex (`\x…`): look for the secret's bytes too.
+        let secret_hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
         assert!(
             !database.contains(secret.as_str()),
             "a secret leaked into the database"
+        );
+        assert!(
+            !database.contains(&secret_hex),
+            "a secret leaked into a bytea column of the database"
         );
         assert!(
             !requests.contains(secret.as_str()),

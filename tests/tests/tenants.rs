@@ -34,8 +34,20 @@ async fn create_get_update_delete_round_trip() {
         json!(["search", "code-review"])
     );
 
+    assert_eq!(t["state"], "provisioning");
+    assert_eq!(t["organizationId"], json!(null));
     let got = call("GET", &format!("/api/v1/tenants/{name}")).send().await;
-    assert_eq!(got.expect(200)["data"], *t);
+    // Read on its own, a provisioning tenant is re-checked against its CRD:
+    // the operator has reported it running since, so it is active now.
+    let mut read = got.expect(200)["data"].clone();
+    assert_eq!(read["state"], "active");
+    assert_eq!(read["phase"], "Running");
+    assert_eq!(read["ingressHost"], format!("{name}.tenants.localhost"));
+    for status_field in ["state", "phase", "ingressHost", "updatedAt"] {
+        read[status_field] = t[status_field].clone();
+    }
+    assert_eq!(read, *t);
+    // The spec did not change: the ETag guards it still.
     assert_eq!(got.header("etag"), Some(etag.as_str()));
 
     // PUT replaces the spec; the exact budget survives the CRD's float.

@@ -1,21 +1,17 @@
 //! Users through the Wasm host: signup with the password policy, login
 //! (JWTs), logout, password changes, the caller's profile, personal API
 //! keys — and the shared authentication step accepting user JWTs and keys
-//! on every component (and limiting them to the `/auth` routes for now).
+//! on every component (and keeping them out of operator-only areas).
 
 #![allow(clippy::unwrap_used)]
 
 use base64::Engine as _;
-use cp_tests::{call, count, db, env, unique, Call, Resp, JWT_SECRET};
+use cp_tests::{
+    bearer, call, count, db, email, env, forge_jwt as forge, jwt_claims as claims_of,
+    jwt_key as test_key, log_in, unique, GOOD_PASSWORD as GOOD,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// A password meeting the policy.
-const GOOD: &str = "violet-otter-river-42";
-
-fn email(prefix: &str) -> String {
-    format!("{}@example.com", unique(prefix))
-}
 
 async fn sign_up(email: &str, password: &str) -> Value {
     call("POST", "/api/v1/auth/signup")
@@ -27,63 +23,8 @@ async fn sign_up(email: &str, password: &str) -> Value {
         .clone()
 }
 
-async fn log_in(email: &str, password: &str) -> Resp {
-    call("POST", "/api/v1/auth/token")
-        .anonymous()
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-}
-
-fn bearer(token: &str, method: &'static str, path: &str) -> Call {
-    call(method, path).header("authorization", &format!("Bearer {token}"))
-}
-
 fn token_of(session: &Value) -> String {
     session["accessToken"].as_str().unwrap().to_owned()
-}
-
-/// HMAC-SHA256 (RFC 2104), written here so forged tokens do not depend on
-/// the server's JWT library.
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut block = [0u8; 64];
-    block[..key.len()].copy_from_slice(key);
-    let pad = |b: u8| block.iter().map(|k| k ^ b).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(msg)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .to_vec()
-}
-
-/// An HS256 JWT with these claims, signed with `key`.
-fn forge(claims: &Value, key: &[u8]) -> String {
-    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    let head = b64(json!({"alg": "HS256", "typ": "JWT"}).to_string().as_bytes());
-    let body = b64(claims.to_string().as_bytes());
-    let signing = format!("{head}.{body}");
-    let sig = b64(&hmac_sha256(key, signing.as_bytes()));
-    format!("{signing}.{sig}")
-}
-
-fn test_key() -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(JWT_SECRET)
-        .unwrap()
-}
-
-fn claims_of(token: &str) -> Value {
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 fn now_secs() -> u64 {
@@ -539,7 +480,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn users_may_only_use_the_auth_routes_for_now() {
+async fn users_reach_their_organisations_and_nothing_operator_only() {
     let session = sign_up(&email("scoped"), GOOD).await;
     let token = token_of(&session);
     let key = bearer(&token, "POST", "/api/v1/auth/api-keys")
@@ -551,19 +492,27 @@ async fn users_may_only_use_the_auth_routes_for_now() {
         .unwrap()
         .to_owned();
     for credential in [&token, &key] {
+        // Operator-only areas.
         for (method, path) in [
-            ("GET", "/api/v1/tenants"),
             ("POST", "/api/v1/access-tokens"),
             ("GET", "/api/v1/skills/catalog"),
+            ("GET", "/api/v1/policies"),
+            ("POST", "/api/v1/tenants"),
         ] {
             let c = bearer(credential, method, path);
             let c = if method == "POST" {
-                c.json(&json!({"name": "x"}))
+                c.json(&json!({"name": "x", "email": "x@example.com"}))
             } else {
                 c
             };
             c.send().await.expect_error(403, "FORBIDDEN");
         }
+        // Tenants through organisations: none yet.
+        let list = bearer(credential, "GET", "/api/v1/tenants")
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(list["data"], json!([]));
     }
 }
 

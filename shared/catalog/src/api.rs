@@ -18,7 +18,8 @@ use crate::model::{
     GroupUpdate, McpServer, McpServerInput, Member, SecretRef, SourceInput, SourceItem,
     ThirdPartySource,
 };
-use crate::service::{self, Versioned};
+use crate::service;
+use cp_platform::resource::Versioned;
 
 /// The operations of the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use crate::model::{
     ThirdPartySource, ValidCredential, ValidGroup, ValidMcpServer, ValidSource,
 };
 use crate::sql;
+use cp_platform::resource::{cursor_key, delete_audited, keyset_rows as page_rows, Versioned};
 
 /// Cursor scope of `GET /mcp-servers`.
 pub(crate) const SERVERS_SCOPE: &str = "mcp-servers";
@@ -26,49 +27,6 @@ pub(crate) const CREDENTIALS_SCOPE: &str = "mcp-server-credentials";
 pub(crate) const GROUPS_SCOPE: &str = "groups";
 /// Cursor scope of `GET /third-party-sources`.
 pub(crate) const SOURCES_SCOPE: &str = "third-party-sources";
-
-/// The Spin variable holding the master key of inline credential values.
-pub(crate) const SECRETS_KEY_VARIABLE: &str = "secrets_key";
-
-/// A resource with what its ETag and keyset cursor are made of.
-#[derive(Debug, Clone)]
-pub(crate) struct Versioned<T> {
-    pub(crate) view: T,
-    pub(crate) version: i64,
-    pub(crate) created_micros: i64,
-    pub(crate) id: String,
-}
-
-impl<T> Versioned<T> {
-    pub(crate) fn etag(&self) -> String {
-        cp_http::etag::for_version(&self.version.to_string())
-    }
-}
-
-fn cursor_key<T>(v: &Versioned<T>) -> Vec<serde_json::Value> {
-    vec![json!(v.created_micros), json!(v.id)]
-}
-
-/// Rows of a keyset list: the first page, or the page after the cursor.
-async fn page_rows<D: Database>(
-    db: &D,
-    page: &PageRequest,
-    first: &str,
-    after: &str,
-    extra: Option<Value>,
-) -> Result<Vec<Row>, Failure> {
-    let mut params = vec![Value::Int(page.fetch_limit())];
-    let sql = match &page.after {
-        None => first,
-        Some(c) => {
-            params.push(Value::Int(c.micros_at(0)?));
-            params.push(c.id_at(1)?.into());
-            after
-        }
-    };
-    params.extend(extra);
-    Ok(db.query(sql, &params).await?)
-}
 
 /// Maps a unique violation of the resource's name to a 409 naming it.
 fn duplicate<'a>(what: &'static str, name: &'a str) -> impl Fn(DbError) -> Failure + 'a {
@@ -202,24 +160,10 @@ pub(crate) async fn get_server<D: Database>(
 
 /// The master key, or a 503 naming the missing configuration (never a value).
 fn master_key<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<MasterKey, Failure> {
-    master_key_from(ctx.platform.variable(SECRETS_KEY_VARIABLE).as_deref())
-}
-
-/// A deployment without a usable key is a 503 (a dependency is missing, not
-/// the client's fault, and retrying after configuring it works); the message
-/// names the variable and how to do without it.
-fn master_key_from(text: Option<&str>) -> Result<MasterKey, Failure> {
-    let unavailable = |why: &str| {
-        Failure::with_cause(
-            ApiError::Unavailable(format!(
-                "inline credential values cannot be stored: the `{SECRETS_KEY_VARIABLE}` variable {why}; \
-                 use secretRef instead or configure the key"
-            )),
-            format!("{SECRETS_KEY_VARIABLE} {why}"),
-        )
-    };
-    let text = text.ok_or_else(|| unavailable("is not set"))?;
-    MasterKey::from_base64(text).map_err(|_| unavailable("is not a base64-encoded 32-byte key"))
+    cp_platform::config::require_secrets_key(
+        ctx.platform,
+        "inline credential values cannot be stored (use secretRef instead)",
+    )
 }
 
 /// What binds a sealed value to its row: a ciphertext moved to another
@@ -907,19 +851,17 @@ pub(crate) async fn delete_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
     id: Uuid,
 ) -> Result<(), Failure> {
+    // Items cascade.
+    let detail = |row: &Row| Ok(json!({ "name": row.text("name")? }));
     let sid = id.to_string();
-    transaction(ctx.db(), async |db| {
-        // Items cascade.
-        let row = db
-            .query_opt(sql::SOURCE_DELETE, &[sid.as_str().into()])
-            .await?
-            .ok_or_else(|| ApiError::not_found("THIRD_PARTY_SOURCE", &sid))?;
-        ctx.audit("third_party_source", &sid)
-            .detail(json!({ "name": row.text("name")? }))
-            .write(db)
-            .await?;
-        Ok::<_, Failure>(())
-    })
+    delete_audited(
+        ctx,
+        sql::SOURCE_DELETE,
+        "THIRD_PARTY_SOURCE",
+        "third_party_source",
+        &sid,
+        detail,
+    )
     .await
 }
 
@@ -927,20 +869,6 @@ pub(crate) async fn delete_source<P: Platform>(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn a_missing_or_bad_master_key_is_a_503_naming_the_variable() {
-        for text in [None, Some("not base64!"), Some("c2hvcnQ=")] {
-            let failure = master_key_from(text).unwrap_err();
-            assert_eq!(failure.error.status(), 503, "{text:?}");
-            let message = failure.error.to_string();
-            assert!(message.contains("`secrets_key`"), "{message}");
-            if let Some(t) = text {
-                assert!(!message.contains(t) && !failure.cause.unwrap().contains(t));
-            }
-        }
-        assert!(master_key_from(Some("dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmctISE=")).is_ok());
-    }
 
     #[test]
     fn sealed_values_are_bound_to_their_row() {

@@ -7,8 +7,10 @@
 //! Nothing here ever formats a key or a plaintext: [`MasterKey`]'s `Debug`
 //! is redacted and errors carry no data.
 
+mod mac;
 mod token;
 
+pub use mac::MacKey;
 pub use token::{new_token, token_hash, TOKEN_BYTES};
 
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
@@ -46,6 +48,9 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct MasterKey {
     cipher: Aes256Gcm,
+    /// Base of the [`MacKey`]s derived from this key ([`MasterKey::mac_key`]),
+    /// so the AES key itself is never used as an HMAC key.
+    mac_base: MacKey,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -72,6 +77,7 @@ impl MasterKey {
         let key = Key::<Aes256Gcm>::try_from(bytes).map_err(|_| CryptoError::KeyLength)?;
         Ok(Self {
             cipher: Aes256Gcm::new(&key),
+            mac_base: MacKey::derive(bytes, "master"),
         })
     }
 
@@ -82,6 +88,11 @@ impl MasterKey {
             .decode(text.trim())
             .map_err(|_| CryptoError::KeyNotBase64)?;
         Self::from_bytes(&bytes)
+    }
+
+    /// A keyed-digest key for `purpose`, derived from this master key.
+    pub fn mac_key(&self, purpose: &str) -> MacKey {
+        self.mac_base.derive_from(purpose)
     }
 
     /// Encrypts `plaintext` bound to `aad` under a fresh random nonce.

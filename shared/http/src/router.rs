@@ -19,6 +19,10 @@ pub struct Route<Op> {
     pub op: Op,
     /// Whether the route needs no authentication (API.md "public").
     pub public: bool,
+    /// Whether a successful response shows a secret once (a token, key, JWT
+    /// or TOTP secret): the pipeline then never stores it in plaintext for
+    /// `Idempotency-Key` replays.
+    pub shows_secret: bool,
 }
 
 impl<Op> Route<Op> {
@@ -29,6 +33,7 @@ impl<Op> Route<Op> {
             pattern,
             op,
             public: false,
+            shows_secret: false,
         }
     }
 
@@ -39,7 +44,14 @@ impl<Op> Route<Op> {
             pattern,
             op,
             public: true,
+            shows_secret: false,
         }
+    }
+
+    /// Marks the route's successful responses as showing a secret once.
+    pub const fn shows_secret(mut self) -> Self {
+        self.shows_secret = true;
+        self
     }
 }
 

@@ -15,7 +15,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, OpenApi};
 
 use crate::model::{AccessToken, AccessTokenCreate, CreatedAccessToken, SHOWN_PREFIX_LEN};
-use crate::{sql, users};
+use crate::{mfa, sql, users};
 
 /// Cursor scope of the token list.
 const LIST_SCOPE: &str = "access-tokens";
@@ -51,23 +51,41 @@ pub enum Op {
     DeleteApiKey,
     /// `POST /auth/api-key-token` (public)
     ExchangeApiKey,
+    /// `GET /auth/mfa/status`
+    MfaStatus,
+    /// `POST /auth/mfa/setup`
+    MfaSetup,
+    /// `POST /auth/mfa/verify-setup`
+    MfaVerifySetup,
+    /// `POST /auth/mfa/verify` (public)
+    MfaVerify,
+    /// `DELETE /auth/mfa`
+    MfaDisable,
 }
 
+/// Routes whose success shows a secret once (a token, key, JWT or TOTP
+/// secret) are marked `shows_secret`: their `Idempotency-Key` replays are
+/// stored sealed (see `cp_platform::idempotency`).
 const ROUTES: &[Route<Op>] = &[
     Route::new("GET", "/api/v1/access-tokens", Op::ListTokens),
-    Route::new("POST", "/api/v1/access-tokens", Op::CreateToken),
+    Route::new("POST", "/api/v1/access-tokens", Op::CreateToken).shows_secret(),
     Route::new("DELETE", "/api/v1/access-tokens/{id}", Op::DeleteToken),
-    Route::public("POST", "/api/v1/auth/signup", Op::SignUp),
-    Route::public("POST", "/api/v1/auth/token", Op::LogIn),
+    Route::public("POST", "/api/v1/auth/signup", Op::SignUp).shows_secret(),
+    Route::public("POST", "/api/v1/auth/token", Op::LogIn).shows_secret(),
     Route::new("DELETE", "/api/v1/auth/token", Op::LogOut),
-    Route::new("POST", "/api/v1/auth/change-password", Op::ChangePassword),
+    Route::new("POST", "/api/v1/auth/change-password", Op::ChangePassword).shows_secret(),
     Route::new("GET", "/api/v1/auth/me", Op::GetMe),
     Route::new("PATCH", "/api/v1/auth/me", Op::UpdateMe),
     Route::new("DELETE", "/api/v1/auth/me", Op::DeleteMe),
     Route::new("GET", "/api/v1/auth/api-keys", Op::ListApiKeys),
-    Route::new("POST", "/api/v1/auth/api-keys", Op::CreateApiKey),
+    Route::new("POST", "/api/v1/auth/api-keys", Op::CreateApiKey).shows_secret(),
     Route::new("DELETE", "/api/v1/auth/api-keys/{id}", Op::DeleteApiKey),
-    Route::public("POST", "/api/v1/auth/api-key-token", Op::ExchangeApiKey),
+    Route::public("POST", "/api/v1/auth/api-key-token", Op::ExchangeApiKey).shows_secret(),
+    Route::new("GET", "/api/v1/auth/mfa/status", Op::MfaStatus),
+    Route::new("POST", "/api/v1/auth/mfa/setup", Op::MfaSetup).shows_secret(),
+    Route::new("POST", "/api/v1/auth/mfa/verify-setup", Op::MfaVerifySetup),
+    Route::public("POST", "/api/v1/auth/mfa/verify", Op::MfaVerify).shows_secret(),
+    Route::new("DELETE", "/api/v1/auth/mfa", Op::MfaDisable),
 ];
 
 /// The identity route group.
@@ -96,6 +114,11 @@ impl RouteGroup for Identity {
             Op::CreateApiKey => "createApiKey",
             Op::DeleteApiKey => "deleteApiKey",
             Op::ExchangeApiKey => "exchangeApiKey",
+            Op::MfaStatus => "getMfaStatus",
+            Op::MfaSetup => "setUpMfa",
+            Op::MfaVerifySetup => "verifyMfaSetup",
+            Op::MfaVerify => "verifyMfa",
+            Op::MfaDisable => "disableMfa",
         }
     }
 
@@ -128,6 +151,11 @@ impl RouteGroup for Identity {
             Op::CreateApiKey => users::create_api_key(ctx, req).await,
             Op::DeleteApiKey => users::delete_api_key(ctx, params).await,
             Op::ExchangeApiKey => users::exchange_api_key(ctx, req).await,
+            Op::MfaStatus => mfa::get_status(ctx).await,
+            Op::MfaSetup => mfa::set_up(ctx).await,
+            Op::MfaVerifySetup => mfa::verify_setup(ctx, req).await,
+            Op::MfaVerify => mfa::verify(ctx, req).await,
+            Op::MfaDisable => mfa::disable(ctx, req).await,
         }
     }
 }
@@ -282,13 +310,15 @@ impl utoipa::Modify for TokenLinks {
         users::sign_up, users::log_in, users::log_out, users::change_password,
         users::get_me, users::update_me, users::delete_me,
         users::list_api_keys, users::create_api_key, users::delete_api_key,
-        users::exchange_api_key),
+        users::exchange_api_key,
+        mfa::get_status, mfa::set_up, mfa::verify_setup, mfa::verify, mfa::disable),
     modifiers(&TokenLinks),
     tags((name = "access-tokens", description = "Opaque bearer tokens for automation: scoped, \
           optionally expiring, shown once, stored as SHA-256 digests"),
         (name = "auth", description = "Users: signup, login (HS256 JWTs, 15 minutes, revocable \
           by jti), password changes, the caller's profile, personal API keys (`cpk_…`, shown \
-          once, stored as SHA-256 digests). Users may only use these routes for now.")),
+          once, stored as SHA-256 digests), TOTP MFA (RFC 6238; secrets encrypted at rest, \
+          failed codes rate-limited). Users may only use these routes for now.")),
 )]
 pub struct IdentityApi;
 

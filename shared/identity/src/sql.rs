@@ -134,3 +134,76 @@ pub(crate) fn user_by_key() -> String {
          WHERE id = (SELECT user_id FROM user_api_keys WHERE key_hash = $1)"
     )
 }
+
+/// A user's ($1) MFA state: `enabled_micros` is NULL while pending.
+pub(crate) const MFA_STATUS: &str =
+    "SELECT (extract(epoch FROM enabled_at) * 1000000)::int8 AS enabled_micros
+     FROM user_mfa WHERE user_id = $1::text::uuid";
+
+/// A user's ($1) MFA row with the sealed secret, locked: every code check
+/// of the user runs one at a time.
+pub(crate) const MFA_FOR_UPDATE: &str = "SELECT secret_nonce, secret_ciphertext, last_step,
+        (extract(epoch FROM enabled_at) * 1000000)::int8 AS enabled_micros
+     FROM user_mfa WHERE user_id = $1::text::uuid FOR UPDATE";
+
+/// Stores a pending secret ($2 nonce, $3 ciphertext) for user $1, replacing
+/// a pending one; no row when MFA is already enabled.
+pub(crate) const MFA_SET_PENDING: &str =
+    "INSERT INTO user_mfa (user_id, secret_nonce, secret_ciphertext)
+     VALUES ($1::text::uuid, $2, $3)
+     ON CONFLICT (user_id) DO UPDATE
+         SET secret_nonce = EXCLUDED.secret_nonce,
+             secret_ciphertext = EXCLUDED.secret_ciphertext,
+             last_step = NULL, created_at = now()
+         WHERE user_mfa.enabled_at IS NULL
+     RETURNING user_id::text AS user_id";
+
+/// Enables the user's ($1) pending MFA.
+pub(crate) const MFA_ENABLE: &str =
+    "UPDATE user_mfa SET enabled_at = now() WHERE user_id = $1::text::uuid";
+
+/// Records the last accepted time step ($2) of user $1.
+pub(crate) const MFA_ACCEPT_STEP: &str =
+    "UPDATE user_mfa SET last_step = $2::int8 WHERE user_id = $1::text::uuid";
+
+/// Disables MFA of user $1 (the secret goes) and drops their challenges.
+pub(crate) const MFA_DISABLE: &str = "WITH gone AS (
+        DELETE FROM mfa_challenges WHERE user_id = $1::text::uuid
+     )
+     DELETE FROM user_mfa WHERE user_id = $1::text::uuid";
+
+/// When user $1 has at least $3 + 1 failures within the last $2 seconds:
+/// the seconds until the ($3 + 1)th most recent leaves the window.
+pub(crate) const MFA_RETRY_AFTER: &str = "SELECT
+        ceil(extract(epoch FROM failed_at + $2::int8 * interval '1 second' - now()))::int8
+            AS retry_secs
+     FROM mfa_failures
+     WHERE user_id = $1::text::uuid AND failed_at > now() - $2::int8 * interval '1 second'
+     ORDER BY failed_at DESC OFFSET $3::int8 LIMIT 1";
+
+/// Forgets user $1's failures older than $2 seconds.
+pub(crate) const MFA_PRUNE_FAILURES: &str = "DELETE FROM mfa_failures
+     WHERE user_id = $1::text::uuid AND failed_at < now() - $2::int8 * interval '1 second'";
+
+/// Records a failed verification of user $1.
+pub(crate) const MFA_RECORD_FAILURE: &str =
+    "INSERT INTO mfa_failures (user_id) VALUES ($1::text::uuid)";
+
+/// Forgets user $1's failures (after a success).
+pub(crate) const MFA_CLEAR_FAILURES: &str =
+    "DELETE FROM mfa_failures WHERE user_id = $1::text::uuid";
+
+/// Expired challenges are no longer needed.
+pub(crate) const MFA_PRUNE_CHALLENGES: &str = "DELETE FROM mfa_challenges WHERE expires_at < now()";
+
+/// Stores a challenge ($1 digest, $2 user, $3 lifetime in seconds).
+pub(crate) const MFA_INSERT_CHALLENGE: &str =
+    "INSERT INTO mfa_challenges (token_hash, user_id, expires_at)
+     VALUES ($1, $2::text::uuid, now() + $3::int8 * interval '1 second')";
+
+/// A live challenge by digest ($1), locked until it is used.
+pub(crate) const MFA_CHALLENGE_FOR_UPDATE: &str = "SELECT user_id::text AS user_id
+     FROM mfa_challenges WHERE token_hash = $1 AND expires_at > now() FOR UPDATE";
+
+/// Consumes a challenge ($1 digest).
+pub(crate) const MFA_DELETE_CHALLENGE: &str = "DELETE FROM mfa_challenges WHERE token_hash = $1";

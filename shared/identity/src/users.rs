@@ -23,6 +23,7 @@ use crate::account::{
     SignUp, UpdateMe, User, SHOWN_KEY_PREFIX_LEN,
 };
 use crate::api::TokenIdPath;
+use crate::mfa::{self, LoginResult};
 use crate::{password, sql};
 
 /// Cursor scope of the API key list.
@@ -31,11 +32,11 @@ pub(crate) const KEYS_SCOPE: &str = "api-keys";
 /// The one answer to a failed login, whatever failed.
 const BAD_LOGIN: &str = "invalid email or password";
 
-fn hash_failure(e: password::HashError) -> Failure {
+pub(crate) fn hash_failure(e: password::HashError) -> Failure {
     Failure::with_cause(ApiError::Internal, e.to_string())
 }
 
-fn session(key: &JwtKey, user: User) -> Result<(Session, i64), Failure> {
+pub(crate) fn session(key: &JwtKey, user: User) -> Result<(Session, i64), Failure> {
     let issued = key.issue(&user.id)?;
     Ok((
         Session {
@@ -50,7 +51,9 @@ fn session(key: &JwtKey, user: User) -> Result<(Session, i64), Failure> {
 
 /// The calling user, or a 403 for operators and access tokens (they have no
 /// account).
-fn user_of<'a, P: Platform>(ctx: &'a RequestContext<'_, P>) -> Result<&'a UserPrincipal, Failure> {
+pub(crate) fn user_of<'a, P: Platform>(
+    ctx: &'a RequestContext<'_, P>,
+) -> Result<&'a UserPrincipal, Failure> {
     ctx.principal.user().ok_or_else(|| {
         ApiError::Forbidden(
             "only a signed-in user has an account here; operators and access tokens do not".into(),
@@ -128,12 +131,14 @@ pub(crate) async fn sign_up<P: Platform>(
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", operation_id = "logIn",
-    summary = "Log in with email and password; answers a session JWT (15 minutes)",
+    summary = "Log in with email and password; answers a session JWT (15 minutes), or an MFA challenge",
     description = "An unknown email and a wrong password give the same 401 after the same work. \
-        Successes and failures are audited (never the password).",
+        Successes and failures are audited (never the password). When the user has MFA enabled, \
+        the answer is `{mfaRequired: true, mfaToken, expiresIn}` instead of a session: send the \
+        mfaToken and a current code to POST /auth/mfa/verify (single use, 5 minutes).",
     request_body = LogIn, security(()),
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<LoginResult>), (status = 401, body = ErrorBody)))]
 pub(crate) async fn log_in<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -169,12 +174,15 @@ pub(crate) async fn log_in<P: Platform>(
         .await;
     };
     let user = User::from_row(&row)?;
+    if mfa::is_enabled(ctx.db(), &user.id).await? {
+        return mfa::challenge(ctx, &user).await;
+    }
     ctx.audit("user", &user.id)
         .detail(json!({ "email": user.email }))
         .write(ctx.db())
         .await?;
     let (session, _) = session(&key, user)?;
-    Ok(ctx.ok(&session))
+    Ok(ctx.ok(&LoginResult::Session(session)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/auth/token", tag = "auth", operation_id = "logOut",
@@ -363,6 +371,9 @@ pub(crate) async fn update_me<P: Platform>(
 
 #[utoipa::path(delete, path = "/api/v1/auth/me", tag = "auth", operation_id = "deleteMe",
     summary = "Delete the caller's account and their data (API keys); their tokens stop working",
+    description = "Refused with 409 CONFLICT, naming the organisations, while the caller is the \
+        only owner of an organisation: make another member owner first. Their memberships go \
+        with the account.",
     params(IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn delete_me<P: Platform>(
@@ -370,8 +381,17 @@ pub(crate) async fn delete_me<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     transaction(ctx.db(), async |db| {
-        // Organisations (issue 5, later): refuse here with a 409 while the
-        // user is the last owner of an organisation, before deleting.
+        // An organisation always keeps an owner: refused (409) while the
+        // user is the only owner of one (the owner rows stay locked).
+        let sole = cp_platform::orgs::sole_owned_org_ids(db, &caller.id).await?;
+        if !sole.is_empty() {
+            return Err(ApiError::Conflict(format!(
+                "you are the last owner of organisation(s) {}; make another member owner \
+                 (PATCH /api/v1/organizations/{{orgId}}/members/{{userId}}) first",
+                sole.join(", ")
+            ))
+            .into());
+        }
         let Some(row) = db
             .query_opt(sql::DELETE_USER, &[caller.id.as_str().into()])
             .await?

@@ -19,6 +19,8 @@ pub fn document() -> Doc {
     doc.merge(cp_catalog::api::CatalogApi::openapi());
     doc.merge(cp_skills::api::SkillsApi::openapi());
     doc.merge(cp_identity::api::IdentityApi::openapi());
+    doc.merge(cp_orgs::api::OrgsApi::openapi());
+    doc.merge(cp_gateway::api::GatewayApi::openapi());
     doc.info.title = "Agent platform control plane".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(
@@ -78,6 +80,10 @@ const ERRORS: &[(&str, &str)] = &[
     (
         "422",
         "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was used with a different request",
+    ),
+    (
+        "429",
+        "RATE_LIMITED: too many attempts; retry after `Retry-After` seconds",
     ),
     (
         "500",
@@ -162,6 +168,15 @@ fn add_standard_responses_to(op: &mut Operation) {
                 HeaderBuilder::new()
                     .schema(String::schema())
                     .description(Some("The methods the path accepts"))
+                    .build(),
+            );
+        }
+        if status == "429" && !resp.headers.contains_key("Retry-After") {
+            resp.headers.insert(
+                "Retry-After".into(),
+                HeaderBuilder::new()
+                    .schema(u64::schema())
+                    .description(Some("Seconds until a retry may succeed"))
                     .build(),
             );
         }

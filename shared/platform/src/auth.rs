@@ -59,8 +59,17 @@ pub struct UserPrincipal {
     pub via: UserVia,
 }
 
-/// The area users may reach for now ([`Principal::authorize`]).
+/// The area of a caller's own account (`/api/v1/auth/...`).
 pub const USER_AREA: &str = "auth";
+
+/// The area of invitations (`/api/v1/invitations/...`), accepted by users.
+pub const INVITATIONS_AREA: &str = "invitations";
+
+/// The areas a user may reach ([`Principal::authorize`]). In the
+/// organisation-scoped ones (`organizations`, `tenants`) each route then
+/// checks the user's role in the resource's organisation
+/// ([`crate::orgs::org_access`]); every other area is the operator's.
+pub const USER_AREAS: &[&str] = &[USER_AREA, INVITATIONS_AREA, "organizations", "tenants"];
 
 /// An authenticated access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,14 +117,14 @@ impl Principal {
     pub fn authorize(&self, access: Access, area: &str) -> Result<(), ApiError> {
         match self {
             Self::Operator | Self::Anonymous => Ok(()),
-            // Users reach tenants through their organisations, which are not
-            // built yet: until then a user may only manage their own account
-            // (`/api/v1/auth/...`), whatever the method.
-            Self::User(_) if area == USER_AREA => Ok(()),
-            Self::User(_) => Err(ApiError::Forbidden(
-                "users reach tenants through their organisations, which are not built yet; \
-                 a user token may only use /api/v1/auth/ routes"
-                    .into(),
+            Self::User(_) if USER_AREAS.contains(&area) => Ok(()),
+            Self::User(_) => Err(ApiError::Forbidden(format!(
+                "/api/v1/{area} is managed by the platform operator; users reach \
+                 /api/v1/auth, /api/v1/organizations, /api/v1/invitations and their \
+                 organisations' /api/v1/tenants"
+            ))),
+            Self::AccessToken(_) if area == INVITATIONS_AREA => Err(ApiError::Forbidden(
+                "invitations are accepted by signed-in users, not access tokens".into(),
             )),
             Self::AccessToken(t) if t.scopes.iter().any(|s| s.allows(access, area)) => Ok(()),
             // No scope names the auth area (`crate::scopes`): say what is possible.

@@ -14,7 +14,9 @@
 //! - **Drift** compares every CRD with every row ([`compare`]); **repair**
 //!   rewrites each drifted row from its CRD, re-reading the CRD under the
 //!   row's lock so a write that raced the check is never undone. Each check
-//!   records its counts in `drift_reports` for `/prom`.
+//!   records its counts in `drift_reports` for `/prom`. Rows a kind marks
+//!   retired ([`Projected::row_retired`]: tombstones whose CRD was deleted on
+//!   purpose) and CRDs under their names are left out of both.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -70,6 +72,13 @@ pub trait Projected: Resource {
     fn audit_tenant(name: &str) -> Option<&str> {
         let _ = name;
         None
+    }
+
+    /// Whether `row` is a tombstone of a retired resource whose CRD is
+    /// meant to be gone: drift and repair skip its name entirely.
+    fn row_retired(row: &Self::Row) -> bool {
+        let _ = row;
+        false
     }
 }
 
@@ -149,8 +158,18 @@ pub fn dry_run(req: &cp_http::ApiRequest) -> Result<bool, ApiError> {
 
 /// Compares CRDs (truth) with projection rows.
 pub fn compare<R: Projected>(crds: &[ObjectOf<R>], rows: &[R::Row]) -> DriftReport {
-    let by_name: BTreeMap<&str, &R::Row> = rows.iter().map(|r| (R::row_name(r), r)).collect();
-    let crd_names: BTreeMap<&str, &ObjectOf<R>> = crds.iter().map(|c| (c.name(), c)).collect();
+    let retired: Vec<&str> = rows
+        .iter()
+        .filter(|r| R::row_retired(r))
+        .map(|r| R::row_name(r))
+        .collect();
+    let rows: Vec<&R::Row> = rows.iter().filter(|r| !R::row_retired(r)).collect();
+    let crds: Vec<&ObjectOf<R>> = crds
+        .iter()
+        .filter(|c| !retired.contains(&c.name()))
+        .collect();
+    let by_name: BTreeMap<&str, &R::Row> = rows.iter().map(|r| (R::row_name(r), *r)).collect();
+    let crd_names: BTreeMap<&str, &ObjectOf<R>> = crds.iter().map(|c| (c.name(), *c)).collect();
     let mut items = Vec::new();
     for (name, obj) in &crd_names {
         let item = |kind, fields| DriftItem {
@@ -234,8 +253,20 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     /// Creates the CRD, then its row and audit entry (see the module docs).
     pub async fn create(
         &self,
+        obj: ObjectOf<R>,
+        detail: serde_json::Value,
+    ) -> Result<ObjectOf<R>, Failure> {
+        self.create_with(obj, detail, async |_, _| Ok(())).await
+    }
+
+    /// [`Self::create`], running `also` (e.g. an organisation event) in the
+    /// row's transaction: if it fails, the CRD is compensated like any
+    /// database failure.
+    pub async fn create_with(
+        &self,
         mut obj: ObjectOf<R>,
         detail: serde_json::Value,
+        also: impl AsyncFnOnce(&P::Db, &ObjectOf<R>) -> Result<(), Failure>,
     ) -> Result<ObjectOf<R>, Failure> {
         obj.metadata
             .labels
@@ -257,7 +288,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
             db.execute(R::sql_upsert(), &R::row_params(&created))
                 .await?;
             self.audit(&name, detail).write(db).await?;
-            Ok::<_, DbError>(())
+            also(db, &created).await
         })
         .await;
         if let Err(db_err) = written {
@@ -269,7 +300,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
                     R::AUDIT_KIND
                 );
             }
-            return Err(db_err.into());
+            return Err(db_err);
         }
         Ok(created)
     }
@@ -362,24 +393,40 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
 
     /// Deletes the CRD (by UID) and then the row, with an audit entry.
     pub async fn delete(&self, name: &str, detail: serde_json::Value) -> Result<(), Failure> {
+        self.delete_with(name, detail, async |_, _| Ok(())).await
+    }
+
+    /// [`Self::delete`], running `also` with the deleted row in the same
+    /// transaction, before the row goes (a Kubernetes failure stops both).
+    pub async fn delete_with(
+        &self,
+        name: &str,
+        detail: serde_json::Value,
+        also: impl AsyncFnOnce(&P::Db, &R::Row) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         self.locked(name, async |db, row| {
-            match self.kube.delete::<R>(name, Some(R::row_uid(&row))).await {
-                Ok(_) | Err(KubeError::NotFound { .. }) => {}
-                Err(KubeError::Conflict { .. }) => {
-                    return Err(ApiError::Conflict(format!(
-                        "{} '{name}' was re-created in Kubernetes (different UID); run POST {}/repair first",
-                        R::AUDIT_KIND,
-                        R::ROUTE
-                    ))
-                    .into())
-                }
-                Err(e) => return Err(e.into()),
-            }
+            self.delete_crd(name, &row).await?;
+            also(db, &row).await?;
             db.execute(R::sql_delete(), &[name.into()]).await?;
             self.audit(name, detail).write(db).await?;
             Ok(())
         })
         .await
+    }
+
+    /// Deletes the CRD `row` projects, by UID (inside [`Self::locked`]):
+    /// already gone is fine; another UID under the name is a 409.
+    pub async fn delete_crd(&self, name: &str, row: &R::Row) -> Result<(), Failure> {
+        match self.kube.delete::<R>(name, Some(R::row_uid(row))).await {
+            Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
+            Err(KubeError::Conflict { .. }) => Err(ApiError::Conflict(format!(
+                "{} '{name}' was re-created in Kubernetes (different UID); run POST {}/repair first",
+                R::AUDIT_KIND,
+                R::ROUTE
+            ))
+            .into()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Compares every CRD with every row and records the counts.

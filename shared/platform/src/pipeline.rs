@@ -12,19 +12,26 @@ pub async fn serve<G: RouteGroup, P: Platform>(platform: &P, req: ApiRequest) ->
     let request_id = request_id::resolve(req.header("x-request-id"));
     let mut resp = match run::<G, P>(platform, &req, &request_id).await {
         Ok(resp) => resp,
-        Err(failure) => render_failure(&req, &request_id, failure),
+        Err(failure) => render_failure::<G>(&req, &request_id, failure),
     };
     resp.set_header("x-request-id", request_id);
     resp
 }
 
-fn render_failure(req: &ApiRequest, request_id: &str, failure: Failure) -> ApiResponse {
+fn render_failure<G: RouteGroup>(
+    req: &ApiRequest,
+    request_id: &str,
+    failure: Failure,
+) -> ApiResponse {
     let status = failure.error.status();
     if let Some(cause) = &failure.cause {
+        // The route's pattern, not the path: a path segment may carry a
+        // secret (an invitation token), and logs never hold one.
+        let route = router::match_route(G::routes(), &req.method, &req.path)
+            .map_or("(unrouted)", |m| m.route.pattern);
         eprintln!(
-            "request_id={request_id} method={} path={} status={status} code={} cause={cause}",
+            "request_id={request_id} method={} route={route} status={status} code={} cause={cause}",
             req.method,
-            req.path,
             failure.error.code()
         );
     }
@@ -55,9 +62,25 @@ async fn run<G: RouteGroup, P: Platform>(
         operation_id: G::operation_id(route.op),
     };
 
+    // Opens and seals stored responses that show a secret (none without it).
+    let mut master = None;
     let claim = match idempotency::key_from(req)? {
         Some(key) if req.method.is_mutation() => {
-            match idempotency::claim(platform.db(), &ctx.principal.actor(), &key, req).await? {
+            master = crate::config::secrets_key(platform).ok();
+            let fingerprint = idempotency::fingerprint_key(
+                master.as_ref(),
+                platform.variable("api_token").as_deref(),
+            );
+            let principal = ctx.principal.actor();
+            let claimed = idempotency::claim(
+                platform.db(),
+                &principal,
+                &key,
+                req,
+                master.as_ref(),
+                &fingerprint,
+            );
+            match claimed.await? {
                 Claim::Replay(resp) => return Ok(resp),
                 Claim::Run(claimed) => Some(claimed),
             }
@@ -82,8 +105,15 @@ async fn run<G: RouteGroup, P: Platform>(
         };
         // Bookkeeping failures must not turn a done change into an error:
         // worst case the key is not replayable and a retry runs again.
+        // A secret shown once is stored sealed, or (no secrets_key) not at all.
         let stored = match &final_resp {
-            Some(resp) => idempotency::complete(platform.db(), &claimed, resp).await,
+            Some(resp) if route.shows_secret && (200..300).contains(&resp.status) => {
+                match &master {
+                    Some(k) => idempotency::complete(platform.db(), &claimed, resp, Some(k)).await,
+                    None => idempotency::release(platform.db(), &claimed).await,
+                }
+            }
+            Some(resp) => idempotency::complete(platform.db(), &claimed, resp, None).await,
             None => idempotency::release(platform.db(), &claimed).await,
         };
         if let Err(f) = stored {

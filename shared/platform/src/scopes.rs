@@ -6,10 +6,11 @@
 //! `<area>:read` / `<area>:write` (`write` includes `read`). Reads are `GET`;
 //! every other method writes.
 //!
-//! The `auth` area (a caller's own account: `/api/v1/auth/...`) is routed
-//! but not nameable in a scope: access tokens reach its one read
-//! (`GET /auth/me`) with `*` or `read`, and its writes are for users only,
-//! so tokens gain nothing from it.
+//! The user-only areas ([`USER_ONLY_AREAS`]: a caller's own account,
+//! `/api/v1/auth/...`, and accepting invitations, `/api/v1/invitations/...`)
+//! are routed but not nameable in a scope: access tokens reach the one read
+//! (`GET /auth/me`) with `*` or `read`, and the writes are for users only,
+//! so tokens gain nothing from them.
 
 use cp_http::Method;
 
@@ -23,10 +24,18 @@ pub const AREAS: &[&str] = &[
     "third-party-sources",
     "skills",
     "access-tokens",
+    "organizations",
+    "providers",
+    "models",
+    "ai-budget",
     crate::auth::USER_AREA,
+    crate::auth::INVITATIONS_AREA,
 ];
 
-/// The areas scopes can name: all but the user-only `auth` area.
+/// The routed areas only users act in.
+pub const USER_ONLY_AREAS: &[&str] = &[crate::auth::USER_AREA, crate::auth::INVITATIONS_AREA];
+
+/// The areas scopes can name: all but the [`USER_ONLY_AREAS`].
 pub const SCOPE_AREAS: &[&str] = &[
     "tenants",
     "policies",
@@ -35,10 +44,14 @@ pub const SCOPE_AREAS: &[&str] = &[
     "third-party-sources",
     "skills",
     "access-tokens",
+    "organizations",
+    "providers",
+    "models",
+    "ai-budget",
 ];
 
 /// OpenAPI pattern of a scope ([`parse`]).
-pub const SCOPE_PATTERN: &str = "^(\\*|read|(tenants|policies|mcp-servers|groups|third-party-sources|skills|access-tokens):(read|write))$";
+pub const SCOPE_PATTERN: &str = "^(\\*|read|(tenants|policies|mcp-servers|groups|third-party-sources|skills|access-tokens|organizations|providers|models|ai-budget):(read|write))$";
 
 /// What a request does to its area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -196,10 +209,11 @@ mod tests {
     }
 
     #[test]
-    fn the_auth_area_is_routed_but_not_scopable() {
+    fn the_user_only_areas_are_routed_but_not_scopable() {
         assert_eq!(&AREAS[..SCOPE_AREAS.len()], SCOPE_AREAS);
-        assert_eq!(AREAS[SCOPE_AREAS.len()..], [crate::auth::USER_AREA]);
+        assert_eq!(&AREAS[SCOPE_AREAS.len()..], USER_ONLY_AREAS);
         assert!(parse("auth:read").is_err());
+        assert!(parse("invitations:write").is_err());
         assert!(parse("read").unwrap().allows(Access::Read, "auth"));
         assert!(!parse("tenants:write")
             .unwrap()

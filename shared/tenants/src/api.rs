@@ -7,6 +7,7 @@ use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::validate::{dns_label, Validator};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_platform::orgs::OrgRole;
 use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -14,8 +15,10 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::Required;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::access;
 use crate::contract::EffectiveContract;
 use crate::model::{tenant_name_schema, Tenant, TenantCreate, TenantInput, TenantRow};
+use crate::orgs;
 use crate::service::{self, Membership};
 use cp_platform::dualwrite::{dry_run, DriftReport, RepairReport};
 use cp_platform::openapi::ResourceLinks;
@@ -47,6 +50,18 @@ pub enum Op {
     PutDatasets,
     /// `GET /tenants/{name}/effective-contract`
     Contract,
+    /// `GET /organizations/{orgId}/tenants`
+    OrgList,
+    /// `POST /organizations/{orgId}/tenants`
+    OrgCreate,
+    /// `GET /organizations/{orgId}/tenants/{tenantId}`
+    OrgGet,
+    /// `POST /organizations/{orgId}/tenants/{tenantId}/suspend`
+    OrgSuspend,
+    /// `POST /organizations/{orgId}/tenants/{tenantId}/resume`
+    OrgResume,
+    /// `POST /organizations/{orgId}/tenants/{tenantId}/decommission`
+    OrgDecommission,
 }
 
 const ROUTES: &[Route<Op>] = &[
@@ -66,6 +81,12 @@ const ROUTES: &[Route<Op>] = &[
         "/api/v1/tenants/{name}/effective-contract",
         Op::Contract,
     ),
+    Route::new("GET", orgs::COLLECTION, Op::OrgList),
+    Route::new("POST", orgs::COLLECTION, Op::OrgCreate),
+    Route::new("GET", orgs::ONE, Op::OrgGet),
+    Route::new("POST", orgs::SUSPEND, Op::OrgSuspend),
+    Route::new("POST", orgs::RESUME, Op::OrgResume),
+    Route::new("POST", orgs::DECOMMISSION, Op::OrgDecommission),
 ];
 
 /// The tenants route group.
@@ -92,6 +113,12 @@ impl RouteGroup for Tenants {
             Op::GetDatasets => "getTenantDatasets",
             Op::PutDatasets => "replaceTenantDatasets",
             Op::Contract => "getTenantEffectiveContract",
+            Op::OrgList => "listOrganizationTenants",
+            Op::OrgCreate => "createOrganizationTenant",
+            Op::OrgGet => "getOrganizationTenant",
+            Op::OrgSuspend => "suspendOrganizationTenant",
+            Op::OrgResume => "resumeOrganizationTenant",
+            Op::OrgDecommission => "decommissionOrganizationTenant",
         }
     }
 
@@ -118,8 +145,47 @@ impl RouteGroup for Tenants {
             Op::GetDatasets => get_tenant_datasets(ctx, path_name(params)?).await,
             Op::PutDatasets => replace_tenant_datasets(ctx, req, path_name(params)?).await,
             Op::Contract => get_tenant_effective_contract(ctx, path_name(params)?).await,
+            Op::OrgList => orgs::list_organization_tenants(ctx, req, params).await,
+            Op::OrgCreate => orgs::create_organization_tenant(ctx, req, params).await,
+            Op::OrgGet => orgs::get_organization_tenant(ctx, params).await,
+            Op::OrgSuspend => orgs::suspend_organization_tenant(ctx, params).await,
+            Op::OrgResume => orgs::resume_organization_tenant(ctx, params).await,
+            Op::OrgDecommission => orgs::decommission_organization_tenant(ctx, params).await,
         }
     }
+}
+
+/// The tenant `name` if the caller may act on it with at least `min` (404
+/// for a tenant outside the user's organisations, 403 below `min`).
+async fn guard<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    name: &str,
+    min: OrgRole,
+) -> Result<TenantRow, Failure> {
+    let row = service::get(ctx.db(), name).await?;
+    access::require(ctx.db(), &ctx.principal, &row, min).await?;
+    Ok(row)
+}
+
+/// The `includeDecommissioned` query parameter (default false).
+pub(crate) fn include_decommissioned(req: &ApiRequest) -> Result<bool, ApiError> {
+    match req.query_param("includeDecommissioned").as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(ApiError::invalid(
+            "includeDecommissioned",
+            "must be true or false",
+        )),
+    }
+}
+
+/// The `includeDecommissioned` query parameter, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ListFilterQuery {
+    /// Also list decommissioned tenants (tombstones), default false.
+    #[param(nullable = false)]
+    pub include_decommissioned: Option<bool>,
 }
 
 /// The `{name}` path parameter, validated (a 400 naming `name`).
@@ -144,14 +210,14 @@ impl IntoParams for TenantPath {
     }
 }
 
-fn with_etag(mut resp: ApiResponse, row: &TenantRow) -> ApiResponse {
+pub(crate) fn with_etag(mut resp: ApiResponse, row: &TenantRow) -> ApiResponse {
     resp.set_header("etag", row.etag());
     resp
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", operation_id = "listTenants",
-    summary = "List tenants (keyset pagination, oldest first)",
-    params(PageQuery),
+    summary = "List tenants (keyset pagination, oldest first; users see their organisations' tenants)",
+    params(PageQuery, ListFilterQuery),
     responses((status = 200, body = ListEnvelope<Tenant>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_tenants<P: Platform>(
@@ -159,26 +225,32 @@ async fn list_tenants<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, service::LIST_SCOPE)?;
-    let (rows, pagination) = service::list(ctx.db(), &page).await?;
+    let filter = access::list_filter(&ctx.principal);
+    let include = include_decommissioned(req)?;
+    let (rows, pagination) = service::list(ctx.db(), &page, &filter, include).await?;
     let items: Vec<&Tenant> = rows.iter().map(|r| &r.tenant).collect();
     Ok(ctx.list(&items, pagination))
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", operation_id = "createTenant",
-    summary = "Create a tenant (dual-write: Tenant CRD, then the PostgreSQL row)",
+    summary = "Create a platform tenant, outside any organisation (operators; users create in an organisation)",
     request_body = TenantCreate,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Tenant>, headers(("ETag" = String))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn create_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
+    access::operators_only(
+        &ctx.principal,
+        "users create tenants in an organisation: POST /api/v1/organizations/{orgId}/tenants",
+    )?;
     let input = parse_body::<TenantInput>(req)?.validate(None)?;
-    let row = service::create(ctx, input).await?;
+    let row = service::create(ctx, input, None).await?;
     Ok(with_etag(ctx.created(&row.tenant), &row))
 }
 
@@ -192,7 +264,8 @@ async fn get_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<ApiResponse, Failure> {
-    let row = service::get(ctx.db(), name).await?;
+    let row = guard(ctx, name, OrgRole::Viewer).await?;
+    let row = service::refresh(ctx, row).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
@@ -202,63 +275,76 @@ async fn get_tenant<P: Platform>(
     params(TenantPath, IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
 async fn update_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
     name: &str,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<TenantInput>(req)?.validate(Some(name))?;
-    let row = service::update(ctx, req, input).await?;
+    let current = guard(ctx, name, OrgRole::Member).await?;
+    let row = service::update(ctx, req, input, &current).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{name}", tag = "tenants", operation_id = "deleteTenant",
-    summary = "Delete a tenant (dual-write)",
+    summary = "Delete a tenant: operators delete CRD and row (the name is free at once); an organisation admin decommissions it",
     params(TenantPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 204, description = "Deleted (operators) or decommissioned (users)"),
+              (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn delete_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<ApiResponse, Failure> {
-    service::delete(ctx, name).await?;
+    guard(ctx, name, OrgRole::Admin).await?;
+    if matches!(ctx.principal, cp_platform::auth::Principal::User(_)) {
+        // Users end their organisation's tenants the one final way the
+        // lifecycle has; only operators free a name at once.
+        service::decommission(ctx, name, None).await?;
+    } else {
+        service::delete(ctx, name).await?;
+    }
     Ok(ApiResponse::empty(204))
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants/{name}/suspend", tag = "tenants", operation_id = "suspendTenant",
-    summary = "Suspend a tenant: spec.suspended and its Deployment scaled to zero (409 if already suspended)",
+    summary = "Suspend an active tenant: spec.suspended and its Deployment scaled to zero (409 naming the state otherwise)",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn suspend_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<ApiResponse, Failure> {
-    let row = service::set_suspended(ctx, name, true).await?;
+    guard(ctx, name, OrgRole::Member).await?;
+    let row = service::set_suspended(ctx, name, true, None).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants/{name}/resume", tag = "tenants", operation_id = "resumeTenant",
-    summary = "Resume a suspended tenant (409 if not suspended)",
+    summary = "Resume a suspended tenant (409 naming the state otherwise)",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn resume_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<ApiResponse, Failure> {
-    let row = service::set_suspended(ctx, name, false).await?;
+    guard(ctx, name, OrgRole::Member).await?;
+    let row = service::set_suspended(ctx, name, false, None).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
@@ -356,7 +442,7 @@ async fn get_tenant_datasets<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<ApiResponse, Failure> {
-    service::get(ctx.db(), name).await?;
+    guard(ctx, name, OrgRole::Viewer).await?;
     let ms = service::datasets(ctx.db(), name).await?;
     Ok(ctx.ok(&datasets_view(name, ms)))
 }
@@ -396,6 +482,7 @@ async fn replace_tenant_datasets<P: Platform>(
         wanted.push((d.name, access));
     }
     v.finish()?;
+    guard(ctx, name, OrgRole::Member).await?;
     let ms = service::replace_datasets(ctx, name, wanted).await?;
     Ok(ctx.ok(&datasets_view(name, ms)))
 }
@@ -411,43 +498,54 @@ async fn get_tenant_effective_contract<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<ApiResponse, Failure> {
+    guard(ctx, name, OrgRole::Viewer).await?;
     let contract = service::effective_contract(ctx, name).await?;
     Ok(ctx.ok(&contract))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/drift", tag = "tenants", operation_id = "getTenantDrift",
-    summary = "Compare Tenant CRDs (truth) with their PostgreSQL projection rows",
+    summary = "Compare Tenant CRDs (truth) with their PostgreSQL projection rows (operators; decommissioned tenants are skipped)",
     responses((status = 200, body = Envelope<DriftReport>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_tenant_drift<P: Platform>(
     ctx: &RequestContext<'_, P>,
 ) -> Result<ApiResponse, Failure> {
+    access::operators_only(&ctx.principal, OPERATORS_ONLY)?;
     let report = service::drift(ctx).await?;
     Ok(ctx.ok(&report))
 }
 
 #[utoipa::path(post, path = "/api/v1/tenants/repair", tag = "tenants", operation_id = "repairTenants",
-    summary = "Repair projection rows from the CRDs (dry run unless dryRun=false)",
+    summary = "Repair projection rows from the CRDs (operators; dry run unless dryRun=false)",
     params(("dryRun" = Option<bool>, Query, nullable = false,
             description = "Only report what would change (default true)"),
            IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<RepairReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn repair_tenants<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
+    access::operators_only(&ctx.principal, OPERATORS_ONLY)?;
     let report = service::repair(ctx, dry_run(req)?).await?;
     Ok(ctx.ok(&report))
 }
+
+/// Why users may not reach drift and repair.
+const OPERATORS_ONLY: &str =
+    "drift and repair act on every tenant of the platform: operators and access tokens only";
 
 /// OpenAPI description of the tenants routes.
 #[derive(OpenApi)]
 #[openapi(
     paths(list_tenants, create_tenant, get_tenant, update_tenant, delete_tenant, suspend_tenant,
           resume_tenant, get_tenant_datasets, replace_tenant_datasets,
-          get_tenant_effective_contract, get_tenant_drift, repair_tenants),
+          get_tenant_effective_contract, get_tenant_drift, repair_tenants,
+          orgs::list_organization_tenants, orgs::create_organization_tenant,
+          orgs::get_organization_tenant, orgs::suspend_organization_tenant,
+          orgs::resume_organization_tenant, orgs::decommission_organization_tenant),
     modifiers(&TenantLinks),
     tags((name = "tenants", description = "Agent pods: Tenant CRDs dual-written with PostgreSQL projection rows"))
 )]

@@ -7,7 +7,10 @@ use cp_platform::dualwrite::Projected;
 use cp_store::{DbError, Row, Value};
 use serde_json::json;
 
-use crate::model::{projected_phase, spec_budget_cents, Resources, TenantRow};
+use crate::lifecycle::State;
+use crate::model::{
+    projected_phase, spec_budget_cents, Resources, TenantRow, ORG_ID_LABEL, TENANT_ID_LABEL,
+};
 use crate::sql;
 
 /// The Tenant kind as the control plane projects it.
@@ -76,6 +79,20 @@ impl Projected for TenantKind {
     fn audit_tenant(name: &str) -> Option<&str> {
         Some(name)
     }
+
+    fn row_retired(row: &TenantRow) -> bool {
+        row.state == State::Decommissioned
+    }
+}
+
+/// A UUID label of `obj` (anything else is ignored: labels can be edited in
+/// the cluster, and the row's columns only take ids).
+fn label_id(obj: &TenantObject, label: &str) -> Option<String> {
+    obj.metadata
+        .labels
+        .get(label)
+        .and_then(|v| cp_http::ids::parse_id(v).ok())
+        .map(|id| id.to_string())
 }
 
 /// The projection of one CRD, field by field, as stored in a row.
@@ -109,6 +126,11 @@ pub struct Projection {
     pub kube_uid: String,
     /// `metadata.resourceVersion`.
     pub kube_resource_version: String,
+    /// The tenant id of its label; a new one for a CRD made without it
+    /// (only an insert uses it: ids never change).
+    pub id: String,
+    /// The organisation id of its label, if it is a valid id.
+    pub org_id: Option<String>,
 }
 
 impl Projection {
@@ -139,6 +161,9 @@ impl Projection {
             ingress_host: obj.status.as_ref().and_then(|s| s.ingress_host.clone()),
             kube_uid: obj.metadata.uid.clone().unwrap_or_default(),
             kube_resource_version: obj.metadata.resource_version.clone().unwrap_or_default(),
+            id: label_id(obj, TENANT_ID_LABEL)
+                .unwrap_or_else(|| cp_http::ids::new_id().to_string()),
+            org_id: label_id(obj, ORG_ID_LABEL),
         }
     }
 
@@ -159,6 +184,8 @@ impl Projection {
             self.ingress_host.clone().into(),
             self.kube_uid.as_str().into(),
             self.kube_resource_version.as_str().into(),
+            self.id.as_str().into(),
+            self.org_id.clone().into(),
         ]
     }
 
@@ -217,7 +244,12 @@ mod tests {
     fn row_of(obj: &TenantObject) -> TenantRow {
         let p = Projection::of(obj);
         TenantRow {
+            state: State::Provisioning,
             tenant: Tenant {
+                id: p.id,
+                organization_id: p.org_id,
+                state: State::Provisioning,
+                decommissioned_at: None,
                 name: p.name,
                 display_name: p.display_name,
                 email: p.email,
@@ -298,6 +330,38 @@ mod tests {
             };
             assert_eq!(spec_budget_cents(&spec), Some(cents), "{cents}");
         }
+    }
+
+    #[test]
+    fn tombstones_and_their_names_are_not_drift() {
+        let live = crd("a", "a@x.io");
+        let mut tomb = row_of(&crd("gone", "g@x.io"));
+        tomb.state = State::Decommissioned;
+        // Even a CRD re-created under the name is left alone.
+        let report = compare_tenants(
+            &[live.clone(), crd("gone", "g@x.io")],
+            &[row_of(&live), tomb],
+        );
+        assert!(report.in_sync(), "{report:?}");
+        assert_eq!((report.crds, report.rows), (1, 1));
+    }
+
+    #[test]
+    fn labels_carry_the_ids() {
+        let mut obj = crd("a", "a@x.io");
+        let p = Projection::of(&obj);
+        assert!(cp_http::ids::parse_id(&p.id).is_ok());
+        assert_eq!(p.org_id, None);
+        let id = cp_http::ids::new_id().to_string();
+        obj.metadata
+            .labels
+            .insert(TENANT_ID_LABEL.into(), id.clone());
+        obj.metadata
+            .labels
+            .insert(ORG_ID_LABEL.into(), "not-an-id".into());
+        let p = Projection::of(&obj);
+        assert_eq!(p.id, id);
+        assert_eq!(p.org_id, None);
     }
 
     #[test]

@@ -16,11 +16,24 @@
 //! - Suspend scales the tenant's Deployment to zero after setting
 //!   `spec.suspended`; if scaling fails the CRD change is reverted and the
 //!   request fails with 502, so the two never disagree silently.
+//! - Decommission deletes the CRD (by UID) and turns the row into a
+//!   tombstone in the transaction that held the row lock across that call:
+//!   Kubernetes failing changes nothing; PostgreSQL failing after the CRD
+//!   is gone leaves a live row without its CRD, reported by drift, which a
+//!   retried decommission completes.
+//!
+//! # Lifecycle and visibility
+//! One state machine ([`lifecycle`]) for `/tenants` and
+//! `/organizations/{orgId}/tenants`; users see only their organisations'
+//! tenants ([`access`]).
 
+mod access;
 pub mod api;
 pub mod contract;
 pub mod drift;
+pub mod lifecycle;
 pub mod model;
+mod orgs;
 mod service;
 mod sql;
 

@@ -15,6 +15,15 @@ use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Schema, Schem
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::lifecycle::State;
+
+/// Label on a Tenant CRD holding the tenant's id, so the CRD (the source of
+/// truth) carries it and a repair re-imports the same id.
+pub const TENANT_ID_LABEL: &str = "opencrane.io/tenant-id";
+
+/// Label on a Tenant CRD holding the id of its organisation.
+pub const ORG_ID_LABEL: &str = "opencrane.io/organization-id";
+
 /// Largest accepted monthly budget, in cents (one billion dollars).
 const MAX_BUDGET_CENTS: i64 = 100_000_000_000;
 
@@ -122,8 +131,15 @@ fn skill_allowlist_schema() -> ArrayBuilder {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
+    /// Stable id (UUIDv7), used by `/organizations/{orgId}/tenants/{tenantId}`.
+    pub id: String,
     /// DNS-1123 name; also the CRD's and the Deployment's name.
     pub name: String,
+    /// The organisation the tenant belongs to (null: a platform tenant,
+    /// managed by operators only).
+    pub organization_id: Option<String>,
+    /// Lifecycle state (read-only; see suspend, resume, decommission).
+    pub state: State,
     /// Name shown in consoles.
     pub display_name: Option<String>,
     /// Owner's email.
@@ -143,7 +159,8 @@ pub struct Tenant {
     pub policy_ref: Option<String>,
     /// Lifecycle phase (read-only): `Pending`, `Running`, `Suspended`, ...
     pub phase: String,
-    /// Whether the pod is scaled to zero (read-only; use suspend/resume).
+    /// Whether the pod is scaled to zero (read-only: `state` is
+    /// `suspended`; use suspend/resume).
     pub suspended: bool,
     /// Host the pod is served on, once assigned (read-only).
     pub ingress_host: Option<String>,
@@ -151,6 +168,9 @@ pub struct Tenant {
     pub created_at: String,
     /// Last change (read-only).
     pub updated_at: String,
+    /// When it was decommissioned (read-only; null unless `state` is
+    /// `decommissioned`).
+    pub decommissioned_at: Option<String>,
 }
 
 /// Kubernetes resource quantities of the tenant's pod.
@@ -223,6 +243,18 @@ pub struct TenantInput {
     /// Read-only.
     #[schema(ignore)]
     pub updated_at: Option<serde_json::Value>,
+    /// Read-only.
+    #[schema(ignore)]
+    pub id: Option<serde_json::Value>,
+    /// Read-only (set by the route a tenant is created through).
+    #[schema(ignore)]
+    pub organization_id: Option<serde_json::Value>,
+    /// Read-only (use suspend/resume/decommission).
+    #[schema(ignore)]
+    pub state: Option<serde_json::Value>,
+    /// Read-only.
+    #[schema(ignore)]
+    pub decommissioned_at: Option<serde_json::Value>,
 }
 
 /// Body of `POST /tenants`: the fields of `TenantUpdate` plus the required
@@ -273,6 +305,10 @@ impl TenantInput {
             ("ingressHost", self.ingress_host.is_some()),
             ("createdAt", self.created_at.is_some()),
             ("updatedAt", self.updated_at.is_some()),
+            ("id", self.id.is_some()),
+            ("organizationId", self.organization_id.is_some()),
+            ("state", self.state.is_some()),
+            ("decommissionedAt", self.decommissioned_at.is_some()),
         ] {
             if present {
                 v.error(field, "is read-only");
@@ -473,6 +509,8 @@ pub fn spec_budget_cents(spec: &TenantSpec) -> Option<i64> {
 pub struct TenantRow {
     /// The API view.
     pub tenant: Tenant,
+    /// Lifecycle state (also in the view).
+    pub state: State,
     /// Budget in cents.
     pub budget_cents: Option<i64>,
     /// UID of the projected CRD.
@@ -492,9 +530,16 @@ impl TenantRow {
         let skill_allowlist: Vec<String> = serde_json::from_value(row.json("skill_allowlist")?)
             .map_err(|e| DbError::Decode(format!("skill_allowlist: {e}")))?;
         let created_micros = row.i64("created_micros")?;
+        let stored = row.text("state")?;
+        let state = State::parse(&stored)
+            .ok_or_else(|| DbError::Decode(format!("state: unknown {stored:?}")))?;
         Ok(Self {
+            state,
             tenant: Tenant {
+                id: row.text("id")?,
                 name: row.text("name")?,
+                organization_id: row.opt_text("org_id")?,
+                state,
                 display_name: row.opt_text("display_name")?,
                 email: row.text("email")?,
                 team: row.opt_text("team")?,
@@ -504,10 +549,13 @@ impl TenantRow {
                 skill_allowlist,
                 policy_ref: row.opt_text("policy_ref")?,
                 phase: row.text("phase")?,
-                suspended: row.bool("suspended")?,
+                suspended: state == State::Suspended,
                 ingress_host: row.opt_text("ingress_host")?,
                 created_at: time::micros_rfc3339(created_micros),
                 updated_at: time::micros_rfc3339(row.i64("updated_micros")?),
+                decommissioned_at: row
+                    .opt_i64("decommissioned_micros")?
+                    .map(time::micros_rfc3339),
             },
             budget_cents,
             kube_uid: row.text("kube_uid")?,

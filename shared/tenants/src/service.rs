@@ -10,17 +10,15 @@ use cp_policies::rules::TenantPolicies;
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
 
+use crate::access::not_found;
 use crate::contract::{self, EffectiveContract, GroupAwareness, Sources, Subject, SubjectGrant};
 use crate::drift::TenantKind;
-use crate::model::{TenantRow, ValidTenant};
-use crate::sql;
+use crate::lifecycle::{self, Action, State, NAME_HOLD_DAYS, READY_PHASE};
+use crate::model::{projected_phase, TenantRow, ValidTenant, ORG_ID_LABEL, TENANT_ID_LABEL};
+use crate::sql::{self, ListFilter};
 
-/// Cursor scope of the tenant list.
+/// Cursor scope of the tenant lists (every filter pages the same keyset).
 pub(crate) const LIST_SCOPE: &str = "tenants";
-
-fn not_found(name: &str) -> Failure {
-    ApiError::not_found("TENANT", name).into()
-}
 
 type Tenants<'c, 'a, P> = DualWrite<'c, 'a, P, TenantKind>;
 
@@ -33,27 +31,39 @@ pub(crate) async fn get<D: Database>(db: &D, name: &str) -> Result<TenantRow, Fa
     find(db, name).await?.ok_or_else(|| not_found(name))
 }
 
+/// The tenant of organisation `org_id` with id `id`.
+pub(crate) async fn get_in_org<D: Database>(
+    db: &D,
+    org_id: &str,
+    id: &str,
+) -> Result<TenantRow, Failure> {
+    let row = db
+        .query_opt(&sql::get_in_org(), &[id.into(), org_id.into()])
+        .await?;
+    row.map(|r| TenantRow::from_row(&r))
+        .transpose()?
+        .ok_or_else(|| not_found(id))
+}
+
 pub(crate) async fn list<D: Database>(
     db: &D,
     page: &PageRequest,
+    filter: &ListFilter,
+    include_decommissioned: bool,
 ) -> Result<(Vec<TenantRow>, PaginationInfo), Failure> {
-    let rows = match &page.after {
-        None => {
-            db.query(&sql::list_first(), &[Value::Int(page.fetch_limit())])
-                .await?
-        }
-        Some(c) => {
-            db.query(
-                &sql::list_after(),
-                &[
-                    Value::Int(page.fetch_limit()),
-                    Value::Int(c.micros_at(0)?),
-                    c.str_at(1)?.into(),
-                ],
-            )
-            .await?
-        }
-    };
+    let (query, filter_param) = sql::list(filter, page.after.is_some());
+    let mut params = vec![
+        Value::Int(page.fetch_limit()),
+        include_decommissioned.into(),
+    ];
+    if let Some(p) = filter_param {
+        params.push(p.into());
+    }
+    if let Some(c) = &page.after {
+        params.push(Value::Int(c.micros_at(0)?));
+        params.push(c.str_at(1)?.into());
+    }
+    let rows = db.query(&query, &params).await?;
     let rows = rows
         .iter()
         .map(TenantRow::from_row)
@@ -63,22 +73,149 @@ pub(crate) async fn list<D: Database>(
     }))
 }
 
+/// A 409 while a decommissioned tenant holds `name` (saying when it frees).
+/// After the hold, creation replaces the tombstone in the new row's
+/// transaction (`sql::UPSERT_CREATED`).
+async fn check_name_free<D: Database>(db: &D, name: &str) -> Result<(), Failure> {
+    let tomb = db
+        .query_opt(sql::TOMBSTONE, &[name.into(), Value::Int(NAME_HOLD_DAYS)])
+        .await?;
+    if let Some(t) = tomb {
+        if t.bool("held")? {
+            let frees = cp_http::time::micros_rfc3339(t.i64("frees_micros")?);
+            return Err(ApiError::Conflict(format!(
+                "the name '{name}' belongs to a decommissioned tenant and is held for \
+                 {NAME_HOLD_DAYS} days; it can be reused from {frees}"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `kind` to the tenant's organisation's event stream, if it has one
+/// (inside the change's transaction).
+async fn org_event<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    db: &P::Db,
+    row: &TenantRow,
+    kind: &str,
+    detail: serde_json::Value,
+) -> Result<(), Failure> {
+    if let Some(org) = &row.tenant.organization_id {
+        let mut detail = detail;
+        detail["tenantId"] = json!(row.tenant.id);
+        ctx.org_event(org, kind, &row.tenant.name)
+            .detail(detail)
+            .write(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates a tenant, in organisation `org_id` when given. The CRD carries
+/// the new id and the organisation as labels (it is the source of truth, so
+/// a repair re-imports both).
 pub(crate) async fn create<P: Platform>(
     ctx: &RequestContext<'_, P>,
     input: ValidTenant,
+    org_id: Option<&str>,
 ) -> Result<TenantRow, Failure> {
+    check_name_free(ctx.db(), &input.name).await?;
     let dw = Tenants::new(ctx)?;
+    let id = cp_http::ids::new_id().to_string();
+    let mut obj = TenantKind::object(&input.name, input.spec);
+    obj.metadata
+        .labels
+        .insert(TENANT_ID_LABEL.into(), id.clone());
+    if let Some(org) = org_id {
+        obj.metadata.labels.insert(ORG_ID_LABEL.into(), org.into());
+    }
     let created = dw
-        .create(TenantKind::object(&input.name, input.spec), json!({}))
+        .create_with(
+            obj,
+            json!({ "organizationId": org_id }),
+            async |db, created| {
+                if let Some(org) = org_id {
+                    ctx.org_event(org, "tenant.created", created.name())
+                        .detail(json!({ "tenantId": id }))
+                        .write(db)
+                        .await?;
+                }
+                Ok(())
+            },
+        )
         .await?;
     get(ctx.db(), created.name()).await
+}
+
+/// Shows a provisioning tenant as active once its CRD reports running: the
+/// status is re-read from Kubernetes when such a tenant is read on its own.
+/// A read never fails because of Kubernetes: on any error the row is shown
+/// as it is.
+pub(crate) async fn refresh<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    row: TenantRow,
+) -> Result<TenantRow, Failure> {
+    if row.state != State::Provisioning {
+        return Ok(row);
+    }
+    let Ok(kube) = ctx.kube() else {
+        return Ok(row);
+    };
+    let name = row.tenant.name.clone();
+    let Ok(obj) = kube.get::<TenantKind>(&name).await else {
+        return Ok(row);
+    };
+    let phase = projected_phase(&obj);
+    if phase != READY_PHASE || obj.metadata.uid.as_deref() != Some(row.kube_uid.as_str()) {
+        return Ok(row);
+    }
+    let ingress = obj.status.as_ref().and_then(|s| s.ingress_host.clone());
+    ctx.db()
+        .execute(
+            sql::MARK_ACTIVE,
+            &[
+                name.as_str().into(),
+                phase.as_str().into(),
+                ingress.into(),
+                row.kube_uid.as_str().into(),
+            ],
+        )
+        .await?;
+    get(ctx.db(), &name).await
+}
+
+/// A 409 for a write to a tombstone.
+fn refuse_decommissioned(row: &TenantRow) -> Result<(), Failure> {
+    if row.state == State::Decommissioned {
+        return Err(ApiError::Conflict(format!(
+            "tenant '{}' is decommissioned (decommissioning is final); it cannot be changed",
+            row.tenant.name
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// A 404 when the locked row is not the tenant the request addressed by id
+/// (the name was reused between the lookup and the lock).
+fn check_id(row: &TenantRow, expected_id: Option<&str>) -> Result<(), Failure> {
+    match expected_id {
+        Some(id) if id != row.tenant.id => Err(not_found(id)),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) async fn update<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &cp_http::ApiRequest,
     input: ValidTenant,
+    current: &TenantRow,
 ) -> Result<TenantRow, Failure> {
+    // Checked before the lock: a decommission racing this write makes the
+    // CRD read inside it a 409 as well.
+    refuse_decommissioned(current)?;
     Tenants::new(ctx)?
         .update(req, &input.name, |obj| {
             // `suspended` only changes through suspend/resume.
@@ -90,32 +227,80 @@ pub(crate) async fn update<P: Platform>(
     get(ctx.db(), &input.name).await
 }
 
+/// The operator's hard delete (seed 000): CRD and row go, the name is free
+/// at once; on a tombstone it removes the row (the CRD is already gone).
 pub(crate) async fn delete<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<(), Failure> {
-    Tenants::new(ctx)?.delete(name, json!({})).await
+    Tenants::new(ctx)?
+        .delete_with(name, json!({}), async |db, row| {
+            org_event(ctx, db, row, "tenant.deleted", json!({ "from": row.state })).await
+        })
+        .await
+}
+
+/// Decommissions a tenant: its CRD is deleted (by UID) and, in the same
+/// transaction that held the row lock across that call, the row becomes a
+/// tombstone, its dataset memberships go, and the audit entry and org
+/// event are written. Kubernetes failing leaves everything as it was; the
+/// database failing after the CRD is gone leaves a live row without a CRD,
+/// which drift reports and a retried decommission completes.
+pub(crate) async fn decommission<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    name: &str,
+    expected_id: Option<&str>,
+) -> Result<TenantRow, Failure> {
+    let dw = Tenants::new(ctx)?;
+    dw.locked(name, async |db, row| {
+        check_id(&row, expected_id)?;
+        let from = row.state;
+        lifecycle::transition(name, from, Action::Decommission)?;
+        dw.delete_crd(name, &row).await?;
+        db.execute(sql::DECOMMISSION, &[name.into()]).await?;
+        db.execute(sql::DATASETS_CLEAR, &[name.into()]).await?;
+        let detail = json!({ "from": from, "to": State::Decommissioned });
+        ctx.audit("tenant", name)
+            .tenant(name)
+            .detail(detail.clone())
+            .write(db)
+            .await?;
+        org_event(ctx, db, &row, Action::Decommission.event(), detail).await
+    })
+    .await?;
+    get(ctx.db(), name).await
 }
 
 /// Suspends (`true`) or resumes (`false`) a tenant: `spec.suspended` on the
-/// CRD, then the Deployment's replicas through the scale subresource.
+/// CRD, then the Deployment's replicas through the scale subresource. The
+/// lifecycle decides whether the move is legal (a 409 names the state).
 pub(crate) async fn set_suspended<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
     suspend: bool,
+    expected_id: Option<&str>,
 ) -> Result<TenantRow, Failure> {
+    let action = if suspend {
+        Action::Suspend
+    } else {
+        Action::Resume
+    };
     let dw = Tenants::new(ctx)?;
     let kube = dw.kube();
     dw.locked(name, async |db, row| {
-        if row.tenant.suspended == suspend {
-            let state = if suspend { "suspended" } else { "not suspended" };
-            return Err(ApiError::Conflict(format!(
-                "tenant '{name}' is already {state} (phase {})",
-                row.tenant.phase
-            ))
-            .into());
+        check_id(&row, expected_id)?;
+        // Only a provisioning tenant's state can have moved on in the CRD
+        // (to active): every other refusal needs no Kubernetes call.
+        if row.state != State::Provisioning {
+            lifecycle::transition(name, row.state, action)?;
         }
-        dw.crd(name).await?;
+        let current = dw.crd(name).await?;
+        let from = lifecycle::observed(
+            Some(row.state),
+            current.spec.suspended,
+            &projected_phase(&current),
+        );
+        lifecycle::transition(name, from, action)?;
         // A merge patch of the one field: no read-modify-write race with
         // the operator's status updates.
         let patch = |value: bool| json!({ "spec": { "suspended": value } });
@@ -135,7 +320,11 @@ pub(crate) async fn set_suspended<P: Platform>(
                 return Err(scale_err.into());
             }
         }
-        dw.project(db, &updated, json!({ "replicas": replicas })).await
+        let detail = json!({ "from": from, "to": action.target() });
+        let mut audit = detail.clone();
+        audit["replicas"] = json!(replicas);
+        dw.project(db, &updated, audit).await?;
+        org_event(ctx, db, &row, action.event(), detail).await
     })
     .await?;
     get(ctx.db(), name).await
@@ -234,6 +423,7 @@ pub(crate) async fn replace_datasets<P: Platform>(
 ) -> Result<Vec<Membership>, Failure> {
     Tenants::new(ctx)?
         .locked(name, async |db, row| {
+            refuse_decommissioned(&row)?;
             // Checked under the tenant's row lock, against the policy rows
             // (the projection of the AccessPolicy CRDs).
             let groups = groups_of(db, name).await?;

@@ -2,15 +2,25 @@
 //! (text, int8, bool, jsonb; casts in SQL); times are read as microseconds.
 
 /// Columns of a projection row, as [`crate::model::TenantRow::from_row`] reads them.
-pub(crate) const SELECT_COLUMNS: &str = "name, display_name, email, team, cluster_tenant_ref,
-    monthly_budget_cents, resources, skill_allowlist, policy_ref, suspended, phase, ingress_host,
+pub(crate) const SELECT_COLUMNS: &str = "name, id::text AS id, org_id::text AS org_id, state,
+    display_name, email, team, cluster_tenant_ref,
+    monthly_budget_cents, resources, skill_allowlist, policy_ref, phase, ingress_host,
     kube_uid, kube_resource_version,
     (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
-    (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros";
+    (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros,
+    (extract(epoch FROM decommissioned_at) * 1000000)::int8 AS decommissioned_micros";
 
 /// One tenant by name.
 pub(crate) fn get() -> String {
     format!("SELECT {SELECT_COLUMNS} FROM tenants WHERE name = $1")
+}
+
+/// One tenant by id ($1) within organisation $2.
+pub(crate) fn get_in_org() -> String {
+    format!(
+        "SELECT {SELECT_COLUMNS} FROM tenants
+         WHERE id = $1::text::uuid AND org_id = $2::text::uuid"
+    )
 }
 
 /// One tenant by name, locked until the transaction ends: writes to one
@@ -19,50 +29,134 @@ pub(crate) fn get_for_update() -> String {
     format!("SELECT {SELECT_COLUMNS} FROM tenants WHERE name = $1 FOR UPDATE")
 }
 
-/// First page, keyset order (created_at, name) on `tenants_keyset`.
-pub(crate) fn list_first() -> String {
-    format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY created_at, name LIMIT $1")
+/// Which tenants a list shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ListFilter {
+    /// Every tenant (operators and access tokens).
+    All,
+    /// The tenants of the organisations user `.0` belongs to.
+    MemberOf(String),
+    /// The tenants of organisation `.0`.
+    Org(String),
 }
 
-/// Next page after ($2 micros, $3 name).
-pub(crate) fn list_after() -> String {
-    format!(
-        "SELECT {SELECT_COLUMNS} FROM tenants
-         WHERE (created_at, name) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3)
-         ORDER BY created_at, name LIMIT $1"
-    )
+impl ListFilter {
+    /// The SQL condition (on parameter `$3`) and its parameter.
+    fn clause(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Self::All => None,
+            // A semi-join: (org_id, user_id) is org_members' key, so each
+            // tenant appears once; the keyset order stays tenants_keyset's.
+            Self::MemberOf(user) => Some((
+                "org_id IN (SELECT m.org_id FROM org_members m WHERE m.user_id = $3::text::uuid)",
+                user,
+            )),
+            // Served by tenants_org_keyset (org_id, created_at, name).
+            Self::Org(org) => Some(("org_id = $3::text::uuid", org)),
+        }
+    }
 }
 
-/// Every row (drift detection compares all of them).
+/// A list page in keyset order (created_at, name): `$1` limit, `$2` whether
+/// decommissioned tenants are included, then the filter's parameter and,
+/// with `after`, the cursor's (micros, name). Returns the SQL and the
+/// filter's parameter, if it has one.
+pub(crate) fn list(filter: &ListFilter, after: bool) -> (String, Option<String>) {
+    let mut conditions = vec!["($2::bool OR state <> 'decommissioned')".to_owned()];
+    let mut param = None;
+    let mut next = 3;
+    if let Some((clause, value)) = filter.clause() {
+        conditions.push(clause.to_owned());
+        param = Some(value.to_owned());
+        next = 4;
+    }
+    if after {
+        conditions.push(format!(
+            "(created_at, name) > (timestamptz 'epoch' + ${next}::int8 * interval '1 microsecond', ${})",
+            next + 1
+        ));
+    }
+    let sql = format!(
+        "SELECT {SELECT_COLUMNS} FROM tenants WHERE {} ORDER BY created_at, name LIMIT $1",
+        conditions.join(" AND ")
+    );
+    (sql, param)
+}
+
+/// Every row, tombstones included (drift detection compares all of them
+/// and skips the tombstones' names).
 pub(crate) fn all() -> String {
     format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY name")
 }
 
-/// Writes the projection of a newly created CRD ($1..$14). Kubernetes just
-/// accepted the name, so any row already holding it projects a CRD that no
-/// longer exists (or this same one, imported by a concurrent repair): the
-/// new CRD replaces it.
+/// Writes the projection of a newly created CRD ($1..$16; `$15` the id from
+/// the CRD's label, `$16` its organisation's). The lifecycle state comes
+/// from `$10` (`spec.suspended`) and `$11` (the projected phase), as
+/// `crate::lifecycle::observed` says. Kubernetes just accepted the name, so
+/// any row already holding it projects a CRD that no longer exists (or this
+/// same one, imported by a concurrent repair), or is a tombstone whose hold
+/// has passed (creation checks that first): the new CRD replaces it in this
+/// one statement, so purging the tombstone and writing the new tenant
+/// commit together.
 pub(crate) const UPSERT_CREATED: &str = "INSERT INTO tenants (name, display_name, email, team,
-    cluster_tenant_ref, monthly_budget_cents, resources, skill_allowlist, policy_ref, suspended,
-    phase, ingress_host, kube_uid, kube_resource_version)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    cluster_tenant_ref, monthly_budget_cents, resources, skill_allowlist, policy_ref, state,
+    phase, ingress_host, kube_uid, kube_resource_version, id, org_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+      CASE WHEN $10::bool THEN 'suspended' WHEN $11::text = 'Running' THEN 'active'
+           ELSE 'provisioning' END,
+      $11, $12, $13, $14, $15::text::uuid,
+      (SELECT o.id FROM organizations o WHERE o.id = $16::text::uuid))
     ON CONFLICT (name) DO UPDATE SET display_name = EXCLUDED.display_name,
       email = EXCLUDED.email, team = EXCLUDED.team,
       cluster_tenant_ref = EXCLUDED.cluster_tenant_ref,
       monthly_budget_cents = EXCLUDED.monthly_budget_cents, resources = EXCLUDED.resources,
       skill_allowlist = EXCLUDED.skill_allowlist, policy_ref = EXCLUDED.policy_ref,
-      suspended = EXCLUDED.suspended, phase = EXCLUDED.phase,
+      state = EXCLUDED.state, decommissioned_at = NULL, phase = EXCLUDED.phase,
       ingress_host = EXCLUDED.ingress_host, kube_uid = EXCLUDED.kube_uid,
       kube_resource_version = EXCLUDED.kube_resource_version,
+      id = CASE WHEN tenants.kube_uid = EXCLUDED.kube_uid THEN tenants.id ELSE EXCLUDED.id END,
+      org_id = EXCLUDED.org_id,
       created_at = CASE WHEN tenants.kube_uid = EXCLUDED.kube_uid THEN tenants.created_at ELSE now() END,
       updated_at = now()";
 
-/// Rewrites a projection row from its CRD (same parameters as [`UPSERT_CREATED`]).
+/// Rewrites a projection row from its CRD (same parameters as
+/// [`UPSERT_CREATED`]). A tombstone is never rewritten (its CRD is meant to
+/// be gone); the id never changes and the organisation, fixed at creation,
+/// is only filled in when missing.
 pub(crate) const UPDATE: &str = "UPDATE tenants SET display_name = $2, email = $3, team = $4,
     cluster_tenant_ref = $5, monthly_budget_cents = $6, resources = $7, skill_allowlist = $8,
-    policy_ref = $9, suspended = $10, phase = $11, ingress_host = $12, kube_uid = $13,
-    kube_resource_version = $14, updated_at = now()
+    policy_ref = $9,
+    state = CASE WHEN $10::bool THEN 'suspended'
+                 WHEN $11::text = 'Running' OR state IN ('active', 'suspended') THEN 'active'
+                 ELSE 'provisioning' END,
+    phase = $11, ingress_host = $12, kube_uid = $13,
+    kube_resource_version = $14,
+    id = COALESCE(id, $15::text::uuid),
+    org_id = COALESCE(org_id, (SELECT o.id FROM organizations o WHERE o.id = $16::text::uuid)),
+    updated_at = now()
+    WHERE name = $1 AND state <> 'decommissioned'";
+
+/// A provisioning tenant whose CRD ($4: its UID) reports running: the
+/// status fields only, so a read never rewrites the spec.
+pub(crate) const MARK_ACTIVE: &str = "UPDATE tenants SET state = 'active', phase = $2,
+    ingress_host = $3, updated_at = now()
+    WHERE name = $1 AND kube_uid = $4 AND state = 'provisioning'";
+
+/// Turns a row into a tombstone (its CRD was just deleted).
+pub(crate) const DECOMMISSION: &str = "UPDATE tenants SET state = 'decommissioned',
+    decommissioned_at = now(), phase = 'Decommissioned', updated_at = now()
     WHERE name = $1";
+
+/// The tombstone holding name `$1`, if any, and whether its hold of `$2`
+/// days still runs.
+pub(crate) const TOMBSTONE: &str = "SELECT
+    (extract(epoch FROM decommissioned_at + $2::int8 * interval '1 day') * 1000000)::int8 AS frees_micros,
+    decommissioned_at + $2::int8 * interval '1 day' > now() AS held
+    FROM tenants WHERE name = $1 AND state = 'decommissioned'";
+
+/// The caller's role in organisation `$1` (`$2`: the user's id).
+pub(crate) const MEMBER_ROLE: &str = "SELECT role FROM org_members
+    WHERE org_id = $1::text::uuid AND user_id = $2::text::uuid";
 
 /// Deletes a projection row (datasets cascade).
 pub(crate) const DELETE: &str = "DELETE FROM tenants WHERE name = $1";
@@ -113,3 +207,27 @@ pub(crate) const SKILL_ENTITLEMENTS_FOR: &str =
         OR (e.subject_kind = 'group'
             AND e.subject_name IN (SELECT jsonb_array_elements_text($2::jsonb))))
     ORDER BY b.name, b.version";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_parameters_are_numbered_after_the_filter() {
+        let (all, param) = list(&ListFilter::All, true);
+        assert_eq!(param, None);
+        assert!(all.contains("$3::int8") && all.contains(", $4)"), "{all}");
+        let (org, param) = list(&ListFilter::Org("o".into()), true);
+        assert_eq!(param.as_deref(), Some("o"));
+        assert!(
+            org.contains("org_id = $3::text::uuid") && org.contains("$4::int8"),
+            "{org}"
+        );
+        let (mine, _) = list(&ListFilter::MemberOf("u".into()), false);
+        assert!(
+            mine.contains("m.user_id = $3") && !mine.contains("$4"),
+            "{mine}"
+        );
+        assert!(mine.contains("($2::bool OR state <> 'decommissioned')"));
+    }
+}

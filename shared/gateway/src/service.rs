@@ -1,0 +1,455 @@
+//! Gateway administration on PostgreSQL. Every mutation runs in one
+//! transaction with its audit entry, so a failure (a duplicate name, a
+//! stale If-Match, a lost connection) leaves nothing half written. Audit
+//! details never hold a provider key, nor any part of one.
+
+use cp_crypto::MasterKey;
+use cp_http::pagination::PageRequest;
+use cp_http::{time, ApiError, ApiRequest, PaginationInfo};
+use cp_platform::{Failure, Platform, RequestContext};
+use cp_store::{transaction, Database, DbError, Row, Value};
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::budget::{AccountBudget, GlobalBudget};
+use crate::models::{CacheSettings, Model, ValidModel, DEFAULT_CACHE};
+use crate::providers::{key_aad, key_hint, ProviderKey, ValidKey, PROVIDERS};
+use crate::sql;
+use cp_platform::resource::{cursor_key, delete_audited, keyset_rows as page_rows, Versioned};
+
+/// Cursor scope of `GET /models`.
+pub(crate) const MODELS_SCOPE: &str = "models";
+/// Cursor scope of `GET /ai-budget/accounts`.
+pub(crate) const ACCOUNTS_SCOPE: &str = "ai-budget-accounts";
+
+// -------------------------------------------------------------- provider keys
+
+/// The master key, or a 503 naming the missing configuration (never a value).
+fn master_key<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<MasterKey, Failure> {
+    cp_platform::config::require_secrets_key(ctx.platform, "provider keys cannot be stored")
+}
+
+fn decode_key_status(r: &Row) -> Result<ProviderKey, DbError> {
+    Ok(ProviderKey {
+        provider: r.text("provider")?,
+        configured: true,
+        last_four: r.opt_text("key_hint")?,
+        updated_at: Some(time::micros_rfc3339(r.i64("updated_micros")?)),
+    })
+}
+
+/// Every provider, configured or not, in [`PROVIDERS`] order.
+pub(crate) async fn list_keys<D: Database>(db: &D) -> Result<Vec<ProviderKey>, Failure> {
+    let stored = db
+        .query(sql::PROVIDER_KEYS, &[])
+        .await?
+        .iter()
+        .map(decode_key_status)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PROVIDERS
+        .iter()
+        .map(|p| {
+            stored
+                .iter()
+                .find(|k| k.provider == *p)
+                .cloned()
+                .unwrap_or_else(|| ProviderKey {
+                    provider: (*p).to_owned(),
+                    configured: false,
+                    last_four: None,
+                    updated_at: None,
+                })
+        })
+        .collect())
+}
+
+pub(crate) async fn put_key<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    provider: &str,
+    key: ValidKey,
+) -> Result<ProviderKey, Failure> {
+    let master = master_key(ctx)?;
+    let sealed = master
+        .seal(key.0.as_bytes(), &key_aad(provider))
+        .map_err(|e| Failure::with_cause(ApiError::Internal, e.to_string()))?;
+    let hint = key_hint(&key.0);
+    drop(key);
+    transaction(ctx.db(), async |db| {
+        let row = db
+            .query_one(
+                sql::PROVIDER_KEY_UPSERT,
+                &[
+                    provider.into(),
+                    Value::Bytes(sealed.ciphertext.clone()),
+                    Value::Bytes(sealed.nonce.clone()),
+                    hint.clone().into(),
+                ],
+            )
+            .await?;
+        let replaced = row.bool("replaced")?;
+        ctx.audit("provider_key", provider)
+            .detail(json!({ "provider": provider, "replaced": replaced }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(decode_key_status(&row)?)
+    })
+    .await
+}
+
+pub(crate) async fn delete_key<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    provider: &str,
+) -> Result<(), Failure> {
+    transaction(ctx.db(), async |db| {
+        db.query_opt(sql::PROVIDER_KEY_DELETE, &[provider.into()])
+            .await?
+            .ok_or_else(|| ApiError::not_found("PROVIDER_KEY", provider))?;
+        ctx.audit("provider_key", provider)
+            .detail(json!({ "provider": provider }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(())
+    })
+    .await
+}
+
+// --------------------------------------------------------------------- models
+
+fn decode_model(r: &Row) -> Result<Versioned<Model>, DbError> {
+    let created_micros = r.i64("created_micros")?;
+    let id = r.text("id")?;
+    Ok(Versioned {
+        view: Model {
+            id: id.clone(),
+            name: r.text("name")?,
+            provider: r.text("provider")?,
+            upstream_model: r.text("upstream_model")?,
+            context_window: r.i64("context_window")?,
+            input_price_per_million: r.text("input_price")?,
+            output_price_per_million: r.text("output_price")?,
+            cached_input_price_per_million: r.opt_text("cached_input_price")?,
+            cache: CacheSettings {
+                enabled: r.bool("cache_enabled")?,
+                ttl_seconds: r.i64("cache_ttl_seconds")?,
+                max_entries: r.i64("cache_max_entries")?,
+            },
+            created_at: time::micros_rfc3339(created_micros),
+            updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
+        },
+        version: r.i64("version")?,
+        created_micros,
+        id,
+    })
+}
+
+/// Maps a unique violation of the model name to a 409 naming it.
+fn duplicate(name: &str) -> impl Fn(DbError) -> Failure + '_ {
+    move |err| match err {
+        DbError::UniqueViolation { .. } => Failure::with_cause(
+            ApiError::Conflict(format!("a model named '{name}' already exists")),
+            err.to_string(),
+        ),
+        other => other.into(),
+    }
+}
+
+pub(crate) async fn list_models<D: Database>(
+    db: &D,
+    page: &PageRequest,
+) -> Result<(Vec<Model>, PaginationInfo), Failure> {
+    let rows = page_rows(db, page, sql::MODEL_LIST_FIRST, sql::MODEL_LIST_AFTER, None).await?;
+    let rows = rows
+        .iter()
+        .map(decode_model)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (rows, info) = page.paginate(MODELS_SCOPE, rows, cursor_key);
+    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+}
+
+async fn find_model<D: Database>(db: &D, sql: &str, id: Uuid) -> Result<Versioned<Model>, Failure> {
+    let row = db.query_opt(sql, &[id.to_string().into()]).await?;
+    let row = row.ok_or_else(|| ApiError::not_found("MODEL", id.to_string()))?;
+    Ok(decode_model(&row)?)
+}
+
+pub(crate) async fn get_model<D: Database>(db: &D, id: Uuid) -> Result<Versioned<Model>, Failure> {
+    find_model(db, sql::MODEL_GET, id).await
+}
+
+fn amount(d: Option<Decimal>) -> Value {
+    d.map(|d| d.to_string()).into()
+}
+
+/// `$2`-`$8` of the insert and update: the model's fields.
+fn model_params(id: &str, m: &ValidModel) -> Vec<Value> {
+    vec![
+        id.into(),
+        m.name.as_str().into(),
+        m.provider.as_str().into(),
+        m.upstream_model.as_str().into(),
+        Value::Int(m.context_window),
+        amount(Some(m.price.input)),
+        amount(Some(m.price.output)),
+        amount(m.price.cached_input),
+    ]
+}
+
+fn model_detail(m: &ValidModel) -> serde_json::Value {
+    json!({
+        "name": m.name,
+        "provider": m.provider,
+        "upstreamModel": m.upstream_model,
+        "contextWindow": m.context_window,
+        "inputPricePerMillion": m.price.input.to_string(),
+        "outputPricePerMillion": m.price.output.to_string(),
+        "cachedInputPricePerMillion": m.price.cached_input.map(|d| d.to_string()),
+    })
+}
+
+pub(crate) async fn create_model<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    input: ValidModel,
+) -> Result<Versioned<Model>, Failure> {
+    let id = cp_http::ids::new_id().to_string();
+    transaction(ctx.db(), async |db| {
+        let mut params = model_params(&id, &input);
+        params.extend([
+            Value::Bool(DEFAULT_CACHE.enabled),
+            Value::Int(DEFAULT_CACHE.ttl_seconds),
+            Value::Int(DEFAULT_CACHE.max_entries),
+        ]);
+        let row = db
+            .query_one(sql::MODEL_INSERT, &params)
+            .await
+            .map_err(duplicate(&input.name))?;
+        ctx.audit("model", &id)
+            .detail(model_detail(&input))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(decode_model(&row)?)
+    })
+    .await
+}
+
+pub(crate) async fn replace_model<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+    id: Uuid,
+    input: ValidModel,
+) -> Result<Versioned<Model>, Failure> {
+    let mid = id.to_string();
+    transaction(ctx.db(), async |db| {
+        let current = find_model(db, sql::MODEL_GET_FOR_UPDATE, id).await?;
+        cp_http::etag::check_if_match(req, &current.etag())?;
+        let row = db
+            .query_one(sql::MODEL_UPDATE, &model_params(&mid, &input))
+            .await
+            .map_err(duplicate(&input.name))?;
+        let mut detail = model_detail(&input);
+        detail["previousName"] = json!(current.view.name);
+        ctx.audit("model", &mid).detail(detail).write(db).await?;
+        Ok::<_, Failure>(decode_model(&row)?)
+    })
+    .await
+}
+
+pub(crate) async fn set_cache<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+    id: Uuid,
+    cache: CacheSettings,
+) -> Result<Versioned<Model>, Failure> {
+    let mid = id.to_string();
+    transaction(ctx.db(), async |db| {
+        let current = find_model(db, sql::MODEL_GET_FOR_UPDATE, id).await?;
+        cp_http::etag::check_if_match(req, &current.etag())?;
+        let row = db
+            .query_one(
+                sql::MODEL_CACHE_UPDATE,
+                &[
+                    mid.as_str().into(),
+                    Value::Bool(cache.enabled),
+                    Value::Int(cache.ttl_seconds),
+                    Value::Int(cache.max_entries),
+                ],
+            )
+            .await?;
+        ctx.audit("model", &mid)
+            .detail(json!({ "name": current.view.name, "cache": cache }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(decode_model(&row)?)
+    })
+    .await
+}
+
+pub(crate) async fn delete_model<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    id: Uuid,
+) -> Result<(), Failure> {
+    let detail = |row: &Row| Ok(json!({ "name": row.text("name")? }));
+    delete_audited(
+        ctx,
+        sql::MODEL_DELETE,
+        "MODEL",
+        "model",
+        &id.to_string(),
+        detail,
+    )
+    .await
+}
+
+// ------------------------------------------------------------------ AI budget
+
+/// The global ceiling with its version (0 before it was ever set).
+fn decode_global(r: Option<&Row>) -> Result<(GlobalBudget, i64), DbError> {
+    match r {
+        None => Ok((
+            GlobalBudget {
+                monthly_ceiling: None,
+                updated_at: None,
+            },
+            0,
+        )),
+        Some(r) => Ok((
+            GlobalBudget {
+                monthly_ceiling: r.opt_text("monthly_ceiling")?,
+                updated_at: Some(time::micros_rfc3339(r.i64("updated_micros")?)),
+            },
+            r.i64("version")?,
+        )),
+    }
+    .map(|(mut g, version)| {
+        if version == 0 {
+            g.updated_at = None;
+        }
+        (g, version)
+    })
+}
+
+/// The global budget and its ETag.
+pub(crate) async fn get_global<D: Database>(db: &D) -> Result<(GlobalBudget, String), Failure> {
+    let row = db.query_opt(sql::GLOBAL_GET, &[]).await?;
+    let (g, version) = decode_global(row.as_ref())?;
+    Ok((g, cp_http::etag::for_version(&version.to_string())))
+}
+
+pub(crate) async fn put_global<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+    ceiling: Option<Decimal>,
+) -> Result<(GlobalBudget, String), Failure> {
+    transaction(ctx.db(), async |db| {
+        db.execute(sql::GLOBAL_ENSURE, &[]).await?;
+        let current = db.query_opt(sql::GLOBAL_GET_FOR_UPDATE, &[]).await?;
+        let (before, version) = decode_global(current.as_ref())?;
+        cp_http::etag::check_if_match(req, &cp_http::etag::for_version(&version.to_string()))?;
+        let row = db.query_one(sql::GLOBAL_UPDATE, &[amount(ceiling)]).await?;
+        ctx.audit("ai_budget", "global")
+            .detail(json!({
+                "monthlyCeiling": ceiling.map(|d| d.to_string()),
+                "previousMonthlyCeiling": before.monthly_ceiling,
+            }))
+            .write(db)
+            .await?;
+        let (g, version) = decode_global(Some(&row))?;
+        Ok::<_, Failure>((g, cp_http::etag::for_version(&version.to_string())))
+    })
+    .await
+}
+
+fn decode_account(r: &Row) -> Result<Versioned<AccountBudget>, DbError> {
+    let created_micros = r.i64("created_micros")?;
+    let id = r.text("user_id")?;
+    Ok(Versioned {
+        view: AccountBudget {
+            user_id: id.clone(),
+            email: r.text("email")?,
+            monthly_ceiling: r.text("monthly_ceiling")?,
+            created_at: time::micros_rfc3339(created_micros),
+            updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
+        },
+        version: 0,
+        created_micros,
+        id,
+    })
+}
+
+pub(crate) async fn list_accounts<D: Database>(
+    db: &D,
+    page: &PageRequest,
+) -> Result<(Vec<AccountBudget>, PaginationInfo), Failure> {
+    let rows = page_rows(
+        db,
+        page,
+        sql::ACCOUNT_LIST_FIRST,
+        sql::ACCOUNT_LIST_AFTER,
+        None,
+    )
+    .await?;
+    let rows = rows
+        .iter()
+        .map(decode_account)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (rows, info) = page.paginate(ACCOUNTS_SCOPE, rows, cursor_key);
+    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+}
+
+/// Sets an account's ceiling; `true` when it had none before.
+pub(crate) async fn put_account<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    user: Uuid,
+    ceiling: Decimal,
+) -> Result<(AccountBudget, bool), Failure> {
+    let uid = user.to_string();
+    transaction(ctx.db(), async |db| {
+        db.query_opt(sql::USER_FOR_SHARE, &[uid.as_str().into()])
+            .await?
+            .ok_or_else(|| ApiError::not_found("USER", &uid))?;
+        let row = db
+            .query_one(
+                sql::ACCOUNT_UPSERT,
+                &[uid.as_str().into(), amount(Some(ceiling))],
+            )
+            .await?;
+        let created = row.bool("created")?;
+        ctx.audit("ai_budget_account", &uid)
+            .detail(json!({ "monthlyCeiling": ceiling.to_string(), "created": created }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>((decode_account(&row)?.view, created))
+    })
+    .await
+}
+
+pub(crate) async fn delete_account<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    user: Uuid,
+) -> Result<(), Failure> {
+    let detail = |row: &Row| Ok(json!({ "previousMonthlyCeiling": row.text("monthly_ceiling")? }));
+    let uid = user.to_string();
+    delete_audited(
+        ctx,
+        sql::ACCOUNT_DELETE,
+        "ACCOUNT_BUDGET",
+        "ai_budget_account",
+        &uid,
+        detail,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_global_budget_before_it_was_ever_set() {
+        let (g, v) = decode_global(None).unwrap();
+        assert_eq!(v, 0);
+        assert_eq!(g.monthly_ceiling, None);
+        assert_eq!(g.updated_at, None);
+    }
+}

@@ -1,0 +1,85 @@
+//! What most route groups' resources share: the row version their ETags
+//! come from, keyset lists ordered by `(created_at, id)`, and deletion by id
+//! with its audit entry in one transaction.
+
+use cp_http::pagination::PageRequest;
+use cp_http::ApiError;
+use cp_store::{transaction, Database, DbError, Row, Value};
+use serde_json::json;
+
+use crate::{Failure, Platform, RequestContext};
+
+/// A resource with what its ETag and keyset cursor are made of.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    /// The resource as the API shows it.
+    pub view: T,
+    /// Its row version (bumped by every change).
+    pub version: i64,
+    /// Its creation time, Unix microseconds (first cursor key).
+    pub created_micros: i64,
+    /// Its id (second cursor key).
+    pub id: String,
+}
+
+impl<T> Versioned<T> {
+    /// Its ETag.
+    pub fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.version.to_string())
+    }
+}
+
+/// The cursor key of a resource: `[created_micros, id]`.
+pub fn cursor_key<T>(v: &Versioned<T>) -> Vec<serde_json::Value> {
+    vec![json!(v.created_micros), json!(v.id)]
+}
+
+/// Rows of a keyset list: the `first` page (`$1` the limit, then `extra`)
+/// or the page `after` the request's cursor (`$1` the limit, `$2` the
+/// creation time in microseconds, `$3` the id, then `extra`). A forged
+/// cursor is a 400 ([`cp_http::pagination::Cursor::micros_at`]).
+pub async fn keyset_rows<D: Database>(
+    db: &D,
+    page: &PageRequest,
+    first: &str,
+    after: &str,
+    extra: Option<Value>,
+) -> Result<Vec<Row>, Failure> {
+    let mut params = vec![Value::Int(page.fetch_limit())];
+    let sql = match &page.after {
+        None => first,
+        Some(c) => {
+            params.push(Value::Int(c.micros_at(0)?));
+            params.push(c.id_at(1)?.into());
+            after
+        }
+    };
+    params.extend(extra);
+    Ok(db.query(sql, &params).await?)
+}
+
+/// Deletes one resource: `sql` is a `DELETE ... WHERE id = $1 RETURNING
+/// ...`; the audit entry (`audit_kind`, detail made from the deleted row)
+/// is written in the same transaction. Nothing deleted is a 404
+/// `<not_found_kind>_NOT_FOUND`.
+pub async fn delete_audited<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    sql: &str,
+    not_found_kind: &'static str,
+    audit_kind: &str,
+    id: &str,
+    detail: impl Fn(&Row) -> Result<serde_json::Value, DbError>,
+) -> Result<(), Failure> {
+    transaction(ctx.db(), async |db| {
+        let row = db
+            .query_opt(sql, &[id.into()])
+            .await?
+            .ok_or_else(|| ApiError::not_found(not_found_kind, id))?;
+        ctx.audit(audit_kind, id)
+            .detail(detail(&row)?)
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(())
+    })
+    .await
+}

@@ -1,0 +1,770 @@
+//! The authorisation matrix: every routed operation × every kind of caller
+//! the shared authentication step must refuse or limit, with the status each
+//! one gets.
+//!
+//! Rows are per operation ([`MATRIX`]); a route group adds its rows when it
+//! adds routes. The operations themselves come from the served OpenAPI
+//! document, and the test fails while one has no row (or a row names an
+//! operation that is no longer served), so the table cannot fall behind.
+//!
+//! Columns:
+//! - no token, malformed header, expired credential (a user JWT past its
+//!   `exp`, an access token past its expiry), revoked credential (a
+//!   logged-out JWT, a deleted access token, a deleted personal API key):
+//!   401 on every non-public operation, whatever the route;
+//! - another organisation's user (an owner elsewhere): per row — 404 for
+//!   anything inside organisation A (it must not learn A exists), 403 for
+//!   operator-only areas;
+//! - a viewer of organisation A: per row — reads succeed, writes are 403.
+//!
+//! Write requests carry valid bodies, so a missing authorisation check shows
+//! up as a success rather than hiding behind a validation error.
+
+#![allow(clippy::unwrap_used)]
+
+use cp_tests::{
+    bearer, call, db, env, forge_jwt, jwt_claims, jwt_key, sign_up, tenant_body, unique, Call,
+    TestUser,
+};
+use serde_json::{json, Value};
+
+/// What a caller of one column should get.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// This status.
+    Status(u16),
+    /// The operation acts on the caller's own account (`/auth/...`): there
+    /// is no organisation boundary to test (tests/tests/users.rs covers it).
+    OwnAccount,
+}
+
+use Expect::{OwnAccount, Status};
+
+/// One operation's row.
+struct Row {
+    method: &'static str,
+    /// The OpenAPI path template.
+    path: &'static str,
+    /// A user who belongs only to another organisation.
+    other_org: Expect,
+    /// A viewer of the organisation that owns the resources.
+    viewer: Expect,
+    /// The request body (JSON; `{new}` becomes a fresh unique name; empty:
+    /// no body).
+    body: &'static str,
+}
+
+const fn row(
+    method: &'static str,
+    path: &'static str,
+    other_org: Expect,
+    viewer: Expect,
+    body: &'static str,
+) -> Row {
+    Row {
+        method,
+        path,
+        other_org,
+        viewer,
+        body,
+    }
+}
+
+/// Operator-only areas refuse every user, member or not.
+const OPERATOR: Expect = Status(403);
+const OK: Expect = Status(200);
+const CREATED: Expect = Status(201);
+const HIDDEN: Expect = Status(404);
+const FORBIDDEN: Expect = Status(403);
+
+const TENANT_SPEC: &str = r#"{"email": "matrix@example.com"}"#;
+const NEW_TENANT: &str = r#"{"name": "{new}", "email": "matrix@example.com"}"#;
+const MODEL: &str = r#"{"name": "{new}", "provider": "openai", "upstreamModel": "gpt-4o",
+    "contextWindow": 128000, "inputPricePerMillion": "2.50", "outputPricePerMillion": "10.00"}"#;
+
+/// The matrix. `{orgId}`, `{tenantId}` and `{name}` under `/tenants` are
+/// organisation A's; `{userId}` is A's owner; other ids are unknown.
+const MATRIX: &[Row] = &[
+    // --- own account ---
+    row("GET", "/api/v1/auth/me", OK, OK, ""),
+    row("PATCH", "/api/v1/auth/me", OwnAccount, OwnAccount, ""),
+    row("DELETE", "/api/v1/auth/me", OwnAccount, OwnAccount, ""),
+    row("DELETE", "/api/v1/auth/token", OwnAccount, OwnAccount, ""),
+    row(
+        "POST",
+        "/api/v1/auth/change-password",
+        OwnAccount,
+        OwnAccount,
+        "",
+    ),
+    row("GET", "/api/v1/auth/api-keys", OK, OK, ""),
+    row("GET", "/api/v1/auth/mfa/status", OK, OK, ""),
+    row("POST", "/api/v1/auth/mfa/setup", OwnAccount, OwnAccount, ""),
+    row(
+        "POST",
+        "/api/v1/auth/mfa/verify-setup",
+        OwnAccount,
+        OwnAccount,
+        "",
+    ),
+    row("DELETE", "/api/v1/auth/mfa", OwnAccount, OwnAccount, ""),
+    row("POST", "/api/v1/auth/api-keys", OwnAccount, OwnAccount, ""),
+    row(
+        "DELETE",
+        "/api/v1/auth/api-keys/{id}",
+        OwnAccount,
+        OwnAccount,
+        "",
+    ),
+    // --- operator-only areas ---
+    row("GET", "/api/v1/access-tokens", OPERATOR, OPERATOR, ""),
+    row(
+        "POST",
+        "/api/v1/access-tokens",
+        OPERATOR,
+        OPERATOR,
+        r#"{"name": "{new}"}"#,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/access-tokens/{id}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row("GET", "/api/v1/policies", OPERATOR, OPERATOR, ""),
+    row(
+        "POST",
+        "/api/v1/policies",
+        OPERATOR,
+        OPERATOR,
+        r#"{"name": "{new}"}"#,
+    ),
+    row("GET", "/api/v1/policies/drift", OPERATOR, OPERATOR, ""),
+    row("POST", "/api/v1/policies/repair", OPERATOR, OPERATOR, ""),
+    row("GET", "/api/v1/policies/{name}", OPERATOR, OPERATOR, ""),
+    row("PUT", "/api/v1/policies/{name}", OPERATOR, OPERATOR, "{}"),
+    row("DELETE", "/api/v1/policies/{name}", OPERATOR, OPERATOR, ""),
+    row("GET", "/api/v1/mcp-servers", OPERATOR, OPERATOR, ""),
+    row(
+        "POST",
+        "/api/v1/mcp-servers",
+        OPERATOR,
+        OPERATOR,
+        r#"{"name": "{new}", "endpoint": "https://mcp.example.com", "transport": "http"}"#,
+    ),
+    row("GET", "/api/v1/mcp-servers/{id}", OPERATOR, OPERATOR, ""),
+    row("PUT", "/api/v1/mcp-servers/{id}", OPERATOR, OPERATOR, "{}"),
+    row("DELETE", "/api/v1/mcp-servers/{id}", OPERATOR, OPERATOR, ""),
+    row(
+        "GET",
+        "/api/v1/mcp-servers/{id}/credentials",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/mcp-servers/{id}/credentials",
+        OPERATOR,
+        OPERATOR,
+        "{}",
+    ),
+    row(
+        "DELETE",
+        "/api/v1/mcp-servers/{id}/credentials/{credentialId}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row("GET", "/api/v1/groups", OPERATOR, OPERATOR, ""),
+    row(
+        "POST",
+        "/api/v1/groups",
+        OPERATOR,
+        OPERATOR,
+        r#"{"name": "{new}"}"#,
+    ),
+    row("GET", "/api/v1/groups/{id}", OPERATOR, OPERATOR, ""),
+    row("PUT", "/api/v1/groups/{id}", OPERATOR, OPERATOR, "{}"),
+    row("DELETE", "/api/v1/groups/{id}", OPERATOR, OPERATOR, ""),
+    row("GET", "/api/v1/third-party-sources", OPERATOR, OPERATOR, ""),
+    row(
+        "POST",
+        "/api/v1/third-party-sources",
+        OPERATOR,
+        OPERATOR,
+        r#"{"name": "{new}", "type": "git", "url": "https://example.com/x.git"}"#,
+    ),
+    row(
+        "GET",
+        "/api/v1/third-party-sources/{id}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row(
+        "PUT",
+        "/api/v1/third-party-sources/{id}",
+        OPERATOR,
+        OPERATOR,
+        "{}",
+    ),
+    row(
+        "DELETE",
+        "/api/v1/third-party-sources/{id}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row("GET", "/api/v1/skills/catalog", OPERATOR, OPERATOR, ""),
+    row("POST", "/api/v1/skills/catalog", OPERATOR, OPERATOR, "{}"),
+    row(
+        "POST",
+        "/api/v1/skills/catalog/backfill",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row("GET", "/api/v1/skills/catalog/{id}", OPERATOR, OPERATOR, ""),
+    row(
+        "PUT",
+        "/api/v1/skills/catalog/{id}",
+        OPERATOR,
+        OPERATOR,
+        "{}",
+    ),
+    row(
+        "DELETE",
+        "/api/v1/skills/catalog/{id}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row("GET", "/api/v1/providers/keys", OPERATOR, OPERATOR, ""),
+    row(
+        "PUT",
+        "/api/v1/providers/keys/{provider}",
+        OPERATOR,
+        OPERATOR,
+        r#"{"key": "sk-matrix-0123456789"}"#,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/providers/keys/{provider}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row("GET", "/api/v1/models", OPERATOR, OPERATOR, ""),
+    row("POST", "/api/v1/models", OPERATOR, OPERATOR, MODEL),
+    row("GET", "/api/v1/models/{id}", OPERATOR, OPERATOR, ""),
+    row("PUT", "/api/v1/models/{id}", OPERATOR, OPERATOR, MODEL),
+    row("DELETE", "/api/v1/models/{id}", OPERATOR, OPERATOR, ""),
+    row(
+        "PUT",
+        "/api/v1/models/{id}/cache",
+        OPERATOR,
+        OPERATOR,
+        r#"{"enabled": true, "ttlSeconds": 300, "maxEntries": 1000}"#,
+    ),
+    row("GET", "/api/v1/ai-budget/global", OPERATOR, OPERATOR, ""),
+    row(
+        "PUT",
+        "/api/v1/ai-budget/global",
+        OPERATOR,
+        OPERATOR,
+        r#"{"monthlyCeiling": "5000.00"}"#,
+    ),
+    row("GET", "/api/v1/ai-budget/accounts", OPERATOR, OPERATOR, ""),
+    row(
+        "PUT",
+        "/api/v1/ai-budget/accounts/{userId}",
+        OPERATOR,
+        OPERATOR,
+        r#"{"monthlyCeiling": "250.00"}"#,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/ai-budget/accounts/{userId}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    // --- tenants: users reach their organisations' tenants ---
+    row("GET", "/api/v1/tenants", OK, OK, ""),
+    row("POST", "/api/v1/tenants", FORBIDDEN, FORBIDDEN, NEW_TENANT),
+    row("GET", "/api/v1/tenants/drift", OPERATOR, OPERATOR, ""),
+    row("POST", "/api/v1/tenants/repair", OPERATOR, OPERATOR, ""),
+    row("GET", "/api/v1/tenants/{name}", HIDDEN, OK, ""),
+    row(
+        "PUT",
+        "/api/v1/tenants/{name}",
+        HIDDEN,
+        FORBIDDEN,
+        TENANT_SPEC,
+    ),
+    row("DELETE", "/api/v1/tenants/{name}", HIDDEN, FORBIDDEN, ""),
+    row("GET", "/api/v1/tenants/{name}/datasets", HIDDEN, OK, ""),
+    row(
+        "PUT",
+        "/api/v1/tenants/{name}/datasets",
+        HIDDEN,
+        FORBIDDEN,
+        r#"{"datasets": []}"#,
+    ),
+    row(
+        "GET",
+        "/api/v1/tenants/{name}/effective-contract",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/tenants/{name}/suspend",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/tenants/{name}/resume",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    // --- organisations ---
+    row("GET", "/api/v1/organizations", OK, OK, ""),
+    row(
+        "POST",
+        "/api/v1/organizations",
+        CREATED,
+        CREATED,
+        r#"{"name": "{new}"}"#,
+    ),
+    row("GET", "/api/v1/organizations/{orgId}", HIDDEN, OK, ""),
+    row(
+        "GET",
+        "/api/v1/organizations/{orgId}/members",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{orgId}/members/{userId}",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "PATCH",
+        "/api/v1/organizations/{orgId}/members/{userId}",
+        HIDDEN,
+        FORBIDDEN,
+        r#"{"role": "admin"}"#,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{orgId}/members/{userId}",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{orgId}/invitations",
+        HIDDEN,
+        FORBIDDEN,
+        r#"{"email": "{new}@example.com", "role": "member"}"#,
+    ),
+    // Pending invitations are for admins.
+    row(
+        "GET",
+        "/api/v1/organizations/{orgId}/invitations",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "DELETE",
+        "/api/v1/organizations/{orgId}/invitations/{invitationId}",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/invitations/{token}/accept",
+        HIDDEN,
+        HIDDEN,
+        "",
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{orgId}/events",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{orgId}/tenants",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{orgId}/tenants",
+        HIDDEN,
+        FORBIDDEN,
+        NEW_TENANT,
+    ),
+    row(
+        "GET",
+        "/api/v1/organizations/{orgId}/tenants/{tenantId}",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{orgId}/tenants/{tenantId}/suspend",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{orgId}/tenants/{tenantId}/resume",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/organizations/{orgId}/tenants/{tenantId}/decommission",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+];
+
+/// An operation the API serves, from its OpenAPI document.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Operation {
+    method: String,
+    path: String,
+    public: bool,
+}
+
+async fn served_operations() -> Vec<Operation> {
+    let doc = call("GET", "/api/v1/openapi.json")
+        .anonymous()
+        .send()
+        .await
+        .expect(200);
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (key, op) in item.as_object().unwrap() {
+            if !["get", "post", "put", "patch", "delete"].contains(&key.as_str()) {
+                continue;
+            }
+            ops.push(Operation {
+                method: key.to_uppercase(),
+                path: path.clone(),
+                public: op["security"] == json!([{}]),
+            });
+        }
+    }
+    ops.sort();
+    ops
+}
+
+/// Organisation A (owner, viewer, a tenant), a user of organisation B only,
+/// and refused credentials of every kind.
+struct Fixture {
+    org_id: String,
+    owner: TestUser,
+    tenant_name: String,
+    tenant_id: String,
+    viewer: TestUser,
+    other: TestUser,
+    /// `(label, Authorization header value)`, each to be refused with 401.
+    refused: Vec<(&'static str, String)>,
+}
+
+async fn fixture() -> Fixture {
+    let owner = sign_up("matrix-owner").await;
+    let org = owner
+        .call("POST", "/api/v1/organizations")
+        .json(&json!({"name": unique("matrix-a")}))
+        .send()
+        .await
+        .expect(201);
+    let org_id = org["data"]["id"].as_str().unwrap().to_owned();
+
+    let viewer = sign_up("matrix-viewer").await;
+    let invitation = owner
+        .call(
+            "POST",
+            &format!("/api/v1/organizations/{org_id}/invitations"),
+        )
+        .json(&json!({"email": viewer.email, "role": "viewer"}))
+        .send()
+        .await
+        .expect(201);
+    let token = invitation["data"]["plainTextToken"].as_str().unwrap();
+    viewer
+        .call("POST", &format!("/api/v1/invitations/{token}/accept"))
+        .send()
+        .await
+        .expect(200);
+
+    let tenant_name = unique("matrix-t");
+    let tenant = owner
+        .call("POST", &format!("/api/v1/organizations/{org_id}/tenants"))
+        .json(&tenant_body(&tenant_name))
+        .send()
+        .await
+        .expect(201);
+    let tenant_id = tenant["data"]["id"].as_str().unwrap().to_owned();
+
+    let other = sign_up("matrix-other").await;
+    other
+        .call("POST", "/api/v1/organizations")
+        .json(&json!({"name": unique("matrix-b")}))
+        .send()
+        .await
+        .expect(201);
+
+    Fixture {
+        org_id,
+        owner,
+        tenant_name,
+        tenant_id,
+        viewer,
+        other,
+        refused: refused_credentials().await,
+    }
+}
+
+/// Credentials that were good once, or never were.
+async fn refused_credentials() -> Vec<(&'static str, String)> {
+    let mut refused = vec![
+        ("malformed header", "Token abc".to_owned()),
+        ("unknown bearer", "Bearer not-a-token".to_owned()),
+    ];
+
+    // A user JWT past its expiry, correctly signed for an existing user.
+    let user = sign_up("matrix-expired").await;
+    let mut claims = jwt_claims(&user.token);
+    let now = chrono_secs();
+    claims["iat"] = json!(now - 3600);
+    claims["nbf"] = json!(now - 3600);
+    claims["exp"] = json!(now - 1800);
+    refused.push((
+        "expired JWT",
+        format!("Bearer {}", forge_jwt(&claims, &jwt_key())),
+    ));
+
+    // A logged-out JWT.
+    let user = sign_up("matrix-revoked").await;
+    user.call("DELETE", "/api/v1/auth/token")
+        .send()
+        .await
+        .expect(204);
+    refused.push(("revoked JWT", format!("Bearer {}", user.token)));
+
+    // A deleted personal API key.
+    let key = user_api_key().await;
+    refused.push(("revoked API key", format!("Bearer {key}")));
+
+    // An access token past its expiry, and a deleted one.
+    let (id, expired) = access_token().await;
+    db().await
+        .execute(
+            "UPDATE access_tokens SET expires_at = now() - interval '1 minute' WHERE id = $1::text::uuid",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    refused.push(("expired access token", format!("Bearer {expired}")));
+    let (id, revoked) = access_token().await;
+    call("DELETE", &format!("/api/v1/access-tokens/{id}"))
+        .send()
+        .await
+        .expect(204);
+    refused.push(("revoked access token", format!("Bearer {revoked}")));
+    refused
+}
+
+async fn user_api_key() -> String {
+    let user = sign_up("matrix-key").await;
+    let created = user
+        .call("POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "matrix"}))
+        .send()
+        .await
+        .expect(201);
+    let key = created["data"]["plainTextKey"].as_str().unwrap().to_owned();
+    let id = created["data"]["id"].as_str().unwrap();
+    user.call("DELETE", &format!("/api/v1/auth/api-keys/{id}"))
+        .send()
+        .await
+        .expect(204);
+    key
+}
+
+async fn access_token() -> (String, String) {
+    let created = call("POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("matrix"), "scopes": ["*"]}))
+        .send()
+        .await
+        .expect(201);
+    (
+        created["data"]["id"].as_str().unwrap().to_owned(),
+        created["data"]["plainTextToken"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+fn chrono_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+impl Fixture {
+    /// The concrete URL of a row's path.
+    fn url(&self, path: &str) -> String {
+        let unknown = uuid::Uuid::now_v7().to_string();
+        path.split('/')
+            .map(|seg| match seg {
+                "{orgId}" => self.org_id.clone(),
+                "{tenantId}" => self.tenant_id.clone(),
+                "{userId}" => self.owner.id.clone(),
+                "{token}" => format!("cpinv_{}", unique("unknown")),
+                "{name}" if path.starts_with("/api/v1/tenants/") => self.tenant_name.clone(),
+                "{name}" => unique("matrix-unknown"),
+                s if s.starts_with('{') => unknown.clone(),
+                s => s.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    fn request(&self, row: &Row, auth: Option<&str>) -> Call {
+        let method = leak(row.method);
+        let mut c = call(method, &self.url(row.path));
+        c = match auth {
+            Some(value) => c.header("authorization", value),
+            None => c.anonymous(),
+        };
+        if row.body.is_empty() {
+            return c;
+        }
+        let body = row.body.replace("{new}", &unique("matrix-new"));
+        c.json(&serde_json::from_str::<Value>(&body).unwrap())
+    }
+}
+
+/// Method names are `'static` in the request builder.
+fn leak(method: &str) -> &'static str {
+    ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_operation_has_a_row_and_every_caller_gets_its_status() {
+    env();
+    let served = served_operations().await;
+
+    // The table and the API agree on what exists.
+    let mut problems = Vec::new();
+    for op in served.iter().filter(|o| !o.public) {
+        if !MATRIX
+            .iter()
+            .any(|r| r.method == op.method && r.path == op.path)
+        {
+            problems.push(format!(
+                "{} {} is served but has no row in MATRIX",
+                op.method, op.path
+            ));
+        }
+    }
+    for r in MATRIX {
+        if !served
+            .iter()
+            .any(|o| o.method == r.method && o.path == r.path && !o.public)
+        {
+            problems.push(format!(
+                "MATRIX row {} {} is not a served authenticated operation",
+                r.method, r.path
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    let f = fixture().await;
+    let mut checked = 0;
+    for r in MATRIX {
+        // Unauthenticated and refused credentials: 401 everywhere.
+        let mut cells: Vec<(String, Call, u16)> =
+            vec![("no token".into(), f.request(r, None), 401)];
+        for (label, value) in &f.refused {
+            cells.push(((*label).into(), f.request(r, Some(value)), 401));
+        }
+        for (label, user, expect) in [
+            ("another organisation's user", &f.other, r.other_org),
+            ("viewer", &f.viewer, r.viewer),
+        ] {
+            if let Status(status) = expect {
+                let auth = format!("Bearer {}", user.token);
+                cells.push((label.into(), f.request(r, Some(&auth)), status));
+            }
+        }
+        for (label, c, expected) in cells {
+            let resp = c.send().await;
+            checked += 1;
+            if resp.status != expected {
+                problems.push(format!(
+                    "{} {} as {label}: expected {expected}, got {} {}",
+                    r.method,
+                    r.path,
+                    resp.status,
+                    String::from_utf8_lossy(&resp.body)
+                ));
+            } else if expected >= 400 && resp.json()["code"].as_str().is_none() {
+                problems.push(format!(
+                    "{} {} as {label}: {expected} without an error envelope",
+                    r.method, r.path
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    cp_tests::report(
+        "authorisation matrix",
+        &format!("{} operations, {checked} requests", MATRIX.len()),
+    );
+
+    // Nothing the refused callers sent changed organisation A's tenant.
+    let tenant = bearer(
+        &f.owner.token,
+        "GET",
+        &format!("/api/v1/organizations/{}/tenants/{}", f.org_id, f.tenant_id),
+    )
+    .send()
+    .await
+    .expect(200);
+    assert_eq!(tenant["data"]["name"], f.tenant_name.as_str());
+    assert_ne!(tenant["data"]["state"], "decommissioned");
+}
