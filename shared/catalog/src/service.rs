@@ -17,7 +17,7 @@ use crate::model::{
     ThirdPartySource, ValidCredential, ValidGroup, ValidMcpServer, ValidSource,
 };
 use crate::sql;
-use cp_platform::resource::{cursor_key, delete_audited, keyset_rows as page_rows, Versioned};
+use cp_platform::resource::{delete_audited, keyset_page, views, KeysetList, Versioned};
 
 /// Cursor scope of `GET /mcp-servers`.
 pub(crate) const SERVERS_SCOPE: &str = "mcp-servers";
@@ -122,21 +122,14 @@ pub(crate) async fn list_servers<D: Database>(
     db: &D,
     page: &PageRequest,
 ) -> Result<(Vec<McpServer>, PaginationInfo), Failure> {
-    let rows = page_rows(
-        db,
-        page,
-        sql::SERVER_LIST_FIRST,
-        sql::SERVER_LIST_AFTER,
-        None,
-    )
-    .await?;
-    let rows = rows
-        .iter()
-        .map(decode_server)
-        .collect::<Result<Vec<_>, _>>()?;
-    let (mut rows, info) = page.paginate(SERVERS_SCOPE, rows, cursor_key);
+    let list = KeysetList {
+        scope: SERVERS_SCOPE,
+        first: sql::SERVER_LIST_FIRST,
+        after: sql::SERVER_LIST_AFTER,
+    };
+    let (mut rows, info) = keyset_page(db, page, list, None, decode_server).await?;
     attach_server_children(db, &mut rows).await?;
-    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+    Ok((views(rows), info))
 }
 
 async fn find_server<D: Database>(
@@ -407,27 +400,21 @@ pub(crate) async fn list_credentials<D: Database>(
     page: &PageRequest,
 ) -> Result<(Vec<Credential>, PaginationInfo), Failure> {
     find_server(db, sql::SERVER_GET, id).await?;
-    let rows = page_rows(
-        db,
-        page,
-        sql::CREDENTIALS_FIRST,
-        sql::CREDENTIALS_AFTER,
-        Some(id.to_string().into()),
-    )
-    .await?;
-    let rows = rows
-        .iter()
-        .map(|r| {
-            Ok(Versioned {
-                view: decode_credential(r)?,
-                version: 0,
-                created_micros: r.i64("created_micros")?,
-                id: r.text("id")?,
-            })
+    let list = KeysetList {
+        scope: CREDENTIALS_SCOPE,
+        first: sql::CREDENTIALS_FIRST,
+        after: sql::CREDENTIALS_AFTER,
+    };
+    let decode = |r: &Row| {
+        Ok(Versioned {
+            view: decode_credential(r)?,
+            version: 0,
+            created_micros: r.i64("created_micros")?,
+            id: r.text("id")?,
         })
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let (rows, info) = page.paginate(CREDENTIALS_SCOPE, rows, cursor_key);
-    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+    };
+    let (rows, info) = keyset_page(db, page, list, Some(id.to_string().into()), decode).await?;
+    Ok((views(rows), info))
 }
 
 pub(crate) async fn create_credential<P: Platform>(
@@ -540,14 +527,14 @@ pub(crate) async fn list_groups<D: Database>(
     db: &D,
     page: &PageRequest,
 ) -> Result<(Vec<Group>, PaginationInfo), Failure> {
-    let rows = page_rows(db, page, sql::GROUP_LIST_FIRST, sql::GROUP_LIST_AFTER, None).await?;
-    let rows = rows
-        .iter()
-        .map(decode_group)
-        .collect::<Result<Vec<_>, _>>()?;
-    let (mut rows, info) = page.paginate(GROUPS_SCOPE, rows, cursor_key);
+    let list = KeysetList {
+        scope: GROUPS_SCOPE,
+        first: sql::GROUP_LIST_FIRST,
+        after: sql::GROUP_LIST_AFTER,
+    };
+    let (mut rows, info) = keyset_page(db, page, list, None, decode_group).await?;
     attach_awareness(db, &mut rows).await?;
-    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+    Ok((views(rows), info))
 }
 
 async fn find_group<D: Database>(db: &D, sql: &str, id: Uuid) -> Result<Versioned<Group>, Failure> {
@@ -724,20 +711,13 @@ pub(crate) async fn list_sources<D: Database>(
     db: &D,
     page: &PageRequest,
 ) -> Result<(Vec<ThirdPartySource>, PaginationInfo), Failure> {
-    let rows = page_rows(
-        db,
-        page,
-        sql::SOURCE_LIST_FIRST,
-        sql::SOURCE_LIST_AFTER,
-        None,
-    )
-    .await?;
-    let rows = rows
-        .iter()
-        .map(decode_source)
-        .collect::<Result<Vec<_>, _>>()?;
-    let (rows, info) = page.paginate(SOURCES_SCOPE, rows, cursor_key);
-    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+    let list = KeysetList {
+        scope: SOURCES_SCOPE,
+        first: sql::SOURCE_LIST_FIRST,
+        after: sql::SOURCE_LIST_AFTER,
+    };
+    let (rows, info) = keyset_page(db, page, list, None, decode_source).await?;
+    Ok((views(rows), info))
 }
 
 async fn find_source<D: Database>(

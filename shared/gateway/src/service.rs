@@ -16,7 +16,7 @@ use crate::budget::{AccountBudget, GlobalBudget};
 use crate::models::{CacheSettings, Model, ValidModel, DEFAULT_CACHE};
 use crate::providers::{key_aad, key_hint, ProviderKey, ValidKey, PROVIDERS};
 use crate::sql;
-use cp_platform::resource::{cursor_key, delete_audited, keyset_rows as page_rows, Versioned};
+use cp_platform::resource::{delete_audited, keyset_page, views, KeysetList, Versioned};
 
 /// Cursor scope of `GET /models`.
 pub(crate) const MODELS_SCOPE: &str = "models";
@@ -158,13 +158,13 @@ pub(crate) async fn list_models<D: Database>(
     db: &D,
     page: &PageRequest,
 ) -> Result<(Vec<Model>, PaginationInfo), Failure> {
-    let rows = page_rows(db, page, sql::MODEL_LIST_FIRST, sql::MODEL_LIST_AFTER, None).await?;
-    let rows = rows
-        .iter()
-        .map(decode_model)
-        .collect::<Result<Vec<_>, _>>()?;
-    let (rows, info) = page.paginate(MODELS_SCOPE, rows, cursor_key);
-    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+    let list = KeysetList {
+        scope: MODELS_SCOPE,
+        first: sql::MODEL_LIST_FIRST,
+        after: sql::MODEL_LIST_AFTER,
+    };
+    let (rows, info) = keyset_page(db, page, list, None, decode_model).await?;
+    Ok((views(rows), info))
 }
 
 async fn find_model<D: Database>(db: &D, sql: &str, id: Uuid) -> Result<Versioned<Model>, Failure> {
@@ -380,20 +380,13 @@ pub(crate) async fn list_accounts<D: Database>(
     db: &D,
     page: &PageRequest,
 ) -> Result<(Vec<AccountBudget>, PaginationInfo), Failure> {
-    let rows = page_rows(
-        db,
-        page,
-        sql::ACCOUNT_LIST_FIRST,
-        sql::ACCOUNT_LIST_AFTER,
-        None,
-    )
-    .await?;
-    let rows = rows
-        .iter()
-        .map(decode_account)
-        .collect::<Result<Vec<_>, _>>()?;
-    let (rows, info) = page.paginate(ACCOUNTS_SCOPE, rows, cursor_key);
-    Ok((rows.into_iter().map(|r| r.view).collect(), info))
+    let list = KeysetList {
+        scope: ACCOUNTS_SCOPE,
+        first: sql::ACCOUNT_LIST_FIRST,
+        after: sql::ACCOUNT_LIST_AFTER,
+    };
+    let (rows, info) = keyset_page(db, page, list, None, decode_account).await?;
+    Ok((views(rows), info))
 }
 
 /// Sets an account's ceiling; `true` when it had none before.

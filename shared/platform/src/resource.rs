@@ -4,6 +4,7 @@
 
 use cp_http::pagination::PageRequest;
 use cp_http::ApiError;
+use cp_http::PaginationInfo;
 use cp_store::{transaction, Database, DbError, Row, Value};
 use serde_json::json;
 
@@ -56,6 +57,37 @@ pub async fn keyset_rows<D: Database>(
     };
     params.extend(extra);
     Ok(db.query(sql, &params).await?)
+}
+
+/// A `(created_at, id)` keyset list: its cursor scope and its two queries
+/// (see [`keyset_rows`] for their parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct KeysetList<'a> {
+    /// The cursor scope (a cursor of another list is a 400).
+    pub scope: &'a str,
+    /// The first page's query.
+    pub first: &'a str,
+    /// The query of the page after a cursor.
+    pub after: &'a str,
+}
+
+/// One page of a keyset list: rows fetched ([`keyset_rows`]), decoded,
+/// trimmed to the limit, with the next cursor.
+pub async fn keyset_page<D: Database, T>(
+    db: &D,
+    page: &PageRequest,
+    list: KeysetList<'_>,
+    extra: Option<Value>,
+    decode: impl Fn(&Row) -> Result<Versioned<T>, DbError>,
+) -> Result<(Vec<Versioned<T>>, PaginationInfo), Failure> {
+    let rows = keyset_rows(db, page, list.first, list.after, extra).await?;
+    let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    Ok(page.paginate(list.scope, rows, cursor_key))
+}
+
+/// The views of versioned resources.
+pub fn views<T>(rows: Vec<Versioned<T>>) -> Vec<T> {
+    rows.into_iter().map(|r| r.view).collect()
 }
 
 /// Deletes one resource: `sql` is a `DELETE ... WHERE id = $1 RETURNING
