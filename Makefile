@@ -21,14 +21,15 @@ fuzz: components host
 
 bench: components host
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin cp-bench
+	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin usage_bench
 
 # The Wasm components (what `spin build` builds, see spin.toml).
 components:
 	cargo build --target wasm32-wasip2 --profile wasm $(COMPONENTS)
 
-# The native programs: the Spin-compatible host, the Kubernetes stand-in, the migrator.
+# The native programs: the Spin-compatible host, the Kubernetes and LiteLLM stand-ins, the migrator.
 host:
-	cargo build --release -p cp-host -p cp-kube-standin -p cp-migrate
+	cargo build --release -p cp-host -p cp-kube-standin -p cp-litellm-standin -p cp-migrate
 
 # Regenerate the committed openapi.json from the code.
 openapi:

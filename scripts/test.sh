@@ -40,6 +40,10 @@ step "OCI registry"
 CP_OCI_REGISTRY_URL=$(scripts/registry.sh start)
 export CP_OCI_REGISTRY_URL
 
+step "OIDC identity provider (oidc-provider on Node, tests/oidc)"
+CP_OIDC_ISSUER=$(scripts/oidc.sh start)
+export CP_OIDC_ISSUER
+
 step "tests"
 status=0
 cargo test --release --workspace --exclude cp-fn-meta --exclude cp-fn-tenants \

@@ -38,6 +38,15 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0010_mfa", include_str!("../sql/0010_mfa.sql")),
     ("0011_gateway", include_str!("../sql/0011_gateway.sql")),
+    (
+        "0012_gateway_fleet",
+        include_str!("../sql/0012_gateway_fleet.sql"),
+    ),
+    (
+        "0013_token_usage",
+        include_str!("../sql/0013_token_usage.sql"),
+    ),
+    ("0014_oidc", include_str!("../sql/0014_oidc.sql")),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -55,10 +55,25 @@ Users (the auth area; its list cursor is in _LISTS for 2):
    positive signup or change-password body gets a random policy-compliant
    password of the same schema (12-128 characters).
 
-Gateway (models and AI budget accounts; their lists are in _LISTS for 2):
-no adjustment. A duplicate model name is a declared 409, an account that is
-no user a declared 404; prices and ceilings are decimal strings whose
-schema pattern is exactly what the server accepts.
+Gateway (models, AI budget accounts, gateway keys, fair-share groups; their
+lists are in _LISTS for 2). A duplicate model name is a declared 409, an
+account that is no user a declared 404; prices and ceilings are decimal
+strings whose schema pattern is exactly what the server accepts. The fleet
+has rules JSON Schema cannot express:
+
+10. A heartbeat reports each tenant once, and a tenant's group must exist
+    (`_fleet`).
+
+Token usage (`_usage`; the raw records list is in _LISTS for 2):
+
+11. A usage record names an existing tenant (required for the operator) and
+    a registered model, at most as many cached as input tokens, and a time
+    from 1970 to 5 minutes from now. Positive ingestion bodies get a tenant
+    and a model the hook registers (again whenever the fuzzer deleted them),
+    the current time, and cachedTokens capped at inputTokens.
+12. A series has at most 10000 buckets in its range (a 400 naming `bucket`):
+    a positive query whose range (clamped to 1970-9999, defaulting to the
+    month to date) holds more gets a `to` 10000 buckets after the first.
 """
 
 from __future__ import annotations
@@ -69,7 +84,11 @@ import hashlib
 import itertools
 import json
 import re
+import os
+import urllib.error
+import urllib.request
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
@@ -95,6 +114,10 @@ _LISTS = {
     "/api/v1/auth/api-keys": ("api-keys", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/models": ("models", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/ai-budget/accounts": ("ai-budget-accounts", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/keys": ("gateway-keys", [0, "00000000-0000-0000-0000-000000000000"]),
+    # Newest first: the start is the latest position a cursor can name.
+    "/api/v1/token-usage": ("token-usage", [253402300799999999, "9223372036854775807"]),
+    "/api/v1/fairshare/groups": ("fairshare-groups", [0, ""]),
     "/api/v1/organizations": ("organizations", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/organizations/{orgId}/members": ("org-members", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/organizations/{orgId}/invitations": ("org-invitations", [0, "00000000-0000-0000-0000-000000000000"]),
@@ -229,6 +252,24 @@ def before_call(context, case, kwargs):
 
     _catalog(case)
     _users(case)
+    _fleet(case)
+    _usage(case)
+
+
+def _fleet(case) -> None:
+    """Gateway fleet (10): a heartbeat reports each tenant once (a repeat is
+    a 400 naming it), so positive bodies keep the first entry of each; a
+    tenant's group must exist (a 400 naming `group`), so positive bodies
+    assign the default group (null)."""
+    method = case.operation.method.upper()
+    path = case.operation.path
+    body = case.body
+    if not isinstance(body, dict) or not _positive(case, "body"):
+        return
+    if (method, path) == ("POST", "/api/v1/fairshare/heartbeat") and isinstance(body.get("tenants"), list):
+        body["tenants"] = _keep_first(body["tenants"], "tenant")
+    if (method, path) == ("PATCH", "/api/v1/tenants/{name}/group") and isinstance(body.get("group"), str):
+        body["group"] = None
 
 
 def _users(case) -> None:
@@ -249,3 +290,94 @@ def _users(case) -> None:
         if len(local) < 3 or local not in password.lower():
             body[field] = password
             return
+
+
+
+_USAGE_FIXTURE: dict = {}
+
+
+def _call(case, method: str, path: str, body=None) -> tuple[int, object]:
+    """An operator request to the server under test (status, JSON body)."""
+    request = urllib.request.Request(
+        case.operation.schema.get_base_url().rstrip("/") + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {os.environ['CP_FUZZ_TOKEN']}",
+                 "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def _usage_fixture(case) -> tuple[str, str]:
+    """A tenant and a model for positive usage records. The fuzzer deletes
+    tenants and models it finds, so they are checked before each use and
+    made again when gone."""
+    tenant = _USAGE_FIXTURE.get("tenant")
+    if tenant is None or _call(case, "GET", f"/api/v1/tenants/{tenant}")[0] != 200:
+        tenant = f"fuzz-usage-{uuid.uuid4().hex[:10]}"
+        _call(case, "POST", "/api/v1/tenants", {"name": tenant, "email": f"{tenant}@example.com"})
+        _USAGE_FIXTURE["tenant"] = tenant
+    model_id = _USAGE_FIXTURE.get("model_id")
+    if model_id is None or _call(case, "GET", f"/api/v1/models/{model_id}")[0] != 200:
+        name = f"fuzz-usage-{uuid.uuid4().hex[:10]}"
+        status, created = _call(case, "POST", "/api/v1/models", {
+            "name": name, "provider": "openai", "upstreamModel": "gpt-4o", "contextWindow": 128000,
+            "inputPricePerMillion": "0.15", "outputPricePerMillion": "0.60"})
+        if status == 201 and isinstance(created, dict):
+            _USAGE_FIXTURE.update(model=name, model_id=created["data"]["id"])
+    return _USAGE_FIXTURE["tenant"], _USAGE_FIXTURE.get("model", "")
+
+
+_MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+_BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def _instant(value, default: datetime) -> datetime | None:
+    if value is None:
+        return default
+    try:
+        t = datetime.fromisoformat(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if t.tzinfo is None:
+        return None
+    try:
+        t = t.astimezone(timezone.utc)
+    except OverflowError:
+        return _MAX_TIME if t.year > 5000 else _MIN_TIME
+    return min(max(t, _MIN_TIME), _MAX_TIME)
+
+
+def _usage(case) -> None:
+    """Token usage (11, 12)."""
+    method = case.operation.method.upper()
+    path = case.operation.path
+    body = case.body
+    if (method, path) == ("POST", "/api/v1/token-usage") and isinstance(body, dict) \
+            and _positive(case, "body") and isinstance(body.get("records"), list):
+        tenant, model = _usage_fixture(case)
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for record in body["records"]:
+            if not isinstance(record, dict):
+                continue
+            record["tenant"], record["model"], record["timestamp"] = tenant, model, now
+            cached, given = record.get("cachedTokens"), record.get("inputTokens")
+            if isinstance(cached, (int, float)) and isinstance(given, (int, float)) and cached > given:
+                record["cachedTokens"] = given
+    query = case.query
+    if method == "GET" and path in ("/api/v1/usage/series", "/api/v1/usage/series/tenants") \
+            and isinstance(query, dict) and _positive(case, "query"):
+        stride = _BUCKETS.get(query.get("bucket", "hour"))
+        now = datetime.now(timezone.utc)
+        month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        start, end = _instant(query.get("from"), month), _instant(query.get("to"), now)
+        if stride is None or start is None or end is None or end <= start:
+            return
+        first = _MIN_TIME + ((start - _MIN_TIME) // stride) * stride
+        if (end - first) > stride * 10000:
+            query["from"] = start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            query["to"] = (first + stride * 10000).strftime("%Y-%m-%dT%H:%M:%SZ")

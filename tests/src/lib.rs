@@ -3,6 +3,7 @@
 //! - a fresh PostgreSQL database (on the private cluster `scripts/pg.sh`
 //!   starts; `DATABASE_URL` is its admin URL), migrated with `cp-migrate`;
 //! - the Kubernetes API stand-in, in process, so tests can inject faults;
+//! - the LiteLLM stand-in (virtual keys), in process, likewise;
 //! - the project's Spin-compatible host (`target/release/cp-host`) as a
 //!   child process serving the real `spin.toml` and `.wasm` components, with
 //!   Spin variables from `SPIN_VARIABLE_*` exactly as `spin up` takes them.
@@ -13,6 +14,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod oidc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cp_kube_standin::{StandIn, StandInConfig};
+use cp_litellm_standin::{StandIn as LitellmStandIn, StandInConfig as LitellmConfig};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -33,6 +37,8 @@ pub const KUBE_TOKEN: &str = "test-kube-token-81c2";
 pub const NAMESPACE: &str = "opencrane";
 /// The master key for secrets encrypted at rest (32 bytes, base64).
 pub const SECRETS_KEY: &str = "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmctISE=";
+/// The master key of the LiteLLM stand-in (LiteLLM's start with `sk-`).
+pub const LITELLM_MASTER_KEY: &str = "sk-test-litellm-master-5b1e";
 /// The HS256 key of user JWTs (32 bytes, base64), so tests can forge tokens.
 pub const JWT_SECRET: &str = "dGVzdC1qd3Qta2V5LTMyLWJ5dGVzLWxvbmctLS0tISE=";
 
@@ -51,6 +57,8 @@ pub struct TestEnv {
     pub db_url: String,
     /// The Kubernetes stand-in.
     pub kube: StandIn,
+    /// The LiteLLM stand-in (tenants' virtual keys).
+    pub litellm: LitellmStandIn,
     /// Where the host writes its stderr (for log assertions).
     pub host_log: PathBuf,
     _host: Mutex<Child>,
@@ -135,11 +143,17 @@ fn start(admin_url: &str) -> TestEnv {
             })
             .await
             .unwrap();
-            tx.send(kube).unwrap();
+            let litellm = LitellmStandIn::start(LitellmConfig {
+                addr: "127.0.0.1:0".parse().unwrap(),
+                master_key: LITELLM_MASTER_KEY.into(),
+            })
+            .await
+            .unwrap();
+            tx.send((kube, litellm)).unwrap();
             std::future::pending::<()>().await;
         });
     });
-    let kube = rx
+    let (kube, litellm) = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("stand-in did not start");
 
@@ -174,6 +188,24 @@ fn start(admin_url: &str) -> TestEnv {
         .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
         .env("SPIN_VARIABLE_OCI_REGISTRY_URL", oci_registry_url())
         .env("SPIN_VARIABLE_OCI_TIMEOUT_MS", "5000")
+        .env("SPIN_VARIABLE_LITELLM_URL", litellm.url())
+        .env("SPIN_VARIABLE_LITELLM_ALLOWED_HOST", litellm.url())
+        .env("SPIN_VARIABLE_LITELLM_MASTER_KEY", LITELLM_MASTER_KEY)
+        .env("SPIN_VARIABLE_LITELLM_TIMEOUT_MS", "1500")
+        // The identity provider scripts/oidc.sh runs (tests/oidc/provider.mjs).
+        .env("SPIN_VARIABLE_OIDC_ISSUER", oidc::issuer())
+        .env("SPIN_VARIABLE_OIDC_ALLOWED_HOST", oidc::issuer())
+        .env("SPIN_VARIABLE_OIDC_CLIENT_ID", oidc::CLIENT_ID)
+        .env("SPIN_VARIABLE_OIDC_CLIENT_SECRET", oidc::CLIENT_SECRET)
+        .env(
+            "SPIN_VARIABLE_OIDC_REDIRECT_URI",
+            format!("http://127.0.0.1:{port}/api/v1/auth/callback"),
+        )
+        .env("SPIN_VARIABLE_OIDC_EXTRA_AUDIENCES", oidc::CLI_CLIENT_ID)
+        .env(
+            "SPIN_VARIABLE_DEVICE_POLL_INTERVAL_SECS",
+            oidc::DEVICE_POLL_INTERVAL_SECS.to_string(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(log_file)
@@ -185,12 +217,14 @@ fn start(admin_url: &str) -> TestEnv {
         url,
         db_url,
         kube,
+        litellm,
         host_log,
         _host: Mutex::new(child),
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -198,7 +232,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn wait_ready(url: &str, log: &Path) {
+/// Waits until a host at `url` answers `/healthz` (panics with its log otherwise).
+pub fn wait_ready(url: &str, log: &Path) {
     let addr = url.trim_start_matches("http://").to_owned();
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
@@ -229,7 +264,8 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{base}/{name}")
 }
 
-fn db_host_of(url: &str) -> String {
+/// The `host[:port]` of a `postgres://` URL (the `db_host` variable).
+pub fn db_host_of(url: &str) -> String {
     let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
     let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
     rest.split('/').next().unwrap_or(rest).to_owned()
@@ -413,6 +449,24 @@ pub async fn kube(method: &'static str, path: &str, body: Option<&Value>) -> Res
         c = c.json(b);
     }
     send_to(&env().kube.url(), c).await
+}
+
+/// Calls the LiteLLM stand-in's admin API directly with its master key (as
+/// an operator seeding keys with LiteLLM's own tools would).
+pub async fn litellm(method: &'static str, path: &str, body: Option<&Value>) -> Resp {
+    let mut c = Call {
+        method,
+        path: path.to_owned(),
+        headers: vec![(
+            "authorization".into(),
+            format!("Bearer {LITELLM_MASTER_KEY}"),
+        )],
+        body: None,
+    };
+    if let Some(b) = body {
+        c = c.json(b);
+    }
+    send_to(&env().litellm.url(), c).await
 }
 
 /// Path of a Tenant CRD in the stand-in.

@@ -6,8 +6,8 @@
 
 use cp_kube_standin::Fault;
 use cp_tests::{
-    call, create_tenant, db, env, exclusive, report, tenant_body, unique, workspace, Call, Resp,
-    KUBE_TOKEN, OPERATOR_TOKEN,
+    bearer, call, create_tenant, db, env, exclusive, report, tenant_body, unique, workspace, Call,
+    Resp, KUBE_TOKEN, OPERATOR_TOKEN,
 };
 use serde_json::{json, Value};
 
@@ -436,6 +436,35 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     exposure.add(
         "list provider keys",
         &call("GET", "/api/v1/providers/keys").send().await,
+    );
+    // A tenant gateway key: shown once, then used to report usage (an
+    // invalid batch, so the error path is covered too), listed and disabled.
+    let key_tenant = unique("leak-gw");
+    create_tenant(&key_tenant).await;
+    let gateway_key = call("POST", &format!("/api/v1/tenants/{key_tenant}/keys"))
+        .json(&json!({ "name": "leak" }))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.push(gateway_key.clone());
+    let as_gateway = |method: &'static str, path: &str| bearer(&gateway_key, method, path);
+    exposure.add(
+        "gateway key reports an invalid batch",
+        &as_gateway("POST", "/api/v1/token-usage")
+            .json(&json!({ "records": [{ "requestId": "leak", "model": "no-such-model" }] }))
+            .send()
+            .await,
+    );
+    exposure.add(
+        "gateway key outside ingestion",
+        &as_gateway("GET", "/api/v1/keys").send().await,
+    );
+    exposure.add(
+        "list gateway keys",
+        &call("GET", "/api/v1/keys").send().await,
     );
 
     // Every operation, authenticated and with a marked wrong token.

@@ -1,7 +1,10 @@
-//! The `gateway` route group (first slice): provider keys, the model
-//! registry with response-cache settings, and AI budget ceilings. Routes,
-//! request parsing, responses, and the OpenAPI description of each route
-//! (generated from these annotations).
+//! The `gateway` route group. This module serves provider keys, the model
+//! registry with response-cache settings and AI budget ceilings, and
+//! composes the group's other areas, each of which owns its routes,
+//! handlers and OpenAPI description: [`crate::keys`] (tenant gateway keys),
+//! [`crate::fleet`] (fair-share settings, heartbeats, live state and
+//! capacity), [`crate::usage`] (token-usage ingestion, usage, costs, spend)
+//! and [`crate::litellm`] (LiteLLM virtual keys).
 
 use cp_http::error::ErrorBody;
 use cp_http::ids::{id_param, path_id};
@@ -11,6 +14,7 @@ use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
 use cp_platform::openapi::ResourceLinks;
 use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use std::sync::LazyLock;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, OpenApi};
 use uuid::Uuid;
@@ -52,8 +56,17 @@ pub enum Op {
     SetAccountBudget,
     /// `DELETE /ai-budget/accounts/{userId}`
     DeleteAccountBudget,
+    /// Tenant gateway keys ([`crate::keys`]).
+    Keys(crate::keys::KeyOp),
+    /// Fair share and the gateway fleet ([`crate::fleet`]).
+    Fleet(crate::fleet::FleetOp),
+    /// Token usage, costs and spend ([`crate::usage`]).
+    Usage(crate::usage::UsageOp),
+    /// LiteLLM virtual keys ([`crate::litellm`]).
+    Litellm(crate::litellm::LitellmOp),
 }
 
+/// The routes this module serves; [`Gateway::routes`] adds the other areas'.
 const ROUTES: &[Route<Op>] = &[
     Route::new("GET", "/api/v1/providers/keys", Op::ListProviderKeys),
     Route::new(
@@ -94,7 +107,17 @@ impl RouteGroup for Gateway {
     type Op = Op;
 
     fn routes() -> &'static [Route<Op>] {
-        ROUTES
+        static ALL: LazyLock<Vec<Route<Op>>> = LazyLock::new(|| {
+            [
+                ROUTES,
+                crate::keys::ROUTES,
+                crate::fleet::ROUTES,
+                crate::usage::ROUTES,
+                crate::litellm::ROUTES,
+            ]
+            .concat()
+        });
+        &ALL
     }
 
     fn operation_id(op: Op) -> &'static str {
@@ -113,6 +136,10 @@ impl RouteGroup for Gateway {
             Op::ListAccountBudgets => "listAccountBudgets",
             Op::SetAccountBudget => "setAccountBudget",
             Op::DeleteAccountBudget => "deleteAccountBudget",
+            Op::Keys(op) => crate::keys::operation_id(op),
+            Op::Fleet(op) => crate::fleet::operation_id(op),
+            Op::Usage(op) => crate::usage::operation_id(op),
+            Op::Litellm(op) => crate::litellm::operation_id(op),
         }
     }
 
@@ -129,6 +156,10 @@ impl RouteGroup for Gateway {
             Op::ListAccountBudgets | Op::SetAccountBudget | Op::DeleteAccountBudget => {
                 "ai_budget_account"
             }
+            Op::Keys(op) => crate::keys::resource_kind(op),
+            Op::Fleet(op) => crate::fleet::resource_kind(op),
+            Op::Usage(op) => crate::usage::resource_kind(op),
+            Op::Litellm(op) => crate::litellm::resource_kind(op),
         }
     }
 
@@ -153,6 +184,10 @@ impl RouteGroup for Gateway {
             Op::ListAccountBudgets => list_account_budgets(ctx, req).await,
             Op::SetAccountBudget => set_account_budget(ctx, req, user(params)?).await,
             Op::DeleteAccountBudget => delete_account_budget(ctx, user(params)?).await,
+            Op::Keys(op) => crate::keys::handle(op, ctx, req, params).await,
+            Op::Fleet(op) => crate::fleet::handle(op, ctx, req, params).await,
+            Op::Usage(op) => crate::usage::handle(op, ctx, req, params).await,
+            Op::Litellm(op) => crate::litellm::handle(op, ctx, req, params).await,
         }
     }
 }
@@ -450,7 +485,22 @@ async fn delete_account_budget<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-/// The OpenAPI description of the group's routes.
+/// The OpenAPI description of the group's routes: this module's and every
+/// area's.
+pub struct GatewayApi;
+
+impl OpenApi for GatewayApi {
+    fn openapi() -> utoipa::openapi::OpenApi {
+        let mut doc = AdminApi::openapi();
+        doc.merge(crate::keys::KeysApi::openapi());
+        doc.merge(crate::fleet::FleetApi::openapi());
+        doc.merge(crate::usage::UsageApi::openapi());
+        doc.merge(crate::litellm::LitellmApi::openapi());
+        doc
+    }
+}
+
+/// The OpenAPI description of this module's routes.
 #[derive(OpenApi)]
 #[openapi(
     paths(
@@ -470,7 +520,7 @@ async fn delete_account_budget<P: Platform>(
         (name = "ai-budget", description = "Monthly AI spend ceilings: global and per account"),
     )
 )]
-pub struct GatewayApi;
+struct AdminApi;
 
 /// Adds the OpenAPI links between a model's operations (by `id`).
 struct GatewayLinks;

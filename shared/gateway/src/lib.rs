@@ -12,14 +12,24 @@
 //! - [`fairshare`]: hierarchical weighted max-min fairness over the
 //!   gateways' in-flight capacity, capped by demand and TPM quotas.
 //! - [`money`]: model prices and token costs in exact decimals.
+//! - [`keys`]: tenant gateway keys, which authenticate usage ingestion.
+//! - [`fleet`]: fair-share settings, gateway heartbeats, live state, capacity.
+//! - [`usage`]: token-usage ingestion and reads, costs, month-to-date spend.
+//! - [`litellm`]: LiteLLM virtual keys through LiteLLM's admin API.
 
 pub mod api;
 pub mod budget;
 pub mod fairshare;
+pub mod fleet;
+mod fleet_model;
+mod fleet_store;
+pub mod keys;
+pub mod litellm;
 pub mod models;
 pub mod money;
 pub mod providers;
 mod service;
 mod sql;
+pub mod usage;
 
 pub use api::Gateway;

@@ -254,7 +254,7 @@ pub struct ValidModel {
     pub price: ModelPrice,
 }
 
-fn is_model_name(s: &str) -> bool {
+pub(crate) fn is_model_name(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=MODEL_NAME_MAX).contains(&b.len())
         && b[0].is_ascii_alphanumeric()

@@ -78,8 +78,9 @@ pub struct Session {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
-    /// `operator` (the static token), `accessToken`, or `user`.
-    #[schema(pattern = "^(operator|accessToken|user)$")]
+    /// `operator` (the static token), `accessToken`, `user`, or `anonymous`
+    /// (no credentials).
+    #[schema(pattern = "^(operator|accessToken|user|anonymous)$")]
     pub kind: &'static str,
     /// The access token's id, for `accessToken`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,6 +88,14 @@ pub struct Me {
     /// The account, for `user`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
+    /// The browser session, for a `user` signed in with the session cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<crate::session::SessionInfo>,
+    /// How one can sign in here, for `anonymous`: `oidc` (browser login at
+    /// /auth/login), `device` (CLI login at /auth/device), `password`
+    /// (/auth/token), `bearer` (operator token, access tokens, API keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_modes: Option<Vec<&'static str>>,
 }
 
 /// A personal API key, without its secret.

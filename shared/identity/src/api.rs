@@ -15,7 +15,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, OpenApi};
 
 use crate::model::{AccessToken, AccessTokenCreate, CreatedAccessToken, SHOWN_PREFIX_LEN};
-use crate::{mfa, sql, users};
+use crate::{device, mfa, oidc, pod_token, session, sql, users};
 
 /// Cursor scope of the token list.
 const LIST_SCOPE: &str = "access-tokens";
@@ -61,6 +61,26 @@ pub enum Op {
     MfaVerify,
     /// `DELETE /auth/mfa`
     MfaDisable,
+    /// `GET /auth/login` (public)
+    OidcLogin,
+    /// `GET /auth/callback` (public)
+    OidcCallback,
+    /// `POST /auth/logout` (public)
+    SessionLogOut,
+    /// `POST /auth/oidc-token` (public)
+    OidcToken,
+    /// `POST /auth/device` (public)
+    DeviceStart,
+    /// `GET /auth/device/activate` (public, HTML)
+    DeviceActivate,
+    /// `POST /auth/device/approve` (public: session cookie + CSRF token)
+    DeviceApprove,
+    /// `POST /auth/device/deny` (public: session cookie + CSRF token)
+    DeviceDeny,
+    /// `GET /auth/device/token` (public)
+    DevicePoll,
+    /// `POST /auth/pod-token` (a browser session)
+    PodToken,
 }
 
 /// Routes whose success shows a secret once (a token, key, JWT or TOTP
@@ -74,7 +94,9 @@ const ROUTES: &[Route<Op>] = &[
     Route::public("POST", "/api/v1/auth/token", Op::LogIn).shows_secret(),
     Route::new("DELETE", "/api/v1/auth/token", Op::LogOut),
     Route::new("POST", "/api/v1/auth/change-password", Op::ChangePassword).shows_secret(),
-    Route::new("GET", "/api/v1/auth/me", Op::GetMe),
+    // Public: anonymous callers learn how to sign in; credentials, when
+    // sent, are checked by the handler as the pipeline would.
+    Route::public("GET", "/api/v1/auth/me", Op::GetMe),
     Route::new("PATCH", "/api/v1/auth/me", Op::UpdateMe),
     Route::new("DELETE", "/api/v1/auth/me", Op::DeleteMe),
     Route::new("GET", "/api/v1/auth/api-keys", Op::ListApiKeys),
@@ -86,6 +108,16 @@ const ROUTES: &[Route<Op>] = &[
     Route::new("POST", "/api/v1/auth/mfa/verify-setup", Op::MfaVerifySetup),
     Route::public("POST", "/api/v1/auth/mfa/verify", Op::MfaVerify).shows_secret(),
     Route::new("DELETE", "/api/v1/auth/mfa", Op::MfaDisable),
+    Route::public("GET", "/api/v1/auth/login", Op::OidcLogin),
+    Route::public("GET", "/api/v1/auth/callback", Op::OidcCallback),
+    Route::public("POST", "/api/v1/auth/logout", Op::SessionLogOut),
+    Route::public("POST", "/api/v1/auth/oidc-token", Op::OidcToken).shows_secret(),
+    Route::public("POST", "/api/v1/auth/device", Op::DeviceStart).shows_secret(),
+    Route::public("GET", "/api/v1/auth/device/activate", Op::DeviceActivate),
+    Route::public("POST", "/api/v1/auth/device/approve", Op::DeviceApprove),
+    Route::public("POST", "/api/v1/auth/device/deny", Op::DeviceDeny),
+    Route::public("GET", "/api/v1/auth/device/token", Op::DevicePoll),
+    Route::new("POST", "/api/v1/auth/pod-token", Op::PodToken).shows_secret(),
 ];
 
 /// The identity route group.
@@ -119,6 +151,16 @@ impl RouteGroup for Identity {
             Op::MfaVerifySetup => "verifyMfaSetup",
             Op::MfaVerify => "verifyMfa",
             Op::MfaDisable => "disableMfa",
+            Op::OidcLogin => "logInWithOidc",
+            Op::OidcCallback => "completeOidcLogin",
+            Op::SessionLogOut => "logOutSession",
+            Op::OidcToken => "exchangeOidcToken",
+            Op::DeviceStart => "startDeviceLogin",
+            Op::DeviceActivate => "activateDeviceLogin",
+            Op::DeviceApprove => "approveDeviceLogin",
+            Op::DeviceDeny => "denyDeviceLogin",
+            Op::DevicePoll => "pollDeviceLogin",
+            Op::PodToken => "createPodToken",
         }
     }
 
@@ -126,6 +168,12 @@ impl RouteGroup for Identity {
         match op {
             Op::ListTokens | Op::CreateToken | Op::DeleteToken => "access_token",
             Op::ListApiKeys | Op::CreateApiKey | Op::DeleteApiKey => "api_key",
+            Op::DeviceStart
+            | Op::DeviceActivate
+            | Op::DeviceApprove
+            | Op::DeviceDeny
+            | Op::DevicePoll => "device_grant",
+            Op::PodToken => "tenant",
             _ => "user",
         }
     }
@@ -144,7 +192,7 @@ impl RouteGroup for Identity {
             Op::LogIn => users::log_in(ctx, req).await,
             Op::LogOut => users::log_out(ctx).await,
             Op::ChangePassword => users::change_password(ctx, req).await,
-            Op::GetMe => users::get_me(ctx).await,
+            Op::GetMe => users::get_me(ctx, req).await,
             Op::UpdateMe => users::update_me(ctx, req).await,
             Op::DeleteMe => users::delete_me(ctx).await,
             Op::ListApiKeys => users::list_api_keys(ctx, req).await,
@@ -156,6 +204,16 @@ impl RouteGroup for Identity {
             Op::MfaVerifySetup => mfa::verify_setup(ctx, req).await,
             Op::MfaVerify => mfa::verify(ctx, req).await,
             Op::MfaDisable => mfa::disable(ctx, req).await,
+            Op::OidcLogin => oidc::login(ctx, req).await,
+            Op::OidcCallback => oidc::callback(ctx, req).await,
+            Op::SessionLogOut => session::log_out(ctx, req).await,
+            Op::OidcToken => oidc::exchange_id_token(ctx, req).await,
+            Op::DeviceStart => device::start(ctx, req).await,
+            Op::DeviceActivate => device::activate(ctx, req).await,
+            Op::DeviceApprove => device::approve(ctx, req).await,
+            Op::DeviceDeny => device::deny(ctx, req).await,
+            Op::DevicePoll => device::poll(ctx, req).await,
+            Op::PodToken => pod_token::create(ctx).await,
         }
     }
 }
@@ -311,14 +369,18 @@ impl utoipa::Modify for TokenLinks {
         users::get_me, users::update_me, users::delete_me,
         users::list_api_keys, users::create_api_key, users::delete_api_key,
         users::exchange_api_key,
-        mfa::get_status, mfa::set_up, mfa::verify_setup, mfa::verify, mfa::disable),
+        mfa::get_status, mfa::set_up, mfa::verify_setup, mfa::verify, mfa::disable,
+        oidc::login, oidc::callback, session::log_out, oidc::exchange_id_token,
+        device::start, device::activate, device::approve, device::deny, device::poll,
+        pod_token::create),
     modifiers(&TokenLinks),
     tags((name = "access-tokens", description = "Opaque bearer tokens for automation: scoped, \
           optionally expiring, shown once, stored as SHA-256 digests"),
         (name = "auth", description = "Users: signup, login (HS256 JWTs, 15 minutes, revocable \
           by jti), password changes, the caller's profile, personal API keys (`cpk_…`, shown \
           once, stored as SHA-256 digests), TOTP MFA (RFC 6238; secrets encrypted at rest, \
-          failed codes rate-limited). Users may only use these routes for now.")),
+          failed codes rate-limited), federated login through the OIDC identity provider \
+          (browser sessions: the `cp_session` cookie; ID-token exchange).")),
 )]
 pub struct IdentityApi;
 

@@ -4,13 +4,19 @@
 //! with argon2id passwords, session JWTs, personal API keys (`cpk_…`;
 //! `/auth/...`), and their second factor: TOTP (RFC 6238, [`totp`]) at
 //! `/auth/mfa/...` ([`mfa`]). `cp_platform::auth` recognises every kind on every route;
-//! this crate manages them.
+//! this crate manages them. Federated login: the OIDC code flow and ID-token
+//! exchange ([`oidc`]), the browser sessions it creates ([`session`]), CLI
+//! login by the device grant ([`device`]) and pod tokens ([`pod_token`]).
 
 pub mod account;
 pub mod api;
+pub mod device;
 pub mod mfa;
 pub mod model;
+pub mod oidc;
 pub mod password;
+pub mod pod_token;
+pub mod session;
 mod sql;
 pub mod totp;
 pub mod users;

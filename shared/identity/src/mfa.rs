@@ -685,8 +685,12 @@ pub(crate) async fn disable<P: Platform>(
                         ApiError::Unauthorized("the token's user no longer exists".into()).into(),
                     );
                 };
-                let stored = row.text("password_hash")?;
-                if !password::verify(pw, &stored).map_err(hash_failure)? {
+                // No password (an identity-provider account): never matches.
+                let matches = match row.opt_text("password_hash")? {
+                    Some(stored) => password::verify(pw, &stored).map_err(hash_failure)?,
+                    None => false,
+                };
+                if !matches {
                     record_failure(db, user_id).await?;
                     return refuse(
                         ctx,

@@ -149,12 +149,16 @@ pub(crate) async fn log_in<P: Platform>(
         .db()
         .query_opt(&sql::user_by_email(), &[email.as_str().into()])
         .await?;
+    // A user who signs in only through the identity provider has no
+    // password: checked against the dummy hash too, and refused.
     let stored = match &row {
-        Some(r) => r.text("password_hash")?,
-        None => password::DUMMY_HASH.to_owned(),
+        Some(r) => r.opt_text("password_hash")?,
+        None => None,
     };
+    let has_password = stored.is_some();
+    let stored = stored.unwrap_or_else(|| password::DUMMY_HASH.to_owned());
     // Verified even for an unknown email, so both failures take as long.
-    let matches = password::verify(&pw, &stored).map_err(hash_failure)?;
+    let matches = password::verify(&pw, &stored).map_err(hash_failure)? && has_password;
     let user_id = match &row {
         Some(r) => Some(r.text("id")?),
         None => None,
@@ -252,7 +256,13 @@ pub(crate) async fn change_password<P: Platform>(
         else {
             return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
         };
-        let stored = row.text("password_hash")?;
+        let Some(stored) = row.opt_text("password_hash")? else {
+            return Err(ApiError::invalid(
+                "currentPassword",
+                "this account has no password: it signs in through the identity provider",
+            )
+            .into());
+        };
         if !password::verify(&current, &stored).map_err(hash_failure)? {
             return Err(ApiError::invalid("currentPassword", "is incorrect").into());
         }
@@ -279,13 +289,34 @@ pub(crate) async fn change_password<P: Platform>(
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", operation_id = "getMe",
-    summary = "Who the caller is: the operator, an access token, or a user (with the account and its ETag)",
-    responses((status = 200, body = Envelope<Me>)))]
+    summary = "Who the caller is: a user (token or browser session), the operator, an access token, or anonymous",
+    description = "Public. With an `Authorization` header the token is checked as on every other \
+        route (a bad one is a 401; an access token needs the * or read scope). Without one, the \
+        session cookie's user with `session` (a stale cookie reads as anonymous). Without \
+        credentials: `{kind: anonymous, authModes}`, the ways to sign in here.",
+    security(()),
+    responses((status = 200, body = Envelope<Me>), (status = 401, body = ErrorBody)))]
 pub(crate) async fn get_me<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
     use cp_platform::Principal;
-    let me = match &ctx.principal {
+    let principal = if req.header("authorization").is_some() {
+        let principal = cp_platform::auth::authenticate(req, ctx.platform).await?;
+        principal.authorize(
+            cp_platform::scopes::Access::Read,
+            cp_platform::auth::USER_AREA,
+        )?;
+        principal
+    } else {
+        match cp_platform::auth::session_user(ctx.platform, req).await {
+            Ok(Some(user)) => Principal::User(user),
+            Ok(None) => Principal::Anonymous,
+            Err(f) if f.error.status() == 401 => Principal::Anonymous,
+            Err(f) => return Err(f),
+        }
+    };
+    let me = match &principal {
         Principal::User(u) => {
             let Some(row) = ctx
                 .db()
@@ -297,11 +328,19 @@ pub(crate) async fn get_me<P: Platform>(
                 );
             };
             let user = User::from_row(&row)?;
+            let session = match &u.via {
+                UserVia::Session { session_id } => {
+                    crate::session::session_info(ctx.db(), session_id).await?
+                }
+                _ => None,
+            };
             let etag = user.etag();
             let mut resp = ctx.ok(&Me {
                 kind: "user",
                 access_token_id: None,
                 user: Some(user),
+                session,
+                auth_modes: None,
             });
             resp.set_header("etag", etag);
             return Ok(resp);
@@ -310,11 +349,23 @@ pub(crate) async fn get_me<P: Platform>(
             kind: "accessToken",
             access_token_id: Some(t.id.clone()),
             user: None,
+            session: None,
+            auth_modes: None,
         },
-        Principal::Operator | Principal::Anonymous => Me {
+        // Gateway keys never get here (`Principal::authorize`).
+        Principal::Operator | Principal::GatewayKey(_) => Me {
             kind: "operator",
             access_token_id: None,
             user: None,
+            session: None,
+            auth_modes: None,
+        },
+        Principal::Anonymous => Me {
+            kind: "anonymous",
+            access_token_id: None,
+            user: None,
+            session: None,
+            auth_modes: Some(crate::session::auth_modes(ctx.platform)),
         },
     };
     Ok(ctx.ok(&me))

@@ -15,8 +15,21 @@
 //!   the user exists, the `jti` is not revoked and the token was not issued
 //!   before the user's `tokens_valid_after` (set by a password change).
 //!
-//! Anything else is compared with the operator token. Later kinds (gateway
-//! keys) are further prefixes here.
+//! - tenant gateway keys (`sk_…`): looked up by SHA-256 digest, refused when
+//!   disabled; they reach only usage ingestion (`POST /api/v1/token-usage`),
+//!   for their own tenant.
+//!
+//! Anything else is compared with the operator token.
+//!
+//! Without an `Authorization` header, a browser session cookie
+//! ([`SESSION_COOKIE`], set by the OIDC callback) authenticates the request
+//! as its user: looked up by SHA-256 digest, refused once expired, logged
+//! out, or older than the user's `tokens_valid_after`. CSRF: the cookie is
+//! `SameSite=Lax`, and a cookie-authenticated POST/PUT/PATCH/DELETE must
+//! also carry an `X-Requested-With` header (any value). A page of another
+//! origin (a tenant pod on a sibling subdomain is the same *site*) cannot
+//! add that header without a CORS preflight, which this API never grants;
+//! a missing header is a 403. Bearer tokens are not affected.
 
 use cp_http::{ApiError, ApiRequest};
 use cp_store::Database;
@@ -30,6 +43,11 @@ use crate::{Failure, Platform};
 pub const ACCESS_TOKEN_PREFIX: &str = "cpat_";
 /// Prefix of personal API keys.
 pub const API_KEY_PREFIX: &str = "cpk_";
+/// Prefix of tenant gateway keys.
+pub const GATEWAY_KEY_PREFIX: &str = "sk_";
+
+/// The one area a gateway key reaches (usage ingestion, a write).
+pub const GATEWAY_KEY_AREA: &str = "token-usage";
 
 /// How a user authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +63,11 @@ pub enum UserVia {
     ApiKey {
         /// The key's id.
         key_id: String,
+    },
+    /// A browser session (the [`SESSION_COOKIE`] of an OIDC login).
+    Session {
+        /// The session's id.
+        session_id: String,
     },
 }
 
@@ -80,6 +103,15 @@ pub struct TokenPrincipal {
     pub scopes: Vec<Scope>,
 }
 
+/// An authenticated tenant gateway key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayKeyPrincipal {
+    /// The key's id.
+    pub id: String,
+    /// The tenant whose usage it may report.
+    pub tenant: String,
+}
+
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -89,6 +121,8 @@ pub enum Principal {
     AccessToken(TokenPrincipal),
     /// A signed-up user (JWT or personal API key).
     User(UserPrincipal),
+    /// A tenant gateway key: usage ingestion for its tenant only.
+    GatewayKey(GatewayKeyPrincipal),
     /// No credentials (public routes only).
     Anonymous,
 }
@@ -100,6 +134,7 @@ impl Principal {
             Self::Operator => "operator".into(),
             Self::AccessToken(t) => format!("access-token:{}", t.id),
             Self::User(u) => format!("user:{}", u.id),
+            Self::GatewayKey(k) => format!("gateway-key:{}", k.id),
             Self::Anonymous => "anonymous".into(),
         }
     }
@@ -109,6 +144,16 @@ impl Principal {
         match self {
             Self::User(u) => Some(u),
             _ => None,
+        }
+    }
+
+    /// Refuses users (403 with `message`) on operator routes under an area
+    /// users reach (fleet-wide tenant routes, `/tenants/{name}/weight`);
+    /// operators and access tokens with the area's scope pass.
+    pub fn forbid_users(&self, message: &str) -> Result<(), ApiError> {
+        match self {
+            Self::User(_) => Err(ApiError::Forbidden(message.to_owned())),
+            _ => Ok(()),
         }
     }
 
@@ -123,6 +168,10 @@ impl Principal {
                  /api/v1/auth, /api/v1/organizations, /api/v1/invitations and their \
                  organisations' /api/v1/tenants"
             ))),
+            Self::GatewayKey(_) if area == GATEWAY_KEY_AREA && access == Access::Write => Ok(()),
+            Self::GatewayKey(_) => Err(ApiError::Forbidden(
+                "a gateway key only reports usage (POST /api/v1/token-usage)".into(),
+            )),
             Self::AccessToken(_) if area == INVITATIONS_AREA => Err(ApiError::Forbidden(
                 "invitations are accepted by signed-in users, not access tokens".into(),
             )),
@@ -148,7 +197,7 @@ impl Principal {
         match self {
             Self::Operator => vec![Scope::All],
             Self::AccessToken(t) => t.scopes.clone(),
-            Self::User(_) | Self::Anonymous => Vec::new(),
+            Self::User(_) | Self::GatewayKey(_) | Self::Anonymous => Vec::new(),
         }
     }
 }
@@ -166,6 +215,16 @@ const ACCESS_TOKEN_LOOKUP: &str = "WITH hit AS (
 
 /// Looks up a personal API key by digest with its user; touches
 /// `last_used_at` at most once a minute like access tokens.
+/// Looks up a gateway key by digest with its tenant; touches `last_used_at`
+/// at most once a minute like access tokens.
+const GATEWAY_KEY_LOOKUP: &str = "WITH hit AS (
+        SELECT id, tenant_name, disabled FROM gateway_keys WHERE key_hash = $1),
+      touched AS (
+        UPDATE gateway_keys k SET last_used_at = now() FROM hit
+        WHERE k.id = hit.id AND NOT hit.disabled
+          AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'))
+    SELECT id::text AS id, tenant_name, disabled FROM hit";
+
 const API_KEY_LOOKUP: &str = "WITH hit AS (
         SELECT k.id, u.id AS user_id, u.email
         FROM user_api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1),
@@ -182,17 +241,93 @@ const JWT_CHECK: &str = "SELECT u.email,
         $3::int8 >= (extract(epoch FROM u.tokens_valid_after) * 1000)::int8 AS current
     FROM users u WHERE u.id = $1::text::uuid";
 
+/// The browser session cookie set by the OIDC callback.
+pub const SESSION_COOKIE: &str = "cp_session";
+
+/// Prefix of session cookie values.
+pub const SESSION_PREFIX: &str = "cps_";
+
+/// The header a cookie-authenticated write must carry (CSRF defence).
+pub const CSRF_HEADER: &str = "x-requested-with";
+
+/// A live session by cookie digest with its user; no row once expired or
+/// issued before the user's `tokens_valid_after` (a password change).
+const SESSION_LOOKUP: &str = "SELECT s.id::text AS id, u.id::text AS user_id, u.email
+    FROM user_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.token_hash = $1 AND s.expires_at > now() AND s.created_at >= u.tokens_valid_after";
+
+/// The value of cookie `name` in the request's `Cookie` header.
+pub fn cookie<'a>(req: &'a ApiRequest, name: &str) -> Option<&'a str> {
+    req.header("cookie")?.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// Whether the request carries credentials: an `Authorization` header or a
+/// session cookie.
+pub fn has_credentials(req: &ApiRequest) -> bool {
+    req.header("authorization").is_some() || cookie(req, SESSION_COOKIE).is_some()
+}
+
+/// The user of the request's session cookie: `None` without the cookie, a
+/// 401 when it names no live session.
+pub async fn session_user<P: Platform>(
+    platform: &P,
+    req: &ApiRequest,
+) -> Result<Option<UserPrincipal>, Failure> {
+    let Some(value) = cookie(req, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let digest = cp_crypto::token_hash(value);
+    let Some(row) = platform
+        .db()
+        .query_opt(SESSION_LOOKUP, &[digest.into()])
+        .await?
+    else {
+        return Err(unauthorized(
+            "the session has expired or was ended; sign in again at /api/v1/auth/login",
+        )
+        .into());
+    };
+    Ok(Some(UserPrincipal {
+        id: row.text("user_id")?,
+        email: row.text("email")?,
+        via: UserVia::Session {
+            session_id: row.text("id")?,
+        },
+    }))
+}
+
 /// Authenticates a request that requires credentials.
 pub async fn authenticate<P: Platform>(
     req: &ApiRequest,
     platform: &P,
 ) -> Result<Principal, Failure> {
+    if req.header("authorization").is_none() {
+        if let Some(user) = session_user(platform, req).await? {
+            if req.method.is_mutation()
+                && req.header(CSRF_HEADER).is_none_or(|v| v.trim().is_empty())
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "a {} authenticated by the session cookie must carry an X-Requested-With \
+                     header (CSRF protection)",
+                    req.method
+                ))
+                .into());
+            }
+            return Ok(Principal::User(user));
+        }
+    }
     let token = bearer_token(req)?;
     if token.starts_with(ACCESS_TOKEN_PREFIX) {
         return access_token(platform.db(), token).await;
     }
     if token.starts_with(API_KEY_PREFIX) {
         return api_key(platform.db(), token).await;
+    }
+    if token.starts_with(GATEWAY_KEY_PREFIX) {
+        return gateway_key(platform.db(), token).await;
     }
     if crate::jwt::is_jwt_shaped(token) {
         return user_jwt(platform, token).await;
@@ -241,6 +376,20 @@ async fn api_key<D: Database>(db: &D, token: &str) -> Result<Principal, Failure>
         via: UserVia::ApiKey {
             key_id: row.text("id")?,
         },
+    }))
+}
+
+async fn gateway_key<D: Database>(db: &D, token: &str) -> Result<Principal, Failure> {
+    let digest = cp_crypto::token_hash(token);
+    let Some(row) = db.query_opt(GATEWAY_KEY_LOOKUP, &[digest.into()]).await? else {
+        return Err(unauthorized("invalid or deleted gateway key").into());
+    };
+    if row.bool("disabled")? {
+        return Err(unauthorized("the gateway key is disabled").into());
+    }
+    Ok(Principal::GatewayKey(GatewayKeyPrincipal {
+        id: row.text("id")?,
+        tenant: row.text("tenant_name")?,
     }))
 }
 
@@ -324,6 +473,36 @@ mod tests {
             assert!(bearer_token(&req(bad)).is_err(), "{bad}");
         }
         assert!(bearer_token(&ApiRequest::new(Method::Get, "/")).is_err());
+    }
+
+    #[test]
+    fn gateway_keys_only_report_usage() {
+        let key = Principal::GatewayKey(GatewayKeyPrincipal {
+            id: "k".into(),
+            tenant: "acme".into(),
+        });
+        assert!(key.authorize(Access::Write, GATEWAY_KEY_AREA).is_ok());
+        assert!(key.authorize(Access::Read, GATEWAY_KEY_AREA).is_err());
+        for area in scopes::AREAS.iter().filter(|a| **a != GATEWAY_KEY_AREA) {
+            assert!(key.authorize(Access::Read, area).is_err(), "{area}");
+            assert!(key.authorize(Access::Write, area).is_err(), "{area}");
+        }
+        assert!(key.scopes().is_empty());
+        assert_eq!(key.actor(), "gateway-key:k");
+        assert!(key.forbid_users("x").is_ok());
+    }
+
+    #[test]
+    fn reads_cookies() {
+        let req = |v: &str| ApiRequest::new(Method::Get, "/").with_header("cookie", v);
+        assert_eq!(
+            cookie(&req("a=1; cp_session=cps_x; b=2"), SESSION_COOKIE),
+            Some("cps_x")
+        );
+        assert_eq!(cookie(&req("cp_session=\"v\""), SESSION_COOKIE), Some("v"));
+        assert_eq!(cookie(&req("xcp_session=1"), SESSION_COOKIE), None);
+        assert!(!has_credentials(&ApiRequest::new(Method::Get, "/")));
+        assert!(has_credentials(&req("cp_session=cps_x")));
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub async fn org_access<D: Database>(
     let user_id = match principal {
         Principal::User(u) => Some(u.id.as_str()),
         Principal::Operator | Principal::AccessToken(_) => None,
+        // Refused before any handler (`Principal::authorize`); fail closed.
+        Principal::GatewayKey(_) => {
+            return Err(ApiError::Forbidden("a gateway key only reports usage".into()).into())
+        }
         Principal::Anonymous => {
             return Err(ApiError::Unauthorized("sign in to reach organisations".into()).into())
         }

@@ -28,6 +28,13 @@ pub const AREAS: &[&str] = &[
     "providers",
     "models",
     "ai-budget",
+    "keys",
+    "fairshare",
+    "token-usage",
+    "usage",
+    "costs",
+    "stats",
+    "capacity",
     crate::auth::USER_AREA,
     crate::auth::INVITATIONS_AREA,
 ];
@@ -48,10 +55,17 @@ pub const SCOPE_AREAS: &[&str] = &[
     "providers",
     "models",
     "ai-budget",
+    "keys",
+    "fairshare",
+    "token-usage",
+    "usage",
+    "costs",
+    "stats",
+    "capacity",
 ];
 
 /// OpenAPI pattern of a scope ([`parse`]).
-pub const SCOPE_PATTERN: &str = "^(\\*|read|(tenants|policies|mcp-servers|groups|third-party-sources|skills|access-tokens|organizations|providers|models|ai-budget):(read|write))$";
+pub const SCOPE_PATTERN: &str = "^(\\*|read|(tenants|policies|mcp-servers|groups|third-party-sources|skills|access-tokens|organizations|providers|models|ai-budget|keys|fairshare|token-usage|usage|costs|stats|capacity):(read|write))$";
 
 /// What a request does to its area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -30,6 +30,10 @@ pub(crate) async fn require<D: Database>(
     let user = match principal {
         Principal::User(u) => u,
         Principal::Operator | Principal::AccessToken(_) => return Ok(()),
+        // Refused before any handler (`Principal::authorize`); fail closed.
+        Principal::GatewayKey(_) => {
+            return Err(ApiError::Forbidden("a gateway key only reports usage".into()).into())
+        }
         Principal::Anonymous => {
             return Err(ApiError::Unauthorized("sign in to reach tenants".into()).into())
         }
@@ -59,10 +63,7 @@ pub(crate) async fn require<D: Database>(
 /// A 403 for users on routes that act on the whole fleet or outside any
 /// organisation (`what` says which, and where to go instead).
 pub(crate) fn operators_only(principal: &Principal, what: &str) -> Result<(), Failure> {
-    match principal {
-        Principal::User(_) => Err(ApiError::Forbidden(what.to_owned()).into()),
-        _ => Ok(()),
-    }
+    Ok(principal.forbid_users(what)?)
 }
 
 /// The tenants a list shows the caller.

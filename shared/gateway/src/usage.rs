@@ -1,0 +1,447 @@
+//! Token usage: ingestion from the gateways (batches, duplicate request ids
+//! ignored, the tenant's budget and quota state in the answer), the raw
+//! records, aggregates, time series, cache hit rates, costs from model
+//! prices, and a tenant's month-to-date spend against its ceilings.
+//!
+//! Storage ([`store`]): the raw `token_usage` table, an hourly rollup per
+//! tenant, key and model and a monthly spend per tenant, all written in the
+//! ingestion's one transaction. Audit: the ingestion is telemetry at
+//! volume, so a batch writes ONE audit entry (counts per tenant), not one
+//! per record; refused batches are audited by the pipeline like every
+//! refused mutation.
+
+mod input;
+mod spend;
+mod store;
+mod views;
+
+use cp_http::error::ErrorBody;
+use cp_http::json::parse_body;
+use cp_http::pagination::PageRequest;
+use cp_http::params::{IdempotencyKeyHeader, PageQuery};
+use cp_http::validate::{dns_label, Validator};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_platform::auth::Principal;
+use cp_platform::{Failure, Platform, RequestContext};
+use utoipa::OpenApi;
+
+use crate::api::Op;
+use input::{BucketQuery, GroupByQuery, RecordsQuery, Reporter, TenantNamePath, UsageQuery};
+pub use input::{UsageBatch, UsageRecordInput};
+pub use views::{
+    Bucket, BudgetLevel, BudgetState, CacheReport, CacheStats, CeilingSource, CeilingState,
+    CostReport, GroupBy, IngestResult, ModelCacheStats, ModelCost, QuotaLevel, QuotaState,
+    SeriesPoint, SeriesReport, TenantCost, TenantSeries, TenantSeriesReport, TenantSpend,
+    TenantUsageState, UsageItem, UsageRecord, UsageReport,
+};
+
+/// The area's operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageOp {
+    /// `POST /token-usage`
+    Ingest,
+    /// `GET /token-usage`
+    ListRecords,
+    /// `GET /usage`
+    Summary,
+    /// `GET /usage/keys`
+    ByKey,
+    /// `GET /usage/models`
+    ByModel,
+    /// `GET /usage/series`
+    Series,
+    /// `GET /usage/series/tenants`
+    SeriesByTenant,
+    /// `GET /usage/cache`
+    Cache,
+    /// `GET /costs`
+    Costs,
+    /// `GET /ai-budget/{tenantName}/spend`
+    Spend,
+    /// `GET /ai-budget/accounts/spend`: the spend of the tenant named
+    /// `accounts`, which the literal `/ai-budget/accounts/{userId}` routes
+    /// would otherwise shadow (literal segments win in the router).
+    SpendOfAccounts,
+}
+
+/// The tenant whose spend path collides with `/ai-budget/accounts/{userId}`.
+const ACCOUNTS_TENANT: &str = "accounts";
+
+/// The area's routes.
+pub(crate) const ROUTES: &[Route<Op>] = &[
+    Route::new("POST", "/api/v1/token-usage", Op::Usage(UsageOp::Ingest)),
+    Route::new(
+        "GET",
+        "/api/v1/token-usage",
+        Op::Usage(UsageOp::ListRecords),
+    ),
+    Route::new("GET", "/api/v1/usage", Op::Usage(UsageOp::Summary)),
+    Route::new("GET", "/api/v1/usage/keys", Op::Usage(UsageOp::ByKey)),
+    Route::new("GET", "/api/v1/usage/models", Op::Usage(UsageOp::ByModel)),
+    Route::new("GET", "/api/v1/usage/series", Op::Usage(UsageOp::Series)),
+    Route::new(
+        "GET",
+        "/api/v1/usage/series/tenants",
+        Op::Usage(UsageOp::SeriesByTenant),
+    ),
+    Route::new("GET", "/api/v1/usage/cache", Op::Usage(UsageOp::Cache)),
+    Route::new("GET", "/api/v1/costs", Op::Usage(UsageOp::Costs)),
+    Route::new(
+        "GET",
+        "/api/v1/ai-budget/{tenantName}/spend",
+        Op::Usage(UsageOp::Spend),
+    ),
+    Route::new(
+        "GET",
+        "/api/v1/ai-budget/accounts/spend",
+        Op::Usage(UsageOp::SpendOfAccounts),
+    ),
+];
+
+/// The operation id (also the audit action).
+pub(crate) fn operation_id(op: UsageOp) -> &'static str {
+    match op {
+        UsageOp::Ingest => "ingestTokenUsage",
+        UsageOp::ListRecords => "listTokenUsage",
+        UsageOp::Summary => "getUsage",
+        UsageOp::ByKey => "getUsageByKey",
+        UsageOp::ByModel => "getUsageByModel",
+        UsageOp::Series => "getUsageSeries",
+        UsageOp::SeriesByTenant => "getUsageSeriesByTenant",
+        UsageOp::Cache => "getUsageCache",
+        UsageOp::Costs => "getCosts",
+        UsageOp::Spend => "getTenantSpend",
+        UsageOp::SpendOfAccounts => "getAccountsTenantSpend",
+    }
+}
+
+/// The kind of resource the area's operations write.
+pub(crate) fn resource_kind(_op: UsageOp) -> &'static str {
+    "token_usage"
+}
+
+/// Runs one operation.
+pub(crate) async fn handle<P: Platform>(
+    op: UsageOp,
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+    params: &PathParams,
+) -> Result<ApiResponse, Failure> {
+    match op {
+        UsageOp::Ingest => ingest_token_usage(ctx, req).await,
+        UsageOp::ListRecords => list_token_usage(ctx, req).await,
+        UsageOp::Summary => get_usage(ctx, req).await,
+        UsageOp::ByKey => get_usage_by_key(ctx, req).await,
+        UsageOp::ByModel => get_usage_by_model(ctx, req).await,
+        UsageOp::Series => get_usage_series(ctx, req).await,
+        UsageOp::SeriesByTenant => get_usage_series_by_tenant(ctx, req).await,
+        UsageOp::Cache => get_usage_cache(ctx, req).await,
+        UsageOp::Costs => get_costs(ctx, req).await,
+        UsageOp::Spend => get_tenant_spend(ctx, params).await,
+        UsageOp::SpendOfAccounts => get_accounts_tenant_spend(ctx).await,
+    }
+}
+
+// --------------------------------------------------------------- ingestion
+
+#[utoipa::path(post, path = "/api/v1/token-usage", tag = "usage", operation_id = "ingestTokenUsage",
+    summary = "Ingest a batch of token-usage records from a gateway (1-1000)",
+    description = "Callers: a tenant gateway key (`sk_…`, its own tenant only: a record naming \
+        another tenant or key is a 403; `tenant` and `keyId` default to the key's), the operator, \
+        or an access token with `token-usage:write`. The whole batch is validated first (field \
+        errors name `records[i].field`; a tenant that does not exist or a model that is not \
+        registered is a 400 too) and then written in ONE transaction: a failure writes nothing. \
+        Records whose tenant already has their `requestId`, or that repeat one of the batch, are \
+        ignored and counted in `duplicates`, so a replayed batch is harmless. Each record is \
+        priced at its model's current prices (exact decimals); later price changes do not \
+        rewrite it. One audit entry per batch (not per record). The answer gives every tenant's \
+        month-to-date budget state (`code: BUDGET_EXCEEDED` once a ceiling is reached) and \
+        tokens-per-minute quota state, so the gateway can refuse work.",
+    request_body = UsageBatch,
+    params(IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<IngestResult>),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn ingest_token_usage<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let batch = parse_body::<UsageBatch>(req)?;
+    let reporter = match &ctx.principal {
+        Principal::GatewayKey(k) => Reporter::Key {
+            tenant: &k.tenant,
+            id: &k.id,
+        },
+        _ => Reporter::Admin,
+    };
+    batch.check_reporter(reporter)?;
+    let records = batch.validate(reporter, ctx.now)?;
+    Ok(ctx.ok(&store::ingest(ctx, records).await?))
+}
+
+// ------------------------------------------------------------------- reads
+
+#[utoipa::path(get, path = "/api/v1/token-usage", tag = "usage", operation_id = "listTokenUsage",
+    summary = "List raw usage records, newest first (keyset pagination)",
+    description = "Ordered by timestamp then id, newest first; the cursor is a position, so \
+        records ingested later with older timestamps appear on later pages only if they sort \
+        after it.",
+    params(RecordsQuery, PageQuery),
+    responses((status = 200, body = ListEnvelope<UsageRecord>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn list_token_usage<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let mut v = Validator::new();
+    let filters = input::filters(req, &mut v);
+    let (from, to) = input::open_range(req, &mut v);
+    v.finish()?;
+    let page = PageRequest::from_request(req, store::RECORDS_SCOPE)?;
+    let (items, pagination) = store::records(ctx.db(), &page, &filters, from, to).await?;
+    Ok(ctx.list(&items, pagination))
+}
+
+async fn totals<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+    fixed: Option<GroupBy>,
+) -> Result<ApiResponse, Failure> {
+    let mut v = Validator::new();
+    let range = input::range(req, &mut v, ctx.now);
+    let filters = input::filters(req, &mut v);
+    let group_by = match fixed {
+        Some(g) => g,
+        None => input::group_by(req, &mut v),
+    };
+    v.finish()?;
+    let items = store::totals(ctx.db(), range, &filters, group_by).await?;
+    Ok(ctx.ok(&UsageReport {
+        from: cp_http::time::rfc3339(range.from),
+        to: cp_http::time::rfc3339(range.to),
+        group_by,
+        items,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/usage", tag = "usage", operation_id = "getUsage",
+    summary = "Usage totals over a range, grouped by tenant, key or model",
+    description = "The range is `[from, to)`, by default the current UTC calendar month to now; \
+        whole hours come from the hourly rollup and the partial hours at the edges from the raw \
+        records, so totals are exact for any range.",
+    params(UsageQuery, GroupByQuery),
+    responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn get_usage<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    totals(ctx, req, None).await
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/keys", tag = "usage", operation_id = "getUsageByKey",
+    summary = "Usage totals over a range per gateway key (`GET /usage?groupBy=key`)",
+    params(UsageQuery),
+    responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn get_usage_by_key<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    totals(ctx, req, Some(GroupBy::Key)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/models", tag = "usage", operation_id = "getUsageByModel",
+    summary = "Usage totals over a range per model (`GET /usage?groupBy=model`)",
+    params(UsageQuery),
+    responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn get_usage_by_model<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    totals(ctx, req, Some(GroupBy::Model)).await
+}
+
+/// Range, filters and bucket of a series, with the bucket cap.
+fn series_query(
+    req: &ApiRequest,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(input::Range, input::Filters, Bucket), ApiError> {
+    let mut v = Validator::new();
+    let range = input::range(req, &mut v, now);
+    let filters = input::filters(req, &mut v);
+    let bucket = input::bucket(req, &mut v);
+    v.finish()?;
+    let n = store::bucket_count(range, bucket);
+    if n > store::MAX_BUCKETS {
+        return Err(ApiError::invalid(
+            "bucket",
+            format!(
+                "the range spans {n} buckets, more than {}: use a wider bucket or a shorter range",
+                store::MAX_BUCKETS
+            ),
+        ));
+    }
+    Ok((range, filters, bucket))
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/series", tag = "usage", operation_id = "getUsageSeries",
+    summary = "Usage over time in minute, hour or day buckets (UTC)",
+    description = "Buckets without usage are omitted (not zero-filled). Hours and days come from \
+        the hourly rollup plus the raw records of partial edge hours, minutes from the raw \
+        records. A bucket straddling `from` or `to` counts only what lies inside the range. At \
+        most 10000 buckets (a 400 naming `bucket` otherwise).",
+    params(BucketQuery, UsageQuery),
+    responses((status = 200, body = Envelope<SeriesReport>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn get_usage_series<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let (range, filters, bucket) = series_query(req, ctx.now)?;
+    let points = store::series(ctx.db(), range, &filters, bucket).await?;
+    Ok(ctx.ok(&SeriesReport {
+        bucket,
+        from: cp_http::time::rfc3339(range.from),
+        to: cp_http::time::rfc3339(range.to),
+        points,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/series/tenants", tag = "usage",
+    operation_id = "getUsageSeriesByTenant",
+    summary = "Usage over time per tenant",
+    description = "As `GET /usage/series`, one series per tenant with usage (by name). At most \
+        100000 points in all (a 400 naming `bucket` otherwise).",
+    params(BucketQuery, UsageQuery),
+    responses((status = 200, body = Envelope<TenantSeriesReport>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn get_usage_series_by_tenant<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let (range, filters, bucket) = series_query(req, ctx.now)?;
+    let series = store::series_by_tenant(ctx.db(), range, &filters, bucket).await?;
+    Ok(ctx.ok(&TenantSeriesReport {
+        bucket,
+        from: cp_http::time::rfc3339(range.from),
+        to: cp_http::time::rfc3339(range.to),
+        series,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/usage/cache", tag = "usage", operation_id = "getUsageCache",
+    summary = "Response-cache hit rate over a range, overall and per model",
+    params(UsageQuery),
+    responses((status = 200, body = Envelope<CacheReport>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn get_usage_cache<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let mut v = Validator::new();
+    let range = input::range(req, &mut v, ctx.now);
+    let filters = input::filters(req, &mut v);
+    v.finish()?;
+    Ok(ctx.ok(&store::cache(ctx.db(), range, &filters).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/costs", tag = "usage", operation_id = "getCosts",
+    summary = "Costs over a range per tenant and per model, and the total (exact decimals)",
+    description = "Each record's cost was fixed at ingestion from its model's prices then. \
+        Amounts are US dollars as decimal strings.",
+    params(UsageQuery),
+    responses((status = 200, body = Envelope<CostReport>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn get_costs<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Failure> {
+    let mut v = Validator::new();
+    let range = input::range(req, &mut v, ctx.now);
+    let filters = input::filters(req, &mut v);
+    v.finish()?;
+    Ok(ctx.ok(&store::costs(ctx.db(), range, &filters).await?))
+}
+
+// ------------------------------------------------------------------- spend
+
+async fn spend<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    tenant: &str,
+) -> Result<ApiResponse, Failure> {
+    let month = store::tenant_month(ctx, tenant).await?;
+    let label = ctx.now.format("%Y-%m").to_string();
+    Ok(ctx.ok(&month.spend_view(tenant, &label)))
+}
+
+#[utoipa::path(get, path = "/api/v1/ai-budget/{tenantName}/spend", tag = "ai-budget",
+    operation_id = "getTenantSpend",
+    summary = "A tenant's month-to-date AI spend against the ceilings that apply",
+    description = "The UTC calendar month to now. Ceilings: the tenant's `monthlyBudgetUsd` \
+        (against its spend), the account ceiling of the user whose email is the tenant's email \
+        (against the spend of all tenants with that email) and the global ceiling (against the \
+        whole platform's spend). The binding ceiling is the one with the least remaining; \
+        `state` is the most severe over all of them: `warning` from 80 %, `exceeded` from \
+        100 %. With no ceiling, `ceiling`, `ceilingSource`, `remaining` and `percentUsed` are \
+        null. A tenant named `accounts` is served at `/ai-budget/accounts/spend`.",
+    params(TenantNamePath),
+    responses((status = 200, body = Envelope<TenantSpend>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn get_tenant_spend<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    params: &PathParams,
+) -> Result<ApiResponse, Failure> {
+    let tenant = params.get("tenantName");
+    dns_label(tenant).map_err(|msg| ApiError::invalid("tenantName", msg))?;
+    spend(ctx, tenant).await
+}
+
+#[utoipa::path(get, path = "/api/v1/ai-budget/accounts/spend", tag = "ai-budget",
+    operation_id = "getAccountsTenantSpend",
+    summary = "The spend of the tenant named `accounts`",
+    description = "`GET /ai-budget/{tenantName}/spend` for the tenant named `accounts`, whose \
+        path the account ceiling routes (`/ai-budget/accounts/{userId}`) would otherwise take. \
+        404 TENANT_NOT_FOUND when there is no such tenant.",
+    responses((status = 200, body = Envelope<TenantSpend>),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn get_accounts_tenant_spend<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<ApiResponse, Failure> {
+    spend(ctx, ACCOUNTS_TENANT).await
+}
+
+/// The OpenAPI description of the area's routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        ingest_token_usage, list_token_usage, get_usage, get_usage_by_key, get_usage_by_model,
+        get_usage_series, get_usage_series_by_tenant, get_usage_cache, get_costs,
+        get_tenant_spend, get_accounts_tenant_spend,
+    ),
+    components(schemas(
+        UsageBatch, UsageRecordInput, IngestResult, TenantUsageState, BudgetState, QuotaState,
+        BudgetLevel, QuotaLevel, CeilingSource, UsageRecord, UsageReport, UsageItem, GroupBy,
+        SeriesReport, SeriesPoint, TenantSeriesReport, TenantSeries, Bucket, CacheReport,
+        CacheStats, ModelCacheStats, CostReport, TenantCost, ModelCost, TenantSpend,
+        CeilingState,
+    )),
+    tags(
+        (name = "usage", description = "Token usage from the gateways: ingestion, records, \
+            totals, series, cache hit rates and costs"),
+    )
+)]
+pub(crate) struct UsageApi;

@@ -1,0 +1,151 @@
+//! `POST /auth/pod-token`: single sign-on from the control plane to the
+//! caller's tenant pod. The browser session's verified email (the one the
+//! identity provider vouched for at sign-in, never the editable profile
+//! email) names the tenant; Kubernetes mints a short-lived token of the
+//! tenant's service account bound to the pod's audience (TokenRequest), so
+//! nobody obtains a token for another person's pod. The ingress host comes
+//! from the tenant's row, else (a tenant not written since its operator
+//! assigned one) from its CRD.
+
+use cp_http::error::ErrorBody;
+use cp_http::{ApiError, ApiResponse, Envelope};
+use cp_kube::{KubeError, Tenant};
+use cp_platform::auth::UserVia;
+use cp_platform::{Failure, Platform, RequestContext};
+use cp_store::Database;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::oidc::audit_as;
+
+/// How long a pod token lives (the least the API server accepts).
+pub const POD_TOKEN_TTL_SECS: i64 = 600;
+
+/// A token for the caller's pod.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodToken {
+    /// The service account token (a JWT) to present to the pod.
+    pub token: String,
+    /// When it stops working (RFC 3339); call again before then.
+    pub expires_at: String,
+    /// The audience it is bound to: `https://<ingressHost>`.
+    pub audience: String,
+    /// Where the pod is reached.
+    pub ingress_host: String,
+    /// The tenant.
+    pub tenant: String,
+}
+
+const SESSION_EMAIL: &str =
+    "SELECT email FROM user_sessions WHERE id = $1::text::uuid AND expires_at > now()";
+
+/// The live tenants of an email (case-insensitive, `tenants_email_lower`);
+/// two are enough to refuse.
+const TENANTS_BY_EMAIL: &str = "SELECT name, ingress_host FROM tenants
+    WHERE lower(email) = lower($1) AND state <> 'decommissioned' ORDER BY name LIMIT 5";
+
+fn no_session() -> Failure {
+    ApiError::Unauthorized(
+        "a pod token needs a browser session: sign in at /api/v1/auth/login (bearer tokens do \
+         not qualify)"
+            .into(),
+    )
+    .into()
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/pod-token", tag = "auth", operation_id = "createPodToken",
+    summary = "A short-lived, audience-bound token for the caller's tenant pod (Kubernetes TokenRequest)",
+    description = "Needs the browser session cookie (a bearer token is a 401) and, like every \
+        cookie-authenticated write, an `X-Requested-With` header. The tenant is the one whose \
+        email is the session's verified email: 403 when none, 409 when several or when its pod \
+        has no ingress host yet. The token is minted for the tenant's service account with the \
+        audience `https://<ingressHost>` and lives 10 minutes: call again before `expiresAt`.",
+    params(cp_http::params::IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<PodToken>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody)))]
+pub(crate) async fn create<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<ApiResponse, Failure> {
+    let Some(user) = ctx.principal.user() else {
+        return Err(no_session());
+    };
+    let UserVia::Session { session_id } = &user.via else {
+        return Err(no_session());
+    };
+    let Some(row) = ctx
+        .db()
+        .query_opt(SESSION_EMAIL, &[session_id.as_str().into()])
+        .await?
+    else {
+        return Err(no_session());
+    };
+    let email = row.text("email")?;
+    let tenants = ctx
+        .db()
+        .query(TENANTS_BY_EMAIL, &[email.as_str().into()])
+        .await?;
+    let (tenant, ingress_host) = match tenants.as_slice() {
+        [] => {
+            return Err(ApiError::Forbidden(format!("no tenant belongs to {email}")).into());
+        }
+        [one] => (one.text("name")?, one.opt_text("ingress_host")?),
+        several => {
+            let names = several
+                .iter()
+                .map(|r| r.text("name"))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Err(ApiError::Conflict(format!(
+                "{email} owns several tenants ({}); a pod token needs exactly one",
+                names.join(", ")
+            ))
+            .into());
+        }
+    };
+    let kube = ctx.kube()?;
+    // The row is a projection that learns the host when the tenant is next
+    // written; until then the CRD (the source of truth) may know it.
+    let ingress_host = match ingress_host.filter(|h| !h.is_empty()) {
+        Some(host) => Some(host),
+        None => match kube.get::<Tenant>(&tenant).await {
+            Ok(crd) => crd.status.and_then(|s| s.ingress_host),
+            Err(KubeError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let Some(ingress_host) = ingress_host.filter(|h| !h.is_empty()) else {
+        return Err(ApiError::Conflict(format!(
+            "tenant '{tenant}' has no ingress host yet; retry once its pod is running"
+        ))
+        .into());
+    };
+    let audience = format!("https://{ingress_host}");
+    let minted = match kube
+        .request_service_account_token(&tenant, std::slice::from_ref(&audience), POD_TOKEN_TTL_SECS)
+        .await
+    {
+        Ok(minted) => minted,
+        Err(KubeError::NotFound { .. }) => {
+            return Err(ApiError::Conflict(format!(
+                "tenant '{tenant}' has no service account yet; retry once its pod is running"
+            ))
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let expires_at = cp_http::time::micros_rfc3339(minted.expiration_timestamp.timestamp_micros());
+    audit_as(ctx, &user.id, "tenant", &tenant)
+        .tenant(&tenant)
+        .detail(json!({ "audience": audience, "expiresAt": expires_at }))
+        .write(ctx.db())
+        .await?;
+    Ok(ctx.ok(&PodToken {
+        token: minted.token.expose().to_owned(),
+        expires_at,
+        audience,
+        ingress_host,
+        tenant,
+    }))
+}

@@ -1,0 +1,74 @@
+//! The stand-in's own HTTP endpoints under `/_standin/` (not part of
+//! LiteLLM's API, never faulted, never logged, no key needed):
+//!
+//! | request | effect |
+//! |---|---|
+//! | `GET /_standin/faults` | installed rules with their hit counts |
+//! | `POST /_standin/faults` | install a [`Fault`] (JSON body); 201 with the rule |
+//! | `DELETE /_standin/faults` | remove every rule; 204 |
+//! | `DELETE /_standin/faults/{id}` | remove one rule; 204, or 404 |
+//! | `GET /_standin/requests` | the request log: `[{"method":"GET","path":"/key/list","query":"key_alias=...","status":200}]` |
+//! | `DELETE /_standin/requests` | clear the request log; 204 |
+//!
+//! Errors here are `{"detail": "..."}` without LiteLLM's `error` object,
+//! so they cannot be mistaken for API answers.
+
+use hyper::{Method, StatusCode};
+use serde_json::json;
+
+use crate::api::ApiRequest;
+use crate::faults::Fault;
+use crate::reply::Reply;
+use crate::server::{lock, Shared};
+
+/// The prefix of the admin endpoints.
+pub(crate) const PREFIX: &str = "/_standin/";
+
+fn error(status: StatusCode, message: impl Into<String>) -> Reply {
+    Reply::json(status, &json!({"detail": message.into()}))
+}
+
+/// Answers one admin request.
+pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Reply {
+    let rest = req.path.strip_prefix(PREFIX).unwrap_or_default();
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (&req.method, segments.as_slice()) {
+        (&Method::GET, ["faults"]) => Reply::json(StatusCode::OK, &lock(&shared.faults).list()),
+        (&Method::POST, ["faults"]) => {
+            let fault: Fault = match serde_json::from_slice(&req.body) {
+                Ok(f) => f,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid fault: {e}")),
+            };
+            if let Err(e) = fault.validate() {
+                return error(StatusCode::BAD_REQUEST, format!("invalid fault: {e}"));
+            }
+            let mut faults = lock(&shared.faults);
+            let id = faults.add(fault);
+            match faults.list().into_iter().find(|r| r.id == id) {
+                Some(rule) => Reply::json(StatusCode::CREATED, &rule),
+                None => error(StatusCode::INTERNAL_SERVER_ERROR, "rule vanished"),
+            }
+        }
+        (&Method::DELETE, ["faults"]) => {
+            lock(&shared.faults).clear();
+            Reply::empty(StatusCode::NO_CONTENT)
+        }
+        (&Method::DELETE, ["faults", id]) => match id.parse::<u64>() {
+            Ok(id) if lock(&shared.faults).remove(id) => Reply::empty(StatusCode::NO_CONTENT),
+            Ok(id) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
+            Err(_) => error(StatusCode::BAD_REQUEST, format!("invalid fault id {id:?}")),
+        },
+        (&Method::GET, ["requests"]) => Reply::json(StatusCode::OK, &lock(&shared.log).list()),
+        (&Method::DELETE, ["requests"]) => {
+            lock(&shared.log).clear();
+            Reply::empty(StatusCode::NO_CONTENT)
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown stand-in admin endpoint {} {}",
+                req.method, req.path
+            ),
+        ),
+    }
+}
