@@ -542,7 +542,7 @@ pub(crate) async fn deny<P: Platform>(
 #[into_params(parameter_in = Query)]
 pub struct PollParams {
     /// The device code `POST /auth/device` answered.
-    #[param(rename = "deviceCode", required = true)]
+    #[param(rename = "deviceCode", required = true, min_length = 1)]
     pub device_code: Option<String>,
 }
 

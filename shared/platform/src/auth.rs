@@ -213,8 +213,6 @@ const ACCESS_TOKEN_LOOKUP: &str = "WITH hit AS (
           AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'))
     SELECT id::text AS id, scopes, expired FROM hit";
 
-/// Looks up a personal API key by digest with its user; touches
-/// `last_used_at` at most once a minute like access tokens.
 /// Looks up a gateway key by digest with its tenant; touches `last_used_at`
 /// at most once a minute like access tokens.
 const GATEWAY_KEY_LOOKUP: &str = "WITH hit AS (
@@ -225,6 +223,8 @@ const GATEWAY_KEY_LOOKUP: &str = "WITH hit AS (
           AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'))
     SELECT id::text AS id, tenant_name, disabled FROM hit";
 
+/// Looks up a personal API key by digest with its user; touches
+/// `last_used_at` at most once a minute like access tokens.
 const API_KEY_LOOKUP: &str = "WITH hit AS (
         SELECT k.id, u.id AS user_id, u.email
         FROM user_api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1),

@@ -13,15 +13,11 @@
 //! Errors here are `{"error": "..."}`, not Kubernetes `Status` objects, so
 //! they cannot be mistaken for API answers.
 
+use cp_standin_kit::{Fault, FaultRule, Handle, ADMIN_PREFIX};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
-use crate::faults::Fault;
 use crate::handlers::{ApiRequest, Reply};
-use crate::server::{lock, Shared};
-
-/// The prefix of the admin endpoints.
-pub(crate) const PREFIX: &str = "/_standin/";
 
 fn error(status: StatusCode, message: impl Into<String>) -> Reply {
     Reply::json(status, &json!({"error": message.into()}))
@@ -34,11 +30,11 @@ fn no_content() -> Reply {
 }
 
 /// Answers one admin request.
-pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Reply {
-    let rest = req.path.strip_prefix(PREFIX).unwrap_or_default();
+pub(crate) fn handle(standin: &Handle, req: &ApiRequest) -> Reply {
+    let rest = req.path.strip_prefix(ADMIN_PREFIX).unwrap_or_default();
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match (&req.method, segments.as_slice()) {
-        (&Method::GET, ["faults"]) => Reply::json(StatusCode::OK, &lock(&shared.faults).list()),
+        (&Method::GET, ["faults"]) => Reply::json(StatusCode::OK, &standin.faults()),
         (&Method::POST, ["faults"]) => {
             let fault: Fault = match serde_json::from_slice(&req.body) {
                 Ok(f) => f,
@@ -47,25 +43,22 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Reply {
             if let Err(e) = fault.validate() {
                 return error(StatusCode::BAD_REQUEST, format!("invalid fault: {e}"));
             }
-            let mut faults = lock(&shared.faults);
-            let id = faults.add(fault);
-            match faults.list().into_iter().find(|r| r.id == id) {
-                Some(rule) => Reply::json(StatusCode::CREATED, &rule),
-                None => error(StatusCode::INTERNAL_SERVER_ERROR, "rule vanished"),
-            }
+            // The rule as installed: nothing has matched it yet.
+            let id = standin.inject(fault.clone());
+            Reply::json(StatusCode::CREATED, &FaultRule { id, fault, hits: 0 })
         }
         (&Method::DELETE, ["faults"]) => {
-            lock(&shared.faults).clear();
+            standin.clear_faults();
             no_content()
         }
         (&Method::DELETE, ["faults", id]) => match id.parse::<u64>() {
-            Ok(id) if lock(&shared.faults).remove(id) => no_content(),
+            Ok(id) if standin.remove_fault(id) => no_content(),
             Ok(id) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
             Err(_) => error(StatusCode::BAD_REQUEST, format!("invalid fault id {id:?}")),
         },
-        (&Method::GET, ["requests"]) => Reply::json(StatusCode::OK, &lock(&shared.log).list()),
+        (&Method::GET, ["requests"]) => Reply::json(StatusCode::OK, &standin.requests()),
         (&Method::DELETE, ["requests"]) => {
-            lock(&shared.log).clear();
+            standin.clear_requests();
             no_content()
         }
         _ => error(

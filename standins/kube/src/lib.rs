@@ -24,7 +24,15 @@
 //!
 //! For tests there is fault injection and a request log, from Rust
 //! ([`StandIn::inject`], [`StandIn::requests`]) or over HTTP under
-//! `/_standin/` (see [`admin`]):
+//! `/_standin/` (see [`admin`]), the same as every stand-in's (see
+//! `cp_standin_kit`). A rule's `path_contains` is matched against the API
+//! path plus `?query` (e.g. `/namespaces/x/tenants`, `labelSelector=`); a
+//! `status` or `afterApply` fault answers a `Status` with the reason and
+//! message the real server uses for the code (500 `InternalError`, 503
+//! `ServiceUnavailable`, 429 `TooManyRequests`, 504 `Timeout`, ...).
+//!
+//! [`StandIn::inject`]: cp_standin_kit::Handle::inject
+//! [`StandIn::requests`]: cp_standin_kit::Handle::requests
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -63,7 +71,6 @@ pub mod controllers;
 mod deployments;
 mod discovery;
 mod encoding;
-mod faults;
 mod handlers;
 pub mod operator;
 mod patch;
@@ -77,5 +84,5 @@ mod store;
 pub mod token;
 mod validation;
 
-pub use faults::{Fault, FaultKind, FaultRule, RequestRecord};
+pub use cp_standin_kit::{Fault, FaultKind, FaultRule, RequestRecord};
 pub use server::{StandIn, StandInConfig};

@@ -1,29 +1,25 @@
-//! The HTTP server: accepting connections, reading requests, applying
-//! injected faults, recording and logging requests, and the public
-//! [`StandIn`] handle.
+//! The public [`StandIn`] handle and the Kubernetes side of serving a
+//! request: reading it, answering it, and answering injected faults with
+//! `Status` objects. Accepting connections, applying faults and the request
+//! log are `cp_standin_kit`'s, shared with the other stand-ins.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::ops::Deref;
+use std::sync::Mutex;
 
-use anyhow::Context as _;
 use bytes::Bytes;
+use cp_standin_kit::{Answer, Api, Handle, Server};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WARNING};
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
+use hyper::{Request, Response};
 
 use crate::admin;
-use crate::faults::{Fault, FaultKind, FaultRule, Faults, RequestLog, RequestRecord};
 use crate::handlers::{self, ApiRequest, Reply};
 use crate::registry::State;
 use crate::status::ApiError;
+
+pub(crate) use cp_standin_kit::lock;
 
 /// The real API server's request body limit (3 MiB).
 const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -32,6 +28,8 @@ const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct StandInConfig {
     /// Where to listen; port 0 picks a free port (see [`StandIn::url`]).
+    ///
+    /// [`StandIn::url`]: cp_standin_kit::Handle::url
     pub addr: SocketAddr,
     /// When set, every Kubernetes API request must carry
     /// `Authorization: Bearer <token>` (else 401). `/healthz`, `/readyz`,
@@ -51,171 +49,82 @@ impl Default for StandInConfig {
     }
 }
 
-/// State shared by every connection.
+/// The Kubernetes side of the server, shared by every connection.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
-    pub(crate) faults: Mutex<Faults>,
-    pub(crate) log: Mutex<RequestLog>,
     pub(crate) token: Option<String>,
     pub(crate) addr: SocketAddr,
-    logging: AtomicBool,
 }
 
-/// Locks a mutex, recovering from poisoning: a panicking handler must not
-/// take the whole stand-in down with it (every state change is a single
-/// map operation, so the data stays consistent).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl Api for Shared {
+    type Request = ApiRequest;
+    const NAME: &'static str = "cp-kube-standin";
+    const LOGS_QUERY: bool = true;
+
+    async fn read(req: Request<Incoming>) -> Result<ApiRequest, Answer> {
+        read_request(req)
+            .await
+            .map_err(|e| to_response(Reply::error(&e)))
+    }
+
+    fn handle(&self, request: &ApiRequest) -> Answer {
+        to_response(handlers::handle(self, request))
+    }
+
+    fn admin(&self, handle: &Handle, request: &ApiRequest) -> Answer {
+        to_response(admin::handle(handle, request))
+    }
+
+    /// A `Status` with the reason and message the real server uses for
+    /// `status` (500 → `InternalError`, 503 → `ServiceUnavailable`, 429 →
+    /// `TooManyRequests`, 504 → `Timeout`, ...).
+    fn injected(&self, status: u16, message: &str) -> Answer {
+        to_response(Reply::error(&ApiError::for_code(status, message)))
+    }
 }
 
 /// A running stand-in. Dropping it stops the server as well;
-/// [`StandIn::shutdown`] also waits for that to finish.
+/// [`StandIn::shutdown`] also waits for that to finish. The address, fault
+/// rules and request log are the [`Handle`] every stand-in shares (through
+/// `Deref`), so tests steer them alike.
 #[derive(Debug)]
 pub struct StandIn {
-    shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: Server<Shared>,
+}
+
+impl Deref for StandIn {
+    type Target = Handle;
+
+    fn deref(&self) -> &Handle {
+        self.server.handle()
+    }
 }
 
 impl StandIn {
     /// Binds `config.addr` and starts serving in the background (on the
     /// current Tokio runtime).
     pub async fn start(config: StandInConfig) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("binding {}", config.addr))?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        let shared = Arc::new(Shared {
+        let server = Server::start(config.addr, |addr| Shared {
             state: Mutex::new(State::new(config.operator)),
-            faults: Mutex::new(Faults::default()),
-            log: Mutex::new(RequestLog::default()),
             token: config.token.filter(|t| !t.is_empty()),
             addr,
-            logging: AtomicBool::new(false),
-        });
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stopped));
-        Ok(Self {
-            shared,
-            stop: Some(stop),
-            task: Some(task),
         })
-    }
-
-    /// The address actually bound.
-    pub fn addr(&self) -> SocketAddr {
-        self.shared.addr
-    }
-
-    /// Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
-    pub fn url(&self) -> String {
-        format!("http://{}", self.shared.addr)
-    }
-
-    /// Installs a fault rule; returns its id.
-    pub fn inject(&self, fault: Fault) -> u64 {
-        lock(&self.shared.faults).add(fault)
-    }
-
-    /// Removes one fault rule; false if there was none with that id.
-    pub fn remove_fault(&self, id: u64) -> bool {
-        lock(&self.shared.faults).remove(id)
-    }
-
-    /// The installed fault rules and their hit counts.
-    pub fn faults(&self) -> Vec<FaultRule> {
-        lock(&self.shared.faults).list()
-    }
-
-    /// Removes every fault rule.
-    pub fn clear_faults(&self) {
-        lock(&self.shared.faults).clear();
-    }
-
-    /// Every Kubernetes API request received so far, oldest first.
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        lock(&self.shared.log).list()
-    }
-
-    /// Empties the request log.
-    pub fn clear_requests(&self) {
-        lock(&self.shared.log).clear();
-    }
-
-    /// Turns the one-line-per-request log on stderr on or off (off by
-    /// default for the library, on in the binary).
-    pub fn set_request_logging(&self, on: bool) {
-        self.shared.logging.store(on, Ordering::Relaxed);
+        .await?;
+        Ok(Self { server })
     }
 
     /// Turns the operator simulation on or off while running.
     pub fn set_operator(&self, on: bool) {
-        lock(&self.shared.state).operator = on;
+        lock(&self.server.api().state).operator = on;
     }
 
     /// Stops accepting, closes open connections and waits for the server
     /// task to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // Aborting the accept loop drops its JoinSet, which aborts every
-            // connection task.
-            task.abort();
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off
-                        // briefly instead of spinning.
-                        eprintln!("cp-kube-standin: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let shared = Arc::clone(&shared);
-                connections.spawn(async move {
-                    let service = service_fn(move |req| serve(Arc::clone(&shared), req));
-                    // Connection errors (resets, dropped-by-fault) are the
-                    // client's business, not the server's.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    connections.shutdown().await;
-}
-
-/// Returned to hyper to close a connection without answering.
-#[derive(Debug, thiserror::Error)]
-#[error("connection dropped by an injected fault")]
-struct DroppedByFault;
 
 async fn read_request(req: Request<Incoming>) -> Result<ApiRequest, ApiError> {
     let (parts, body) = req.into_parts();
@@ -249,143 +158,6 @@ async fn read_request(req: Request<Incoming>) -> Result<ApiRequest, ApiError> {
         authorization,
         body,
     })
-}
-
-async fn serve(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, DroppedByFault> {
-    let started = Instant::now();
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().map(str::to_string);
-
-    let request = match read_request(req).await {
-        Ok(r) => r,
-        Err(e) => {
-            return Ok(finish(
-                &shared,
-                &method,
-                &path,
-                query,
-                started,
-                None,
-                Reply::error(&e),
-            ))
-        }
-    };
-    if request.path.starts_with(admin::PREFIX) {
-        return Ok(to_response(admin::handle(&shared, &request)));
-    }
-
-    let target = match &query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.clone(),
-    };
-    let fault = lock(&shared.faults).take(&method, &target);
-    let reply = match &fault {
-        None => handlers::handle(&shared, &request),
-        Some(FaultKind::Status { status }) => {
-            Reply::error(&ApiError::for_code(*status, "injected by the stand-in"))
-        }
-        Some(FaultKind::Drop) => {
-            record(
-                &shared,
-                &method,
-                &path,
-                query,
-                started,
-                fault.as_ref(),
-                None,
-            );
-            return Err(DroppedByFault);
-        }
-        Some(FaultKind::Delay { delay_ms }) => {
-            // Processed on its own task so the request completes even if
-            // the client stops waiting and the connection goes away.
-            let delay = Duration::from_millis(*delay_ms);
-            let task_shared = Arc::clone(&shared);
-            let task = tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                handlers::handle(&task_shared, &request)
-            });
-            match task.await {
-                Ok(reply) => reply,
-                Err(e) => Reply::error(&ApiError::internal(format!("handler task failed: {e}"))),
-            }
-        }
-        Some(FaultKind::AfterApply { status }) => {
-            // The answer is discarded: the client must not learn that the
-            // write went through.
-            let _applied = handlers::handle(&shared, &request);
-            Reply::error(&ApiError::for_code(
-                *status,
-                "injected by the stand-in after the request was applied",
-            ))
-        }
-    };
-    Ok(finish(
-        &shared,
-        &method,
-        &path,
-        query,
-        started,
-        fault.as_ref(),
-        reply,
-    ))
-}
-
-fn finish(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    query: Option<String>,
-    started: Instant,
-    fault: Option<&FaultKind>,
-    reply: Reply,
-) -> Response<Full<Bytes>> {
-    record(
-        shared,
-        method,
-        path,
-        query,
-        started,
-        fault,
-        Some(reply.status),
-    );
-    to_response(reply)
-}
-
-fn record(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    query: Option<String>,
-    started: Instant,
-    fault: Option<&FaultKind>,
-    status: Option<StatusCode>,
-) {
-    if shared.logging.load(Ordering::Relaxed) {
-        let shown_query = query
-            .as_deref()
-            .map(|q| format!("?{q}"))
-            .unwrap_or_default();
-        let shown_status = status.map_or_else(|| "dropped".to_string(), |s| s.as_u16().to_string());
-        let shown_fault = fault
-            .map(|f| format!(" [fault: {}]", f.name()))
-            .unwrap_or_default();
-        eprintln!(
-            "cp-kube-standin: {method} {path}{shown_query} {shown_status} {:.1}ms{shown_fault}",
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-    }
-    lock(&shared.log).push(RequestRecord {
-        method: method.to_string(),
-        path: path.to_string(),
-        query,
-        status: status.map(|s| s.as_u16()),
-        fault: fault.map(|f| f.name().to_string()),
-    });
 }
 
 fn to_response(reply: Reply) -> Response<Full<Bytes>> {

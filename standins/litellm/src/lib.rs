@@ -21,7 +21,14 @@
 //! The README names the fields covered and the LiteLLM documentation and
 //! source each behaviour follows. For tests there is fault injection and a
 //! request log, from Rust ([`StandIn::inject`], [`StandIn::requests`]) or
-//! over HTTP under `/_standin/` (see [`admin`]):
+//! over HTTP under `/_standin/` (see [`admin`]), the same as every
+//! stand-in's (see `cp_standin_kit`). A rule's `path_contains` is matched
+//! against the path plus `?query` as sent, percent-encoding included (e.g.
+//! `key_alias=tenant%2Facme`); a `status` or `afterApply` fault answers a
+//! LiteLLM error (`{"error": {...}}`) with that status.
+//!
+//! [`StandIn::inject`]: cp_standin_kit::Handle::inject
+//! [`StandIn::requests`]: cp_standin_kit::Handle::requests
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -52,10 +59,9 @@
 
 pub mod admin;
 mod api;
-mod faults;
 pub mod keys;
 mod reply;
 mod server;
 
-pub use faults::{Fault, FaultKind, FaultRule, RequestRecord};
+pub use cp_standin_kit::{Fault, FaultKind, FaultRule, RequestRecord};
 pub use server::{StandIn, StandInConfig};

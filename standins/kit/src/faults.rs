@@ -1,7 +1,7 @@
-//! Fault injection and the request log: test plumbing that is not part of
-//! LiteLLM's API, reachable from Rust ([`crate::StandIn::inject`]) and over
-//! HTTP under `/_standin/` (see [`crate::admin`]). The rule format is the
-//! one the Kubernetes stand-in uses, so tests drive both alike.
+//! Fault rules and the request log: test plumbing that is part of no
+//! upstream API, so one rule format serves every stand-in and tests drive
+//! them alike (from Rust through [`crate::Handle`], over HTTP through each
+//! stand-in's `/_standin/` endpoints).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 /// A rule that makes matching requests fail (or slow down).
 ///
 /// JSON form (camelCase; `kind` selects the variant):
-/// `{"method":"GET","pathContains":"/key/list","times":1,"kind":"status","status":500}`.
+/// `{"method":"POST","pathContains":"/tenants","times":1,"kind":"status","status":503}`.
+/// What a path means, and how an error is answered, is each stand-in's
+/// business (see [`crate::Api`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fault {
@@ -20,10 +22,11 @@ pub struct Fault {
     pub method: String,
     /// Substring the request target (path plus `?query` when there is one,
     /// as sent, percent-encoding included) must contain; empty matches
-    /// every LiteLLM API request.
+    /// every API request (`/_standin/` requests are never faulted).
     #[serde(default)]
     pub path_contains: String,
-    /// How many matching requests the rule fires for; `None` until removed.
+    /// How many matching requests the rule fires for; `None` until the
+    /// rule is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
     /// What happens to a matching request.
@@ -43,24 +46,25 @@ fn any_method() -> String {
     rename_all_fields = "camelCase"
 )]
 pub enum FaultKind {
-    /// Answer a LiteLLM error (`{"error": {...}}`) with this HTTP status
-    /// without processing the request.
+    /// Answer the stand-in's error for this HTTP code (its protocol's
+    /// error body, see [`crate::Api::injected`]) without processing.
     Status {
-        /// The HTTP status code (400-599).
+        /// The HTTP status code.
         status: u16,
     },
-    /// Wait, then process normally; the request is processed even if the
-    /// client gave up meanwhile.
+    /// Wait, then process normally. The request is processed even if the
+    /// client gave up meanwhile (as a real server would have), so a
+    /// client-side timeout may still leave the change applied.
     Delay {
         /// Milliseconds to wait.
         delay_ms: u64,
     },
     /// Close the connection without answering.
     Drop,
-    /// Process (and apply) the request, then answer an error with this
-    /// status: the change happened but the client saw a failure.
+    /// Process (and apply) the request, then answer the error for this
+    /// code: the write succeeded but the client saw a failure.
     AfterApply {
-        /// The HTTP status code (400-599).
+        /// The HTTP status code of the error answered.
         status: u16,
     },
 }
@@ -120,8 +124,9 @@ impl Fault {
             && target.contains(&self.path_contains)
     }
 
-    /// Whether the fault can be served (a real HTTP error status).
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    /// Whether the fault can be served (a real HTTP error status); the
+    /// `/_standin/` endpoints refuse the others.
+    pub fn validate(&self) -> Result<(), String> {
         match self.kind {
             FaultKind::Status { status } | FaultKind::AfterApply { status }
                 if !(400..=599).contains(&status) =>
@@ -139,7 +144,7 @@ impl Fault {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultRule {
-    /// Id for `DELETE /_standin/faults/{id}` and [`crate::StandIn::remove_fault`].
+    /// Id for `DELETE /_standin/faults/{id}` and [`crate::Handle::remove_fault`].
     pub id: u64,
     /// The rule as installed.
     #[serde(flatten)]
@@ -191,7 +196,7 @@ impl Faults {
 }
 
 /// One request the stand-in received (admin requests are not logged, and
-/// neither are bodies or headers: they carry keys).
+/// neither are bodies or headers: they may carry credentials).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
@@ -243,31 +248,61 @@ mod tests {
     #[test]
     fn json_shapes() {
         let f: Fault = serde_json::from_str(
-            r#"{"method":"GET","pathContains":"/key/list","times":2,"kind":"status","status":500}"#,
+            r#"{"method":"POST","pathContains":"/tenants","times":2,"kind":"status","status":503}"#,
         )
         .unwrap();
-        assert_eq!(f, Fault::status("GET", "/key/list", 500).times(2));
+        assert_eq!(f, Fault::status("POST", "/tenants", 503).times(2));
         let d: Fault = serde_json::from_str(r#"{"kind":"delay","delayMs":50}"#).unwrap();
         assert_eq!(d, Fault::delay("*", "", Duration::from_millis(50)));
-        let x: Fault = serde_json::from_str(r#"{"kind":"drop","pathContains":"/key"}"#).unwrap();
-        assert_eq!(x, Fault::drop_connection("*", "/key"));
-        let a: Fault = serde_json::from_str(r#"{"kind":"afterApply","status":502}"#).unwrap();
-        assert_eq!(a.kind, FaultKind::AfterApply { status: 502 });
+        let a: Fault = serde_json::from_str(r#"{"kind":"afterApply","status":500}"#).unwrap();
+        assert_eq!(a.kind, FaultKind::AfterApply { status: 500 });
+        let x: Fault = serde_json::from_str(r#"{"kind":"drop","pathContains":"/x"}"#).unwrap();
+        assert_eq!(x, Fault::drop_connection("*", "/x"));
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            serde_json::json!({"method":"*","pathContains":"","kind":"delay","delayMs":50})
+        );
         assert!(serde_json::from_str::<Fault>(r#"{"kind":"explode"}"#).is_err());
         assert!(Fault::status("*", "", 200).validate().is_err());
+        assert!(Fault::after_apply("*", "", 600).validate().is_err());
+        assert!(Fault::status("*", "", 599).validate().is_ok());
     }
 
     #[test]
     fn times_limits_a_rule_and_first_match_wins() {
         let mut faults = Faults::default();
-        faults.add(Fault::status("post", "/key/delete", 500).times(1));
-        faults.add(Fault::drop_connection("*", "/key"));
+        faults.add(Fault::status("post", "/tenants", 500).times(1));
+        faults.add(Fault::drop_connection("*", "/tenants"));
+        assert_eq!(faults.take("GET", "/key/list"), None);
         assert_eq!(
-            faults.take("POST", "/key/delete"),
+            faults.take("POST", "/apis/x/tenants"),
             Some(FaultKind::Status { status: 500 })
         );
-        assert_eq!(faults.take("POST", "/key/delete"), Some(FaultKind::Drop));
-        assert_eq!(faults.take("GET", "/health/liveliness"), None);
+        assert_eq!(
+            faults.take("POST", "/apis/x/tenants"),
+            Some(FaultKind::Drop)
+        );
         assert_eq!(faults.list()[0].hits, 1);
+        assert!(faults.remove(1));
+        assert!(!faults.remove(1));
+    }
+
+    #[test]
+    fn the_request_log_drops_its_oldest_entries() {
+        let mut log = RequestLog::default();
+        for i in 0..=MAX_RECORDS {
+            log.push(RequestRecord {
+                method: "GET".into(),
+                path: format!("/{i}"),
+                query: None,
+                status: Some(200),
+                fault: None,
+            });
+        }
+        let records = log.list();
+        assert_eq!(records.len(), MAX_RECORDS);
+        assert_eq!(records[0].path, "/1");
+        log.clear();
+        assert!(log.list().is_empty());
     }
 }

@@ -1,0 +1,17 @@
+//! `cp-standin-kit`: what the stand-ins (`cp-kube-standin`,
+//! `cp-litellm-standin`) share because it belongs to no upstream protocol:
+//! fault rules ([`Fault`]), the request log ([`RequestRecord`]) and the
+//! HTTP server applying them ([`Server`], steered through its [`Handle`]).
+//! One copy keeps the rule format, the matching and the fault semantics the
+//! same for every stand-in, so tests drive them alike.
+//!
+//! Each stand-in supplies its protocol as an [`Api`]: how a request is read
+//! and answered, its `/_standin/` endpoints, and what an injected error
+//! looks like (a Kubernetes `Status` object, a LiteLLM `{"error": {...}}`
+//! body).
+
+mod faults;
+mod server;
+
+pub use faults::{Fault, FaultKind, FaultRule, RequestRecord};
+pub use server::{lock, Answer, Api, Handle, Server, ADMIN_PREFIX};
