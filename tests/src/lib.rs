@@ -254,6 +254,19 @@ pub fn wait_ready(url: &str, log: &Path) {
     );
 }
 
+/// A benchmark's own database `name`, dropped and recreated empty, then
+/// migrated; returns its URL (`admin` is the cluster's admin URL).
+pub async fn fresh_database(admin: &str, name: &str) -> anyhow::Result<String> {
+    cp_migrate::connect(admin)
+        .await?
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    cp_migrate::ensure_database(admin, name).await?;
+    let url = with_database(admin, name);
+    cp_migrate::migrate(&mut cp_migrate::connect(&url).await?).await?;
+    Ok(url)
+}
+
 /// Replaces the database of a `postgres://` URL.
 pub fn with_database(url: &str, name: &str) -> String {
     let scheme_end = url.find("://").map_or(0, |i| i + 3);

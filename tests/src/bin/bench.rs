@@ -19,7 +19,7 @@ use bytes::Bytes;
 use cp_http::{ApiRequest, Method};
 use cp_kube_standin::{StandIn, StandInConfig};
 use cp_platform::native::{HyperTransport, NativePlatform};
-use cp_tests::{with_database, workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN};
+use cp_tests::{db_host_of, fresh_database, workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -47,14 +47,7 @@ fn main() -> anyhow::Result<()> {
 async fn run() -> anyhow::Result<()> {
     let admin = std::env::var("DATABASE_URL")
         .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set; run `make bench`"))?;
-    let db_name = "cp_bench";
-    let admin_client = cp_migrate::connect(&admin).await?;
-    admin_client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-        .await?;
-    cp_migrate::ensure_database(&admin, db_name).await?;
-    let db_url = with_database(&admin, db_name);
-    cp_migrate::migrate(&mut cp_migrate::connect(&db_url).await?).await?;
+    let db_url = fresh_database(&admin, "cp_bench").await?;
 
     let kube = StandIn::start(StandInConfig {
         addr: "127.0.0.1:0".parse()?,
@@ -80,10 +73,7 @@ async fn run() -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let db_host = admin
-        .rsplit_once('@')
-        .map_or("127.0.0.1:55432", |(_, h)| h.split('/').next().unwrap_or(h))
-        .to_owned();
+    let db_host = db_host_of(&admin);
     let mut host = Command::new(&host_bin)
         .args(["serve", "--manifest"])
         .arg(workspace().join("spin.toml"))
