@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/0013_token_usage.sql"),
     ),
     ("0014_oidc", include_str!("../sql/0014_oidc.sql")),
+    (
+        "0016_tenant_owner",
+        include_str!("../sql/0016_tenant_owner.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -48,6 +48,23 @@ pub enum ApiError {
     /// 403 `DATASET_DENIED`: a policy forbids a dataset membership.
     #[error("{0}")]
     DatasetDenied(String),
+    /// 403 `FIELD_FORBIDDEN`: the caller's role may not set these fields
+    /// (operator-only or admin-only), each named.
+    #[error("{message}")]
+    FieldForbidden {
+        /// Summary.
+        message: String,
+        /// The refused fields and why.
+        fields: Vec<FieldError>,
+    },
+    /// 403 `LIMIT_EXCEEDED`: values above the caller's limits, each named.
+    #[error("{message}")]
+    LimitExceeded {
+        /// Summary.
+        message: String,
+        /// The fields over their limit, and the limit.
+        fields: Vec<FieldError>,
+    },
     /// 404 `<KIND>_NOT_FOUND` (`TENANT_NOT_FOUND`, ...).
     #[error("{} '{id}' not found", kind_words(kind))]
     NotFound {
@@ -134,7 +151,10 @@ impl ApiError {
             Self::Validation { .. } => 400,
             Self::Unauthorized(_) => 401,
             Self::BudgetExceeded(_) => 402,
-            Self::Forbidden(_) | Self::DatasetDenied(_) => 403,
+            Self::Forbidden(_)
+            | Self::DatasetDenied(_)
+            | Self::FieldForbidden { .. }
+            | Self::LimitExceeded { .. } => 403,
             Self::NotFound { .. } | Self::RouteNotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::Conflict(_) => 409,
@@ -156,6 +176,8 @@ impl ApiError {
             Self::BudgetExceeded(_) => "BUDGET_EXCEEDED".into(),
             Self::Forbidden(_) => "FORBIDDEN".into(),
             Self::DatasetDenied(_) => "DATASET_DENIED".into(),
+            Self::FieldForbidden { .. } => "FIELD_FORBIDDEN".into(),
+            Self::LimitExceeded { .. } => "LIMIT_EXCEEDED".into(),
             Self::NotFound { kind, .. } => format!("{kind}_NOT_FOUND"),
             Self::RouteNotFound(_) => "NOT_FOUND".into(),
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED".into(),
@@ -183,10 +205,12 @@ impl ApiError {
         }
     }
 
-    /// The field errors (empty unless a validation error).
+    /// The field errors (empty unless the error is about fields).
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::Validation { fields, .. } => fields,
+            Self::Validation { fields, .. }
+            | Self::FieldForbidden { fields, .. }
+            | Self::LimitExceeded { fields, .. } => fields,
             _ => &[],
         }
     }
@@ -210,7 +234,8 @@ pub struct ErrorBody {
     pub detail: Option<String>,
     /// The request id, also in the `X-Request-Id` header.
     pub request_id: String,
-    /// Present on validation errors only.
+    /// Present on errors about fields only (`VALIDATION_ERROR`,
+    /// `FIELD_FORBIDDEN`, `LIMIT_EXCEEDED`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub field_errors: Vec<FieldError>,
 }
@@ -255,6 +280,22 @@ mod tests {
             (ApiError::BudgetExceeded("x".into()), 402, "BUDGET_EXCEEDED"),
             (ApiError::Forbidden("x".into()), 403, "FORBIDDEN"),
             (ApiError::DatasetDenied("x".into()), 403, "DATASET_DENIED"),
+            (
+                ApiError::FieldForbidden {
+                    message: "x".into(),
+                    fields: vec![FieldError::new("policyRef", "operator")],
+                },
+                403,
+                "FIELD_FORBIDDEN",
+            ),
+            (
+                ApiError::LimitExceeded {
+                    message: "x".into(),
+                    fields: vec![FieldError::new("resources.cpu", "above 4")],
+                },
+                403,
+                "LIMIT_EXCEEDED",
+            ),
             (ApiError::not_found("TENANT", "a"), 404, "TENANT_NOT_FOUND"),
             (ApiError::RouteNotFound("/x".into()), 404, "NOT_FOUND"),
             (

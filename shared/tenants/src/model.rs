@@ -24,6 +24,10 @@ pub const TENANT_ID_LABEL: &str = "opencrane.io/tenant-id";
 /// Label on a Tenant CRD holding the id of its organisation.
 pub const ORG_ID_LABEL: &str = "opencrane.io/organization-id";
 
+/// Label on a Tenant CRD holding the user id of its owner (set by the
+/// server, never from the editable `email`).
+pub const OWNER_ID_LABEL: &str = "opencrane.io/owner-id";
+
 /// Largest accepted monthly budget, in cents (one billion dollars).
 const MAX_BUDGET_CENTS: i64 = 100_000_000_000;
 
@@ -70,6 +74,15 @@ fn display_name_schema() -> Object {
 
 fn email_schema() -> Object {
     pattern_string(false, EMAIL_PATTERN, 254, "Owner's email (required).")
+}
+
+fn owner_id_schema() -> Object {
+    pattern_string(
+        true,
+        cp_http::ids::UUID_PATTERN,
+        36,
+        "User id (UUID) of the owner; set by the server unless an operator assigns it.",
+    )
 }
 
 fn team_schema() -> Object {
@@ -142,8 +155,12 @@ pub struct Tenant {
     pub state: State,
     /// Name shown in consoles.
     pub display_name: Option<String>,
-    /// Owner's email.
+    /// Contact email (a label: it identifies no one; `ownerId` does).
     pub email: String,
+    /// The owning user's id: the user who created the tenant, or whom an
+    /// operator assigned. Pod tokens and per-account budget ceilings
+    /// follow it. Null for a platform tenant no user owns.
+    pub owner_id: Option<String>,
     /// Team.
     pub team: Option<String>,
     /// Parent ClusterTenant.
@@ -207,9 +224,14 @@ pub struct TenantInput {
     /// Name shown in consoles (at most 200 characters).
     #[schema(schema_with = display_name_schema)]
     pub display_name: Option<String>,
-    /// Owner's email (required).
+    /// Contact email (required).
     #[schema(schema_with = email_schema, required = true)]
     pub email: Option<String>,
+    /// The owning user's id. Users may only name themselves, on create
+    /// (the default); operators assign any existing user. Omitted on a
+    /// PUT: unchanged.
+    #[schema(schema_with = owner_id_schema)]
+    pub owner_id: Option<String>,
     /// Team (at most 100 characters).
     #[schema(schema_with = team_schema)]
     pub team: Option<String>,
@@ -293,6 +315,8 @@ pub struct ValidTenant {
     pub spec: TenantSpec,
     /// Budget in cents, the exact value stored.
     pub budget_cents: Option<i64>,
+    /// The owner the request names (canonical id), if it names one.
+    pub owner_id: Option<String>,
 }
 
 impl TenantInput {
@@ -340,6 +364,14 @@ impl TenantInput {
         } else {
             v.email("email", &email);
         }
+        let owner_id = match self.owner_id.as_deref().map(cp_http::ids::parse_id) {
+            None => None,
+            Some(Ok(id)) => Some(id.to_string()),
+            Some(Err(_)) => {
+                v.error("ownerId", "must be a user id (UUID)");
+                None
+            }
+        };
         v.text("displayName", self.display_name.as_deref(), 200);
         v.text("team", self.team.as_deref(), 100);
         for (field, value) in [
@@ -409,6 +441,7 @@ impl TenantInput {
             },
             name,
             budget_cents,
+            owner_id,
         })
     }
 }
@@ -542,6 +575,7 @@ impl TenantRow {
                 state,
                 display_name: row.opt_text("display_name")?,
                 email: row.text("email")?,
+                owner_id: row.opt_text("owner_id")?,
                 team: row.opt_text("team")?,
                 cluster_tenant_ref: row.opt_text("cluster_tenant_ref")?,
                 monthly_budget_usd: budget_cents.map(cents_to_number),

@@ -14,7 +14,9 @@ use crate::access::not_found;
 use crate::contract::{self, EffectiveContract, GroupAwareness, Sources, Subject, SubjectGrant};
 use crate::drift::TenantKind;
 use crate::lifecycle::{self, Action, State, NAME_HOLD_DAYS, READY_PHASE};
-use crate::model::{projected_phase, TenantRow, ValidTenant, ORG_ID_LABEL, TENANT_ID_LABEL};
+use crate::model::{
+    projected_phase, TenantRow, ValidTenant, ORG_ID_LABEL, OWNER_ID_LABEL, TENANT_ID_LABEL,
+};
 use crate::sql::{self, ListFilter};
 
 /// Cursor scope of the tenant lists (every filter pages the same keyset).
@@ -113,9 +115,33 @@ async fn org_event<P: Platform>(
     Ok(())
 }
 
+/// A 400 naming `ownerId` unless `owner` is an existing user and, for an
+/// organisation's tenant, a member of that organisation.
+pub(crate) async fn check_owner<D: Database>(
+    db: &D,
+    owner: &str,
+    org_id: Option<&str>,
+) -> Result<(), Failure> {
+    let row = db
+        .query_one(
+            sql::OWNER_CANDIDATE,
+            &[owner.into(), org_id.map(str::to_owned).into()],
+        )
+        .await?;
+    if !row.bool("is_user")? {
+        return Err(ApiError::invalid("ownerId", "no user has this id").into());
+    }
+    if !row.bool("is_member")? {
+        return Err(
+            ApiError::invalid("ownerId", "must be a member of the tenant's organisation").into(),
+        );
+    }
+    Ok(())
+}
+
 /// Creates a tenant, in organisation `org_id` when given. The CRD carries
-/// the new id and the organisation as labels (it is the source of truth, so
-/// a repair re-imports both).
+/// the new id, the organisation and the owner as labels (it is the source
+/// of truth, so a repair re-imports them).
 pub(crate) async fn create<P: Platform>(
     ctx: &RequestContext<'_, P>,
     input: ValidTenant,
@@ -130,6 +156,11 @@ pub(crate) async fn create<P: Platform>(
         .insert(TENANT_ID_LABEL.into(), id.clone());
     if let Some(org) = org_id {
         obj.metadata.labels.insert(ORG_ID_LABEL.into(), org.into());
+    }
+    if let Some(owner) = &input.owner_id {
+        obj.metadata
+            .labels
+            .insert(OWNER_ID_LABEL.into(), owner.clone());
     }
     let created = dw
         .create_with(
@@ -222,6 +253,12 @@ pub(crate) async fn update<P: Platform>(
             let suspended = obj.spec.suspended;
             obj.spec = input.spec.clone();
             obj.spec.suspended = suspended;
+            // Omitted: unchanged (the owner is no spec field of the request's).
+            if let Some(owner) = &input.owner_id {
+                obj.metadata
+                    .labels
+                    .insert(OWNER_ID_LABEL.into(), owner.clone());
+            }
         })
         .await?;
     get(ctx.db(), &input.name).await
@@ -374,20 +411,23 @@ async fn groups_of<D: Database>(db: &D, name: &str) -> Result<Vec<GroupAwareness
     Ok(groups)
 }
 
-/// The access policies that apply to the tenant of `row`, a member of `groups`.
+/// The access policies that apply to the tenant of `row`, a member of
+/// `groups`. An organisation's tenant is denied the datasets no policy
+/// allows (`cp_policies::rules`, rule 4).
 async fn policies_for<D: Database>(
     db: &D,
     row: &TenantRow,
     groups: &[GroupAwareness],
 ) -> Result<TenantPolicies, DbError> {
     let names: Vec<String> = groups.iter().map(|g| g.group.clone()).collect();
-    cp_policies::service::for_tenant(
+    let policies = cp_policies::service::for_tenant(
         db,
         &row.tenant.name,
         &names,
         row.tenant.policy_ref.as_deref(),
     )
-    .await
+    .await?;
+    Ok(policies.deny_by_default(row.tenant.organization_id.is_some()))
 }
 
 /// Catalog grants (`query`: MCP grants or skill entitlements) naming the

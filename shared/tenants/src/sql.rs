@@ -3,7 +3,7 @@
 
 /// Columns of a projection row, as [`crate::model::TenantRow::from_row`] reads them.
 pub(crate) const SELECT_COLUMNS: &str = "name, id::text AS id, org_id::text AS org_id, state,
-    display_name, email, team, cluster_tenant_ref,
+    display_name, email, owner_user_id::text AS owner_id, team, cluster_tenant_ref,
     monthly_budget_cents, resources, skill_allowlist, policy_ref, phase, ingress_host,
     kube_uid, kube_resource_version,
     (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
@@ -89,8 +89,9 @@ pub(crate) fn all() -> String {
     format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY name")
 }
 
-/// Writes the projection of a newly created CRD ($1..$16; `$15` the id from
-/// the CRD's label, `$16` its organisation's). The lifecycle state comes
+/// Writes the projection of a newly created CRD ($1..$17; `$15` the id from
+/// the CRD's label, `$16` its organisation's, `$17` its owner's; a label
+/// naming no existing organisation or user projects as NULL). The lifecycle state comes
 /// from `$10` (`spec.suspended`) and `$11` (the projected phase), as
 /// `crate::lifecycle::observed` says. Kubernetes just accepted the name, so
 /// any row already holding it projects a CRD that no longer exists (or this
@@ -100,12 +101,13 @@ pub(crate) fn all() -> String {
 /// commit together.
 pub(crate) const UPSERT_CREATED: &str = "INSERT INTO tenants (name, display_name, email, team,
     cluster_tenant_ref, monthly_budget_cents, resources, skill_allowlist, policy_ref, state,
-    phase, ingress_host, kube_uid, kube_resource_version, id, org_id)
+    phase, ingress_host, kube_uid, kube_resource_version, id, org_id, owner_user_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
       CASE WHEN $10::bool THEN 'suspended' WHEN $11::text = 'Running' THEN 'active'
            ELSE 'provisioning' END,
       $11, $12, $13, $14, $15::text::uuid,
-      (SELECT o.id FROM organizations o WHERE o.id = $16::text::uuid))
+      (SELECT o.id FROM organizations o WHERE o.id = $16::text::uuid),
+      (SELECT u.id FROM users u WHERE u.id = $17::text::uuid))
     ON CONFLICT (name) DO UPDATE SET display_name = EXCLUDED.display_name,
       email = EXCLUDED.email, team = EXCLUDED.team,
       cluster_tenant_ref = EXCLUDED.cluster_tenant_ref,
@@ -115,7 +117,7 @@ pub(crate) const UPSERT_CREATED: &str = "INSERT INTO tenants (name, display_name
       ingress_host = EXCLUDED.ingress_host, kube_uid = EXCLUDED.kube_uid,
       kube_resource_version = EXCLUDED.kube_resource_version,
       id = CASE WHEN tenants.kube_uid = EXCLUDED.kube_uid THEN tenants.id ELSE EXCLUDED.id END,
-      org_id = EXCLUDED.org_id,
+      org_id = EXCLUDED.org_id, owner_user_id = EXCLUDED.owner_user_id,
       created_at = CASE WHEN tenants.kube_uid = EXCLUDED.kube_uid THEN tenants.created_at ELSE now() END,
       updated_at = now()";
 
@@ -133,6 +135,7 @@ pub(crate) const UPDATE: &str = "UPDATE tenants SET display_name = $2, email = $
     kube_resource_version = $14,
     id = COALESCE(id, $15::text::uuid),
     org_id = COALESCE(org_id, (SELECT o.id FROM organizations o WHERE o.id = $16::text::uuid)),
+    owner_user_id = (SELECT u.id FROM users u WHERE u.id = $17::text::uuid),
     updated_at = now()
     WHERE name = $1 AND state <> 'decommissioned'";
 
@@ -157,6 +160,13 @@ pub(crate) const TOMBSTONE: &str = "SELECT
 /// The caller's role in organisation `$1` (`$2`: the user's id).
 pub(crate) const MEMBER_ROLE: &str = "SELECT role FROM org_members
     WHERE org_id = $1::text::uuid AND user_id = $2::text::uuid";
+
+/// Whether user $1 exists and is a member of organisation $2 (always true
+/// without an organisation).
+pub(crate) const OWNER_CANDIDATE: &str = "SELECT
+    EXISTS (SELECT 1 FROM users WHERE id = $1::text::uuid) AS is_user,
+    ($2::text IS NULL OR EXISTS (SELECT 1 FROM org_members
+        WHERE org_id = $2::text::uuid AND user_id = $1::text::uuid)) AS is_member";
 
 /// Deletes a projection row (datasets cascade).
 pub(crate) const DELETE: &str = "DELETE FROM tenants WHERE name = $1";
