@@ -126,6 +126,13 @@ const MATRIX: &[Row] = &[
         OwnAccount,
         "",
     ),
+    row(
+        "DELETE",
+        "/api/v1/auth/api-keys",
+        OwnAccount,
+        OwnAccount,
+        "",
+    ),
     // --- operator-only areas ---
     row("GET", "/api/v1/access-tokens", OPERATOR, OPERATOR, ""),
     row(
@@ -635,7 +642,8 @@ async fn fixture() -> Fixture {
         .expect(201);
     let org_id = org["data"]["id"].as_str().unwrap().to_owned();
 
-    let viewer = sign_up("matrix-viewer").await;
+    // Accepting the invitation needs a verified email (test setup).
+    let viewer = cp_tests::sign_up_verified("matrix-viewer").await;
     let invitation = owner
         .call(
             "POST",
