@@ -626,7 +626,7 @@ const INSERT_USER: &str = "INSERT INTO users (id, email, display_name, email_ver
 const IDENTITY_OWNER: &str =
     "SELECT user_id::text AS user_id FROM user_identities WHERE issuer = $1 AND subject = $2";
 
-/// A user ($1) by id, locked, with whether their email is verified.
+/// A user's ($1) email, the user locked for the link.
 const USER_EMAIL_FOR_UPDATE: &str = "SELECT email FROM users WHERE id = $1::text::uuid FOR UPDATE";
 
 /// Marks user $1's email verified (the provider vouched for it).
