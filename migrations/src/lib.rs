@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0014_oidc", include_str!("../sql/0014_oidc.sql")),
     (
+        "0015_identity_hardening",
+        include_str!("../sql/0015_identity_hardening.sql"),
+    ),
+    (
         "0016_tenant_owner",
         include_str!("../sql/0016_tenant_owner.sql"),
     ),

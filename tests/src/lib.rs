@@ -88,14 +88,26 @@ pub fn env() -> &'static TestEnv {
         let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
             panic!("DATABASE_URL is not set: run the tests with `make test` (it starts PostgreSQL via scripts/pg.sh)")
         });
-        start(&admin_url)
+        start(&admin_url, &[])
+    })
+}
+
+/// The environment with these Spin variables on top of the defaults, for a
+/// binary whose tests need other settings (low sign-in limits). The first
+/// call of the binary decides: call it before anything else does.
+pub fn env_with_variables(variables: &[(&str, &str)]) -> &'static TestEnv {
+    ENV.get_or_init(|| {
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            panic!("DATABASE_URL is not set: run the tests with `make test` (it starts PostgreSQL via scripts/pg.sh)")
+        });
+        start(&admin_url, variables)
     })
 }
 
 /// The environment on another PostgreSQL server (a binary that stops and
 /// starts its own cluster). The first call decides.
 pub fn env_with_database(admin_url: &str) -> &'static TestEnv {
-    ENV.get_or_init(|| start(admin_url))
+    ENV.get_or_init(|| start(admin_url, &[]))
 }
 
 /// Appends a line to the quality-gate summary `target/quality/<gate>.txt`,
@@ -113,7 +125,7 @@ pub fn report(gate: &str, line: &str) {
     }
 }
 
-fn start(admin_url: &str) -> TestEnv {
+fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
     let admin_url = admin_url.to_owned();
     let db_name = format!("cp_test_{}", uuid::Uuid::now_v7().simple());
     let db_url = with_database(&admin_url, &db_name);
@@ -205,6 +217,17 @@ fn start(admin_url: &str) -> TestEnv {
         .env(
             "SPIN_VARIABLE_DEVICE_POLL_INTERVAL_SECS",
             oidc::DEVICE_POLL_INTERVAL_SECS.to_string(),
+        )
+        // Every test request comes from 127.0.0.1: the per-address sign-in
+        // limits would make tests depend on each other (tests/tests/
+        // throttle.rs sets low ones).
+        .env("SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS", "100000000")
+        .env("SPIN_VARIABLE_SIGNUP_MAX_PER_ADDRESS", "100000000")
+        .env("SPIN_VARIABLE_DEVICE_START_MAX_PER_ADDRESS", "100000000")
+        .envs(
+            variables
+                .iter()
+                .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), *v)),
         )
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -551,6 +574,29 @@ pub async fn sign_up(prefix: &str) -> TestUser {
         email,
         token: data["accessToken"].as_str().unwrap().to_owned(),
     }
+}
+
+/// Test setup, until an email verification flow exists: marks a user's
+/// email verified directly in the database, as that flow (or an
+/// identity-provider sign-in) will. Only for tests that need a verified
+/// password account (accepting invitations).
+pub async fn mark_email_verified_for_test(user_id: &str) {
+    let updated = db()
+        .await
+        .execute(
+            "UPDATE users SET email_verified_at = now() WHERE id = $1::text::uuid",
+            &[&user_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, 1, "no user {user_id}");
+}
+
+/// [`sign_up`], then [`mark_email_verified_for_test`].
+pub async fn sign_up_verified(prefix: &str) -> TestUser {
+    let user = sign_up(prefix).await;
+    mark_email_verified_for_test(&user.id).await;
+    user
 }
 
 /// Posts email and password to `/auth/token`.

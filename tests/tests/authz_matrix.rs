@@ -139,6 +139,13 @@ const MATRIX: &[Row] = &[
         OwnAccount,
         "",
     ),
+    row(
+        "DELETE",
+        "/api/v1/auth/api-keys",
+        OwnAccount,
+        OwnAccount,
+        "",
+    ),
     // --- operator-only areas ---
     row("GET", "/api/v1/access-tokens", OPERATOR, OPERATOR, ""),
     row(
@@ -765,7 +772,8 @@ struct Fixture {
 
 /// A new user who joined organisation `org_id` as `role`.
 async fn joined(owner: &TestUser, org_id: &str, role: &str) -> TestUser {
-    let user = sign_up(&format!("matrix-{role}")).await;
+    // Accepting an invitation needs a verified email (test setup).
+    let user = cp_tests::sign_up_verified(&format!("matrix-{role}")).await;
     let invitation = owner
         .call(
             "POST",

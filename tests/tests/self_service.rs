@@ -28,7 +28,7 @@ async fn org_of(owner: &TestUser) -> String {
 
 /// A new user who joined organisation `org_id` with `role`.
 async fn joined(owner: &TestUser, org_id: &str, role: &str) -> TestUser {
-    let user = sign_up(&format!("self-{role}")).await;
+    let user = cp_tests::sign_up_verified(&format!("self-{role}")).await;
     let invitation = owner
         .call(
             "POST",

@@ -111,6 +111,18 @@ pub enum ApiError {
     /// 402 `BUDGET_EXCEEDED`.
     #[error("{0}")]
     BudgetExceeded(String),
+    /// A client error (4xx) with a code of its own, for refusals a client
+    /// must tell apart from the generic ones (`EMAIL_NOT_VERIFIED`,
+    /// `DUPLICATE_SESSION_COOKIE`, ...).
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status (a 4xx).
+        status: u16,
+        /// The machine-readable code.
+        code: &'static str,
+        /// What was refused and what to do.
+        message: String,
+    },
     /// 502 `UPSTREAM_ERROR`: Kubernetes or another upstream failed.
     #[error("{0}")]
     Upstream(String),
@@ -162,6 +174,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => 415,
             Self::IdempotencyKeyReused => 422,
             Self::RateLimited { .. } => 429,
+            Self::Refused { status, .. } => *status,
             Self::Internal => 500,
             Self::Upstream(_) => 502,
             Self::Unavailable(_) => 503,
@@ -186,6 +199,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE".into(),
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED".into(),
             Self::RateLimited { .. } => "RATE_LIMITED".into(),
+            Self::Refused { code, .. } => (*code).into(),
             Self::Internal => "INTERNAL_ERROR".into(),
             Self::Upstream(_) => "UPSTREAM_ERROR".into(),
             Self::Unavailable(_) => "UNAVAILABLE".into(),
@@ -329,6 +343,15 @@ mod tests {
                 },
                 429,
                 "RATE_LIMITED",
+            ),
+            (
+                ApiError::Refused {
+                    status: 403,
+                    code: "EMAIL_NOT_VERIFIED",
+                    message: "x".into(),
+                },
+                403,
+                "EMAIL_NOT_VERIFIED",
             ),
             (ApiError::Internal, 500, "INTERNAL_ERROR"),
             (ApiError::Upstream("x".into()), 502, "UPSTREAM_ERROR"),
