@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/0013_token_usage.sql"),
     ),
     ("0014_oidc", include_str!("../sql/0014_oidc.sql")),
+    (
+        "0017_tenant_bindings",
+        include_str!("../sql/0017_tenant_bindings.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.
