@@ -494,3 +494,129 @@ async fn tenant_names_colliding_with_kubernetes_objects_are_refused() {
     // Names merely containing them are fine.
     claim(&user, &org, &unique("defaults")).await;
 }
+
+/// `0017_tenant_bindings` on a database written before it: bindings are
+/// bound to the live tenant holding their name; those naming no tenant or a
+/// tombstone go (their resources get a new version), as do the tombstones'
+/// gateway keys and fair-share settings.
+#[tokio::test]
+async fn the_migration_binds_existing_rows_and_drops_those_naming_no_live_tenant() {
+    let admin = cp_tests::with_database(&cp_tests::env().db_url, "postgres");
+    let name = "tenant_bindings_upgrade";
+    cp_migrate::connect(&admin)
+        .await
+        .unwrap()
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+    cp_migrate::ensure_database(&admin, name).await.unwrap();
+    let db = cp_migrate::connect(&cp_tests::with_database(&admin, name))
+        .await
+        .unwrap();
+    let at = cp_migrate::MIGRATIONS
+        .iter()
+        .position(|(v, _)| *v == "0017_tenant_bindings")
+        .unwrap();
+    for (_, sql) in &cp_migrate::MIGRATIONS[..at] {
+        db.batch_execute(sql).await.unwrap();
+    }
+    db.batch_execute(
+        "INSERT INTO tenants (name, email, phase, kube_uid, kube_resource_version, id, state)
+           VALUES ('live', 'a@b.co', 'Running', 'u1', '1', gen_random_uuid(), 'active');
+         INSERT INTO tenants (name, email, phase, kube_uid, kube_resource_version, id, state, decommissioned_at)
+           VALUES ('tomb', 'a@b.co', 'Decommissioned', 'u2', '1', gen_random_uuid(), 'decommissioned', now());
+         INSERT INTO groups (id, name) VALUES (gen_random_uuid(), 'g');
+         INSERT INTO group_members (group_id, member_kind, member_name, position)
+           SELECT id, 'tenant', n, 0 FROM groups, unnest(ARRAY['live', 'tomb', 'ghost']) n;
+         INSERT INTO group_members (group_id, member_kind, member_name, position)
+           SELECT id, 'user', 'ada@example.com', 3 FROM groups;
+         INSERT INTO mcp_servers (id, name, endpoint, transport)
+           VALUES (gen_random_uuid(), 's', 'https://mcp.example.com', 'sse');
+         INSERT INTO mcp_server_grants (server_id, subject_kind, subject_name, position)
+           SELECT id, 'tenant', n, 0 FROM mcp_servers, unnest(ARRAY['live', 'tomb', 'ghost']) n;
+         INSERT INTO mcp_server_grants (server_id, subject_kind, subject_name, position)
+           SELECT id, 'group', 'g', 4 FROM mcp_servers;
+         INSERT INTO skill_bundles (id, name, version, digest, scope, stage)
+           VALUES (gen_random_uuid(), 'k', '1.0.0', 'sha256:' || repeat('0', 64), 'tenant', 'published');
+         INSERT INTO skill_entitlements (bundle_id, subject_kind, subject_name)
+           SELECT id, 'tenant', n FROM skill_bundles, unnest(ARRAY['live', 'ghost']) n;
+         INSERT INTO tenant_datasets (tenant_name, dataset, access)
+           VALUES ('live', 'd', 'read'), ('tomb', 'd', 'read');
+         INSERT INTO access_policies (name, spec, kube_uid, kube_resource_version)
+           VALUES ('p', '{\"subjects\": {\"tenants\": [\"live\", \"tomb\", \"ghost\"]}}', 'u', '1');
+         INSERT INTO tenant_fairshare (tenant_name) VALUES ('live'), ('tomb');
+         INSERT INTO gateway_keys (id, tenant_name, name, key_prefix, key_hash, created_by)
+           VALUES (gen_random_uuid(), 'tomb', 'k', 'sk_x', 'h', 'operator');",
+    )
+    .await
+    .unwrap();
+    db.batch_execute(cp_migrate::MIGRATIONS[at].1)
+        .await
+        .unwrap();
+
+    let rows = |sql: &'static str| {
+        let db = &db;
+        async move {
+            db.query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        rows("SELECT m.member_kind || ':' || m.member_name || ':' || (m.tenant_id IS NOT DISTINCT FROM t.id)
+              FROM group_members m LEFT JOIN tenants t ON t.name = 'live' ORDER BY m.position")
+        .await,
+        ["tenant:live:true", "user:ada@example.com:false"]
+    );
+    assert_eq!(
+        rows(
+            "SELECT g.subject_kind || ':' || g.subject_name || ':' || (g.tenant_id IS NOT NULL)
+              FROM mcp_server_grants g ORDER BY g.position"
+        )
+        .await,
+        ["tenant:live:true", "group:g:false"]
+    );
+    assert_eq!(
+        rows("SELECT subject_name FROM skill_entitlements WHERE tenant_id = (SELECT id FROM tenants WHERE name = 'live')")
+            .await,
+        ["live"]
+    );
+    assert_eq!(
+        rows("SELECT count(*)::text FROM skill_entitlements").await,
+        ["1"]
+    );
+    assert_eq!(
+        rows("SELECT d.tenant_name FROM tenant_datasets d JOIN tenants t ON t.id = d.tenant_id")
+            .await,
+        ["live"]
+    );
+    assert_eq!(
+        rows("SELECT b.policy_name || ':' || t.name FROM access_policy_tenants b JOIN tenants t ON t.id = b.tenant_id")
+            .await,
+        ["p:live"]
+    );
+    assert_eq!(
+        rows("SELECT tenant_name FROM tenant_fairshare").await,
+        ["live"]
+    );
+    assert_eq!(rows("SELECT count(*)::text FROM gateway_keys").await, ["0"]);
+    // The resources that lost a row changed: a new ETag.
+    assert_eq!(
+        rows(
+            "SELECT (SELECT version FROM groups)::text || (SELECT version FROM mcp_servers)::text
+                     || (SELECT revision FROM skill_bundles)::text"
+        )
+        .await,
+        ["222"]
+    );
+    drop(db);
+    cp_migrate::connect(&admin)
+        .await
+        .unwrap()
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
