@@ -55,6 +55,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0016_tenant_owner",
         include_str!("../sql/0016_tenant_owner.sql"),
     ),
+    (
+        "0017_tenant_bindings",
+        include_str!("../sql/0017_tenant_bindings.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -33,12 +33,23 @@ const MAX_BUDGET_CENTS: i64 = 100_000_000_000;
 
 /// Names a tenant cannot have: the literal paths under `/tenants/` (a tenant
 /// called `drift` could never be read, `GET /tenants/drift` being the drift
-/// report).
-pub const RESERVED_NAMES: &[&str] = &["drift", "repair"];
+/// report), and Kubernetes names it would collide with. A tenant's name is
+/// also the name of its Deployment and ServiceAccount in the namespace (pod
+/// tokens are minted for that ServiceAccount): `default` is the namespace's
+/// default ServiceAccount, `kubernetes` the API server's Service.
+pub const RESERVED_NAMES: &[&str] = &["drift", "repair", "default", "kubernetes"];
+
+/// Prefixes a tenant name cannot start with: `kube-` (reserved by
+/// Kubernetes for its own objects) and `opencrane-` (this control plane's
+/// own ServiceAccount, Secret, Role and Job live in the namespace as
+/// `opencrane-control-plane`, `opencrane-migrate`, ...).
+pub const RESERVED_PREFIXES: &[&str] = &["kube-", "opencrane-"];
 
 /// OpenAPI pattern of a tenant name: a DNS-1123 label (`maxLength: 63`) that
-/// is not one of [`RESERVED_NAMES`].
-pub const TENANT_NAME_PATTERN: &str = "^(?!(drift|repair)$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// is not one of [`RESERVED_NAMES`] and starts with none of
+/// [`RESERVED_PREFIXES`].
+pub const TENANT_NAME_PATTERN: &str =
+    "^(?!(drift|repair|default|kubernetes)$)(?!(kube|opencrane)-)[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// OpenAPI pattern of a Kubernetes quantity ([`is_quantity`], `maxLength: 24`).
 pub const QUANTITY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$";
@@ -48,7 +59,14 @@ pub fn tenant_name(value: &str) -> Result<(), String> {
     dns_label(value)?;
     if RESERVED_NAMES.contains(&value) {
         return Err(format!(
-            "'{value}' is reserved (it is a path under /tenants/); choose another name"
+            "'{value}' is reserved (a path under /tenants/, or a Kubernetes name the tenant's \
+             Deployment and ServiceAccount would collide with); choose another name"
+        ));
+    }
+    if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| value.starts_with(*p)) {
+        return Err(format!(
+            "names starting with '{prefix}' are reserved (Kubernetes and this control plane \
+             name their own objects so); choose another name"
         ));
     }
     Ok(())
@@ -59,7 +77,8 @@ pub(crate) fn tenant_name_schema() -> Object {
         false,
         TENANT_NAME_PATTERN,
         63,
-        "DNS-1123 label (lowercase letters, digits, '-'); not `drift` or `repair`.",
+        "DNS-1123 label (lowercase letters, digits, '-'); not `drift`, `repair`, `default` or \
+         `kubernetes`, and not starting with `kube-` or `opencrane-`.",
     )
 }
 
@@ -692,10 +711,28 @@ mod tests {
 
     #[test]
     fn reserved_names_and_control_characters_are_refused() {
-        for reserved in RESERVED_NAMES {
+        let prefixed: Vec<String> = RESERVED_PREFIXES
+            .iter()
+            .map(|p| format!("{p}system"))
+            .collect();
+        let reserved = RESERVED_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .chain(prefixed);
+        for reserved in reserved {
             let body = format!(r#"{{"name":"{reserved}","email":"a@b.co"}}"#);
             let err = input(&body).validate(None).unwrap_err();
             assert_eq!(err.field_errors()[0].field, "name", "{reserved}");
+        }
+        for fine in [
+            "kube",
+            "kubernetes-lab",
+            "defaults",
+            "opencrane",
+            "my-kube-x",
+        ] {
+            let body = format!(r#"{{"name":"{fine}","email":"a@b.co"}}"#);
+            assert!(input(&body).validate(None).is_ok(), "{fine}");
         }
         // PostgreSQL text cannot hold NUL: refused as a 400, not a 500.
         let err =

@@ -264,23 +264,50 @@ pub(crate) async fn update<P: Platform>(
     get(ctx.db(), &input.name).await
 }
 
+/// Removes everything bound to tenant `name` (`sql::PURGE_BINDINGS`) in
+/// the caller's transaction; returns the counts for the audit entry.
+async fn purge_bindings<D: Database>(db: &D, name: &str) -> Result<serde_json::Value, Failure> {
+    let r = db.query_one(sql::PURGE_BINDINGS, &[name.into()]).await?;
+    let mut revoked = serde_json::Map::new();
+    for key in [
+        "group_memberships",
+        "mcp_grants",
+        "skill_entitlements",
+        "policy_subjects",
+        "dataset_memberships",
+        "gateway_keys",
+        "fairshare_settings",
+    ] {
+        let n = r.i64(key)?;
+        if n > 0 {
+            revoked.insert(key.to_owned(), json!(n));
+        }
+    }
+    Ok(serde_json::Value::Object(revoked))
+}
+
 /// The operator's hard delete (seed 000): CRD and row go, the name is free
 /// at once; on a tombstone it removes the row (the CRD is already gone).
+/// Everything bound to the tenant goes in the same transaction.
 pub(crate) async fn delete<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<(), Failure> {
     Tenants::new(ctx)?
         .delete_with(name, json!({}), async |db, row| {
-            org_event(ctx, db, row, "tenant.deleted", json!({ "from": row.state })).await
+            let revoked = purge_bindings(db, name).await?;
+            let detail = json!({ "from": row.state, "revoked": revoked });
+            org_event(ctx, db, row, "tenant.deleted", detail).await
         })
         .await
 }
 
 /// Decommissions a tenant: its CRD is deleted (by UID) and, in the same
 /// transaction that held the row lock across that call, the row becomes a
-/// tombstone, its dataset memberships go, and the audit entry and org
-/// event are written. Kubernetes failing leaves everything as it was; the
+/// tombstone, everything bound to it goes (group memberships, catalog
+/// grants, policy subjects, dataset memberships, gateway keys and
+/// fair-share settings: a later tenant of the name inherits nothing), and
+/// the audit entry and org event are written. Kubernetes failing leaves everything as it was; the
 /// database failing after the CRD is gone leaves a live row without a CRD,
 /// which drift reports and a retried decommission completes.
 pub(crate) async fn decommission<P: Platform>(
@@ -295,11 +322,13 @@ pub(crate) async fn decommission<P: Platform>(
         lifecycle::transition(name, from, Action::Decommission)?;
         dw.delete_crd(name, &row).await?;
         db.execute(sql::DECOMMISSION, &[name.into()]).await?;
-        db.execute(sql::DATASETS_CLEAR, &[name.into()]).await?;
+        let revoked = purge_bindings(db, name).await?;
         let detail = json!({ "from": from, "to": State::Decommissioned });
+        let mut audit = detail.clone();
+        audit["revoked"] = revoked;
         ctx.audit("tenant", name)
             .tenant(name)
-            .detail(detail.clone())
+            .detail(audit)
             .write(db)
             .await?;
         org_event(ctx, db, &row, Action::Decommission.event(), detail).await
@@ -389,10 +418,11 @@ pub(crate) async fn datasets<D: Database>(db: &D, name: &str) -> Result<Vec<Memb
         .map_err(Failure::from)
 }
 
-/// The tenant's groups with their awareness grants.
-async fn groups_of<D: Database>(db: &D, name: &str) -> Result<Vec<GroupAwareness>, DbError> {
+/// The groups of the tenant of `row` (bound by id) with their awareness grants.
+async fn groups_of<D: Database>(db: &D, row: &TenantRow) -> Result<Vec<GroupAwareness>, DbError> {
     let mut groups: Vec<GroupAwareness> = Vec::new();
-    for r in db.query(sql::GROUPS_OF_TENANT, &[name.into()]).await? {
+    let id = row.tenant.id.as_str();
+    for r in db.query(sql::GROUPS_OF_TENANT, &[id.into()]).await? {
         let group = r.text("group_name")?;
         if groups.last().map(|g| &g.group) != Some(&group) {
             groups.push(GroupAwareness {
@@ -422,6 +452,7 @@ async fn policies_for<D: Database>(
     let names: Vec<String> = groups.iter().map(|g| g.group.clone()).collect();
     let policies = cp_policies::service::for_tenant(
         db,
+        &row.tenant.id,
         &row.tenant.name,
         &names,
         row.tenant.policy_ref.as_deref(),
@@ -430,16 +461,17 @@ async fn policies_for<D: Database>(
     Ok(policies.deny_by_default(row.tenant.organization_id.is_some()))
 }
 
-/// Catalog grants (`query`: MCP grants or skill entitlements) naming the
-/// tenant or one of its groups.
+/// Catalog grants (`query`: MCP grants or skill entitlements) to the tenant
+/// of `row` (by id) or one of its groups.
 async fn subject_grants<D: Database>(
     db: &D,
     query: &str,
-    name: &str,
+    row: &TenantRow,
     groups: &[GroupAwareness],
 ) -> Result<Vec<SubjectGrant>, DbError> {
     let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
-    db.query(query, &[name.into(), Value::Json(json!(names))])
+    let id = row.tenant.id.as_str();
+    db.query(query, &[id.into(), Value::Json(json!(names))])
         .await?
         .iter()
         .map(|r| {
@@ -466,7 +498,7 @@ pub(crate) async fn replace_datasets<P: Platform>(
             refuse_decommissioned(&row)?;
             // Checked under the tenant's row lock, against the policy rows
             // (the projection of the AccessPolicy CRDs).
-            let groups = groups_of(db, name).await?;
+            let groups = groups_of(db, &row).await?;
             let policies = policies_for(db, &row, &groups).await?;
             let denied: Vec<String> = wanted
                 .iter()
@@ -480,7 +512,8 @@ pub(crate) async fn replace_datasets<P: Platform>(
                 .into());
             }
             let before = datasets(db, name).await?;
-            db.execute(sql::DATASETS_CLEAR, &[name.into()]).await?;
+            let id = row.tenant.id.as_str();
+            db.execute(sql::DATASETS_CLEAR, &[id.into()]).await?;
             for (dataset, access) in &wanted {
                 let kept = before
                     .iter()
@@ -488,7 +521,13 @@ pub(crate) async fn replace_datasets<P: Platform>(
                     .map(|m| m.created_micros);
                 db.execute(
                     sql::DATASET_INSERT,
-                    &[name.into(), dataset.into(), access.into(), kept.into()],
+                    &[
+                        name.into(),
+                        dataset.into(),
+                        access.into(),
+                        kept.into(),
+                        id.into(),
+                    ],
                 )
                 .await?;
             }
@@ -516,10 +555,10 @@ pub(crate) async fn effective_contract<P: Platform>(
             .into_iter()
             .map(|m| (m.dataset, m.access))
             .collect();
-        let groups = groups_of(db, name).await?;
+        let groups = groups_of(db, &row).await?;
         let policies = policies_for(db, &row, &groups).await?;
-        let mcp = subject_grants(db, sql::MCP_GRANTS_FOR, name, &groups).await?;
-        let skills = subject_grants(db, sql::SKILL_ENTITLEMENTS_FOR, name, &groups).await?;
+        let mcp = subject_grants(db, sql::MCP_GRANTS_FOR, &row, &groups).await?;
+        let skills = subject_grants(db, sql::SKILL_ENTITLEMENTS_FOR, &row, &groups).await?;
         Ok(contract::compile(&Sources {
             tenant: name,
             skill_allowlist: &row.tenant.skill_allowlist,
