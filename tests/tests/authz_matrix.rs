@@ -966,13 +966,7 @@ impl Fixture {
         self.request_with(row.method, row.path, row.body, auth)
     }
 
-    fn request_with(
-        &self,
-        method: &str,
-        path: &str,
-        body: &str,
-        auth: Option<&str>,
-    ) -> Call {
+    fn request_with(&self, method: &str, path: &str, body: &str, auth: Option<&str>) -> Call {
         let mut c = call(leak(method), &self.url(path));
         c = match auth {
             Some(value) => c.header("authorization", value),

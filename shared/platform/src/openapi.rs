@@ -133,13 +133,19 @@ pub fn route_mismatches<G: RouteGroup>(doc: &OpenApi) -> Vec<String> {
                 // table decides whether the pipeline authenticates, and the
                 // two must say the same (clients and the authorisation
                 // matrix read the document).
-                Some(route) if documented_public(op) != route.public => {
-                    problems.push(format!(
-                        "{m} {path}: the route is {} but the document says {}",
-                        if route.public { "public" } else { "authenticated" },
-                        if route.public { "authenticated" } else { "public" },
-                    ))
-                }
+                Some(route) if documented_public(op) != route.public => problems.push(format!(
+                    "{m} {path}: the route is {} but the document says {}",
+                    if route.public {
+                        "public"
+                    } else {
+                        "authenticated"
+                    },
+                    if route.public {
+                        "authenticated"
+                    } else {
+                        "public"
+                    },
+                )),
                 Some(_) => {}
             }
         }
