@@ -7,6 +7,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use sha2::{Digest, Sha256};
@@ -25,8 +26,14 @@ pub enum Allocator {
     OnDemand,
 }
 
-/// Builds the engine, with the pooling allocator when the system grants its reservation.
-pub(crate) fn build_engine() -> anyhow::Result<(Engine, Allocator)> {
+/// How often the epoch ticks: a running guest yields to other tasks, and its deadline is
+/// checked, this often (Spin ticks every 10 ms too).
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine, with the pooling allocator when the system grants its reservation,
+/// and starts the thread that ticks its epoch. `max_instance_memory` caps each linear memory.
+pub(crate) fn build_engine(max_instance_memory: u64) -> anyhow::Result<(Engine, Allocator)> {
+    let max_memory = usize::try_from(max_instance_memory).unwrap_or(usize::MAX);
     let mut pooling = PoolingAllocationConfig::default();
     // A spin-sdk component instantiates a handful of core modules (the program, the WASI
     // adapter, shims) but only one linear memory.
@@ -35,25 +42,49 @@ pub(crate) fn build_engine() -> anyhow::Result<(Engine, Allocator)> {
         .total_core_instances(MAX_CONCURRENT_INSTANCES * 4)
         .total_tables(MAX_CONCURRENT_INSTANCES * 4)
         .total_memories(MAX_CONCURRENT_INSTANCES)
-        .total_stacks(MAX_CONCURRENT_INSTANCES);
+        .total_stacks(MAX_CONCURRENT_INSTANCES)
+        // wasmtime's default is 4 GiB per memory; the store limiter enforces the same
+        // cap for the on-demand allocator.
+        .max_memory_size(max_memory);
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    match Engine::new(&config) {
-        Ok(engine) => Ok((engine, Allocator::Pooling)),
+    let (engine, allocator) = match Engine::new(&config) {
+        Ok(engine) => (engine, Allocator::Pooling),
         Err(e) => {
             eprintln!(
                 "cp-host: pooling allocator unavailable ({e}); allocating instances on demand"
             );
             let engine = Engine::new(&base_config()).map_err(anyhow::Error::from)?;
-            Ok((engine, Allocator::OnDemand))
+            (engine, Allocator::OnDemand)
         }
-    }
+    };
+    start_epoch_ticker(&engine)?;
+    Ok((engine, allocator))
+}
+
+/// Ticks the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("cp-host-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("cannot start the epoch ticker thread")?;
+    Ok(())
 }
 
 fn base_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.cranelift_opt_level(OptLevel::Speed);
+    // Generated code checks the epoch at loop headers and function entries, so a guest
+    // stuck in a loop can be made to yield and stopped at its deadline.
+    config.epoch_interruption(true);
     config
 }
 

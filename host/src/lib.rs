@@ -18,6 +18,7 @@ mod allowed_hosts;
 mod bench;
 mod bindings;
 mod cache;
+mod limits;
 mod manifest;
 mod outbound;
 mod postgres;
@@ -28,4 +29,5 @@ mod variables;
 
 pub use bench::{instantiate_bench, BenchResult};
 pub use cache::{default_cache_dir, Allocator};
+pub use limits::{parse_bytes, parse_duration, Limits};
 pub use server::{serve, ServeConfig, Server};

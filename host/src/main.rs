@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +32,8 @@ enum Command {
         /// lifetime to its own).
         #[arg(long)]
         exit_on_stdin_eof: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Print the median and p99 time to instantiate each component.
     InstantiateBench {
@@ -55,6 +58,53 @@ struct AppArgs {
     variables: Vec<(String, String)>,
 }
 
+/// Resource limits (docs/HOST.md); each also reads its environment variable.
+#[derive(Args)]
+struct LimitArgs {
+    /// Largest request body, e.g. 4MiB; larger ones are answered 413 [default: 4MiB].
+    #[arg(long, env = "CP_HOST_MAX_REQUEST_BODY", value_name = "SIZE", value_parser = cp_host::parse_bytes)]
+    max_request_body: Option<u64>,
+    /// Largest linear memory of one component instance, e.g. 128MiB [default: 128MiB].
+    #[arg(long, env = "CP_HOST_MAX_INSTANCE_MEMORY", value_name = "SIZE", value_parser = cp_host::parse_bytes)]
+    max_instance_memory: Option<u64>,
+    /// How long one request may run its component, e.g. 60s; then it is stopped and
+    /// answered 500 [default: 60s].
+    #[arg(long, env = "CP_HOST_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = cp_host::parse_duration)]
+    request_timeout: Option<Duration>,
+    /// Time allowed for a request's headers (and between keep-alive requests)
+    /// [default: 10s].
+    #[arg(long, env = "CP_HOST_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = cp_host::parse_duration)]
+    header_read_timeout: Option<Duration>,
+    /// Time allowed for a request's body once its headers are in; then 408 [default: 30s].
+    #[arg(long, env = "CP_HOST_BODY_READ_TIMEOUT", value_name = "DURATION", value_parser = cp_host::parse_duration)]
+    body_read_timeout: Option<Duration>,
+    /// Connections served at once; more wait in the listen backlog [default: 1000].
+    #[arg(long, env = "CP_HOST_MAX_CONNECTIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+}
+
+impl LimitArgs {
+    fn limits(self) -> cp_host::Limits {
+        let defaults = cp_host::Limits::default();
+        cp_host::Limits {
+            max_request_body_bytes: self
+                .max_request_body
+                .unwrap_or(defaults.max_request_body_bytes),
+            max_instance_memory_bytes: self
+                .max_instance_memory
+                .unwrap_or(defaults.max_instance_memory_bytes),
+            request_timeout: self.request_timeout.unwrap_or(defaults.request_timeout),
+            header_read_timeout: self
+                .header_read_timeout
+                .unwrap_or(defaults.header_read_timeout),
+            body_read_timeout: self.body_read_timeout.unwrap_or(defaults.body_read_timeout),
+            max_connections: self
+                .max_connections
+                .map_or(defaults.max_connections, |n| n as usize),
+        }
+    }
+}
+
 fn parse_variable(arg: &str) -> Result<(String, String), String> {
     arg.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -77,12 +127,14 @@ async fn main() -> anyhow::Result<()> {
             app,
             listen,
             exit_on_stdin_eof,
+            limits,
         } => {
             if exit_on_stdin_eof {
                 exit_when_stdin_closes();
             }
             let mut config = app.config();
             config.listen = listen;
+            config.limits = limits.limits();
             tokio::select! {
                 result = cp_host::serve(config) => result,
                 _ = tokio::signal::ctrl_c() => Ok(()),

@@ -20,6 +20,8 @@ pub(crate) struct Manifest {
     pub(crate) dir: PathBuf,
     /// `[application] name`.
     pub(crate) app_name: String,
+    /// `[application] version`, when given.
+    pub(crate) app_version: Option<String>,
     /// `[variables]`, by name.
     pub(crate) variables: BTreeMap<String, VariableDecl>,
     /// `[[trigger.http]]` entries that are routable, in manifest order.
@@ -74,10 +76,23 @@ struct RawManifest {
     component: BTreeMap<String, RawComponent>,
 }
 
+/// `[application]`: Spin's keys, and no others (Spin refuses unknown ones).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawApplication {
     name: String,
-    // version, description, authors, [application.trigger.http] base, ... are not used.
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default, rename = "description")]
+    _description: Option<String>,
+    #[serde(default, rename = "authors")]
+    _authors: Vec<String>,
+    #[serde(default, rename = "targets")]
+    _targets: Vec<toml::Value>,
+    #[serde(default)]
+    trigger: BTreeMap<String, toml::Table>,
+    #[serde(default, rename = "tool")]
+    _tool: BTreeMap<String, toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -101,11 +116,30 @@ struct RawTriggers {
     other: BTreeMap<String, toml::Value>,
 }
 
+/// `[[trigger.http]]`: Spin's keys, and no others (Spin refuses unknown ones).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawHttpTrigger {
     route: RawRoute,
     component: String,
-    // `id`, `executor` and other keys are not used.
+    #[serde(default, rename = "id")]
+    _id: Option<String>,
+    #[serde(default)]
+    executor: Option<RawExecutor>,
+    #[serde(default)]
+    static_response: Option<toml::Table>,
+    #[serde(default)]
+    components: Option<toml::Table>,
+}
+
+/// `executor = { type = ... }`: Spin knows `http` (alias `spin`) and `wagi`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "kebab-case")]
+enum RawExecutor {
+    #[serde(alias = "spin")]
+    Http,
+    // Its settings (argv) are only parsed, as cp-host refuses the executor.
+    Wagi(#[allow(dead_code)] toml::Table),
 }
 
 #[derive(Deserialize)]
@@ -136,7 +170,64 @@ enum RawSource {
 }
 
 /// Component keys that cp-host ignores silently: they do not change runtime behaviour.
-const IGNORED_COMPONENT_KEYS: &[&str] = &["build", "description", "exclude_files"];
+const IGNORED_COMPONENT_KEYS: &[&str] = &["build", "description", "exclude_files", "tool"];
+
+/// Component keys Spin knows that cp-host does not implement: accepted with a warning,
+/// as the component may not need them to serve (a missing import fails at startup anyway).
+const UNSUPPORTED_COMPONENT_KEYS: &[&str] = &[
+    "files",
+    "allowed_http_hosts",
+    "key_value_stores",
+    "sqlite_databases",
+    "ai_models",
+    "dependencies_inherit_configuration",
+    "dependencies",
+    "profile",
+];
+
+/// Checks an id against Spin's kebab-case rule (component ids and the components triggers
+/// name): words of ASCII letters and digits joined by single `-`, the first word starting
+/// with a letter, each word all lowercase or all uppercase.
+pub(crate) fn validate_kebab_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("an id must not be empty".into());
+    }
+    if id.contains('_') {
+        return Err(format!(
+            "invalid id {id:?}: words must be separated with '-', not '_'"
+        ));
+    }
+    for (i, word) in id.split('-').enumerate() {
+        let mut chars = word.chars();
+        let Some(first) = chars.next() else {
+            return Err(format!(
+                "invalid id {id:?}: '-'-separated words must not be empty"
+            ));
+        };
+        if !(first.is_ascii_alphabetic() || (i > 0 && first.is_ascii_digit())) {
+            return Err(format!(
+                "invalid id {id:?}: words must start with an ASCII letter (or, after the first, a digit)"
+            ));
+        }
+        let upper = first.is_ascii_uppercase();
+        for c in chars {
+            if c.is_ascii_digit() || c == ':' {
+                continue;
+            }
+            if !c.is_ascii_alphanumeric() {
+                return Err(format!(
+                    "invalid id {id:?}: words may contain only ASCII letters and digits, not {c:?}"
+                ));
+            }
+            if c.is_ascii_uppercase() != upper {
+                return Err(format!(
+                    "invalid id {id:?}: each word must be all lowercase or all uppercase"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 impl Manifest {
     /// Reads and validates the manifest at `path`.
@@ -190,8 +281,24 @@ impl Manifest {
             );
         }
 
+        // Spin accepts only the default base and refuses any other.
+        if let Some(base) = raw
+            .application
+            .trigger
+            .get("http")
+            .and_then(|http| http.get("base"))
+        {
+            if base.as_str() != Some("/") {
+                bail!(
+                    "[application.trigger.http] base = {base} is not supported (Spin refuses a \
+                     base other than \"/\"): prefix each route instead"
+                );
+            }
+        }
+
         let mut components = BTreeMap::new();
         for (id, raw) in raw.component {
+            validate_kebab_id(&id).map_err(|e| anyhow::anyhow!("[component.{id}]: {e}"))?;
             let component = parse_component(&id, raw, dir, &variables)
                 .with_context(|| format!("component {id:?}"))?;
             components.insert(id, component);
@@ -202,6 +309,22 @@ impl Manifest {
         }
         let mut http_triggers = Vec::new();
         for trigger in raw.trigger.http {
+            validate_kebab_id(&trigger.component)
+                .map_err(|e| anyhow::anyhow!("an HTTP trigger's component: {e}"))?;
+            if trigger.static_response.is_some() || trigger.components.is_some() {
+                bail!(
+                    "the HTTP trigger of component {:?}: static_response and components are not \
+                     supported by cp-host",
+                    trigger.component
+                );
+            }
+            if let Some(RawExecutor::Wagi(_)) = trigger.executor {
+                bail!(
+                    "the HTTP trigger of component {:?}: the wagi executor is not supported by \
+                     cp-host",
+                    trigger.component
+                );
+            }
             if !components.contains_key(&trigger.component) {
                 bail!(
                     "an HTTP trigger refers to component {:?}, which is not defined (no [component.{}])",
@@ -227,6 +350,7 @@ impl Manifest {
         Ok(Self {
             dir: dir.to_path_buf(),
             app_name: raw.application.name,
+            app_version: raw.application.version.filter(|v| !v.is_empty()),
             variables,
             http_triggers,
             components,
@@ -262,10 +386,13 @@ fn parse_component(
     };
 
     for key in raw.other.keys() {
-        if !IGNORED_COMPONENT_KEYS.contains(&key.as_str()) {
+        if UNSUPPORTED_COMPONENT_KEYS.contains(&key.as_str()) {
             eprintln!(
                 "cp-host: warning: component {id:?}: key {key:?} is not supported and is ignored"
             );
+        } else if !IGNORED_COMPONENT_KEYS.contains(&key.as_str()) {
+            // Spin's manifest has no such key, and `spin up` refuses the manifest.
+            bail!("unknown key {key:?} (Spin refuses it)");
         }
     }
 
@@ -432,6 +559,35 @@ mod tests {
 
         let bad_name = "spin_manifest_version = 2\n[application]\nname = \"x\"\n[variables]\nFoo = { default = \"a\" }\n";
         assert!(parse(bad_name).is_err());
+    }
+
+    #[test]
+    fn component_ids_follow_spins_kebab_case_rule() {
+        for ok in ["a", "probe", "other-port", "api-v2", "v1-2a", "ABC-def"] {
+            assert!(validate_kebab_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "my_probe", "1probe", "a--b", "a-", "-a", "proBe", "a.b", "a b",
+        ] {
+            assert!(validate_kebab_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn spins_known_keys_are_accepted_and_unknown_ones_refused() {
+        let base = "spin_manifest_version = 2\n[application]\nname = \"x\"\nversion = \"1\"\n\
+                    description = \"d\"\nauthors = [\"me\"]\n[application.trigger.http]\nbase = \"/\"\n\
+                    [[trigger.http]]\nid = \"t\"\nroute = \"/...\"\ncomponent = \"c\"\n\
+                    executor = { type = \"spin\" }\n[component.c]\nsource = \"c.wasm\"\n\
+                    description = \"c\"\nfiles = [\"a\"]\n[component.c.tool.x]\ny = 1\n";
+        let m = parse(base).unwrap();
+        assert_eq!(m.app_version.as_deref(), Some("1"));
+        let err = parse(&format!("colour = \"blue\"\n{base}")).unwrap_err();
+        assert!(format!("{err:#}").contains("colour"), "{err:#}");
+        let err = parse(&base.replace("version = \"1\"", "owner = \"me\"")).unwrap_err();
+        assert!(format!("{err:#}").contains("owner"), "{err:#}");
+        let err = parse(&base.replace("base = \"/\"", "base = \"/api\"")).unwrap_err();
+        assert!(format!("{err:#}").contains("base"), "{err:#}");
     }
 
     #[test]

@@ -5,16 +5,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::bindings::{variables, SpinImports};
+use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, Manifest};
 use crate::outbound::OutboundHttp;
 use crate::postgres::Pools;
@@ -28,11 +30,19 @@ pub(crate) struct ComponentContext {
     environment: Vec<(String, String)>,
 }
 
+/// What one instance may use.
+#[derive(Debug, Clone, Copy)]
+struct InstanceLimits {
+    memory: usize,
+    request_timeout: Duration,
+}
+
 /// A component ready to be instantiated.
 pub(crate) struct ComponentRuntime {
     pre: ProxyPre<InstanceState>,
     context: Arc<ComponentContext>,
     pg_pools: Arc<Pools>,
+    limits: InstanceLimits,
 }
 
 /// Per-request store data.
@@ -43,6 +53,7 @@ pub(crate) struct InstanceState {
     outbound: OutboundHttp,
     context: Arc<ComponentContext>,
     pg_pools: Arc<Pools>,
+    limits: StoreLimits,
 }
 
 /// All components of an application.
@@ -58,7 +69,12 @@ impl Runtime {
         manifest: &Manifest,
         app_values: &BTreeMap<String, String>,
         cache_dir: &std::path::Path,
+        limits: &Limits,
     ) -> anyhow::Result<Self> {
+        let instance_limits = InstanceLimits {
+            memory: usize::try_from(limits.max_instance_memory_bytes).unwrap_or(usize::MAX),
+            request_timeout: limits.request_timeout,
+        };
         let mut linker = Linker::<InstanceState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
@@ -86,6 +102,7 @@ impl Runtime {
                     pre,
                     context: Arc::new(context),
                     pg_pools: pg_pools.clone(),
+                    limits: instance_limits,
                 },
             );
         }
@@ -128,7 +145,8 @@ fn component_context(
 
 impl ComponentRuntime {
     /// A fresh store for one request: stdout/stderr inherited, no files, no arguments,
-    /// only the environment the manifest gives the component.
+    /// only the environment the manifest gives the component; its memory capped and its
+    /// running time bounded by the request deadline.
     pub(crate) fn new_store(&self) -> Store<InstanceState> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.inherit_stdout()
@@ -141,8 +159,33 @@ impl ComponentRuntime {
             outbound: OutboundHttp::new(&self.context),
             context: self.context.clone(),
             pg_pools: self.pg_pools.clone(),
+            // A failed memory.grow returns -1 to the guest (as in Spin), whose allocator
+            // then fails the allocation; that usually ends in a trap.
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory)
+                .trap_on_grow_failure(false)
+                .build(),
         };
-        Store::new(self.pre.engine(), state)
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        // At every epoch tick the guest yields, so a busy guest never starves the other
+        // requests' tasks; past the deadline it is interrupted (a trap).
+        let deadline = Instant::now() + self.limits.request_timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                // tokio's yield lets the runtime poll I/O before the guest resumes.
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
+        store
+    }
+
+    /// How long a request may keep this component running.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.limits.request_timeout
     }
 
     /// Instantiates the component in `store`.

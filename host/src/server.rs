@@ -1,11 +1,13 @@
-//! The HTTP/1.1 server: routes each request to a component and runs it in a fresh instance.
+//! The HTTP server (HTTP/1.1 and h2c): routes each request to a component and runs it in a
+//! fresh instance.
 //!
-//! Like `spin up`, it answers `/.well-known/spin/health` itself, answers unrouted paths with a
-//! bare 404, gives the component Spin's `spin-*` headers, and turns a guest failure into a
-//! 500 without stopping. One line per request goes to stderr.
+//! Like `spin up`, it answers `/.well-known/spin/health` and `/info` itself, answers unrouted
+//! paths with a bare 404, closes the connection on a request without a usable authority,
+//! gives the component Spin's `spin-*` headers, and turns a guest failure into a bare 500
+//! without stopping. Request bodies, guest memory and running time, header reads and
+//! connections are bounded by [`Limits`]. One line per request goes to stderr.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,17 +19,20 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinHandle};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme as WasiScheme;
 use wasmtime_wasi_http::WasiHttpView as _;
 
 use crate::cache::{build_engine, default_cache_dir, Allocator};
+use crate::limits::{BodyFailure, BodyOutcome, FirstBytesDeadline, GuardedBody, Limits};
 use crate::manifest::Manifest;
 use crate::routing::Router;
 use crate::runtime::{ComponentRuntime, Runtime};
@@ -47,6 +52,8 @@ pub struct ServeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Application variable values that override the environment (`--variable name=value`).
     pub variables: HashMap<String, String>,
+    /// Resource limits.
+    pub limits: Limits,
 }
 
 impl ServeConfig {
@@ -57,6 +64,7 @@ impl ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             cache_dir: None,
             variables: HashMap::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -64,9 +72,11 @@ impl ServeConfig {
 /// A loaded application: manifest, routes and linked components.
 pub(crate) struct App {
     pub(crate) name: String,
+    pub(crate) version: Option<String>,
     pub(crate) router: Router,
     pub(crate) runtime: Runtime,
     pub(crate) allocator: Allocator,
+    pub(crate) limits: Limits,
 }
 
 impl App {
@@ -87,13 +97,15 @@ impl App {
             .cache_dir
             .clone()
             .unwrap_or_else(|| default_cache_dir(&manifest.dir));
-        let (engine, allocator) = build_engine()?;
-        let runtime = Runtime::load(&engine, &manifest, &app_values, &cache_dir)?;
+        let (engine, allocator) = build_engine(config.limits.max_instance_memory_bytes)?;
+        let runtime = Runtime::load(&engine, &manifest, &app_values, &cache_dir, &config.limits)?;
         Ok(Self {
             name: manifest.app_name,
+            version: manifest.app_version,
             router,
             runtime,
             allocator,
+            limits: config.limits.clone(),
         })
     }
 }
@@ -118,7 +130,7 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let app = Arc::new(app);
-        let accept_loop = tokio::spawn(accept_loop(listener, app.clone(), local_addr));
+        let accept_loop = tokio::spawn(accept_loop(listener, app.clone()));
         Ok(Self {
             local_addr,
             app,
@@ -168,8 +180,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     server.wait().await
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>, local_addr: SocketAddr) {
+async fn accept_loop(listener: TcpListener, app: Arc<App>) {
+    let slots = Arc::new(Semaphore::new(app.limits.max_connections.max(1)));
     loop {
+        // Take a slot before accepting: clients beyond the cap wait in the listen backlog
+        // instead of each costing a task and buffers.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, client_addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -181,17 +199,37 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, local_addr: SocketAdd
         };
         let app = app.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req, client_addr, local_addr).await) }
-            });
-            // Errors here are connection-level (client went away, malformed request).
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            serve_connection(app, stream, client_addr).await;
+            drop(slot);
         });
     }
+}
+
+/// Streams an HTTP/2 client may have open on one connection.
+const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// Serves one connection, HTTP/1.1 or HTTP/2 with prior knowledge (h2c), as Spin does.
+async fn serve_connection(app: Arc<App>, stream: TcpStream, client_addr: SocketAddr) {
+    let limits = &app.limits;
+    let io = TokioIo::new(FirstBytesDeadline::new(stream, limits.header_read_timeout));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS);
+    let service_app = app.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let app = service_app.clone();
+        async move { handle(&app, req, client_addr).await }
+    });
+    // Errors here are connection-level (client went away, malformed request, a timeout,
+    // or a request refused by closing the connection).
+    let _ = builder.serve_connection(io, service).await;
 }
 
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
@@ -217,69 +255,166 @@ fn loggable_path(path: &str) -> String {
         .join("/")
 }
 
+/// A request the host refuses by closing the connection without an answer, as Spin does
+/// when it cannot tell the request's authority.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
 async fn handle(
     app: &App,
     req: Request<Incoming>,
     client_addr: SocketAddr,
-    local_addr: SocketAddr,
-) -> Response<ResponseBody> {
+) -> Result<Response<ResponseBody>, Refused> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let logged_path = loggable_path(&path);
 
-    let (response, component) = if let Some(name) = path.strip_prefix(WELL_KNOWN_PREFIX) {
+    let (result, component) = if let Some(name) = path.strip_prefix(WELL_KNOWN_PREFIX) {
         let response = match name {
-            "health" => text_response(StatusCode::OK, "OK"),
+            // Spin answers "OK" with no content type.
+            "health" => bytes_response(StatusCode::OK, Bytes::from_static(b"OK")),
+            "info" => info_response(app),
             _ => empty_response(StatusCode::NOT_FOUND),
         };
-        (response, None)
+        (Ok(response), None)
     } else if let Some(route) = app.router.route(&path) {
         let component_id = route.component().to_string();
-        let result = match app.runtime.component(&component_id) {
-            Some(component) => match prepare_request(req, &route, client_addr, local_addr) {
-                Ok(req) => run_component(component, req).await,
-                Err(e) => Err(e),
-            },
-            None => Err(anyhow!("no component {component_id:?} is loaded")),
-        };
-        let response = result.unwrap_or_else(|e| {
-            eprintln!("cp-host: {method} {logged_path}: component {component_id} failed: {e:#}");
-            text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error\n")
-        });
-        (response, Some(component_id))
+        let result = serve_route(app, req, &route, client_addr)
+            .await
+            .map(|response| {
+                response.unwrap_or_else(|e| {
+                    eprintln!(
+                        "cp-host: {method} {logged_path}: component {component_id} failed: {e:#}"
+                    );
+                    // Spin's answer to a component failure: 500, empty, no content type.
+                    empty_response(StatusCode::INTERNAL_SERVER_ERROR)
+                })
+            });
+        (result, Some(component_id))
     } else {
-        (empty_response(StatusCode::NOT_FOUND), None)
+        (Ok(empty_response(StatusCode::NOT_FOUND)), None)
     };
 
+    let status = match &result {
+        Ok(response) => response.status().as_u16().to_string(),
+        Err(refused) => format!("closed ({refused})"),
+    };
     eprintln!(
-        "cp-host: {method} {logged_path} {} {} {:.3}ms",
-        response.status().as_u16(),
+        "cp-host: {method} {logged_path} {status} {} {:.3}ms",
         component.as_deref().unwrap_or("-"),
         start.elapsed().as_secs_f64() * 1000.0,
+    );
+    result
+}
+
+/// `/.well-known/spin/info`: the application's name and version, as Spin shows them.
+fn info_response(app: &App) -> Response<ResponseBody> {
+    let mut info = serde_json::Map::new();
+    info.insert("name".into(), app.name.clone().into());
+    if let Some(version) = &app.version {
+        info.insert("version".into(), version.clone().into());
+    }
+    let body = serde_json::to_vec_pretty(&info).unwrap_or_default();
+    let mut response = bytes_response(StatusCode::OK, Bytes::from(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
     );
     response
 }
 
+/// Runs a routed request. The outer error closes the connection; the inner one is a
+/// component failure (answered 500).
+async fn serve_route(
+    app: &App,
+    req: Request<Incoming>,
+    route: &crate::routing::RouteMatch<'_>,
+    client_addr: SocketAddr,
+) -> Result<anyhow::Result<Response<ResponseBody>>, Refused> {
+    let http1 = req.version() < Version::HTTP_2;
+    let req = prepare_request(req, route, client_addr)?;
+    if let Some(name) = non_utf8_header(req.headers()) {
+        return Ok(Err(anyhow!(
+            "the value of header {name:?} is not UTF-8; refused before running the component"
+        )));
+    }
+    // A declared length over the limit is refused before anything is read.
+    if req.body().size_hint().lower() > app.limits.max_request_body_bytes {
+        return Ok(Ok(body_failure_response(BodyFailure::TooLarge, http1)));
+    }
+    let component_id = route.component();
+    let Some(component) = app.runtime.component(component_id) else {
+        return Ok(Err(anyhow!("no component {component_id:?} is loaded")));
+    };
+    let outcome = BodyOutcome::default();
+    let req = req.map(|body| GuardedBody::new(body, &app.limits, outcome.clone()));
+    let result = run_component(component, req).await;
+    // A body that failed to arrive whole decides the answer: whatever the guest made of
+    // the error (spin-sdk answers 500 with the host's error text) is dropped, which also
+    // stops the guest.
+    if let Some(why) = outcome.get() {
+        drop(result);
+        return Ok(Ok(body_failure_response(*why, http1)));
+    }
+    Ok(result)
+}
+
+/// The answer to a request whose body could not be read whole: a bare status, and the
+/// connection closes (the rest of the body is never read).
+fn body_failure_response(why: BodyFailure, http1: bool) -> Response<ResponseBody> {
+    let status = match why {
+        BodyFailure::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyFailure::TimedOut => StatusCode::REQUEST_TIMEOUT,
+        BodyFailure::Broken => StatusCode::BAD_REQUEST,
+    };
+    let mut response = empty_response(status);
+    if http1 {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The first header whose value is not UTF-8 (Spin answers such a request with a 500).
+fn non_utf8_header(headers: &http::HeaderMap) -> Option<&HeaderName> {
+    headers
+        .iter()
+        .find(|(_, value)| std::str::from_utf8(value.as_bytes()).is_err())
+        .map(|(name, _)| name)
+}
+
 /// Gives the request an absolute URI (the guest's `incoming-request` needs an authority)
-/// and Spin's headers.
+/// and Spin's headers. Like Spin, the authority comes from the `Host` header or the
+/// request target, and a request with neither, an invalid one, or two that disagree is
+/// refused.
 fn prepare_request(
     req: Request<Incoming>,
     route: &crate::routing::RouteMatch<'_>,
     client_addr: SocketAddr,
-    local_addr: SocketAddr,
-) -> anyhow::Result<Request<Incoming>> {
+) -> Result<Request<Incoming>, Refused> {
     let (mut parts, body) = req.into_parts();
-    let authority = match parts.headers.get(http::header::HOST) {
-        Some(host) => host
-            .to_str()
-            .ok()
-            .and_then(|h| h.parse::<Authority>().ok())
-            .context("the Host header is not a valid authority")?,
-        None => match parts.uri.authority() {
-            Some(authority) => authority.clone(),
-            None => Authority::try_from(local_addr.to_string())?,
-        },
+    let from_header = match parts.headers.get(http::header::HOST) {
+        Some(host) => Some(
+            std::str::from_utf8(host.as_bytes())
+                .ok()
+                .and_then(|h| h.parse::<Authority>().ok())
+                .ok_or_else(|| Refused("the Host header is not a valid authority".into()))?,
+        ),
+        None => None,
+    };
+    let authority = match (from_header, parts.uri.authority()) {
+        (None, None) => return Err(Refused("the request has no Host header".into())),
+        (Some(host), None) => host,
+        (None, Some(target)) => target.clone(),
+        (Some(host), Some(target)) if host == *target => host,
+        (Some(_), Some(_)) => {
+            return Err(Refused(
+                "the Host header and the request target name different authorities".into(),
+            ))
+        }
     };
     let path_and_query = parts
         .uri
@@ -291,15 +426,20 @@ fn prepare_request(
         .scheme(Scheme::HTTP)
         .authority(authority.clone())
         .path_and_query(path_and_query.as_str())
-        .build()?;
+        .build()
+        .map_err(|e| Refused(format!("cannot form the request URL: {e}")))?;
 
     let full_url = format!("http://{authority}{path_and_query}");
     for (name, value) in route.spin_headers(&full_url, client_addr) {
         // `insert` replaces any client-sent header of the same name, so a client cannot
         // forge what the host tells the component.
-        parts
-            .headers
-            .insert(HeaderName::try_from(name)?, HeaderValue::try_from(value)?);
+        let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
+        else {
+            return Err(Refused(
+                "the request URL cannot be passed on in a header".into(),
+            ));
+        };
+        parts.headers.insert(name, value);
     }
     Ok(Request::from_parts(parts, body))
 }
@@ -307,8 +447,10 @@ fn prepare_request(
 /// Runs the component's `handle` in its own task and returns the response it sets.
 async fn run_component(
     component: &ComponentRuntime,
-    req: Request<Incoming>,
+    req: Request<GuardedBody>,
 ) -> anyhow::Result<Response<ResponseBody>> {
+    let timeout = component.request_timeout();
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut store = component.new_store();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let incoming = store
@@ -332,7 +474,15 @@ async fn run_component(
             .map_err(anyhow::Error::from)
     });
 
-    match rx.await {
+    // The epoch deadline stops a guest that runs past it; this one also covers a guest
+    // waiting on the host (an outbound call) when the deadline passes.
+    let Ok(answer) = tokio::time::timeout_at(deadline, rx).await else {
+        task.abort();
+        return Err(anyhow!(
+            "the component did not respond within the request timeout ({timeout:?})"
+        ));
+    };
+    match answer {
         Ok(Ok(response)) => {
             let abort = task.abort_handle();
             let id = component.id().to_string();
@@ -401,16 +551,12 @@ fn empty_response(status: StatusCode) -> Response<ResponseBody> {
     response
 }
 
-fn text_response(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
-    let body = Full::new(Bytes::from_static(text.as_bytes()))
+fn bytes_response(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
+    let body = Full::new(body)
         .map_err(|never| match never {})
         .boxed_unsync();
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     response
 }
 

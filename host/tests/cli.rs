@@ -103,3 +103,55 @@ fn instantiate_bench_reports_each_component() {
         "{stdout}"
     );
 }
+
+#[test]
+fn serve_help_documents_every_limit_and_its_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_cp-host"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "--max-request-body",
+        "CP_HOST_MAX_REQUEST_BODY",
+        "--max-instance-memory",
+        "CP_HOST_MAX_INSTANCE_MEMORY",
+        "--request-timeout",
+        "CP_HOST_REQUEST_TIMEOUT",
+        "--header-read-timeout",
+        "CP_HOST_HEADER_READ_TIMEOUT",
+        "--body-read-timeout",
+        "CP_HOST_BODY_READ_TIMEOUT",
+        "--max-connections",
+        "CP_HOST_MAX_CONNECTIONS",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn a_malformed_limit_is_a_clear_startup_error() {
+    let app = TestApp::default().component(TestComponent::new("probe", &["/..."]));
+    let config = app.config();
+    let output = Command::new(env!("CARGO_BIN_EXE_cp-host"))
+        .arg("serve")
+        .arg("--manifest")
+        .arg(&config.manifest)
+        .args(["--listen", "127.0.0.1:0", "--max-request-body", "lots"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("lots"), "{stderr}");
+}
+
+#[tokio::test]
+async fn limits_are_read_from_the_environment() {
+    let app = TestApp::default().component(TestComponent::new("probe", &["/..."]));
+    let host = common::HostProcess::start(&app, &[], &[("CP_HOST_MAX_REQUEST_BODY", "1KiB")]);
+    let small = common::request(host.addr, "POST", "/?op=echo", &"a".repeat(1024)).await;
+    assert_eq!(small.status, 200, "{}", small.body);
+    let large = common::request(host.addr, "POST", "/?op=echo", &"a".repeat(1025)).await;
+    assert_eq!(large.status, 413);
+    assert_eq!(large.body, "");
+}

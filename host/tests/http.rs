@@ -1,4 +1,5 @@
-//! The host over real HTTP: routing and Spin headers, variables, outbound HTTP, guest traps.
+//! The host over real HTTP: routing and Spin headers, variables, outbound HTTP, guest traps,
+//! and the answers Spin gives to odd requests (bad headers, no Host, HTTP/2, well-known).
 
 #![allow(clippy::unwrap_used)]
 
@@ -6,11 +7,12 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::{TestApp, TestComponent};
-use http_body_util::Full;
-use hyper_util::rt::TokioIo;
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 fn echo_app() -> TestApp {
     TestApp::default()
@@ -73,19 +75,32 @@ async fn unrouted_paths_get_a_bare_404_and_health_answers() {
     assert_eq!(reply.body, "");
     let reply = app.get("/.well-known/spin/health").await;
     assert_eq!((reply.status, reply.body.as_str()), (200, "OK"));
+    // Spin sends no content type here.
+    assert!(reply.headers.get("content-type").is_none());
+    assert_eq!(app.get("/.well-known/spin/other").await.status, 404);
 }
 
 #[tokio::test]
-async fn a_trapping_guest_gets_a_500_and_the_host_keeps_serving() {
+async fn well_known_info_names_the_app_and_its_version() {
+    let app = echo_app().start().await;
+    let reply = app.get("/.well-known/spin/info").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"name": "probe-test", "version": "1.2.3"})
+    );
+}
+
+#[tokio::test]
+async fn a_trapping_guest_gets_a_bare_500_and_the_host_keeps_serving() {
     let app = echo_app().start().await;
     for _ in 0..3 {
         let reply = app.get("/one?op=trap").await;
+        // Spin's answer to a component failure: 500, empty, no content type.
         assert_eq!(reply.status, 500);
-        assert!(
-            reply.body.contains("Internal Server Error"),
-            "{}",
-            reply.body
-        );
+        assert_eq!(reply.body, "");
+        assert!(reply.headers.get("content-type").is_none());
         let reply = app.get("/one").await;
         assert_eq!(reply.status, 200);
     }
@@ -208,5 +223,96 @@ async fn outbound_http_is_limited_to_allowed_hosts() {
             .json();
         let error = reply["error"].as_str().unwrap_or_default();
         assert!(error.contains("HttpRequestDenied"), "{prefix}: {reply}");
+    }
+}
+
+#[tokio::test]
+async fn a_header_value_that_is_not_utf8_gets_a_bare_500() {
+    let app = echo_app().start().await;
+    let reply = common::raw_exchange(
+        app.addr(),
+        b"GET /one HTTP/1.1\r\nHost: test\r\nX-Bytes: caf\xe9\r\nConnection: close\r\n\r\n",
+        false,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(reply.status(), Some(500), "{}", reply.text());
+    assert_eq!(reply.body(), "");
+    assert!(reply.header("content-type").is_none(), "{}", reply.text());
+
+    // UTF-8 beyond ASCII is fine.
+    let reply = common::raw_exchange(
+        app.addr(),
+        "GET /one HTTP/1.1\r\nHost: test\r\nX-Text: caf\u{e9}\r\nConnection: close\r\n\r\n"
+            .as_bytes(),
+        false,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(reply.status(), Some(200), "{}", reply.text());
+}
+
+#[tokio::test]
+async fn a_request_without_a_usable_host_is_refused_by_closing_the_connection() {
+    let app = echo_app().start().await;
+    for (what, request) in [
+        ("HTTP/1.0 without Host", &b"GET /one HTTP/1.0\r\n\r\n"[..]),
+        (
+            "a Host that is not an authority",
+            &b"GET /one HTTP/1.1\r\nHost: not a host\r\n\r\n"[..],
+        ),
+        (
+            "a Host with a path",
+            &b"GET /one HTTP/1.1\r\nHost: example.com/x\r\n\r\n"[..],
+        ),
+        (
+            "a Host that is not UTF-8",
+            &b"GET /one HTTP/1.1\r\nHost: caf\xe9\r\n\r\n"[..],
+        ),
+        (
+            "a Host that differs from the absolute target",
+            &b"GET http://a.example/one HTTP/1.1\r\nHost: b.example\r\n\r\n"[..],
+        ),
+    ] {
+        let reply = common::raw_exchange(app.addr(), request, false, Duration::from_secs(10)).await;
+        assert!(reply.closed, "{what}: the connection stayed open");
+        assert!(reply.bytes.is_empty(), "{what}: answered {}", reply.text());
+    }
+
+    // HTTP/1.0 with a Host, and an absolute target without one, are served.
+    for request in [
+        &b"GET /one HTTP/1.0\r\nHost: test\r\n\r\n"[..],
+        &b"GET http://a.example/one HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+    ] {
+        let reply = common::raw_exchange(app.addr(), request, false, Duration::from_secs(10)).await;
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
+    }
+}
+
+#[tokio::test]
+async fn h2c_with_prior_knowledge_is_served() {
+    let app = echo_app().start().await;
+    let addr = app.addr();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    for _ in 0..2 {
+        let request = http::Request::builder()
+            .uri(format!("http://{addr}/one/two/x?q=1"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            echo["headers"]["spin-full-url"],
+            format!("http://{addr}/one/two/x?q=1")
+        );
+        assert_eq!(echo["headers"]["spin-path-info"], "/x");
     }
 }

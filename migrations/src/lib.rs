@@ -47,6 +47,18 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/0013_token_usage.sql"),
     ),
     ("0014_oidc", include_str!("../sql/0014_oidc.sql")),
+    (
+        "0015_identity_hardening",
+        include_str!("../sql/0015_identity_hardening.sql"),
+    ),
+    (
+        "0016_tenant_owner",
+        include_str!("../sql/0016_tenant_owner.sql"),
+    ),
+    (
+        "0017_tenant_bindings",
+        include_str!("../sql/0017_tenant_bindings.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -164,14 +164,26 @@ pub fn env() -> &'static TestEnv {
         let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
             panic!("DATABASE_URL is not set: run the tests with `make test` (it starts PostgreSQL via scripts/pg.sh)")
         });
-        start(&admin_url)
+        start(&admin_url, &[])
+    })
+}
+
+/// The environment with these Spin variables on top of the defaults, for a
+/// binary whose tests need other settings (low sign-in limits). The first
+/// call of the binary decides: call it before anything else does.
+pub fn env_with_variables(variables: &[(&str, &str)]) -> &'static TestEnv {
+    ENV.get_or_init(|| {
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            panic!("DATABASE_URL is not set: run the tests with `make test` (it starts PostgreSQL via scripts/pg.sh)")
+        });
+        start(&admin_url, variables)
     })
 }
 
 /// The environment on another PostgreSQL server (a binary that stops and
 /// starts its own cluster). The first call decides.
 pub fn env_with_database(admin_url: &str) -> &'static TestEnv {
-    ENV.get_or_init(|| start(admin_url))
+    ENV.get_or_init(|| start(admin_url, &[]))
 }
 
 /// Appends a line to the quality-gate summary `target/quality/<gate>.txt`,
@@ -189,7 +201,7 @@ pub fn report(gate: &str, line: &str) {
     }
 }
 
-fn start(admin_url: &str) -> TestEnv {
+fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
     let server = server().clone();
     let external = matches!(server, Server::External(_));
     let admin_url = admin_url.to_owned();
@@ -262,7 +274,14 @@ fn start(admin_url: &str) -> TestEnv {
                 .next()
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(80);
-            let vars = server_variables(port, &db_url, &db_host_of(&db_url), &kube, &litellm);
+            let vars = server_variables(
+                port,
+                &db_url,
+                &db_host_of(&db_url),
+                &kube,
+                &litellm,
+                variables,
+            );
             eprintln!(
                 "cp-tests: driving {}; it must run with these variables:\n{}",
                 server.describe(),
@@ -309,9 +328,14 @@ fn start(admin_url: &str) -> TestEnv {
                 }
             };
             command.current_dir(workspace());
-            for (name, value) in
-                server_variables(port, &db_url, &db_host_of(&admin_url), &kube, &litellm)
-            {
+            for (name, value) in server_variables(
+                port,
+                &db_url,
+                &db_host_of(&admin_url),
+                &kube,
+                &litellm,
+                variables,
+            ) {
                 command.env(
                     format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
                     value,
@@ -346,8 +370,9 @@ fn server_variables(
     db_host: &str,
     kube: &StandIn,
     litellm: &LitellmStandIn,
-) -> Vec<(&'static str, String)> {
-    vec![
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut vars: Vec<(&str, String)> = vec![
         ("api_token", OPERATOR_TOKEN.into()),
         ("db_url", db_url.into()),
         ("db_host", db_host.into()),
@@ -377,7 +402,19 @@ fn server_variables(
             "device_poll_interval_secs",
             oidc::DEVICE_POLL_INTERVAL_SECS.to_string(),
         ),
-    ]
+        // Every test request comes from 127.0.0.1: the per-address sign-in
+        // limits would make tests depend on each other (tests/tests/
+        // throttle.rs sets low ones).
+        ("login_max_failures_per_address", "100000000".into()),
+        ("signup_max_per_address", "100000000".into()),
+        ("device_start_max_per_address", "100000000".into()),
+    ];
+    // A test binary's own variables win.
+    for (name, value) in extra {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name, (*value).to_owned()));
+    }
+    vars.into_iter().map(|(n, v)| (n.to_owned(), v)).collect()
 }
 
 /// A port nothing listens on (bound, then released).
@@ -708,6 +745,29 @@ pub async fn sign_up(prefix: &str) -> TestUser {
         email,
         token: data["accessToken"].as_str().unwrap().to_owned(),
     }
+}
+
+/// Test setup, until an email verification flow exists: marks a user's
+/// email verified directly in the database, as that flow (or an
+/// identity-provider sign-in) will. Only for tests that need a verified
+/// password account (accepting invitations).
+pub async fn mark_email_verified_for_test(user_id: &str) {
+    let updated = db()
+        .await
+        .execute(
+            "UPDATE users SET email_verified_at = now() WHERE id = $1::text::uuid",
+            &[&user_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, 1, "no user {user_id}");
+}
+
+/// [`sign_up`], then [`mark_email_verified_for_test`].
+pub async fn sign_up_verified(prefix: &str) -> TestUser {
+    let user = sign_up(prefix).await;
+    mark_email_verified_for_test(&user.id).await;
+    user
 }
 
 /// Posts email and password to `/auth/token`.

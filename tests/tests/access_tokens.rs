@@ -243,3 +243,108 @@ async fn bad_requests_name_the_field() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
 }
+
+/// Issue 12 item 9: a short-lived token holding `access-tokens:write` used
+/// to mint a never-expiring token. A minted token now gets at most its
+/// creator's scopes and lifetime, and goes when its creator is revoked.
+#[tokio::test]
+async fn a_minted_token_never_outlives_or_exceeds_the_token_that_minted_it() {
+    let parent = create_token(&json!({
+        "name": unique("minter"),
+        "scopes": ["access-tokens:write", "tenants:read"],
+        "expiresInDays": 2
+    }))
+    .await;
+    let parent_expiry = parent["expiresAt"].as_str().unwrap().to_owned();
+
+    // Without a lifetime: it expires with its creator, not never.
+    let child = as_token(&parent, "POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("child"), "scopes": ["tenants:read"]}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    assert_eq!(child["expiresAt"], parent_expiry.as_str());
+    assert_eq!(
+        child["createdBy"],
+        format!("access-token:{}", parent["id"].as_str().unwrap())
+    );
+    // A shorter lifetime is its own...
+    let short = as_token(&parent, "POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("short"), "scopes": ["tenants:read"], "expiresInDays": 1}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    assert!(short["expiresAt"].as_str().unwrap() <= parent_expiry.as_str());
+    // ...a longer one is refused, naming the field.
+    let err = as_token(&parent, "POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("long"), "scopes": ["tenants:read"], "expiresInDays": 3}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    assert!(
+        err["error"].as_str().unwrap().starts_with("expiresInDays"),
+        "{err}"
+    );
+    // More scopes than it holds are refused too.
+    let err = as_token(&parent, "POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("wide"), "scopes": ["*"]}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    assert!(
+        err["error"].as_str().unwrap().starts_with("scopes[0]"),
+        "{err}"
+    );
+    let err = as_token(&parent, "POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("write"), "scopes": ["tenants:write"]}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    assert!(
+        err["error"].as_str().unwrap().starts_with("scopes[0]"),
+        "{err}"
+    );
+    // A grandchild cannot outlive the chain either.
+    let middle = as_token(&parent, "POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("middle"), "scopes": ["access-tokens:write"]}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    let grandchild = as_token(&middle, "POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("grandchild"), "scopes": ["access-tokens:read"]}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    assert_eq!(grandchild["expiresAt"], parent_expiry.as_str());
+    as_token(&child, "GET", "/api/v1/tenants")
+        .send()
+        .await
+        .expect(200);
+    as_token(&grandchild, "GET", "/api/v1/access-tokens")
+        .send()
+        .await
+        .expect(200);
+
+    // Revoking the creator revokes what it minted, transitively.
+    call(
+        "DELETE",
+        &format!("/api/v1/access-tokens/{}", parent["id"].as_str().unwrap()),
+    )
+    .send()
+    .await
+    .expect(204);
+    for t in [&child, &short, &middle, &grandchild] {
+        as_token(t, "GET", "/api/v1/tenants")
+            .send()
+            .await
+            .expect_error(401, "UNAUTHORIZED");
+    }
+    // The operator's own tokens still never expire unless asked.
+    let forever =
+        create_token(&json!({"name": unique("forever"), "scopes": ["tenants:read"]})).await;
+    assert_eq!(forever["expiresAt"], Value::Null);
+}

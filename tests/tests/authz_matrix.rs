@@ -15,21 +15,34 @@
 //! - another organisation's user (an owner elsewhere): per row — 404 for
 //!   anything inside organisation A (it must not learn A exists), 403 for
 //!   operator-only areas;
-//! - a viewer of organisation A: per row — reads succeed, writes are 403.
+//! - a viewer of organisation A: per row — reads succeed, writes are 403;
+//! - a member and an admin of organisation A: the refusals of [`ROLES`]
+//!   (with the request bodies that probe operator- and admin-only tenant
+//!   fields and dataset access); every operator-only row refuses them too;
+//! - a scope-limited access token (`tenants:write`): 403 on every operation
+//!   outside the `tenants` area, which is the operation's declared area, not
+//!   its path's (gateway keys and fair-share settings live under
+//!   `/tenants/{name}/...` but are areas of their own);
+//! - a tenant gateway key: 403 everywhere but usage ingestion;
+//! - a browser session cookie without the CSRF header: 403 on every write.
 //!
 //! Write requests carry valid bodies, so a missing authorisation check shows
-//! up as a success rather than hiding behind a validation error.
+//! up as a success rather than hiding behind a validation error. "Public"
+//! comes from the document, which a unit test of every route group keeps
+//! equal to the route declarations (`cp_platform::openapi::route_mismatches`),
+//! and each public operation is checked to answer without credentials.
 
 #![allow(clippy::unwrap_used)]
 
+use cp_tests::oidc::{cp_url, signed_in, Browser};
 use cp_tests::{
-    bearer, call, db, env, forge_jwt, jwt_claims, jwt_key, sign_up, tenant_body, unique, Call,
-    TestUser,
+    bearer, call, db, email, env, forge_jwt, jwt_claims, jwt_key, sign_up, tenant_body, unique,
+    Call, TestUser,
 };
 use serde_json::{json, Value};
 
 /// What a caller of one column should get.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
     /// This status.
     Status(u16),
@@ -122,6 +135,13 @@ const MATRIX: &[Row] = &[
     row(
         "DELETE",
         "/api/v1/auth/api-keys/{id}",
+        OwnAccount,
+        OwnAccount,
+        "",
+    ),
+    row(
+        "DELETE",
+        "/api/v1/auth/api-keys",
         OwnAccount,
         OwnAccount,
         "",
@@ -581,6 +601,123 @@ const MATRIX: &[Row] = &[
     ),
 ];
 
+/// What a member and an admin of organisation A must be refused, beyond
+/// what every user is refused on operator-only rows. A body given here
+/// replaces the row's: it probes fields and datasets the role may not set.
+/// `None`: allowed (the functional suites cover the success).
+struct RoleRow {
+    method: &'static str,
+    path: &'static str,
+    member: Option<(u16, &'static str)>,
+    admin: Option<(u16, &'static str)>,
+    body: &'static str,
+}
+
+const fn role(
+    method: &'static str,
+    path: &'static str,
+    member: Option<(u16, &'static str)>,
+    admin: Option<(u16, &'static str)>,
+    body: &'static str,
+) -> RoleRow {
+    RoleRow {
+        method,
+        path,
+        member,
+        admin,
+        body,
+    }
+}
+
+const DENIED: Option<(u16, &str)> = Some((403, "FORBIDDEN"));
+const FIELD: Option<(u16, &str)> = Some((403, "FIELD_FORBIDDEN"));
+
+const ROLES: &[RoleRow] = &[
+    // Operator-grade tenant fields, for anyone in the organisation.
+    role(
+        "POST",
+        "/api/v1/organizations/{orgId}/tenants",
+        FIELD,
+        FIELD,
+        r#"{"name": "{new}", "email": "m@example.com", "policyRef": "open"}"#,
+    ),
+    role(
+        "PUT",
+        "/api/v1/tenants/{name}",
+        FIELD,
+        FIELD,
+        r#"{"email": "m@example.com", "clusterTenantRef": "elsewhere"}"#,
+    ),
+    // Resources: admins only, within the organisation's limits.
+    role(
+        "PUT",
+        "/api/v1/tenants/{name}",
+        FIELD,
+        Some((403, "LIMIT_EXCEEDED")),
+        r#"{"email": "m@example.com", "resources": {"cpu": "100000", "memory": "1000Ti"}}"#,
+    ),
+    // No policy allows a dataset to an organisation's tenant.
+    role(
+        "PUT",
+        "/api/v1/tenants/{name}/datasets",
+        Some((403, "DATASET_DENIED")),
+        Some((403, "DATASET_DENIED")),
+        r#"{"datasets": [{"name": "hr-payroll", "access": "write"}]}"#,
+    ),
+    role("DELETE", "/api/v1/tenants/{name}", DENIED, None, ""),
+    role(
+        "POST",
+        "/api/v1/organizations/{orgId}/tenants/{tenantId}/decommission",
+        DENIED,
+        None,
+        "",
+    ),
+    role(
+        "POST",
+        "/api/v1/organizations/{orgId}/invitations",
+        DENIED,
+        None,
+        r#"{"email": "{new}@example.com", "role": "member"}"#,
+    ),
+    role(
+        "GET",
+        "/api/v1/organizations/{orgId}/invitations",
+        DENIED,
+        None,
+        "",
+    ),
+    // `{userId}` is the owner: only owners manage owners.
+    role(
+        "PATCH",
+        "/api/v1/organizations/{orgId}/members/{userId}",
+        DENIED,
+        DENIED,
+        r#"{"role": "member"}"#,
+    ),
+    role(
+        "DELETE",
+        "/api/v1/organizations/{orgId}/members/{userId}",
+        DENIED,
+        DENIED,
+        "",
+    ),
+];
+
+/// The scope area of an operation, as its route declares it.
+fn area(path: &str) -> &str {
+    let first = path
+        .strip_prefix("/api/v1/")
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("");
+    match path {
+        "/api/v1/tenants/{name}/keys" => "keys",
+        "/api/v1/tenants/{name}/weight"
+        | "/api/v1/tenants/{name}/quota"
+        | "/api/v1/tenants/{name}/group" => "fairshare",
+        _ => first,
+    }
+}
+
 /// An operation the API serves, from its OpenAPI document.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Operation {
@@ -620,9 +757,38 @@ struct Fixture {
     tenant_name: String,
     tenant_id: String,
     viewer: TestUser,
+    member: TestUser,
+    admin: TestUser,
     other: TestUser,
+    /// An access token with the scope `tenants:write` only.
+    tenants_token: String,
+    /// A gateway key of A's tenant.
+    gateway_key: String,
+    /// A browser signed in at the identity provider.
+    browser: Browser,
     /// `(label, Authorization header value)`, each to be refused with 401.
     refused: Vec<(&'static str, String)>,
+}
+
+/// A new user who joined organisation `org_id` as `role`.
+async fn joined(owner: &TestUser, org_id: &str, role: &str) -> TestUser {
+    // Accepting an invitation needs a verified email (test setup).
+    let user = cp_tests::sign_up_verified(&format!("matrix-{role}")).await;
+    let invitation = owner
+        .call(
+            "POST",
+            &format!("/api/v1/organizations/{org_id}/invitations"),
+        )
+        .json(&json!({"email": user.email, "role": role}))
+        .send()
+        .await
+        .expect(201);
+    let token = invitation["data"]["plainTextToken"].as_str().unwrap();
+    user.call("POST", &format!("/api/v1/invitations/{token}/accept"))
+        .send()
+        .await
+        .expect(200);
+    user
 }
 
 async fn fixture() -> Fixture {
@@ -635,22 +801,9 @@ async fn fixture() -> Fixture {
         .expect(201);
     let org_id = org["data"]["id"].as_str().unwrap().to_owned();
 
-    let viewer = sign_up("matrix-viewer").await;
-    let invitation = owner
-        .call(
-            "POST",
-            &format!("/api/v1/organizations/{org_id}/invitations"),
-        )
-        .json(&json!({"email": viewer.email, "role": "viewer"}))
-        .send()
-        .await
-        .expect(201);
-    let token = invitation["data"]["plainTextToken"].as_str().unwrap();
-    viewer
-        .call("POST", &format!("/api/v1/invitations/{token}/accept"))
-        .send()
-        .await
-        .expect(200);
+    let viewer = joined(&owner, &org_id, "viewer").await;
+    let member = joined(&owner, &org_id, "member").await;
+    let admin = joined(&owner, &org_id, "admin").await;
 
     let tenant_name = unique("matrix-t");
     let tenant = owner
@@ -660,6 +813,22 @@ async fn fixture() -> Fixture {
         .await
         .expect(201);
     let tenant_id = tenant["data"]["id"].as_str().unwrap().to_owned();
+    let gateway_key = call("POST", &format!("/api/v1/tenants/{tenant_name}/keys"))
+        .json(&json!({"name": "matrix"}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenants_token = call("POST", "/api/v1/access-tokens")
+        .json(&json!({"name": unique("matrix"), "scopes": ["tenants:write"]}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let other = sign_up("matrix-other").await;
     other
@@ -675,7 +844,12 @@ async fn fixture() -> Fixture {
         tenant_name,
         tenant_id,
         viewer,
+        member,
+        admin,
         other,
+        tenants_token,
+        gateway_key,
+        browser: signed_in(&email("matrix-browser")).await,
         refused: refused_credentials().await,
     }
 }
@@ -789,16 +963,19 @@ impl Fixture {
     }
 
     fn request(&self, row: &Row, auth: Option<&str>) -> Call {
-        let method = leak(row.method);
-        let mut c = call(method, &self.url(row.path));
+        self.request_with(row.method, row.path, row.body, auth)
+    }
+
+    fn request_with(&self, method: &str, path: &str, body: &str, auth: Option<&str>) -> Call {
+        let mut c = call(leak(method), &self.url(path));
         c = match auth {
             Some(value) => c.header("authorization", value),
             None => c.anonymous(),
         };
-        if row.body.is_empty() {
+        if body.is_empty() {
             return c;
         }
-        let body = row.body.replace("{new}", &unique("matrix-new"));
+        let body = body.replace("{new}", &unique("matrix-new"));
         c.json(&serde_json::from_str::<Value>(&body).unwrap())
     }
 }
@@ -860,6 +1037,23 @@ async fn every_operation_has_a_row_and_every_caller_gets_its_status() {
                 cells.push((label.into(), f.request(r, Some(&auth)), status));
             }
         }
+        // Operator-only rows refuse members and admins like every user.
+        if r.other_org == OPERATOR && r.viewer == OPERATOR {
+            for (label, user) in [("member", &f.member), ("admin", &f.admin)] {
+                let auth = format!("Bearer {}", user.token);
+                cells.push((label.into(), f.request(r, Some(&auth)), 403));
+            }
+        }
+        // A token scoped to tenants reaches nothing else.
+        if area(r.path) != "tenants" {
+            let auth = format!("Bearer {}", f.tenants_token);
+            cells.push(("tenants:write token".into(), f.request(r, Some(&auth)), 403));
+        }
+        // A gateway key reports usage, and nothing else.
+        if !(r.method == "POST" && r.path == "/api/v1/token-usage") {
+            let auth = format!("Bearer {}", f.gateway_key);
+            cells.push(("gateway key".into(), f.request(r, Some(&auth)), 403));
+        }
         for (label, c, expected) in cells {
             let resp = c.send().await;
             checked += 1;
@@ -877,6 +1071,74 @@ async fn every_operation_has_a_row_and_every_caller_gets_its_status() {
                     r.method, r.path
                 ));
             }
+        }
+    }
+    // Members and admins: the refusals their role must meet.
+    for rr in ROLES {
+        assert!(
+            MATRIX
+                .iter()
+                .any(|r| r.method == rr.method && r.path == rr.path),
+            "ROLES row {} {} has no MATRIX row",
+            rr.method,
+            rr.path
+        );
+        for (label, user, expect) in [
+            ("member", &f.member, rr.member),
+            ("admin", &f.admin, rr.admin),
+        ] {
+            let Some((status, code)) = expect else {
+                continue;
+            };
+            let auth = format!("Bearer {}", user.token);
+            let resp = f
+                .request_with(rr.method, rr.path, rr.body, Some(&auth))
+                .send()
+                .await;
+            checked += 1;
+            if resp.status != status || resp.json()["code"] != code {
+                problems.push(format!(
+                    "{} {} as {label}: expected {status} {code}, got {} {}",
+                    rr.method,
+                    rr.path,
+                    resp.status,
+                    String::from_utf8_lossy(&resp.body)
+                ));
+            }
+        }
+    }
+    // A session cookie without the CSRF header writes nothing.
+    for r in MATRIX.iter().filter(|r| r.method != "GET") {
+        let body = r.body.replace("{new}", &unique("matrix-new"));
+        let resp = f
+            .browser
+            .request(
+                r.method,
+                &cp_url(&f.url(r.path)),
+                &[],
+                (!body.is_empty()).then(|| (body.into_bytes(), "application/json")),
+            )
+            .await;
+        checked += 1;
+        if resp.status != 403 || !String::from_utf8_lossy(&resp.body).contains("X-Requested-With") {
+            problems.push(format!(
+                "{} {} with a session cookie and no CSRF header: expected 403, got {} {}",
+                r.method,
+                r.path,
+                resp.status,
+                String::from_utf8_lossy(&resp.body)
+            ));
+        }
+    }
+    // What the document calls public answers without credentials.
+    for op in served.iter().filter(|o| o.public) {
+        let resp = f.request_with(&op.method, &op.path, "", None).send().await;
+        checked += 1;
+        if resp.status == 401 {
+            problems.push(format!(
+                "{} {} is documented as public but answered 401",
+                op.method, op.path
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

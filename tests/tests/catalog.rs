@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{call, count, db, unique, Resp, SECRETS_KEY};
+use cp_tests::{call, count, create_tenant, db, unique, Resp, SECRETS_KEY};
 use serde_json::{json, Value};
 
 fn fields(v: &Value) -> Vec<String> {
@@ -61,11 +61,13 @@ async fn walk(path: &str, limit: u32) -> (Vec<Value>, usize) {
 async fn mcp_server_round_trip_with_grants_and_credentials() {
     let group = unique("ops");
     create_group(&group).await;
+    let (first, second) = (unique("ten"), unique("ten"));
+    create_tenant(&first).await;
+    create_tenant(&second).await;
     let name = unique("search");
     let mut body = server_body(&name);
     body["description"] = json!("Web search");
-    body["grants"] =
-        json!([{"kind": "tenant", "name": "not-created-yet"}, {"kind": "group", "name": group}]);
+    body["grants"] = json!([{"kind": "tenant", "name": first}, {"kind": "group", "name": group}]);
     body["credentials"] = json!([
         {"displayName": "API key", "brokeringMode": "static", "secretRef": {"name": "search-creds", "key": "api-key"}},
         {"displayName": "User token", "brokeringMode": "obo"}
@@ -98,7 +100,7 @@ async fn mcp_server_round_trip_with_grants_and_credentials() {
         .header("if-match", &etag)
         .json(&json!({
             "name": name, "transport": "stdio", "endpoint": "npx -y @acme/search-mcp",
-            "grants": [{"kind": "tenant", "name": "acme"}],
+            "grants": [{"kind": "tenant", "name": second}],
             "credentials": [{"displayName": "Replacement", "brokeringMode": "obo"}]
         }))
         .send()
@@ -110,7 +112,7 @@ async fn mcp_server_round_trip_with_grants_and_credentials() {
     assert_eq!(replaced["description"], Value::Null);
     assert_eq!(
         replaced["grants"],
-        json!([{"kind": "tenant", "name": "acme"}])
+        json!([{"kind": "tenant", "name": second}])
     );
     let creds = replaced["credentials"].as_array().unwrap();
     assert_eq!(creds.len(), 1);
@@ -223,15 +225,23 @@ async fn mcp_server_validation_names_each_field() {
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(fields(&v), ["extra"]);
 
-    // A group grant must name an existing group; a tenant grant need not.
+    // A grant must name an existing group or a live tenant (a grant never
+    // waits for a name someone else could claim).
     let mut body = server_body(&unique("grants"));
-    body["grants"] = json!([{"kind": "tenant", "name": "future-tenant"}, {"kind": "group", "name": unique("nogroup")}]);
+    body["grants"] = json!([{"kind": "tenant", "name": unique("future")}, {"kind": "group", "name": unique("nogroup")}]);
     let v = call("POST", "/api/v1/mcp-servers")
         .json(&body)
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["grants[1].name"]);
+    assert_eq!(fields(&v), ["grants[0].name", "grants[1].name"]);
+    assert!(
+        v["fieldErrors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no existing tenant"),
+        "{v}"
+    );
     assert_eq!(
         count(
             "SELECT count(*) FROM mcp_servers WHERE name = $1",
@@ -323,13 +333,13 @@ async fn a_failed_put_changes_nothing() {
     let put = call("PUT", &format!("/api/v1/mcp-servers/{id}"))
         .json(&json!({
             "name": unique("renamed"), "transport": "sse", "endpoint": "https://other.example.com",
-            "grants": [{"kind": "tenant", "name": "t"}, {"kind": "group", "name": unique("missing")}],
+            "grants": [{"kind": "tenant", "name": unique("nobody")}, {"kind": "group", "name": unique("missing")}],
             "credentials": [{"displayName": "new", "brokeringMode": "obo"}]
         }))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&put), ["grants[1].name"]);
+    assert_eq!(fields(&put), ["grants[0].name", "grants[1].name"]);
 
     let after = call("GET", &format!("/api/v1/mcp-servers/{id}"))
         .send()
@@ -607,11 +617,14 @@ async fn inline_credential_values_are_never_disclosed() {
 #[tokio::test]
 async fn groups_round_trip() {
     let name = unique("eng");
+    let (acme, globex) = (unique("acme"), unique("globex"));
+    create_tenant(&acme).await;
+    create_tenant(&globex).await;
     let (g, etag) = create(
         "/api/v1/groups",
         &json!({
             "name": name, "description": "Engineering",
-            "members": [{"kind": "tenant", "name": "acme"}, {"kind": "user", "name": "ada@example.com"}],
+            "members": [{"kind": "tenant", "name": acme}, {"kind": "user", "name": "ada@example.com"}],
             "awarenessGrants": [{"scope": "datasets:sales-*", "access": "read"}, {"scope": "channel:support", "access": "write"}]
         }),
     )
@@ -649,7 +662,7 @@ async fn groups_round_trip() {
     let put = call("PUT", &format!("/api/v1/groups/{id}"))
         .header("if-match", &etag)
         .json(
-            &json!({"name": name, "members": [{"kind": "tenant", "name": "globex"}],
+            &json!({"name": name, "members": [{"kind": "tenant", "name": globex}],
                       "awarenessGrants": [{"scope": "channel:ops", "access": "read"}]}),
         )
         .send()
@@ -657,7 +670,7 @@ async fn groups_round_trip() {
     let replaced = put.expect(200)["data"].clone();
     assert_eq!(
         replaced["members"],
-        json!([{"kind": "tenant", "name": "globex"}])
+        json!([{"kind": "tenant", "name": globex}])
     );
     assert_eq!(
         replaced["awarenessGrants"],
@@ -873,8 +886,10 @@ async fn mutations_are_audited() {
 async fn deleting_a_group_revokes_the_catalog_grants_naming_it() {
     let name = unique("doomed");
     let group = create_group(&name).await;
+    let acme = unique("acme");
+    create_tenant(&acme).await;
     let mut body = server_body(&unique("srv"));
-    body["grants"] = json!([{"kind": "group", "name": name}, {"kind": "tenant", "name": "acme"}]);
+    body["grants"] = json!([{"kind": "group", "name": name}, {"kind": "tenant", "name": acme}]);
     let (server, _) = create("/api/v1/mcp-servers", &body).await;
     let (bundle, _) = create(
         "/api/v1/skills/catalog",
@@ -903,7 +918,7 @@ async fn deleting_a_group_revokes_the_catalog_grants_naming_it() {
     .expect(200);
     assert_eq!(
         s["data"]["grants"],
-        json!([{"kind": "tenant", "name": "acme"}])
+        json!([{"kind": "tenant", "name": acme}])
     );
     let b = call(
         "GET",

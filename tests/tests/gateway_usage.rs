@@ -47,12 +47,16 @@ async fn model(input: &str, output: &str, cached: Option<&str>) -> (String, Stri
     (name, created["data"]["id"].as_str().unwrap().to_owned())
 }
 
-/// Creates a tenant (optionally with a monthly budget and an email).
-async fn tenant_with(budget_usd: Option<f64>, email: Option<&str>) -> String {
+/// Creates a tenant (optionally with a monthly budget and an email, and
+/// owned by a user).
+async fn tenant_owned(budget_usd: Option<f64>, email: Option<&str>, owner: Option<&str>) -> String {
     let name = unique("usage");
     let mut body = json!({ "name": name, "email": email.map_or(format!("{name}@example.com"), str::to_owned) });
     if let Some(b) = budget_usd {
         body["monthlyBudgetUsd"] = json!(b);
+    }
+    if let Some(owner) = owner {
+        body["ownerId"] = json!(owner);
     }
     call("POST", "/api/v1/tenants")
         .json(&body)
@@ -60,6 +64,11 @@ async fn tenant_with(budget_usd: Option<f64>, email: Option<&str>) -> String {
         .await
         .expect(201);
     name
+}
+
+/// Creates a tenant (optionally with a monthly budget and an email).
+async fn tenant_with(budget_usd: Option<f64>, email: Option<&str>) -> String {
+    tenant_owned(budget_usd, email, None).await
 }
 
 async fn tenant() -> String {
@@ -921,12 +930,15 @@ async fn spend_goes_ok_warning_exceeded_against_tenant_account_and_global_ceilin
         (&json!("exceeded"), &json!("100.00"), &json!("1"))
     );
 
-    // An account ceiling covers every tenant with the account's email.
+    // An account ceiling covers every tenant the account owns; a tenant
+    // that only carries the account's email is not the account's (it
+    // neither escapes nor charges the ceiling).
     let user = sign_up("usage-account").await;
     let (a1, a2) = (
-        tenant_with(None, Some(&user.email)).await,
-        tenant_with(None, Some(&user.email)).await,
+        tenant_owned(None, None, Some(&user.id)).await,
+        tenant_owned(None, None, Some(&user.id)).await,
     );
+    let lookalike = tenant_with(None, Some(&user.email)).await;
     assert_eq!(spend(&a1).await["ceilingSource"], Value::Null);
     assert_eq!(spend(&a1).await["state"], "ok");
     call("PUT", &format!("/api/v1/ai-budget/accounts/{}", user.id))
@@ -960,6 +972,15 @@ async fn spend_goes_ok_warning_exceeded_against_tenant_account_and_global_ceilin
     assert_eq!(s["spend"], "0.06", "the tenant's own spend");
     assert_eq!(s["ceilings"][0]["spend"], "0.1", "the account's spend");
     assert_eq!(s["state"], "exceeded");
+    ingest(vec![rec("$-look", &lookalike, &m, 40_000, 0, &ago(1))])
+        .await
+        .expect(200);
+    assert_eq!(spend(&lookalike).await["ceilingSource"], Value::Null);
+    assert_eq!(
+        spend(&a1).await["ceilings"][0]["spend"],
+        "0.1",
+        "a tenant with the account's email is not charged to it"
+    );
 
     // The global ceiling against the whole platform's spend.
     let global = |ceiling: Value| async move {

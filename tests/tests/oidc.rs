@@ -75,7 +75,7 @@ async fn a_browser_login_sets_a_session_cookie_that_authenticates_the_user() {
     assert_eq!(resp.header("location"), Some("/api/v1/auth/me"));
     let set_cookie = resp.header("set-cookie").unwrap();
     for attr in [
-        "cp_session=cps_",
+        "__Host-cp_session=cps_",
         "HttpOnly",
         "Secure",
         "SameSite=Lax",
@@ -83,7 +83,7 @@ async fn a_browser_login_sets_a_session_cookie_that_authenticates_the_user() {
     ] {
         assert!(set_cookie.contains(attr), "{set_cookie}");
     }
-    let cookie = browser.cookie(&cp_origin(), "cp_session").unwrap();
+    let cookie = browser.cookie(&cp_origin(), "__Host-cp_session").unwrap();
 
     // Only the cookie's digest is stored.
     let row = db()
@@ -143,12 +143,12 @@ async fn a_browser_login_sets_a_session_cookie_that_authenticates_the_user() {
         .await;
     assert_eq!(out.status, 204);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
-    assert!(browser.cookie(&cp_origin(), "cp_session").is_none());
+    assert!(browser.cookie(&cp_origin(), "__Host-cp_session").is_none());
     assert_eq!(me(&browser).await["kind"], "anonymous");
 
     // The old cookie, sent again, is worth nothing.
     let replay = Browser::new();
-    replay.set_cookie(&cp_origin(), "cp_session", &cookie);
+    replay.set_cookie(&cp_origin(), "__Host-cp_session", &cookie);
     assert_eq!(me(&replay).await["kind"], "anonymous");
     replay
         .get(&cp_url("/api/v1/organizations"))
@@ -175,10 +175,11 @@ async fn a_browser_login_sets_a_session_cookie_that_authenticates_the_user() {
 }
 
 #[tokio::test]
-async fn the_same_person_is_the_same_user_and_password_accounts_are_linked_by_email() {
-    // A password account first; signing in through the provider with its
-    // (verified) email reaches that account.
-    let user = sign_up("oidc-linked").await;
+async fn the_same_person_is_the_same_user_and_verified_password_accounts_are_linked_by_email() {
+    // A password account whose email is verified (test setup: there is no
+    // verification flow yet); signing in through the provider with that
+    // email reaches that account.
+    let user = cp_tests::sign_up_verified("oidc-linked").await;
     let browser = signed_in(&user.email).await;
     assert_eq!(me(&browser).await["user"]["id"], user.id.as_str());
     let again = signed_in(&user.email).await;
@@ -198,12 +199,204 @@ async fn the_same_person_is_the_same_user_and_password_accounts_are_linked_by_em
         .await
         .expect(200);
 
-    // ...and an account made by the provider login has no password.
+    // ...and an account made by the provider login has no password, and a
+    // verified email.
     let who = email("oidc-nopw");
-    signed_in(&who).await;
+    let browser = signed_in(&who).await;
+    assert_eq!(me(&browser).await["user"]["emailVerified"], true);
     password_log_in(&who, GOOD_PASSWORD)
         .await
         .expect_error(401, "UNAUTHORIZED");
+}
+
+/// Issue 12 item 4: someone signs up with a password as the victim's
+/// address first and keeps an API key. The victim's identity-provider
+/// login must not land in that account.
+#[tokio::test]
+async fn oidc_login_does_not_attach_to_unverified_password_account() {
+    let victim = email("oidc-victim");
+    let squatter = password_sign_up_with_key(&victim).await;
+    assert_eq!(squatter.user["emailVerified"], false);
+
+    let browser = Browser::new();
+    let resp = log_in(&browser, &victim).await;
+    let err = resp.expect_error(409, "ACCOUNT_EMAIL_UNVERIFIED");
+    assert!(
+        err["error"].as_str().unwrap().contains("not verified"),
+        "{err}"
+    );
+    assert!(resp.header("set-cookie").is_none());
+    assert!(browser.cookie(&cp_origin(), "__Host-cp_session").is_none());
+    assert_no_identity_linked(&squatter.id).await;
+
+    // The attacker's key still reaches only the attacker's own account,
+    // which never got the victim's identity, session or organisations.
+    let mine = bearer(&squatter.key, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200)["data"]
+        .clone();
+    assert_eq!(mine["user"]["id"], squatter.id.as_str());
+    assert!(mine.get("session").is_none());
+    let orgs = bearer(&squatter.key, "GET", "/api/v1/organizations")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(orgs["data"], json!([]));
+}
+
+/// Issue 12 item 4, through the ID-token exchange.
+#[tokio::test]
+async fn oidc_token_exchange_does_not_attach_to_unverified_password_account() {
+    let victim = email("oidc-victim-cli");
+    let squatter = password_sign_up_with_key(&victim).await;
+    let token = provider_id_token(CLI_CLIENT_ID, &victim, None).await;
+    exchange(&token)
+        .await
+        .expect_error(409, "ACCOUNT_EMAIL_UNVERIFIED");
+    assert_no_identity_linked(&squatter.id).await;
+}
+
+/// Issue 12 item 4, by a profile email change: the attacker asks for the
+/// colleague's address; it stays pending (unverified, unused), so the
+/// colleague's login makes their own account, out of the attacker's reach.
+#[tokio::test]
+async fn a_profile_email_change_to_a_colleagues_address_does_not_capture_their_oidc_login() {
+    let attacker = password_sign_up_with_key(&email("oidc-attacker")).await;
+    let colleague = email("oidc-colleague");
+    // Re-authentication is required.
+    let err = bearer(&attacker.jwt, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"email": colleague}))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(err["fieldErrors"][0]["field"], "currentPassword");
+    let err = bearer(&attacker.jwt, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"email": colleague, "currentPassword": "not-the-password-1"}))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(err["fieldErrors"][0]["field"], "currentPassword");
+    let changed = bearer(&attacker.jwt, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"email": colleague, "currentPassword": GOOD_PASSWORD}))
+        .send()
+        .await
+        .expect(200)["data"]
+        .clone();
+    assert_eq!(changed["pendingEmail"], colleague.as_str());
+    assert_ne!(changed["email"], colleague.as_str());
+
+    // The colleague signs in through the provider and creates an
+    // organisation: a new account, not the attacker's.
+    let browser = signed_in(&colleague).await;
+    let theirs = me(&browser).await;
+    assert_ne!(theirs["user"]["id"], attacker.id.as_str());
+    assert_eq!(theirs["user"]["email"], colleague.as_str());
+    let body = json!({"name": cp_tests::unique("colleague-org")}).to_string();
+    browser
+        .request(
+            "POST",
+            &cp_url("/api/v1/organizations"),
+            &[("x-requested-with", "XMLHttpRequest")],
+            Some((body.into_bytes(), "application/json")),
+        )
+        .await
+        .expect(201);
+    let orgs = bearer(&attacker.key, "GET", "/api/v1/organizations")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(orgs["data"], json!([]));
+    // The pending email never signs anyone in.
+    password_log_in(&colleague, GOOD_PASSWORD)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    assert_no_identity_linked(&attacker.id).await;
+}
+
+/// The owner of an unverified password account proves control by signing
+/// in with the password, then links the provider identity with its ID
+/// token; the account's email becomes verified and later provider logins
+/// reach it.
+#[tokio::test]
+async fn a_signed_in_owner_links_the_provider_to_an_unverified_account() {
+    let address = email("oidc-owner");
+    let owner = password_sign_up_with_key(&address).await;
+    let token = provider_id_token(CLI_CLIENT_ID, &address, None).await;
+    let linked = bearer(&owner.jwt, "POST", "/api/v1/auth/oidc-token")
+        .json(&json!({ "idToken": token }))
+        .send()
+        .await
+        .expect(200)["data"]
+        .clone();
+    assert_eq!(linked["user"]["id"], owner.id.as_str());
+    assert_eq!(linked["user"]["emailVerified"], true);
+    let browser = signed_in(&address).await;
+    assert_eq!(me(&browser).await["user"]["id"], owner.id.as_str());
+
+    // Only an identity with the account's own email can be linked, and an
+    // operator or access token cannot link anything.
+    let other = password_sign_up_with_key(&email("oidc-owner2")).await;
+    let token = provider_id_token(CLI_CLIENT_ID, &email("oidc-someone"), None).await;
+    bearer(&other.jwt, "POST", "/api/v1/auth/oidc-token")
+        .json(&json!({ "idToken": token }))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    assert_no_identity_linked(&other.id).await;
+    let token = provider_id_token(CLI_CLIENT_ID, &email("oidc-op"), None).await;
+    call("POST", "/api/v1/auth/oidc-token")
+        .json(&json!({ "idToken": token }))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+}
+
+/// A password account with an API key.
+struct Squatter {
+    id: String,
+    jwt: String,
+    key: String,
+    user: Value,
+}
+
+async fn password_sign_up_with_key(address: &str) -> Squatter {
+    let session = call("POST", "/api/v1/auth/signup")
+        .anonymous()
+        .json(&json!({"email": address, "password": GOOD_PASSWORD}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    let jwt = session["accessToken"].as_str().unwrap().to_owned();
+    let key = bearer(&jwt, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({"name": "kept"}))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Squatter {
+        id: session["user"]["id"].as_str().unwrap().to_owned(),
+        jwt,
+        key,
+        user: session["user"].clone(),
+    }
+}
+
+async fn assert_no_identity_linked(user_id: &str) {
+    let linked = db()
+        .await
+        .query_one(
+            "SELECT (SELECT count(*) FROM user_identities WHERE user_id = $1::text::uuid)
+                  + (SELECT count(*) FROM user_sessions WHERE user_id = $1::text::uuid)",
+            &[&user_id],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(linked, 0, "the account got a provider identity or session");
 }
 
 #[tokio::test]
@@ -218,7 +411,7 @@ async fn a_tampered_state_is_refused_and_the_real_one_still_works() {
         .await
         .expect_error(401, "UNAUTHORIZED");
     assert!(err["error"].as_str().unwrap().contains("state"), "{err}");
-    assert!(browser.cookie(&cp_origin(), "cp_session").is_none());
+    assert!(browser.cookie(&cp_origin(), "__Host-cp_session").is_none());
     let missing = with_query_param(&callback, "state", "");
     browser
         .get(&missing)
@@ -260,7 +453,7 @@ async fn a_replayed_callback_and_a_replayed_code_are_refused() {
             .contains("refused the authorization code"),
         "{err}"
     );
-    assert!(fresh.cookie(&cp_origin(), "cp_session").is_none());
+    assert!(fresh.cookie(&cp_origin(), "__Host-cp_session").is_none());
 }
 
 #[tokio::test]
@@ -275,7 +468,7 @@ async fn an_id_token_with_another_nonce_is_refused() {
         .await
         .expect_error(401, "UNAUTHORIZED");
     assert!(err["error"].as_str().unwrap().contains("nonce"), "{err}");
-    assert!(browser.cookie(&cp_origin(), "cp_session").is_none());
+    assert!(browser.cookie(&cp_origin(), "__Host-cp_session").is_none());
 }
 
 #[tokio::test]
@@ -293,7 +486,7 @@ async fn a_login_finished_in_another_browser_is_refused() {
         err["error"].as_str().unwrap().contains("another browser"),
         "{err}"
     );
-    assert!(victim.cookie(&cp_origin(), "cp_session").is_none());
+    assert!(victim.cookie(&cp_origin(), "__Host-cp_session").is_none());
 }
 
 #[tokio::test]
@@ -325,7 +518,7 @@ async fn an_unverified_email_gets_no_session() {
         err["error"].as_str().unwrap().contains("not verified"),
         "{err}"
     );
-    assert!(browser.cookie(&cp_origin(), "cp_session").is_none());
+    assert!(browser.cookie(&cp_origin(), "__Host-cp_session").is_none());
 }
 
 #[tokio::test]
@@ -368,7 +561,7 @@ async fn me_keeps_checking_bearer_tokens() {
     assert!(data.get("session").is_none());
     // A stale cookie reads as anonymous on /auth/me.
     let stale = Browser::new();
-    stale.set_cookie(&cp_origin(), "cp_session", "cps_unknown");
+    stale.set_cookie(&cp_origin(), "__Host-cp_session", "cps_unknown");
     assert_eq!(me(&stale).await["kind"], "anonymous");
     // A bearer token wins over a cookie.
     let browser = signed_in(&email("oidc-both")).await;
@@ -474,6 +667,100 @@ async fn an_expired_id_token_is_refused() {
     tokio::time::sleep(std::time::Duration::from_millis(7_500)).await;
     let err = exchange(&token).await.expect_error(401, "UNAUTHORIZED");
     assert!(err["error"].as_str().unwrap().contains("expired"), "{err}");
+}
+
+/// Issue 12 item 15: an ID token is exchanged once, also when the same
+/// token arrives several times at once.
+#[tokio::test]
+async fn an_id_token_is_exchanged_once() {
+    let token = provider_id_token(CLI_CLIENT_ID, &email("oidc-once"), None).await;
+    exchange(&token).await.expect(200);
+    let err = exchange(&token)
+        .await
+        .expect_error(401, "ID_TOKEN_REPLAYED");
+    assert!(err["error"].as_str().unwrap().contains("already"), "{err}");
+
+    let token = provider_id_token(CLIENT_ID, &email("oidc-once-race"), Some("n")).await;
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let token = token.clone();
+            tokio::spawn(async move { exchange(&token).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let ok = answers.iter().filter(|r| r.status == 200).count();
+    let replayed = answers
+        .iter()
+        .filter(|r| r.status == 401 && r.json()["code"] == "ID_TOKEN_REPLAYED")
+        .count();
+    assert_eq!((ok, replayed), (1, 5), "{answers:?}");
+}
+
+/// Issue 12 item 11: a second session cookie (planted by a sibling
+/// subdomain, or anyone who can add one) never decides whose session a
+/// request is; the cookie is `__Host-` prefixed, host-only.
+#[tokio::test]
+async fn a_request_with_two_session_cookies_is_refused() {
+    let victim = signed_in(&email("oidc-fixed")).await;
+    let attacker = signed_in(&email("oidc-fixer")).await;
+    let mine = victim.cookie(&cp_origin(), "__Host-cp_session").unwrap();
+    let planted = attacker.cookie(&cp_origin(), "__Host-cp_session").unwrap();
+    for cookies in [
+        format!("__Host-cp_session={planted}; __Host-cp_session={mine}"),
+        format!("__Host-cp_session={mine}; other=1; __Host-cp_session={planted}"),
+    ] {
+        for path in ["/api/v1/auth/me", "/api/v1/organizations"] {
+            call("GET", path)
+                .anonymous()
+                .header("cookie", &cookies)
+                .send()
+                .await
+                .expect_error(400, "DUPLICATE_SESSION_COOKIE");
+        }
+    }
+    // The unprefixed name of before is not a session cookie.
+    let anonymous = call("GET", "/api/v1/auth/me")
+        .anonymous()
+        .header("cookie", &format!("cp_session={mine}"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(anonymous["data"]["kind"], "anonymous");
+    call("GET", "/api/v1/organizations")
+        .anonymous()
+        .header("cookie", &format!("cp_session={mine}"))
+        .send()
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    // One cookie works; the Set-Cookie is host-only.
+    assert_eq!(me(&victim).await["kind"], "user");
+    let fresh = Browser::new();
+    let resp = log_in(&fresh, &email("oidc-hostonly")).await;
+    let set_cookie = resp.header("set-cookie").unwrap().to_owned();
+    assert!(
+        set_cookie.starts_with("__Host-cp_session=cps_"),
+        "{set_cookie}"
+    );
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    assert!(set_cookie.contains("; Path=/;"), "{set_cookie}");
+    assert!(
+        !set_cookie.to_ascii_lowercase().contains("domain"),
+        "{set_cookie}"
+    );
+    // Logging out with both ends both sessions.
+    let both = format!("__Host-cp_session={planted}; __Host-cp_session={mine}");
+    call("POST", "/api/v1/auth/logout")
+        .anonymous()
+        .header("cookie", &both)
+        .send()
+        .await
+        .expect(204);
+    for gone in [&victim, &attacker] {
+        assert_eq!(me(gone).await["kind"], "anonymous");
+    }
 }
 
 #[test]

@@ -61,10 +61,12 @@ fn field_names(v: &Value) -> Vec<String> {
 async fn create_get_update_delete_dual_writes_the_crd_and_the_row() {
     let _serial = exclusive().await;
     let name = unique("pol");
+    let acme = unique("acme");
+    create_tenant(&acme).await;
     let created = create_policy(&json!({
         "name": name,
         "description": "Engineering",
-        "subjects": {"tenants": ["acme"], "groups": ["eng"]},
+        "subjects": {"tenants": [acme], "groups": ["eng"]},
         "datasets": {"allow": ["sales-*"], "deny": ["hr"]},
         "mcpServers": ["github"],
         "skills": ["code/review"]
@@ -72,10 +74,7 @@ async fn create_get_update_delete_dual_writes_the_crd_and_the_row() {
     .await;
     let p = &created["data"];
     assert_eq!(p["name"], name.as_str());
-    assert_eq!(
-        p["subjects"],
-        json!({"tenants": ["acme"], "groups": ["eng"]})
-    );
+    assert_eq!(p["subjects"], json!({"tenants": [acme], "groups": ["eng"]}));
     assert_eq!(p["datasets"]["deny"], json!(["hr"]));
 
     // The CRD is the source of truth and holds the same spec.

@@ -72,11 +72,14 @@ async fn create_get_update_delete_round_trip() {
     let name = unique("search");
     let group = unique("eng");
     create_group(&group).await;
+    let (acme, globex) = (unique("acme"), unique("globex"));
+    cp_tests::create_tenant(&acme).await;
+    cp_tests::create_tenant(&globex).await;
     let content = format!("# {name}\n\nSearch the web.\n");
     let mut body = bundle_body(&name, "1.0.0", &content);
     body["description"] = json!("Web search");
     body["entitlements"] =
-        json!([{"kind": "tenant", "name": "acme"}, {"kind": "group", "name": group}]);
+        json!([{"kind": "tenant", "name": acme}, {"kind": "group", "name": group}]);
     let resp = call("POST", CATALOG)
         .header("x-request-id", &format!("req-{name}"))
         .json(&body)
@@ -93,8 +96,7 @@ async fn create_get_update_delete_round_trip() {
     assert_eq!(b["content"], content.as_str());
     assert_eq!(b["contentSize"], content.len());
     // A set, read back by kind, then name.
-    let entitlements =
-        json!([{"kind": "group", "name": group}, {"kind": "tenant", "name": "acme"}]);
+    let entitlements = json!([{"kind": "group", "name": group}, {"kind": "tenant", "name": acme}]);
     assert_eq!(b["entitlements"], entitlements);
     assert_eq!(b["promotions"].as_array().unwrap().len(), 1);
     assert_eq!(b["promotions"][0]["from"], Value::Null);
@@ -128,7 +130,7 @@ async fn create_get_update_delete_round_trip() {
         .json(&put_body(
             &b,
             json!({"description": null, "scope": "team", "stage": "staging",
-                   "entitlements": [{"kind": "tenant", "name": "globex"}]}),
+                   "entitlements": [{"kind": "tenant", "name": globex}]}),
         ))
         .send()
         .await;
@@ -138,7 +140,7 @@ async fn create_get_update_delete_round_trip() {
     assert_eq!(u["description"], Value::Null);
     assert_eq!(
         u["entitlements"],
-        json!([{"kind": "tenant", "name": "globex"}])
+        json!([{"kind": "tenant", "name": globex}])
     );
     assert_eq!(u["promotions"][1]["from"], "draft");
     assert_eq!(u["promotions"][1]["to"], "staging");
@@ -216,16 +218,19 @@ async fn validation_errors_name_the_field() {
         ["version", "digest", "entitlements[2].kind"]
     );
 
-    // The group check runs once the fields are well formed.
+    // The subject checks run once the fields are well formed: a group must
+    // exist, a tenant must be live (an entitlement never waits for a name).
     let mut body = bundle_body(&name, "1.0.0", "x");
-    body["entitlements"] =
-        json!([{"kind": "tenant", "name": "acme"}, {"kind": "group", "name": "no-such-group"}]);
+    body["entitlements"] = json!([{"kind": "tenant", "name": unique("nobody")}, {"kind": "group", "name": "no-such-group"}]);
     let err = call("POST", CATALOG)
         .json(&body)
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&err), ["entitlements[1].name"]);
+    assert_eq!(
+        field_names(&err),
+        ["entitlements[0].name", "entitlements[1].name"]
+    );
     assert_eq!(
         count("SELECT count(*) FROM skill_bundles WHERE name = $1", &name).await,
         0

@@ -302,32 +302,35 @@ async fn the_profile_can_change_and_be_deleted_with_its_data() {
     let new_address = email("Renamed");
     let resp = bearer(&token, "PATCH", "/api/v1/auth/me")
         .header("if-match", &etag)
-        .json(&json!({"displayName": "Grace", "email": new_address}))
+        .json(&json!({"displayName": "Grace", "email": new_address, "currentPassword": GOOD}))
         .send()
         .await;
     let updated = resp.expect(200);
     assert_eq!(updated["data"]["displayName"], "Grace");
+    // The new email waits for verification; the account's stays in force.
+    assert_eq!(updated["data"]["email"], address.to_lowercase().as_str());
     assert_eq!(
-        updated["data"]["email"],
+        updated["data"]["pendingEmail"],
         new_address.to_lowercase().as_str()
     );
+    assert_eq!(updated["data"]["emailVerified"], false);
     assert_ne!(resp.header("etag").unwrap(), etag);
-    // A stale ETag, another user's email, bad fields.
+    // The account's own email cancels the pending change.
+    let cancelled = bearer(&token, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"email": address, "currentPassword": GOOD}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(cancelled["data"]["pendingEmail"], Value::Null);
+    // A stale ETag, bad fields.
     bearer(&token, "PATCH", "/api/v1/auth/me")
         .header("if-match", &etag)
         .json(&json!({"displayName": "Stale"}))
         .send()
         .await
         .expect_error(409, "CONFLICT");
-    let other = email("other");
-    sign_up(&other, GOOD).await;
-    bearer(&token, "PATCH", "/api/v1/auth/me")
-        .json(&json!({"email": other}))
-        .send()
-        .await
-        .expect_error(409, "CONFLICT");
     let bad = bearer(&token, "PATCH", "/api/v1/auth/me")
-        .json(&json!({"email": "not-an-email"}))
+        .json(&json!({"email": "not-an-email", "currentPassword": GOOD}))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
@@ -667,4 +670,143 @@ async fn no_password_key_or_token_appears_after_creation() {
         assert!(!audit.contains(secret.as_str()), "the audit log leaked");
         assert!(!log.contains(secret.as_str()), "the host log leaked");
     }
+}
+
+/// Issue 12 item 16: personal API keys are credentials of their own and
+/// survive a password change (documented); `DELETE /auth/api-keys`
+/// revokes them all at once, the caller's only.
+#[tokio::test]
+async fn api_keys_survive_a_password_change_and_are_revoked_all_at_once() {
+    let address = email("keys-all");
+    let token = token_of(&sign_up(&address, GOOD).await);
+    let mut keys = Vec::new();
+    for name in ["laptop", "ci"] {
+        keys.push(
+            bearer(&token, "POST", "/api/v1/auth/api-keys")
+                .json(&json!({ "name": name }))
+                .send()
+                .await
+                .expect(201)["data"]["plainTextKey"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let other = token_of(&sign_up(&email("keys-other"), GOOD).await);
+    let others_key = bearer(&other, "POST", "/api/v1/auth/api-keys")
+        .json(&json!({ "name": "theirs" }))
+        .send()
+        .await
+        .expect(201)["data"]["plainTextKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let fresh = token_of(
+        &bearer(&token, "POST", "/api/v1/auth/change-password")
+            .json(&json!({"currentPassword": GOOD, "newPassword": "cobalt-heron-meadow-77"}))
+            .send()
+            .await
+            .expect(200)["data"],
+    );
+    for key in &keys {
+        bearer(key, "GET", "/api/v1/auth/me")
+            .send()
+            .await
+            .expect(200);
+    }
+
+    let revoked = bearer(&fresh, "DELETE", "/api/v1/auth/api-keys")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(revoked["data"]["revoked"], 2);
+    for key in &keys {
+        bearer(key, "GET", "/api/v1/auth/me")
+            .send()
+            .await
+            .expect_error(401, "UNAUTHORIZED");
+        call("POST", "/api/v1/auth/api-key-token")
+            .anonymous()
+            .json(&json!({ "apiKey": key }))
+            .send()
+            .await
+            .expect_error(401, "UNAUTHORIZED");
+    }
+    let listed = bearer(&fresh, "GET", "/api/v1/auth/api-keys")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(listed["data"], json!([]));
+    // Again: nothing left. Another user's key is untouched.
+    let again = bearer(&fresh, "DELETE", "/api/v1/auth/api-keys")
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(again["data"]["revoked"], 0);
+    bearer(&others_key, "GET", "/api/v1/auth/me")
+        .send()
+        .await
+        .expect(200);
+    // Operators have no keys to revoke.
+    call("DELETE", "/api/v1/auth/api-keys")
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+}
+
+/// Issue 12 item 4: a password signup's email is unverified and a profile
+/// email change needs the current password and only becomes pending.
+#[tokio::test]
+async fn signup_emails_are_unverified_and_email_changes_need_reauthentication() {
+    let address = email("verify");
+    let session = sign_up(&address, GOOD).await;
+    assert_eq!(session["user"]["emailVerified"], false);
+    assert_eq!(session["user"]["pendingEmail"], Value::Null);
+    let token = token_of(&session);
+    let target = email("verify-new");
+    for (body, field) in [
+        (json!({"email": target}), "currentPassword"),
+        (
+            json!({"email": target, "currentPassword": "wrong-password-123"}),
+            "currentPassword",
+        ),
+        (
+            json!({"displayName": "X", "currentPassword": GOOD}),
+            "currentPassword",
+        ),
+    ] {
+        let err = bearer(&token, "PATCH", "/api/v1/auth/me")
+            .json(&body)
+            .send()
+            .await
+            .expect_error(400, "VALIDATION_ERROR");
+        assert_eq!(err["fieldErrors"][0]["field"], field, "{body}");
+    }
+    let me = bearer(&token, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"email": target, "currentPassword": GOOD}))
+        .send()
+        .await
+        .expect(200)["data"]
+        .clone();
+    assert_eq!(me["email"], address.as_str());
+    assert_eq!(me["pendingEmail"], target.as_str());
+    // The pending address signs nobody in; the account's own still does.
+    log_in(&target, GOOD)
+        .await
+        .expect_error(401, "UNAUTHORIZED");
+    log_in(&address, GOOD).await.expect(200);
+    // The audit entry says a pending email was asked for, never the password.
+    let detail = db()
+        .await
+        .query_one(
+            "SELECT detail::text FROM audit_log WHERE action = 'updateMe' AND resource_name = $1
+             AND outcome = 'success' ORDER BY at DESC LIMIT 1",
+            &[&me["id"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    assert!(detail.contains("pendingEmail"), "{detail}");
+    assert!(!detail.contains(GOOD), "{detail}");
 }

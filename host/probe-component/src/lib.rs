@@ -9,6 +9,8 @@
 //!   reports each result (columns, values and errors in their debug form, SQLSTATE codes).
 //! - `op=http&url=U`: an outbound GET of `U`, reporting status and body or the error.
 //! - `op=trap`: traps.
+//! - `op=loop`: never returns (a guest stuck in a loop).
+//! - `op=hog&mib=N`: allocates and touches N MiB of linear memory, reporting how much.
 
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{Request, Response};
@@ -41,6 +43,12 @@ async fn dispatch(req: Request) -> Response {
         "pg" => postgres(req.body()),
         "http" => outbound(query.get("url").and_then(Value::as_str).unwrap_or_default()).await,
         "trap" => panic!("cp-host-probe: trap requested"),
+        "loop" => spin_forever(),
+        "hog" => hog(query
+            .get("mib")
+            .and_then(Value::as_str)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)),
         other => return Response::new(400, format!("unknown op {other:?}")),
     };
     json_response(200, &body)
@@ -110,6 +118,26 @@ fn echo(req: &Request) -> Value {
         "body": String::from_utf8_lossy(req.body()),
         "headers": headers,
     })
+}
+
+fn spin_forever() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates `mib` MiB and writes every page, so the memory is really used.
+fn hog(mib: usize) -> Value {
+    let mut block = vec![0u8; mib * 1024 * 1024];
+    for page in block.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    let touched: usize = std::hint::black_box(&block)
+        .chunks(4096)
+        .map(|page| usize::from(page[0]))
+        .sum();
+    json!({ "allocated_mib": mib, "pages": touched })
 }
 
 fn variable(name: &str) -> Value {

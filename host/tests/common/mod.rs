@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
@@ -103,7 +105,7 @@ impl TestApp {
     pub fn manifest_text(&self) -> String {
         let wasm = probe_wasm();
         let mut text =
-            String::from("spin_manifest_version = 2\n[application]\nname = \"probe-test\"\n");
+            String::from("spin_manifest_version = 2\n[application]\nname = \"probe-test\"\nversion = \"1.2.3\"\n");
         text.push_str("[variables]\n");
         for (name, decl) in &self.app_variables {
             writeln!(text, "{name} = {decl}").unwrap();
@@ -159,7 +161,14 @@ impl TestApp {
     }
 
     pub async fn start(&self) -> Running {
-        let server = cp_host::Server::start(self.config()).await.unwrap();
+        self.start_with(cp_host::Limits::default()).await
+    }
+
+    /// Starts the app under `limits`.
+    pub async fn start_with(&self, limits: cp_host::Limits) -> Running {
+        let mut config = self.config();
+        config.limits = limits;
+        let server = cp_host::Server::start(config).await.unwrap();
         Running { server }
     }
 }
@@ -212,5 +221,151 @@ pub async fn request(addr: SocketAddr, method: &str, path_and_query: &str, body:
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// What came back on a raw connection.
+pub struct RawReply {
+    /// Everything read before the connection closed or the read timed out.
+    pub bytes: Vec<u8>,
+    /// Whether the server closed the connection (rather than the read timing out).
+    pub closed: bool,
+}
+
+impl RawReply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    /// The status code of the first response, if one arrived.
+    pub fn status(&self) -> Option<u16> {
+        let text = self.text();
+        let line = text.lines().next()?;
+        line.split(' ').nth(1)?.parse().ok()
+    }
+
+    /// The body of the first response (after the blank line).
+    pub fn body(&self) -> String {
+        let text = self.text();
+        text.split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The value of a header of the first response, by lowercase name.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = self.text();
+        let head = text
+            .split_once("\r\n\r\n")
+            .map_or(text.as_str(), |(h, _)| h);
+        head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// Sends `bytes` on a fresh connection (then half-closes it when `half_close`), and reads
+/// until the server closes the connection or `wait` passes.
+pub async fn raw_exchange(
+    addr: SocketAddr,
+    bytes: &[u8],
+    half_close: bool,
+    wait: std::time::Duration,
+) -> RawReply {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    if half_close {
+        stream.shutdown().await.unwrap();
+    }
+    read_until_closed(&mut stream, wait).await
+}
+
+/// Reads until the peer closes the connection (or resets it) or `wait` passes.
+pub async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    wait: std::time::Duration,
+) -> RawReply {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => {
+                return RawReply {
+                    bytes,
+                    closed: false,
+                }
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return RawReply {
+                    bytes,
+                    closed: true,
+                }
+            }
+            Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The cp-host binary serving the probe, with its stdin held (it exits when it closes).
+pub struct HostProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl HostProcess {
+    /// Starts `cp-host serve` on `app` with extra arguments and environment variables.
+    pub fn start(app: &TestApp, extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let config = app.config();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cp-host"))
+            .arg("serve")
+            .arg("--manifest")
+            .arg(&config.manifest)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--exit-on-stdin-eof",
+                "--cache-dir",
+            ])
+            .arg(config.cache_dir.as_ref().unwrap())
+            .args(extra_args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let serving = lines.next().unwrap().unwrap();
+        let addr = serving
+            .strip_prefix("Serving http://")
+            .unwrap_or_else(|| panic!("unexpected first line {serving:?}"))
+            .parse()
+            .unwrap();
+        // Keep draining stdout so the child never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr }
+    }
+
+    /// VmRSS of the process, in bytes.
+    pub fn rss(pid: u32) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib * 1024
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

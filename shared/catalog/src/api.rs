@@ -255,8 +255,10 @@ async fn list_mcp_servers<P: Platform>(
     summary = "Register an MCP server, optionally with grants and brokered credentials",
     description = "Inline credential values are encrypted at rest (AES-256-GCM under the `secrets_key` \
         variable) and never returned. Without a usable `secrets_key`, a body with an inline value is \
-        a 503 UNAVAILABLE naming the variable; secretRef and obo credentials need no key. A group \
-        grant must name an existing group (400 naming `grants[i].name`); a tenant grant need not.",
+        a 503 UNAVAILABLE naming the variable; secretRef and obo credentials need no key. A grant \
+        must name an existing group or a live tenant (400 naming `grants[i].name`); a tenant grant is \
+        bound to that tenant (its id), so a later tenant of the same name does not inherit it, and it \
+        is revoked when the tenant is deleted or decommissioned.",
     request_body = McpServerInput,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<McpServer>, headers(("ETag" = String))),
@@ -398,6 +400,9 @@ async fn list_groups<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "groups", operation_id = "createGroup",
     summary = "Create a group with members and awareness grants",
+    description = "A tenant member must be a live tenant (400 naming `members[i].name`); the \
+        membership is bound to that tenant (its id), so a later tenant of the same name is not a \
+        member, and it goes when the tenant is deleted or decommissioned.",
     request_body = GroupInput,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Group>, headers(("ETag" = String))),
@@ -431,7 +436,8 @@ async fn get_group<P: Platform>(
 #[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "replaceGroup",
     summary = "Replace a group's description, members and awareness grants (one transaction)",
     description = "The name is immutable (policies, grants and entitlements refer to groups by \
-        name): a body with another name is a 400 naming `name`.",
+        name): a body with another name is a 400 naming `name`. Tenant members are checked and \
+        bound as on create.",
     request_body = GroupUpdate,
     params(GroupPath, IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Group>, headers(("ETag" = String))),

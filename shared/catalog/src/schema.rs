@@ -143,7 +143,7 @@ pub(crate) fn grant() -> Object {
             .required("kind")
             .property(
                 "name",
-                dns_label("The tenant or group name (a group must exist; a tenant need not yet)."),
+                dns_label("The group or tenant name: an existing group, or a live tenant (the grant is bound to it, not to the name)."),
             )
             .required("name"),
     )
@@ -155,7 +155,12 @@ pub(crate) fn member() -> Schema {
         ObjectBuilder::new()
             .property("kind", enum_string(&["tenant"], "`tenant`."))
             .required("kind")
-            .property("name", dns_label("Tenant name."))
+            .property(
+                "name",
+                dns_label(
+                    "Name of a live tenant (the membership is bound to it, not to the name).",
+                ),
+            )
             .required("name"),
     );
     let user = closed(

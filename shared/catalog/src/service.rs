@@ -238,38 +238,66 @@ fn credentials_detail(creds: &[ValidCredential]) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-/// Every group a grant names must exist (a 400 naming `grants[i].name`);
-/// tenants need not, like Kubernetes RBAC subjects.
-async fn check_group_grants<D: Database>(db: &D, grants: &[Grant]) -> Result<(), Failure> {
+/// Every subject a grant names must exist (a 400 naming `grants[i].name`):
+/// a group, or a live tenant, to which the grant is bound by id, never to a
+/// name someone could claim later (`cp_platform::tenant_refs`).
+async fn check_grant_subjects<D: Database>(db: &D, grants: &[Grant]) -> Result<(), Failure> {
+    let field = |i: usize| format!("grants[{i}].name");
     let groups: Vec<&str> = grants
         .iter()
         .filter(|g| g.kind == "group")
         .map(|g| g.name.as_str())
         .collect();
-    if groups.is_empty() {
-        return Ok(());
-    }
-    let existing: HashSet<String> = db
-        .query(sql::GROUPS_EXISTING, &[Value::Json(json!(groups))])
-        .await?
-        .iter()
-        .map(|r| r.text("name"))
-        .collect::<Result<_, _>>()?;
-    let missing: Vec<FieldError> = grants
+    let existing: HashSet<String> = if groups.is_empty() {
+        HashSet::new()
+    } else {
+        db.query(sql::GROUPS_EXISTING, &[Value::Json(json!(groups))])
+            .await?
+            .iter()
+            .map(|r| r.text("name"))
+            .collect::<Result<_, _>>()?
+    };
+    let tenants: Vec<(String, &str)> = grants
         .iter()
         .enumerate()
-        .filter(|(_, g)| g.kind == "group" && !existing.contains(&g.name))
-        .map(|(i, g)| {
-            FieldError::new(
-                format!("grants[{i}].name"),
-                format!("names no existing group ('{}')", g.name),
-            )
-        })
+        .filter(|(_, g)| g.kind == "tenant")
+        .map(|(i, g)| (field(i), g.name.as_str()))
         .collect();
-    if missing.is_empty() {
+    let mut tenant_errors = cp_platform::tenant_refs::check(db, &tenants).await?;
+    // In request order.
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (i, g) in grants.iter().enumerate() {
+        if g.kind == "group" && !existing.contains(&g.name) {
+            errors.push(FieldError::new(
+                field(i),
+                format!("names no existing group ('{}')", g.name),
+            ));
+        }
+        if let Some(p) = tenant_errors.iter().position(|e| e.field == field(i)) {
+            errors.push(tenant_errors.swap_remove(p));
+        }
+    }
+    if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::validation(missing).into())
+        Err(ApiError::validation(errors).into())
+    }
+}
+
+/// Every tenant member must be a live tenant (a 400 naming
+/// `members[i].name`); the membership is bound to its id.
+async fn check_members<D: Database>(db: &D, members: &[Member]) -> Result<(), Failure> {
+    let tenants: Vec<(String, &str)> = members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.kind == "tenant")
+        .map(|(i, m)| (format!("members[{i}].name"), m.name.as_str()))
+        .collect();
+    let errors = cp_platform::tenant_refs::check(db, &tenants).await?;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors).into())
     }
 }
 
@@ -279,7 +307,7 @@ async fn write_server_children<D: Database>(
     id: &str,
     input: &ValidMcpServer,
 ) -> Result<(), Failure> {
-    check_group_grants(db, &input.grants).await?;
+    check_grant_subjects(db, &input.grants).await?;
     if !input.grants.is_empty() {
         db.execute(
             sql::GRANTS_INSERT,
@@ -567,6 +595,7 @@ async fn write_group_children<D: Database>(
     id: &str,
     input: &ValidGroup,
 ) -> Result<(), Failure> {
+    check_members(db, &input.members).await?;
     if !input.members.is_empty() {
         db.execute(
             sql::MEMBERS_INSERT,

@@ -80,11 +80,14 @@ pub(crate) const GRANTS_OF: &str = concat!(
 );
 pub(crate) const GRANTS_CLEAR: &str =
     "DELETE FROM mcp_server_grants WHERE server_id = $1::text::uuid";
-/// $2: `[{"kind","name"}]`.
-pub(crate) const GRANTS_INSERT: &str =
-    "INSERT INTO mcp_server_grants (server_id, subject_kind, subject_name, position)
-    SELECT $1::text::uuid, e->>'kind', e->>'name', (n - 1)::int
-    FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)";
+/// $2: `[{"kind","name"}]`; a tenant grant is bound to the live tenant's id
+/// (checked first, `cp_platform::tenant_refs`).
+pub(crate) const GRANTS_INSERT: &str = concat!(
+    "INSERT INTO mcp_server_grants (server_id, subject_kind, subject_name, position, tenant_id)
+    SELECT $1::text::uuid, e->>'kind', e->>'name', (n - 1)::int, ",
+    cp_platform::tenant_id_of_element!(),
+    " FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)"
+);
 /// The existing groups among the names of $1 (a jsonb array), share-locked
 /// so none is deleted before the granting transaction commits.
 pub(crate) const GROUPS_EXISTING: &str = "SELECT name FROM groups
@@ -182,11 +185,14 @@ pub(crate) const GROUP_GRANTS_REVOKE: &str = "WITH mcp AS (
 pub(crate) const MEMBERS_OF: &str = "SELECT member_kind, member_name FROM group_members
     WHERE group_id = $1::text::uuid ORDER BY position";
 pub(crate) const MEMBERS_CLEAR: &str = "DELETE FROM group_members WHERE group_id = $1::text::uuid";
-/// $2: `[{"kind","name"}]`.
-pub(crate) const MEMBERS_INSERT: &str =
-    "INSERT INTO group_members (group_id, member_kind, member_name, position)
-    SELECT $1::text::uuid, e->>'kind', e->>'name', (n - 1)::int
-    FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)";
+/// $2: `[{"kind","name"}]`; a tenant member is bound to the live tenant's
+/// id (checked first, `cp_platform::tenant_refs`).
+pub(crate) const MEMBERS_INSERT: &str = concat!(
+    "INSERT INTO group_members (group_id, member_kind, member_name, position, tenant_id)
+    SELECT $1::text::uuid, e->>'kind', e->>'name', (n - 1)::int, ",
+    cp_platform::tenant_id_of_element!(),
+    " FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)"
+);
 pub(crate) const AWARENESS_OF: &str = concat!(
     "SELECT group_id::text AS owner, scope, access FROM group_awareness_grants WHERE group_id IN ",
     ids_in!(1),

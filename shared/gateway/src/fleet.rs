@@ -57,17 +57,20 @@ pub(crate) const ROUTES: &[Route<Op>] = &[
         "PATCH",
         "/api/v1/tenants/{name}/weight",
         Op::Fleet(FleetOp::SetTenantWeight),
-    ),
+    )
+    .in_area("fairshare"),
     Route::new(
         "PUT",
         "/api/v1/tenants/{name}/quota",
         Op::Fleet(FleetOp::SetTenantQuota),
-    ),
+    )
+    .in_area("fairshare"),
     Route::new(
         "PATCH",
         "/api/v1/tenants/{name}/group",
         Op::Fleet(FleetOp::SetTenantGroup),
-    ),
+    )
+    .in_area("fairshare"),
     Route::new(
         "GET",
         "/api/v1/fairshare/groups",

@@ -46,6 +46,7 @@ pub(crate) const ROUTES: &[Route<Op>] = &[
         "/api/v1/tenants/{name}/keys",
         Op::Keys(KeyOp::Create),
     )
+    .in_area("keys")
     .shows_secret(),
     Route::new("GET", "/api/v1/keys", Op::Keys(KeyOp::List)),
     Route::new("DELETE", "/api/v1/keys/{id}", Op::Keys(KeyOp::Delete)),

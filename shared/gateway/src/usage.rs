@@ -390,8 +390,8 @@ async fn spend<P: Platform>(
     operation_id = "getTenantSpend",
     summary = "A tenant's month-to-date AI spend against the ceilings that apply",
     description = "The UTC calendar month to now. Ceilings: the tenant's `monthlyBudgetUsd` \
-        (against its spend), the account ceiling of the user whose email is the tenant's email \
-        (against the spend of all tenants with that email) and the global ceiling (against the \
+        (against its spend), the account ceiling of the user who owns the tenant (`ownerId`; \
+        against the spend of all tenants that user owns) and the global ceiling (against the \
         whole platform's spend). The binding ceiling is the one with the least remaining; \
         `state` is the most severe over all of them: `warning` from 80 %, `exceeded` from \
         100 %. With no ceiling, `ceiling`, `ceilingSource`, `remaining` and `percentUsed` are \

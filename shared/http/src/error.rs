@@ -48,6 +48,23 @@ pub enum ApiError {
     /// 403 `DATASET_DENIED`: a policy forbids a dataset membership.
     #[error("{0}")]
     DatasetDenied(String),
+    /// 403 `FIELD_FORBIDDEN`: the caller's role may not set these fields
+    /// (operator-only or admin-only), each named.
+    #[error("{message}")]
+    FieldForbidden {
+        /// Summary.
+        message: String,
+        /// The refused fields and why.
+        fields: Vec<FieldError>,
+    },
+    /// 403 `LIMIT_EXCEEDED`: values above the caller's limits, each named.
+    #[error("{message}")]
+    LimitExceeded {
+        /// Summary.
+        message: String,
+        /// The fields over their limit, and the limit.
+        fields: Vec<FieldError>,
+    },
     /// 404 `<KIND>_NOT_FOUND` (`TENANT_NOT_FOUND`, ...).
     #[error("{} '{id}' not found", kind_words(kind))]
     NotFound {
@@ -94,6 +111,18 @@ pub enum ApiError {
     /// 402 `BUDGET_EXCEEDED`.
     #[error("{0}")]
     BudgetExceeded(String),
+    /// A client error (4xx) with a code of its own, for refusals a client
+    /// must tell apart from the generic ones (`EMAIL_NOT_VERIFIED`,
+    /// `DUPLICATE_SESSION_COOKIE`, ...).
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status (a 4xx).
+        status: u16,
+        /// The machine-readable code.
+        code: &'static str,
+        /// What was refused and what to do.
+        message: String,
+    },
     /// 502 `UPSTREAM_ERROR`: Kubernetes or another upstream failed.
     #[error("{0}")]
     Upstream(String),
@@ -134,7 +163,10 @@ impl ApiError {
             Self::Validation { .. } => 400,
             Self::Unauthorized(_) => 401,
             Self::BudgetExceeded(_) => 402,
-            Self::Forbidden(_) | Self::DatasetDenied(_) => 403,
+            Self::Forbidden(_)
+            | Self::DatasetDenied(_)
+            | Self::FieldForbidden { .. }
+            | Self::LimitExceeded { .. } => 403,
             Self::NotFound { .. } | Self::RouteNotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::Conflict(_) => 409,
@@ -142,6 +174,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => 415,
             Self::IdempotencyKeyReused => 422,
             Self::RateLimited { .. } => 429,
+            Self::Refused { status, .. } => *status,
             Self::Internal => 500,
             Self::Upstream(_) => 502,
             Self::Unavailable(_) => 503,
@@ -156,6 +189,8 @@ impl ApiError {
             Self::BudgetExceeded(_) => "BUDGET_EXCEEDED".into(),
             Self::Forbidden(_) => "FORBIDDEN".into(),
             Self::DatasetDenied(_) => "DATASET_DENIED".into(),
+            Self::FieldForbidden { .. } => "FIELD_FORBIDDEN".into(),
+            Self::LimitExceeded { .. } => "LIMIT_EXCEEDED".into(),
             Self::NotFound { kind, .. } => format!("{kind}_NOT_FOUND"),
             Self::RouteNotFound(_) => "NOT_FOUND".into(),
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED".into(),
@@ -164,6 +199,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE".into(),
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED".into(),
             Self::RateLimited { .. } => "RATE_LIMITED".into(),
+            Self::Refused { code, .. } => (*code).into(),
             Self::Internal => "INTERNAL_ERROR".into(),
             Self::Upstream(_) => "UPSTREAM_ERROR".into(),
             Self::Unavailable(_) => "UNAVAILABLE".into(),
@@ -183,10 +219,12 @@ impl ApiError {
         }
     }
 
-    /// The field errors (empty unless a validation error).
+    /// The field errors (empty unless the error is about fields).
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
-            Self::Validation { fields, .. } => fields,
+            Self::Validation { fields, .. }
+            | Self::FieldForbidden { fields, .. }
+            | Self::LimitExceeded { fields, .. } => fields,
             _ => &[],
         }
     }
@@ -210,7 +248,8 @@ pub struct ErrorBody {
     pub detail: Option<String>,
     /// The request id, also in the `X-Request-Id` header.
     pub request_id: String,
-    /// Present on validation errors only.
+    /// Present on errors about fields only (`VALIDATION_ERROR`,
+    /// `FIELD_FORBIDDEN`, `LIMIT_EXCEEDED`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub field_errors: Vec<FieldError>,
 }
@@ -255,6 +294,22 @@ mod tests {
             (ApiError::BudgetExceeded("x".into()), 402, "BUDGET_EXCEEDED"),
             (ApiError::Forbidden("x".into()), 403, "FORBIDDEN"),
             (ApiError::DatasetDenied("x".into()), 403, "DATASET_DENIED"),
+            (
+                ApiError::FieldForbidden {
+                    message: "x".into(),
+                    fields: vec![FieldError::new("policyRef", "operator")],
+                },
+                403,
+                "FIELD_FORBIDDEN",
+            ),
+            (
+                ApiError::LimitExceeded {
+                    message: "x".into(),
+                    fields: vec![FieldError::new("resources.cpu", "above 4")],
+                },
+                403,
+                "LIMIT_EXCEEDED",
+            ),
             (ApiError::not_found("TENANT", "a"), 404, "TENANT_NOT_FOUND"),
             (ApiError::RouteNotFound("/x".into()), 404, "NOT_FOUND"),
             (
@@ -288,6 +343,15 @@ mod tests {
                 },
                 429,
                 "RATE_LIMITED",
+            ),
+            (
+                ApiError::Refused {
+                    status: 403,
+                    code: "EMAIL_NOT_VERIFIED",
+                    message: "x".into(),
+                },
+                403,
+                "EMAIL_NOT_VERIFIED",
             ),
             (ApiError::Internal, 500, "INTERNAL_ERROR"),
             (ApiError::Upstream("x".into()), 502, "UPSTREAM_ERROR"),

@@ -23,6 +23,10 @@ pub struct Route<Op> {
     /// or TOTP secret): the pipeline then never stores it in plaintext for
     /// `Idempotency-Key` replays.
     pub shows_secret: bool,
+    /// The scope area of the operation when it is not the path's first
+    /// segment (`/tenants/{name}/keys` mints gateway keys: area `keys`, so
+    /// `tenants:write` does not reach it).
+    pub area: Option<&'static str>,
 }
 
 impl<Op> Route<Op> {
@@ -34,6 +38,7 @@ impl<Op> Route<Op> {
             op,
             public: false,
             shows_secret: false,
+            area: None,
         }
     }
 
@@ -45,7 +50,15 @@ impl<Op> Route<Op> {
             op,
             public: true,
             shows_secret: false,
+            area: None,
         }
+    }
+
+    /// Puts the operation in scope area `area` instead of its path's first
+    /// segment.
+    pub const fn in_area(mut self, area: &'static str) -> Self {
+        self.area = Some(area);
+        self
     }
 
     /// Marks the route's successful responses as showing a secret once.

@@ -27,6 +27,13 @@ pub struct User {
     pub id: String,
     /// Email (normalised: lowercase), unique.
     pub email: String,
+    /// Whether the email is verified: the identity provider vouched for it
+    /// (an OIDC sign-in). A password signup starts unverified; nothing
+    /// trusts an unverified email (invitations, linking a provider sign-in).
+    pub email_verified: bool,
+    /// An email change waiting for verification (`PATCH /auth/me`): not
+    /// used for anything (sign-in, invitations) until it is verified.
+    pub pending_email: Option<String>,
     /// Display name, if set.
     pub display_name: Option<String>,
     /// When the account was created (RFC 3339).
@@ -45,6 +52,8 @@ impl User {
         Ok(Self {
             id: row.text("id")?,
             email: row.text("email")?,
+            email_verified: row.bool("email_verified")?,
+            pending_email: row.opt_text("pending_email")?,
             display_name: row.opt_text("display_name")?,
             created_at: time::micros_rfc3339(row.i64("created_micros")?),
             updated_at: time::micros_rfc3339(updated_micros),
@@ -132,6 +141,14 @@ impl ApiKey {
     }
 }
 
+/// The answer to `DELETE /auth/api-keys`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedApiKeys {
+    /// How many keys were revoked.
+    pub revoked: i64,
+}
+
 /// A key just created: the only time its plaintext is returned.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -151,6 +168,15 @@ fn signup_email_schema() -> Object {
         EMAIL_PATTERN,
         MAX_EMAIL,
         "Email, unique (case-insensitive: it is stored lowercased).",
+    )
+}
+
+fn new_email_schema() -> Object {
+    pattern_string(
+        false,
+        EMAIL_PATTERN,
+        MAX_EMAIL,
+        "New email (stored lowercased as `pendingEmail`; it takes effect once verified).",
     )
 }
 
@@ -353,9 +379,14 @@ pub struct UpdateMe {
     /// New display name.
     #[schema(schema_with = display_name_schema)]
     pub display_name: Option<String>,
-    /// New email (must stay unique).
-    #[schema(schema_with = signup_email_schema)]
+    /// New email: stored as `pendingEmail` until verified (the current
+    /// email stays in force); the account's own email cancels a pending
+    /// change. Needs `currentPassword`.
+    #[schema(schema_with = new_email_schema)]
     pub email: Option<String>,
+    /// The account's password: required with `email` (re-authentication).
+    #[schema(schema_with = password_schema)]
+    pub current_password: Option<String>,
 }
 
 /// A validated profile change.
@@ -363,8 +394,8 @@ pub struct UpdateMe {
 pub struct ValidUpdateMe {
     /// New display name.
     pub display_name: Option<String>,
-    /// New normalised email.
-    pub email: Option<String>,
+    /// New normalised email, and the password re-authenticating it.
+    pub email: Option<(String, String)>,
 }
 
 impl UpdateMe {
@@ -378,10 +409,22 @@ impl UpdateMe {
             }
             check_email(&mut v, "email", e);
         }
+        let password = self.current_password.as_deref().unwrap_or_default();
+        match (&self.email, password.is_empty()) {
+            (Some(_), true) => v.error(
+                "currentPassword",
+                "is required to change the email (re-authentication)",
+            ),
+            (None, false) => v.error("currentPassword", "is only accepted with email"),
+            _ => v.max_chars("currentPassword", Some(password), password::MAX_CHARS),
+        }
         v.finish()?;
         Ok(ValidUpdateMe {
             display_name: self.display_name,
-            email: self.email.as_deref().map(normalise_email),
+            email: self
+                .email
+                .as_deref()
+                .map(|e| (normalise_email(e), password.to_owned())),
         })
     }
 }
@@ -468,6 +511,25 @@ mod tests {
             fields(&req.validate("a@example.com").unwrap_err()),
             ["newPassword"]
         );
+    }
+
+    #[test]
+    fn an_email_change_needs_the_current_password() {
+        let update = |v: serde_json::Value| serde_json::from_value::<UpdateMe>(v).unwrap();
+        let err = update(json!({"email": "b@example.com"}))
+            .validate()
+            .unwrap_err();
+        assert_eq!(fields(&err), ["currentPassword"]);
+        let err = update(json!({"displayName": "B", "currentPassword": "x"}))
+            .validate()
+            .unwrap_err();
+        assert_eq!(fields(&err), ["currentPassword"]);
+        let ok = update(json!({"email": "B@Example.com", "currentPassword": "pw"}))
+            .validate()
+            .unwrap();
+        assert_eq!(ok.email, Some(("b@example.com".into(), "pw".into())));
+        let name_only = update(json!({"displayName": "B"})).validate().unwrap();
+        assert_eq!(name_only.email, None);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub enum Op {
     CreateApiKey,
     /// `DELETE /auth/api-keys/{id}`
     DeleteApiKey,
+    /// `DELETE /auth/api-keys` (all of the caller's)
+    RevokeApiKeys,
     /// `POST /auth/api-key-token` (public)
     ExchangeApiKey,
     /// `GET /auth/mfa/status`
@@ -102,6 +104,7 @@ const ROUTES: &[Route<Op>] = &[
     Route::new("GET", "/api/v1/auth/api-keys", Op::ListApiKeys),
     Route::new("POST", "/api/v1/auth/api-keys", Op::CreateApiKey).shows_secret(),
     Route::new("DELETE", "/api/v1/auth/api-keys/{id}", Op::DeleteApiKey),
+    Route::new("DELETE", "/api/v1/auth/api-keys", Op::RevokeApiKeys),
     Route::public("POST", "/api/v1/auth/api-key-token", Op::ExchangeApiKey).shows_secret(),
     Route::new("GET", "/api/v1/auth/mfa/status", Op::MfaStatus),
     Route::new("POST", "/api/v1/auth/mfa/setup", Op::MfaSetup).shows_secret(),
@@ -145,6 +148,7 @@ impl RouteGroup for Identity {
             Op::ListApiKeys => "listApiKeys",
             Op::CreateApiKey => "createApiKey",
             Op::DeleteApiKey => "deleteApiKey",
+            Op::RevokeApiKeys => "revokeAllApiKeys",
             Op::ExchangeApiKey => "exchangeApiKey",
             Op::MfaStatus => "getMfaStatus",
             Op::MfaSetup => "setUpMfa",
@@ -167,7 +171,7 @@ impl RouteGroup for Identity {
     fn resource_kind(op: Op) -> &'static str {
         match op {
             Op::ListTokens | Op::CreateToken | Op::DeleteToken => "access_token",
-            Op::ListApiKeys | Op::CreateApiKey | Op::DeleteApiKey => "api_key",
+            Op::ListApiKeys | Op::CreateApiKey | Op::DeleteApiKey | Op::RevokeApiKeys => "api_key",
             Op::DeviceStart
             | Op::DeviceActivate
             | Op::DeviceApprove
@@ -198,6 +202,7 @@ impl RouteGroup for Identity {
             Op::ListApiKeys => users::list_api_keys(ctx, req).await,
             Op::CreateApiKey => users::create_api_key(ctx, req).await,
             Op::DeleteApiKey => users::delete_api_key(ctx, params).await,
+            Op::RevokeApiKeys => users::revoke_api_keys(ctx).await,
             Op::ExchangeApiKey => users::exchange_api_key(ctx, req).await,
             Op::MfaStatus => mfa::get_status(ctx).await,
             Op::MfaSetup => mfa::set_up(ctx).await,
@@ -266,6 +271,10 @@ async fn list_access_tokens<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/access-tokens", tag = "access-tokens", operation_id = "createAccessToken",
     summary = "Create an access token; its plainTextToken is returned this once and never again",
+    description = "A token created by another access token gets only scopes its creator holds \
+        (403 naming `scopes[i]` otherwise) and never outlives it: without `expiresInDays` it \
+        expires when its creator does, a lifetime reaching past that is a 403 naming \
+        `expiresInDays`, and revoking the creator revokes it too.",
     request_body = AccessTokenCreate,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<CreatedAccessToken>), (status = 403, body = ErrorBody)))]
@@ -286,7 +295,36 @@ async fn create_access_token<P: Platform>(
         .map_err(|e| Failure::with_cause(ApiError::Internal, format!("generating a token: {e}")))?;
     let id = new_id().to_string();
     let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();
+    let parent = match &ctx.principal {
+        cp_platform::Principal::AccessToken(t) => Some(t.id.clone()),
+        _ => None,
+    };
     let token = transaction(ctx.db(), async |db| {
+        // A minted token never outlives the token minting it: without a
+        // lifetime of its own it expires with it, a longer one is refused,
+        // and it is revoked with it (`parent_id`, ON DELETE CASCADE).
+        let mut parent_expiry = None;
+        if let Some(parent) = &parent {
+            let Some(row) = db
+                .query_opt(
+                    sql::TOKEN_EXPIRY,
+                    &[parent.as_str().into(), input.expires_in_days.into()],
+                )
+                .await?
+            else {
+                return Err(ApiError::Unauthorized("invalid or revoked access token".into()).into());
+            };
+            parent_expiry = row.opt_i64("expires_micros")?;
+            if row.bool("outlives")? {
+                let until = parent_expiry.map(cp_http::time::micros_rfc3339);
+                return Err(ApiError::Forbidden(format!(
+                    "expiresInDays: the new token would outlive the token creating it (which \
+                     expires at {}); ask for fewer days, or omit expiresInDays to expire with it",
+                    until.unwrap_or_default()
+                ))
+                .into());
+            }
+        }
         let row = db
             .query_one(
                 &sql::insert(),
@@ -298,6 +336,8 @@ async fn create_access_token<P: Platform>(
                     Value::Json(json!(input.scopes)),
                     ctx.principal.actor().into(),
                     input.expires_in_days.into(),
+                    parent.clone().into(),
+                    parent_expiry.into(),
                 ],
             )
             .await?;
@@ -368,6 +408,7 @@ impl utoipa::Modify for TokenLinks {
         users::sign_up, users::log_in, users::log_out, users::change_password,
         users::get_me, users::update_me, users::delete_me,
         users::list_api_keys, users::create_api_key, users::delete_api_key,
+        users::revoke_api_keys,
         users::exchange_api_key,
         mfa::get_status, mfa::set_up, mfa::verify_setup, mfa::verify, mfa::disable,
         oidc::login, oidc::callback, session::log_out, oidc::exchange_id_token,
@@ -380,7 +421,7 @@ impl utoipa::Modify for TokenLinks {
           by jti), password changes, the caller's profile, personal API keys (`cpk_…`, shown \
           once, stored as SHA-256 digests), TOTP MFA (RFC 6238; secrets encrypted at rest, \
           failed codes rate-limited), federated login through the OIDC identity provider \
-          (browser sessions: the `cp_session` cookie; ID-token exchange).")),
+          (browser sessions: the `__Host-cp_session` cookie; ID-token exchange).")),
 )]
 pub struct IdentityApi;
 

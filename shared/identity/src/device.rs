@@ -155,10 +155,13 @@ const INSERT_GRANT: &str =
         `verificationUriComplete`; poll GET /auth/device/token every `interval` seconds until \
         it answers 200 (or 410). The device code lives 10 minutes. Needs OIDC configured (503 \
         otherwise): approving signs in through the identity provider. A body, if any, must be \
-        `{}`.",
+        `{}`. Starts are limited per source address (`device_start_max_per_address` per \
+        `device_start_window_secs`, default 30 per 10 minutes): over it, 429 RATE_LIMITED with \
+        `Retry-After`.",
     security(()),
     params(cp_http::params::IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<DeviceAuthorization>), (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<DeviceAuthorization>), (status = 429, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub(crate) async fn start<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -168,6 +171,12 @@ pub(crate) async fn start<P: Platform>(
     }
     let cfg = OidcConfig::require(ctx.platform)?;
     cfg.browser()?;
+    crate::throttle::reserve(
+        ctx,
+        crate::throttle::Kind::DeviceStart,
+        &crate::throttle::client_address(req),
+    )
+    .await?;
     let origin = cfg.public_origin().unwrap_or_default().to_owned();
     let interval = interval(ctx.platform);
     let device_code = random(DEVICE_CODE_PREFIX)?;

@@ -18,6 +18,7 @@ pub mod password;
 pub mod pod_token;
 pub mod session;
 mod sql;
+pub mod throttle;
 pub mod totp;
 pub mod users;
 

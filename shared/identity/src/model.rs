@@ -106,7 +106,10 @@ fn days_schema() -> Object {
         .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
         .minimum(Some(1))
         .maximum(Some(MAX_DAYS))
-        .description(Some("Lifetime in days (1-3650); omitted: no expiry."))
+        .description(Some(
+            "Lifetime in days (1-3650); omitted: no expiry, or, for a token created by another \
+             access token, its creator's expiry (a token never outlives its creator).",
+        ))
         .build()
 }
 

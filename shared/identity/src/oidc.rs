@@ -19,9 +19,16 @@
 //! against the JWKS key of its `kid`, `iss`, `aud`, `exp` (5 s tolerance)
 //! and, in the browser flow, the `nonce` of the login attempt.
 //!
-//! Users are found by the provider's `(iss, sub)`, else linked by verified
-//! email, else created without a password. An unverified email is refused:
-//! the session's email is what pod tokens trust. The provider is the
+//! Users are found by the provider's `(iss, sub)`, else linked to the
+//! account with that email when the account's email is verified, else
+//! created without a password (email verified). An account whose email is
+//! unverified (a password signup) is never linked by email: anyone can sign
+//! up with any address, so the sign-in is refused (409
+//! `ACCOUNT_EMAIL_UNVERIFIED`) unless the caller proves control of the
+//! account by sending the ID token to `/auth/oidc-token` signed in to it.
+//! An email the provider has not verified is refused: the session's email
+//! is what pod tokens trust. ID tokens are exchanged at `/auth/oidc-token`
+//! once (by `jti`, else digest), and `azp` is checked. The provider is the
 //! authenticator here: the local TOTP second factor is not asked for.
 
 use std::collections::HashSet;
@@ -360,6 +367,10 @@ pub struct VerifiedIdentity {
     pub email_verified: bool,
     /// Their name, if given.
     pub name: Option<String>,
+    /// The token's `jti`, if it has one.
+    pub jti: Option<String>,
+    /// When the token expires (Unix seconds).
+    pub expires_at_secs: i64,
 }
 
 /// Why an ID token was refused. Every case is a 401 saying which.
@@ -389,6 +400,10 @@ pub enum IdTokenError {
     /// Another `aud`.
     #[error("the ID token was issued for another client (audience)")]
     WrongAudience,
+    /// Several audiences without an accepted `azp`, or an `azp` naming
+    /// another client (OpenID Connect Core 1.0 §3.1.3.7).
+    #[error("the ID token's authorized party (azp) is missing or is not a client accepted here")]
+    WrongAuthorizedParty,
     /// Another (or no) `nonce` than the login attempt's.
     #[error("the ID token's nonce does not match this login")]
     WrongNonce,
@@ -413,6 +428,9 @@ struct ProviderClaims {
     email_verified: Option<Json>,
     #[serde(default)]
     name: Option<String>,
+    /// The authorized party: the client the token was issued to.
+    #[serde(default)]
+    azp: Option<String>,
 }
 
 /// The published key a token names: by `kid` when it has one (else the only
@@ -492,8 +510,19 @@ pub fn verify_id_token(
             .verify_token(token, Some(options))
     }
     .map_err(|e| jwt_error(&e))?;
-    if claims.expires_at.is_none() {
+    let Some(expires_at) = claims.expires_at else {
         return Err(IdTokenError::MissingClaim("exp"));
+    };
+    // With several audiences the token must name the client it was issued
+    // to (`azp`), and an `azp` must be a client accepted here.
+    let several = claims
+        .audiences
+        .as_ref()
+        .is_some_and(|a| a.clone().into_set().len() > 1);
+    match &claims.custom.azp {
+        Some(azp) if !audiences.contains(azp) => return Err(IdTokenError::WrongAuthorizedParty),
+        None if several => return Err(IdTokenError::WrongAuthorizedParty),
+        _ => {}
     }
     let subject = claims
         .subject
@@ -530,6 +559,8 @@ pub fn verify_id_token(
         email,
         email_verified,
         name,
+        jti: claims.jwt_id.filter(|j| !j.is_empty()),
+        expires_at_secs: i64::try_from(expires_at.as_secs()).unwrap_or(i64::MAX),
     })
 }
 
@@ -583,11 +614,26 @@ fn require_verified(identity: &VerifiedIdentity) -> Result<(), Failure> {
 const IDENTITY_USER: &str = "UPDATE user_identities SET email = $3, last_login_at = now()
     WHERE issuer = $1 AND subject = $2 RETURNING user_id::text AS user_id";
 
-const USER_BY_EMAIL: &str = "SELECT id::text AS id FROM users WHERE email = $1 FOR UPDATE";
+const USER_BY_EMAIL: &str = "SELECT id::text AS id, email_verified_at IS NOT NULL AS verified
+    FROM users WHERE email = $1 FOR UPDATE";
 
-/// A user without a password ($1 id, $2 email, $3 display name).
-const INSERT_USER: &str = "INSERT INTO users (id, email, display_name)
-    VALUES ($1::text::uuid, $2, $3) ON CONFLICT (email) DO NOTHING RETURNING id::text AS id";
+/// A user without a password ($1 id, $2 email, $3 display name), whose
+/// email the provider verified.
+const INSERT_USER: &str = "INSERT INTO users (id, email, display_name, email_verified_at)
+    VALUES ($1::text::uuid, $2, $3, now()) ON CONFLICT (email) DO NOTHING RETURNING id::text AS id";
+
+/// The user an identity is linked to ($1 issuer, $2 subject).
+const IDENTITY_OWNER: &str =
+    "SELECT user_id::text AS user_id FROM user_identities WHERE issuer = $1 AND subject = $2";
+
+/// A user's ($1) email, the user locked for the link.
+const USER_EMAIL_FOR_UPDATE: &str = "SELECT email FROM users WHERE id = $1::text::uuid FOR UPDATE";
+
+/// Marks user $1's email verified (the provider vouched for it).
+const MARK_VERIFIED: &str =
+    "UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()),
+        updated_at = now()
+    WHERE id = $1::text::uuid";
 
 const LINK_IDENTITY: &str = "INSERT INTO user_identities (issuer, subject, user_id, email)
     VALUES ($1, $2, $3::text::uuid, $4) ON CONFLICT (issuer, subject) DO NOTHING";
@@ -597,8 +643,11 @@ const LINK_IDENTITY: &str = "INSERT INTO user_identities (issuer, subject, user_
 pub(crate) enum Linked {
     /// Known by `(iss, sub)`.
     Known,
-    /// An existing user with the verified email, linked now.
+    /// An existing user with the same verified email, linked now.
     ByEmail,
+    /// The signed-in caller's account (same email), linked now: signing in
+    /// proved control of the account, the provider the email.
+    BySignIn,
     /// A new user.
     Created,
 }
@@ -608,6 +657,7 @@ impl Linked {
         match self {
             Self::Known => "known",
             Self::ByEmail => "linkedByEmail",
+            Self::BySignIn => "linkedBySignIn",
             Self::Created => "created",
         }
     }
@@ -635,6 +685,22 @@ pub(crate) async fn link_user<D: Database>(
         .query_opt(USER_BY_EMAIL, &[identity.email.as_str().into()])
         .await?
     {
+        // An unverified email proves nothing about who made the account
+        // (anyone can sign up with any address): never linked.
+        Some(row) if !row.bool("verified")? => {
+            return Err(ApiError::Refused {
+                status: 409,
+                code: UNVERIFIED_ACCOUNT,
+                message: format!(
+                    "an account with the email {} already exists, but its email is not \
+                     verified, so this sign-in is not linked to it; if it is yours, sign in \
+                     with its password and send this identity provider's ID token to POST \
+                     /api/v1/auth/oidc-token with that session (Authorization: Bearer) to link it",
+                    identity.email
+                ),
+            }
+            .into());
+        }
         Some(row) => (row.text("id")?, Linked::ByEmail),
         None => {
             let id = cp_http::ids::new_id().to_string();
@@ -668,6 +734,66 @@ pub(crate) async fn link_user<D: Database>(
     )
     .await?;
     Ok((user_id, linked))
+}
+
+/// The code of a provider sign-in refused because an account with an
+/// unverified email holds that email.
+pub const UNVERIFIED_ACCOUNT: &str = "ACCOUNT_EMAIL_UNVERIFIED";
+
+/// Links a verified identity to the signed-in caller's account (they proved
+/// control of it by signing in; the provider vouches for the email, which
+/// must be the account's), and marks the account's email verified.
+pub(crate) async fn link_signed_in<D: Database>(
+    db: &D,
+    identity: &VerifiedIdentity,
+    user_id: &str,
+) -> Result<Linked, Failure> {
+    let Some(row) = db
+        .query_opt(USER_EMAIL_FOR_UPDATE, &[user_id.into()])
+        .await?
+    else {
+        return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
+    };
+    if row.text("email")? != identity.email {
+        return Err(ApiError::Forbidden(format!(
+            "the ID token is for {}, not this account's email; only an identity with the \
+             account's own email can be linked to it",
+            identity.email
+        ))
+        .into());
+    }
+    let owner = db
+        .query_opt(
+            IDENTITY_OWNER,
+            &[
+                identity.issuer.as_str().into(),
+                identity.subject.as_str().into(),
+            ],
+        )
+        .await?;
+    match owner {
+        Some(o) if o.text("user_id")? != user_id => {
+            return Err(ApiError::Conflict(
+                "this identity-provider account is already linked to another user".into(),
+            )
+            .into());
+        }
+        Some(_) => {}
+        None => {
+            db.execute(
+                LINK_IDENTITY,
+                &[
+                    identity.issuer.as_str().into(),
+                    identity.subject.as_str().into(),
+                    user_id.into(),
+                    identity.email.as_str().into(),
+                ],
+            )
+            .await?;
+        }
+    }
+    db.execute(MARK_VERIFIED, &[user_id.into()]).await?;
+    Ok(Linked::BySignIn)
 }
 
 fn sign_in_detail(identity: &VerifiedIdentity, linked: Linked) -> Json {
@@ -890,16 +1016,18 @@ async fn exchange_code<P: Platform>(
         expired, or started in another browser). The code is exchanged with the PKCE verifier; \
         the ID token's signature (RS256/ES256, the provider's JWKS), `iss`, `aud`, `exp` and \
         `nonce` are checked (401 saying which failed). The user is found by the provider's \
-        subject, else linked by verified email, else created without a password; an unverified \
-        email is a 403. The session cookie `cp_session` (HttpOnly, Secure, SameSite=Lax, \
-        Path=/, 12 hours) is then set and the browser sent to the login's `returnTo`.",
+        subject, else linked to the account with that email when that account's email is \
+        verified (an unverified one is never linked: 409 ACCOUNT_EMAIL_UNVERIFIED), else \
+        created without a password; an email the provider has not verified is a 403. The \
+        session cookie `__Host-cp_session` (HttpOnly, Secure, SameSite=Lax, Path=/, no Domain, \
+        12 hours) is then set and the browser sent to the login's `returnTo`.",
     params(CallbackParams), security(()),
     responses((status = 303, description = "Signed in; to `returnTo` (default /api/v1/auth/me)",
             headers(("location" = String, description = "Where the login asked to return"),
-                ("set-cookie" = String, description = "`cp_session`"))),
+                ("set-cookie" = String, description = "`__Host-cp_session`"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn callback<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -908,7 +1036,7 @@ pub(crate) async fn callback<P: Platform>(
     // A refused login is audited like a refused password (the pipeline
     // audits only refused writes, and this is a GET).
     if let Err(failure) = &result {
-        if matches!(failure.error.status(), 401 | 403) {
+        if matches!(failure.error.status(), 401 | 403 | 409) {
             let entry = ctx.audit("user", "").failed().detail(json!({
                 "via": "oidc",
                 "status": failure.error.status(),
@@ -1015,6 +1143,54 @@ async fn complete_login<P: Platform>(
 
 // --- /auth/oidc-token ---
 
+/// The code of an ID token exchanged a second time.
+pub const ID_TOKEN_REPLAYED: &str = "ID_TOKEN_REPLAYED";
+
+/// Drops a few records of tokens that have expired (skipping any in use).
+const PRUNE_USED: &str = "DELETE FROM oidc_used_id_tokens WHERE token_key IN (
+        SELECT token_key FROM oidc_used_id_tokens WHERE expires_at < now()
+        LIMIT 20 FOR UPDATE SKIP LOCKED)";
+
+/// Records an exchanged token ($1 key, $2 expiry in Unix seconds); no row
+/// when it was exchanged before.
+const RECORD_USE: &str = "INSERT INTO oidc_used_id_tokens (token_key, expires_at)
+    VALUES ($1, timestamptz 'epoch' + $2::int8 * interval '1 second')
+    ON CONFLICT (token_key) DO NOTHING";
+
+/// Records the exchange of an ID token in the caller's transaction, or
+/// refuses it (401 `ID_TOKEN_REPLAYED`) when it was exchanged before: by
+/// issuer and `jti`, or by the whole token's digest when it has none. The
+/// record lives until the token expires (it cannot be presented later).
+async fn use_once<D: Database>(
+    db: &D,
+    identity: &VerifiedIdentity,
+    token: &str,
+) -> Result<(), Failure> {
+    let key = match &identity.jti {
+        Some(jti) => cp_crypto::token_hash(&format!("jti:{}:{jti}", identity.issuer)),
+        None => cp_crypto::token_hash(&format!("token:{token}")),
+    };
+    db.execute(PRUNE_USED, &[]).await?;
+    // Kept past `exp` by the verification's clock tolerance.
+    let until = identity
+        .expires_at_secs
+        .saturating_add(i64::try_from(TOLERANCE_SECS).unwrap_or(0) + 60);
+    let recorded = db
+        .execute(RECORD_USE, &[key.as_str().into(), Value::Int(until)])
+        .await?;
+    if recorded == 0 {
+        return Err(ApiError::Refused {
+            status: 401,
+            code: ID_TOKEN_REPLAYED,
+            message: "this ID token was already exchanged; each is accepted once (get a fresh \
+                      one from the identity provider)"
+                .into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Body of `POST /auth/oidc-token`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -1028,14 +1204,19 @@ pub struct OidcTokenExchange {
 #[utoipa::path(post, path = "/api/v1/auth/oidc-token", tag = "auth", operation_id = "exchangeOidcToken",
     summary = "Exchange an ID token of the identity provider for a session JWT (15 minutes)",
     description = "The ID token is verified as in the browser login (signature against the \
-        provider's JWKS, `iss`, `aud`, `exp`; no nonce: it was not requested here) and must carry \
-        a verified email (403 otherwise). Its user is found, linked or created as there. Answers \
-        what POST /auth/token answers.",
+        provider's JWKS, `iss`, `aud`, `exp`; no nonce: it was not requested here; with several \
+        audiences its `azp` must be an accepted client, and an `azp` always must) and must carry \
+        a verified email (403 otherwise). Each ID token is accepted once: a second exchange is a \
+        401 ID_TOKEN_REPLAYED. Its user is found, linked or created as there (an existing \
+        account whose email is unverified is not linked: 409 ACCOUNT_EMAIL_UNVERIFIED). Sent \
+        with the `Authorization: Bearer` of a signed-in user, the identity is linked to that \
+        account instead (its email must be the account's; the account's email becomes \
+        verified). Answers what POST /auth/token answers.",
     request_body = OidcTokenExchange, security(()),
     params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn exchange_id_token<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -1048,6 +1229,22 @@ pub(crate) async fn exchange_id_token<P: Platform>(
     if token.len() > MAX_ID_TOKEN {
         return Err(ApiError::invalid("idToken", "must be at most 16384 characters").into());
     }
+    // A signed-in caller (Authorization header) links the identity to
+    // their own account instead.
+    let signed_in = match req.header("authorization") {
+        None => None,
+        Some(_) => match cp_platform::auth::authenticate(req, ctx.platform).await? {
+            cp_platform::Principal::User(u) => Some(u.id),
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "only a signed-in user can link an identity-provider account; send no \
+                     Authorization header to sign in with the ID token"
+                        .into(),
+                )
+                .into())
+            }
+        },
+    };
     let cfg = OidcConfig::require(ctx.platform)?;
     let key = JwtKey::for_sign_in(ctx.platform)?;
     let mut meta = provider(ctx, &cfg).await?;
@@ -1055,7 +1252,11 @@ pub(crate) async fn exchange_id_token<P: Platform>(
         verify_with_provider(ctx, &cfg, &mut meta, &token, &cfg.audiences(), None).await?;
     require_verified(&identity)?;
     let user = transaction(ctx.db(), async |db| {
-        let (user_id, linked) = link_user(db, &identity).await?;
+        use_once(db, &identity, &token).await?;
+        let (user_id, linked) = match &signed_in {
+            Some(id) => (id.clone(), link_signed_in(db, &identity, id).await?),
+            None => link_user(db, &identity).await?,
+        };
         let row = db
             .query_one(&sql::user_by_id(), &[user_id.as_str().into()])
             .await?;
@@ -1209,6 +1410,46 @@ mod tests {
         assert_eq!(
             verify_id_token(&key.sign(c).unwrap(), &jwks, ISSUER, &audiences(), None).unwrap_err(),
             IdTokenError::MissingClaim("email")
+        );
+    }
+
+    #[test]
+    fn several_audiences_need_an_accepted_azp() {
+        let (key, jwk) = es_key("k1");
+        let jwks = json!({"keys": [jwk]});
+        let token = |custom: Json, aud: &[&str]| {
+            let c =
+                Claims::with_custom_claims(custom, jwt_simple::prelude::Duration::from_secs(60))
+                    .with_issuer(ISSUER)
+                    .with_subject("ada")
+                    .with_audiences(aud.iter().copied().collect::<HashSet<_>>())
+                    .with_jwt_id("jti-1");
+            key.sign(c).unwrap()
+        };
+        let check = |t: &str| verify_id_token(t, &jwks, ISSUER, &audiences(), None);
+        let email = json!({"email": "ada@example.com", "email_verified": true});
+        let with_azp = |azp: &str| {
+            let mut c = email.clone();
+            c["azp"] = json!(azp);
+            c
+        };
+        let two = ["control-plane", "someone-else"];
+        assert_eq!(
+            check(&token(email.clone(), &two)).unwrap_err(),
+            IdTokenError::WrongAuthorizedParty
+        );
+        assert_eq!(
+            check(&token(with_azp("someone-else"), &two)).unwrap_err(),
+            IdTokenError::WrongAuthorizedParty
+        );
+        let ok = check(&token(with_azp("control-plane"), &two)).unwrap();
+        assert_eq!(ok.jti.as_deref(), Some("jti-1"));
+        assert!(ok.expires_at_secs > 0);
+        // One audience: no azp needed, but one naming another client is refused.
+        assert!(check(&token(email.clone(), &["control-plane"])).is_ok());
+        assert_eq!(
+            check(&token(with_azp("someone-else"), &["control-plane"])).unwrap_err(),
+            IdTokenError::WrongAuthorizedParty
         );
     }
 

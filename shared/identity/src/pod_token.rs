@@ -1,7 +1,7 @@
 //! `POST /auth/pod-token`: single sign-on from the control plane to the
-//! caller's tenant pod. The browser session's verified email (the one the
-//! identity provider vouched for at sign-in, never the editable profile
-//! email) names the tenant; Kubernetes mints a short-lived token of the
+//! caller's tenant pod. The tenant is the one the signed-in user owns
+//! (`ownerId`: set by the server when the user created it, or by an
+//! operator; never the tenant's editable `email`); Kubernetes mints a short-lived token of the
 //! tenant's service account bound to the pod's audience (TokenRequest), so
 //! nobody obtains a token for another person's pod. The ingress host comes
 //! from the tenant's row, else (a tenant not written since its operator
@@ -38,13 +38,9 @@ pub struct PodToken {
     pub tenant: String,
 }
 
-const SESSION_EMAIL: &str =
-    "SELECT email FROM user_sessions WHERE id = $1::text::uuid AND expires_at > now()";
-
-/// The live tenants of an email (case-insensitive, `tenants_email_lower`);
-/// two are enough to refuse.
-const TENANTS_BY_EMAIL: &str = "SELECT name, ingress_host FROM tenants
-    WHERE lower(email) = lower($1) AND state <> 'decommissioned' ORDER BY name LIMIT 5";
+/// The live tenants user $1 owns (`tenants_owner`); two are enough to refuse.
+const OWNED_TENANTS: &str = "SELECT name, ingress_host FROM tenants
+    WHERE owner_user_id = $1::text::uuid AND state <> 'decommissioned' ORDER BY name LIMIT 5";
 
 fn no_session() -> Failure {
     ApiError::Unauthorized(
@@ -58,9 +54,9 @@ fn no_session() -> Failure {
 #[utoipa::path(post, path = "/api/v1/auth/pod-token", tag = "auth", operation_id = "createPodToken",
     summary = "A short-lived, audience-bound token for the caller's tenant pod (Kubernetes TokenRequest)",
     description = "Needs the browser session cookie (a bearer token is a 401) and, like every \
-        cookie-authenticated write, an `X-Requested-With` header. The tenant is the one whose \
-        email is the session's verified email: 403 when none, 409 when several or when its pod \
-        has no ingress host yet. The token is minted for the tenant's service account with the \
+        cookie-authenticated write, an `X-Requested-With` header. The tenant is the one the \
+        caller owns (`ownerId`, never the tenant's `email`): 403 when none, 409 when several or \
+        when its pod has no ingress host yet. The token is minted for the tenant's service account with the \
         audience `https://<ingressHost>` and lives 10 minutes: call again before `expiresAt`.",
     params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<PodToken>), (status = 401, body = ErrorBody),
@@ -72,24 +68,17 @@ pub(crate) async fn create<P: Platform>(
     let Some(user) = ctx.principal.user() else {
         return Err(no_session());
     };
-    let UserVia::Session { session_id } = &user.via else {
+    // Authentication already checked that the session is live.
+    let UserVia::Session { .. } = &user.via else {
         return Err(no_session());
     };
-    let Some(row) = ctx
-        .db()
-        .query_opt(SESSION_EMAIL, &[session_id.as_str().into()])
-        .await?
-    else {
-        return Err(no_session());
-    };
-    let email = row.text("email")?;
     let tenants = ctx
         .db()
-        .query(TENANTS_BY_EMAIL, &[email.as_str().into()])
+        .query(OWNED_TENANTS, &[user.id.as_str().into()])
         .await?;
     let (tenant, ingress_host) = match tenants.as_slice() {
         [] => {
-            return Err(ApiError::Forbidden(format!("no tenant belongs to {email}")).into());
+            return Err(ApiError::Forbidden("you own no tenant".into()).into());
         }
         [one] => (one.text("name")?, one.opt_text("ingress_host")?),
         several => {
@@ -98,7 +87,7 @@ pub(crate) async fn create<P: Platform>(
                 .map(|r| r.text("name"))
                 .collect::<Result<Vec<_>, _>>()?;
             return Err(ApiError::Conflict(format!(
-                "{email} owns several tenants ({}); a pod token needs exactly one",
+                "you own several tenants ({}); a pod token needs exactly one",
                 names.join(", ")
             ))
             .into());

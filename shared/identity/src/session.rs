@@ -1,5 +1,8 @@
-//! Browser sessions: the `cp_session` cookie an OIDC login sets, its
-//! server-side row, and `POST /auth/logout`.
+//! Browser sessions: the `__Host-cp_session` cookie an OIDC login sets, its
+//! server-side row, and `POST /auth/logout`. The `__Host-` prefix binds the
+//! cookie to this host (`Secure`, `Path=/`, no `Domain`), so a sibling
+//! subdomain cannot plant one; a request carrying two is refused (400
+//! `DUPLICATE_SESSION_COOKIE`).
 //!
 //! The cookie's value is 256 random bits (`cps_…`); the row keeps only its
 //! SHA-256 digest, the user, the email the identity provider verified at
@@ -15,6 +18,9 @@ use cp_store::{Database, Value};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
+
+/// Most session cookies one logout ends (a request carries one or two).
+const MAX_COOKIES_ENDED: usize = 4;
 
 /// Lifetime of a browser session: a working day; then sign in again.
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
@@ -107,7 +113,8 @@ pub(crate) async fn create<D: Database>(
 
 /// `Set-Cookie` for a cookie: HttpOnly (no script reads it), Secure (never
 /// over plain HTTP, loopback aside in browsers), SameSite=Lax (not sent on
-/// cross-site subrequests or POSTs).
+/// cross-site subrequests or POSTs), never a `Domain` (host-only, as the
+/// `__Host-` prefix of the session cookie requires).
 pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age_secs: i64) -> String {
     format!("{name}={value}; HttpOnly; Secure; SameSite=Lax; Path={path}; Max-Age={max_age_secs}")
 }
@@ -120,24 +127,34 @@ pub(crate) fn clear_session_cookie() -> String {
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logOutSession",
     summary = "End the browser session: its row is deleted and the cookie cleared",
     description = "Public and idempotent: without a session (or with one already ended) it \
-        still answers 204 and clears the cookie. Bearer JWTs are revoked at DELETE /auth/token. \
+        still answers 204 and clears the cookie. Every session cookie the request carries is \
+        ended. Bearer JWTs are revoked at DELETE /auth/token. \
         No X-Requested-With is needed: a forged logout only signs the victim out.",
     security(()),
-    responses((status = 204, description = "Signed out; `Set-Cookie` clears `cp_session`"),
+    responses((status = 204, description = "Signed out; `Set-Cookie` clears `__Host-cp_session`"),
         (status = 503, body = ErrorBody)))]
 pub(crate) async fn log_out<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
-    if let Some(value) = cp_platform::auth::cookie(req, SESSION_COOKIE) {
-        let digest = cp_crypto::token_hash(value);
+    // Every session cookie sent is ended (a planted second one included).
+    let digests: Vec<String> = cp_platform::auth::cookies(req, SESSION_COOKIE)
+        .take(MAX_COOKIES_ENDED)
+        .map(cp_crypto::token_hash)
+        .collect();
+    if !digests.is_empty() {
         cp_store::transaction(ctx.db(), async |db| {
-            if let Some(row) = db.query_opt(DELETE_SESSION, &[digest.into()]).await? {
-                let user_id = row.text("user_id")?;
-                crate::oidc::audit_as(ctx, &user_id, "user", &user_id)
-                    .detail(json!({ "sessionId": row.text("id")? }))
-                    .write(db)
-                    .await?;
+            for digest in &digests {
+                if let Some(row) = db
+                    .query_opt(DELETE_SESSION, &[digest.as_str().into()])
+                    .await?
+                {
+                    let user_id = row.text("user_id")?;
+                    crate::oidc::audit_as(ctx, &user_id, "user", &user_id)
+                        .detail(json!({ "sessionId": row.text("id")? }))
+                        .write(db)
+                        .await?;
+                }
             }
             Ok::<_, Failure>(())
         })

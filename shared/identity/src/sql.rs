@@ -21,14 +21,27 @@ pub(crate) fn list_after() -> String {
 }
 
 /// Stores a new token ($1 id, $2 name, $3 prefix, $4 digest, $5 scopes,
-/// $6 creator, $7 lifetime in days or NULL).
+/// $6 creator, $7 lifetime in days or NULL, $8 the minting access token or
+/// NULL, $9 its expiry in Unix microseconds or NULL). Without a lifetime of
+/// its own a minted token expires with its parent.
 pub(crate) fn insert() -> String {
     format!(
-        "INSERT INTO access_tokens (id, name, token_prefix, token_hash, scopes, created_by, expires_at)
-         VALUES ($1::text::uuid, $2, $3, $4, $5, $6, now() + $7::int8 * interval '1 day')
+        "INSERT INTO access_tokens
+             (id, name, token_prefix, token_hash, scopes, created_by, expires_at, parent_id)
+         VALUES ($1::text::uuid, $2, $3, $4, $5, $6,
+             COALESCE(now() + $7::int8 * interval '1 day',
+                      timestamptz 'epoch' + $9::int8 * interval '1 microsecond'),
+             $8::text::uuid)
          RETURNING {TOKEN_COLUMNS}"
     )
 }
+
+/// The expiry of a live access token ($1 id) in Unix microseconds (NULL:
+/// never), and whether `now() + $2 days` would outlive it.
+pub(crate) const TOKEN_EXPIRY: &str = "SELECT
+        (extract(epoch FROM expires_at) * 1000000)::int8 AS expires_micros,
+        COALESCE(now() + $2::int8 * interval '1 day' > expires_at, false) AS outlives
+    FROM access_tokens WHERE id = $1::text::uuid";
 
 /// Revokes a token: its row goes.
 pub(crate) const DELETE: &str =
@@ -36,6 +49,7 @@ pub(crate) const DELETE: &str =
 
 /// Columns of a user row, as [`crate::account::User::from_row`] reads them.
 const USER_COLUMNS: &str = "id::text AS id, email, display_name,
+    email_verified_at IS NOT NULL AS email_verified, pending_email,
     (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
     (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros";
 
@@ -72,10 +86,14 @@ pub(crate) fn set_password() -> String {
     )
 }
 
-/// Changes the profile: NULL parameters keep the current value.
+/// Changes the profile: NULL parameters keep the current value. A new
+/// email ($3) becomes the pending email (the account's own email cancels a
+/// pending change); `email` itself changes only through verification.
 pub(crate) fn update_profile() -> String {
     format!(
-        "UPDATE users SET display_name = COALESCE($2, display_name), email = COALESCE($3, email),
+        "UPDATE users SET display_name = COALESCE($2, display_name),
+             pending_email = CASE WHEN $3::text IS NULL THEN pending_email
+                                  WHEN $3::text = email THEN NULL ELSE $3::text END,
              updated_at = now()
          WHERE id = $1::text::uuid RETURNING {USER_COLUMNS}"
     )
@@ -126,6 +144,10 @@ pub(crate) fn insert_key() -> String {
 /// Revokes one of a user's ($2) keys ($1): its row goes.
 pub(crate) const DELETE_KEY: &str = "DELETE FROM user_api_keys
     WHERE id = $1::text::uuid AND user_id = $2::text::uuid RETURNING name";
+
+/// Revokes every key of a user ($1): their rows go.
+pub(crate) const DELETE_USER_KEYS: &str =
+    "DELETE FROM user_api_keys WHERE user_id = $1::text::uuid RETURNING id::text AS id";
 
 /// The user of a key, by the key's digest.
 pub(crate) fn user_by_key() -> String {

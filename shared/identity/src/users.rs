@@ -19,11 +19,12 @@ use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
 
 use crate::account::{
-    ApiKey, ApiKeyCreate, ApiKeyExchange, ChangePassword, CreatedApiKey, LogIn, Me, Session,
-    SignUp, UpdateMe, User, SHOWN_KEY_PREFIX_LEN,
+    ApiKey, ApiKeyCreate, ApiKeyExchange, ChangePassword, CreatedApiKey, LogIn, Me, RevokedApiKeys,
+    Session, SignUp, UpdateMe, User, SHOWN_KEY_PREFIX_LEN,
 };
 use crate::api::TokenIdPath;
 use crate::mfa::{self, LoginResult};
+use crate::throttle::{self, Kind};
 use crate::{password, sql};
 
 /// Cursor scope of the API key list.
@@ -71,6 +72,22 @@ fn duplicate_email(e: DbError) -> Failure {
     }
 }
 
+/// Checks the `currentPassword` of a re-authentication against the stored
+/// hash: a 400 naming it when wrong, or when the account has none.
+fn check_current_password(stored: Option<String>, given: &str) -> Result<(), Failure> {
+    let Some(stored) = stored else {
+        return Err(ApiError::invalid(
+            "currentPassword",
+            "this account has no password: it signs in through the identity provider",
+        )
+        .into());
+    };
+    if !password::verify(given, &stored).map_err(hash_failure)? {
+        return Err(ApiError::invalid("currentPassword", "is incorrect").into());
+    }
+    Ok(())
+}
+
 /// A refused login or key exchange: audited here (actor anonymous, the
 /// user's id when known, never the password or key), then answered as a
 /// response rather than an error so the pipeline does not audit it twice.
@@ -93,16 +110,22 @@ async fn refuse_login<P: Platform>(
     description = "Password policy: 12-128 characters; not a single repeated character; must not \
         contain the local part of the email (case-insensitive, when it has 3 or more characters); \
         not one of the most common passwords. A violation is a 400 naming `password`. The email \
-        is stored lowercased and is unique (409 CONFLICT). Passwords are stored as argon2id hashes.",
+        is stored lowercased and is unique (409 CONFLICT). Passwords are stored as argon2id hashes. \
+        The account's email starts unverified (`emailVerified: false`): it is not trusted for \
+        invitations or for linking an identity-provider sign-in. Signups are limited per source \
+        address (`signup_max_per_address` per `signup_window_secs`, default 20 an hour): over it, \
+        429 RATE_LIMITED with `Retry-After`.",
     request_body = SignUp, security(()),
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<Session>), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<Session>), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub(crate) async fn sign_up<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<SignUp>(req)?.validate()?;
     let key = JwtKey::for_sign_in(ctx.platform)?;
+    throttle::reserve(ctx, Kind::Signup, &throttle::client_address(req)).await?;
     let hash = password::hash(&input.password).map_err(hash_failure)?;
     let id = new_id().to_string();
     let user = transaction(ctx.db(), async |db| {
@@ -135,16 +158,32 @@ pub(crate) async fn sign_up<P: Platform>(
     description = "An unknown email and a wrong password give the same 401 after the same work. \
         Successes and failures are audited (never the password). When the user has MFA enabled, \
         the answer is `{mfaRequired: true, mfaToken, expiresIn}` instead of a session: send the \
-        mfaToken and a current code to POST /auth/mfa/verify (single use, 5 minutes).",
+        mfaToken and a current code to POST /auth/mfa/verify (single use, 5 minutes). Failed \
+        logins are limited per account (`login_max_failures_per_account`, default 10) and per \
+        source address (`login_max_failures_per_address`, default 100) within \
+        `login_window_secs` (default 900): beyond that, 429 RATE_LIMITED with `Retry-After` \
+        until the window ends, without checking the password.",
     request_body = LogIn, security(()),
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<LoginResult>), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<LoginResult>), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub(crate) async fn log_in<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
     let (email, pw) = parse_body::<LogIn>(req)?.validate()?;
     let key = JwtKey::for_sign_in(ctx.platform)?;
+    // Both counters are reserved before the argon2 check, so concurrent
+    // guesses cannot run more checks than the limits allow.
+    let account = throttle::reserve(ctx, Kind::LoginAccount, &email).await?;
+    let address =
+        match throttle::reserve(ctx, Kind::LoginAddress, &throttle::client_address(req)).await {
+            Ok(r) => r,
+            Err(refused) => {
+                throttle::release(ctx.db(), &account).await?;
+                return Err(refused);
+            }
+        };
     let row = ctx
         .db()
         .query_opt(&sql::user_by_email(), &[email.as_str().into()])
@@ -178,6 +217,9 @@ pub(crate) async fn log_in<P: Platform>(
         .await;
     };
     let user = User::from_row(&row)?;
+    // A success is not a failure: the attempt is given back.
+    throttle::release(ctx.db(), &account).await?;
+    throttle::release(ctx.db(), &address).await?;
     if mfa::is_enabled(ctx.db(), &user.id).await? {
         return mfa::challenge(ctx, &user).await;
     }
@@ -237,10 +279,13 @@ pub(crate) async fn log_out<P: Platform>(
         credentials are fine; one of its fields is wrong). The new password must meet the signup \
         policy (a 400 naming `newPassword`). Every JWT of the user issued before the change, the \
         one making this request included, answers 401 afterwards; the response carries a fresh \
-        JWT for the caller. Personal API keys are not affected (revoke them separately).",
+        JWT for the caller. Personal API keys are not affected: they are credentials of their own \
+        (revoke them all at DELETE /auth/api-keys). Wrong current passwords count as failed \
+        logins of the account (429 RATE_LIMITED beyond the limit).",
     request_body = ChangePassword,
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Session>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Session>), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub(crate) async fn change_password<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -249,6 +294,8 @@ pub(crate) async fn change_password<P: Platform>(
     let (current, new) = parse_body::<ChangePassword>(req)?.validate(&caller.email)?;
     let key = JwtKey::for_sign_in(ctx.platform)?;
     let new_hash = password::hash(&new).map_err(hash_failure)?;
+    // Re-authentication counts against the account's failed-login limit.
+    let reserved = throttle::reserve(ctx, Kind::LoginAccount, &caller.email).await?;
     let session = transaction(ctx.db(), async |db| {
         let Some(row) = db
             .query_opt(&sql::user_for_update(), &[caller.id.as_str().into()])
@@ -256,16 +303,7 @@ pub(crate) async fn change_password<P: Platform>(
         else {
             return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
         };
-        let Some(stored) = row.opt_text("password_hash")? else {
-            return Err(ApiError::invalid(
-                "currentPassword",
-                "this account has no password: it signs in through the identity provider",
-            )
-            .into());
-        };
-        if !password::verify(&current, &stored).map_err(hash_failure)? {
-            return Err(ApiError::invalid("currentPassword", "is incorrect").into());
-        }
+        check_current_password(row.opt_text("password_hash")?, &current)?;
         let (mut session, issued_ms) = session(&key, User::from_row(&row)?)?;
         let row = db
             .query_one(
@@ -285,6 +323,7 @@ pub(crate) async fn change_password<P: Platform>(
         Ok::<_, Failure>(session)
     })
     .await?;
+    throttle::release(ctx.db(), &reserved).await?;
     Ok(ctx.ok(&session))
 }
 
@@ -372,18 +411,29 @@ pub(crate) async fn get_me<P: Platform>(
 }
 
 #[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth", operation_id = "updateMe",
-    summary = "Change the caller's display name or email (users only; the email must stay unique)",
-    description = "`If-Match` with the ETag of GET /auth/me is honoured (stale: 409 CONFLICT).",
+    summary = "Change the caller's display name, or ask for another email (users only)",
+    description = "`If-Match` with the ETag of GET /auth/me is honoured (stale: 409 CONFLICT). \
+        A new `email` needs `currentPassword` (re-authentication; a wrong one is a 400 naming \
+        it, and counts as a failed login) and does not take effect: it is stored as \
+        `pendingEmail` until verified, and nothing (sign-in, invitations, identity-provider \
+        linking) uses it before then. Sending the account's own email cancels a pending change. \
+        An account without a password (identity-provider sign-in) takes its email from the \
+        provider: a 400 naming `currentPassword`.",
     request_body = UpdateMe,
     params(IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<User>), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn update_me<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let input = parse_body::<UpdateMe>(req)?.validate()?;
+    // Re-authentication counts against the account's failed-login limit.
+    let reserved = match &input.email {
+        Some(_) => Some(throttle::reserve(ctx, Kind::LoginAccount, &caller.email).await?),
+        None => None,
+    };
     let user = transaction(ctx.db(), async |db| {
         let Some(row) = db
             .query_opt(&sql::user_for_update(), &[caller.id.as_str().into()])
@@ -392,28 +442,33 @@ pub(crate) async fn update_me<P: Platform>(
             return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
         };
         cp_http::etag::check_if_match(req, &User::from_row(&row)?.etag())?;
+        if let Some((_, current)) = &input.email {
+            check_current_password(row.opt_text("password_hash")?, current)?;
+        }
         let row = db
             .query_one(
                 &sql::update_profile(),
                 &[
                     caller.id.as_str().into(),
                     input.display_name.clone().into(),
-                    input.email.clone().into(),
+                    input.email.as_ref().map(|(e, _)| e.as_str()).into(),
                 ],
             )
-            .await
-            .map_err(duplicate_email)?;
+            .await?;
         let user = User::from_row(&row)?;
         ctx.audit("user", &caller.id)
             .detail(json!({
                 "displayName": input.display_name.is_some(),
-                "email": input.email.is_some(),
+                "pendingEmail": input.email.is_some(),
             }))
             .write(db)
             .await?;
         Ok::<_, Failure>(user)
     })
     .await?;
+    if let Some(r) = &reserved {
+        throttle::release(ctx.db(), r).await?;
+    }
     let etag = user.etag();
     let mut resp = ctx.ok(&user);
     resp.set_header("etag", etag);
@@ -572,6 +627,37 @@ pub(crate) async fn delete_api_key<P: Platform>(
     })
     .await?;
     Ok(ApiResponse::empty(204))
+}
+
+#[utoipa::path(delete, path = "/api/v1/auth/api-keys", tag = "auth", operation_id = "revokeAllApiKeys",
+    summary = "Revoke every personal API key of the caller at once (they stop working at once)",
+    description = "API keys are credentials of their own: a password change leaves them working \
+        (it ends every JWT). After a suspected compromise, change the password and call this. \
+        Answers how many keys were revoked (0 is fine); one audit entry names them.",
+    params(IdempotencyKeyHeader),
+    responses((status = 200, body = Envelope<RevokedApiKeys>), (status = 403, body = ErrorBody)))]
+pub(crate) async fn revoke_api_keys<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+) -> Result<ApiResponse, Failure> {
+    let caller = user_of(ctx)?;
+    let revoked = transaction(ctx.db(), async |db| {
+        let rows = db
+            .query(sql::DELETE_USER_KEYS, &[caller.id.as_str().into()])
+            .await?;
+        let ids = rows
+            .iter()
+            .map(|r| r.text("id"))
+            .collect::<Result<Vec<_>, DbError>>()?;
+        ctx.audit("api_key", "*")
+            .detail(json!({ "userId": caller.id, "revoked": ids }))
+            .write(db)
+            .await?;
+        Ok::<_, Failure>(ids.len())
+    })
+    .await?;
+    Ok(ctx.ok(&RevokedApiKeys {
+        revoked: i64::try_from(revoked).unwrap_or(i64::MAX),
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/api-key-token", tag = "auth", operation_id = "exchangeApiKey",

@@ -58,7 +58,8 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "403",
-        "FORBIDDEN (or a more specific code): the caller may not do this",
+        "FORBIDDEN (or a more specific code: FIELD_FORBIDDEN and LIMIT_EXCEEDED name the \
+         fields in `fieldErrors`): the caller may not do this",
     ),
     (
         "404",

@@ -6,8 +6,8 @@
 //! never appears in a list, event, audit entry or error message. At most one
 //! invitation per (organisation, email) is pending: re-inviting deletes the
 //! pending one and creates a new one in one transaction, so the old token
-//! stops working. Accepting is for the signed-in user whose email the
-//! invitation names; an accepted or expired invitation is a 409.
+//! stops working. Accepting is for the signed-in user whose verified email
+//! the invitation names; an accepted or expired invitation is a 409.
 
 use cp_http::error::ErrorBody;
 use cp_http::ids::{new_id, path_id};
@@ -35,6 +35,9 @@ const INVITATIONS_SCOPE: &str = "org-invitations";
 
 /// How a token is named in messages: never the value itself.
 const TOKEN_SHOWN: &str = "cpinv_…";
+
+/// Code of an acceptance refused because the account's email is unverified.
+pub(crate) const EMAIL_NOT_VERIFIED: &str = "EMAIL_NOT_VERIFIED";
 
 #[utoipa::path(get, path = "/api/v1/organizations/{orgId}/invitations", tag = "organizations", operation_id = "listOrgInvitations",
     summary = "List an organisation's pending invitations, never their tokens (admin and above; keyset pagination, oldest first)",
@@ -211,7 +214,9 @@ pub(crate) async fn revoke_invitation<P: Platform>(
 #[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "invitations", operation_id = "acceptInvitation",
     summary = "Accept an invitation: the signed-in user joins the organisation with the invited role",
     description = "Only the user whose (case-insensitive) email the invitation names may accept \
-        it (403 otherwise, and for operators and access tokens). An unknown or revoked token is a \
+        it (403 otherwise, and for operators and access tokens), and only when that email is \
+        verified (an identity-provider sign-in verifies it; a password signup's email is not): \
+        403 EMAIL_NOT_VERIFIED otherwise. A pending email change does not count. An unknown or revoked token is a \
         404; an invitation already accepted, or expired, is a 409 CONFLICT (ask for a new one); \
         an existing member is a 409. Answers the organisation with the caller's new role.",
     params(TokenPath, IdempotencyKeyHeader),
@@ -238,12 +243,33 @@ pub(crate) async fn accept_invitation<P: Platform>(
             return Err(ApiError::not_found("INVITATION", TOKEN_SHOWN).into());
         };
         let invitation = OrgInvitation::from_row(&row)?;
+        // The account's email as stored now (a pending change is not it),
+        // and whether it is verified.
+        let Some(acceptor) = db
+            .query_opt(sql::ACCEPTOR, &[user.id.as_str().into()])
+            .await?
+        else {
+            return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
+        };
         // The email first: someone else holding the token learns nothing
         // about the invitation's state.
-        if invitation.email != user.email.to_lowercase() {
+        if invitation.email != acceptor.text("email")? {
             return Err(ApiError::Forbidden(
                 "this invitation was sent to another email address; sign in as that user".into(),
             )
+            .into());
+        }
+        // Anyone can sign up with any address: only a verified email proves
+        // the invitation reached this person.
+        if !acceptor.bool("verified")? {
+            return Err(ApiError::Refused {
+                status: 403,
+                code: EMAIL_NOT_VERIFIED,
+                message: "your account's email is not verified, so it cannot accept an \
+                          invitation sent to it; sign in through the identity provider (which \
+                          verifies it) and accept again"
+                    .into(),
+            }
             .into());
         }
         if row.bool("accepted")? {

@@ -214,3 +214,7 @@ pub(crate) fn events_after() -> String {
         at_micros!(3)
     )
 }
+
+/// The accepting user's ($1) email and whether it is verified.
+pub(crate) const ACCEPTOR: &str = "SELECT email, email_verified_at IS NOT NULL AS verified
+    FROM users WHERE id = $1::text::uuid";

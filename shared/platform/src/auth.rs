@@ -22,8 +22,9 @@
 //! Anything else is compared with the operator token.
 //!
 //! Without an `Authorization` header, a browser session cookie
-//! ([`SESSION_COOKIE`], set by the OIDC callback) authenticates the request
-//! as its user: looked up by SHA-256 digest, refused once expired, logged
+//! ([`SESSION_COOKIE`], `__Host-cp_session`, set by the OIDC callback; a
+//! request carrying it twice is refused) authenticates the request as its
+//! user: looked up by SHA-256 digest, refused once expired, logged
 //! out, or older than the user's `tokens_valid_after`. CSRF: the cookie is
 //! `SameSite=Lax`, and a cookie-authenticated POST/PUT/PATCH/DELETE must
 //! also carry an `X-Requested-With` header (any value). A page of another
@@ -241,8 +242,15 @@ const JWT_CHECK: &str = "SELECT u.email,
         $3::int8 >= (extract(epoch FROM u.tokens_valid_after) * 1000)::int8 AS current
     FROM users u WHERE u.id = $1::text::uuid";
 
-/// The browser session cookie set by the OIDC callback.
-pub const SESSION_COOKIE: &str = "cp_session";
+/// The browser session cookie set by the OIDC callback. The `__Host-`
+/// prefix makes browsers accept it only when set with `Secure`, `Path=/`
+/// and no `Domain` by this very host, so no sibling subdomain (a tenant pod)
+/// can set or shadow it. Browsers take `Secure` cookies only over https,
+/// except from `localhost`/`127.0.0.1` (secure contexts), as in `make up`.
+pub const SESSION_COOKIE: &str = "__Host-cp_session";
+
+/// Code of a request carrying the session cookie more than once.
+pub const DUPLICATE_SESSION_COOKIE: &str = "DUPLICATE_SESSION_COOKIE";
 
 /// Prefix of session cookie values.
 pub const SESSION_PREFIX: &str = "cps_";
@@ -256,12 +264,40 @@ const SESSION_LOOKUP: &str = "SELECT s.id::text AS id, u.id::text AS user_id, u.
     FROM user_sessions s JOIN users u ON u.id = s.user_id
     WHERE s.token_hash = $1 AND s.expires_at > now() AND s.created_at >= u.tokens_valid_after";
 
-/// The value of cookie `name` in the request's `Cookie` header.
-pub fn cookie<'a>(req: &'a ApiRequest, name: &str) -> Option<&'a str> {
-    req.header("cookie")?.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k.trim() == name).then(|| v.trim().trim_matches('"'))
-    })
+/// Every value of cookie `name` in the request's `Cookie` headers, in order.
+pub fn cookies<'a>(req: &'a ApiRequest, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    req.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
+        .flat_map(|(_, v)| v.split(';'))
+        .filter_map(move |pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"'))
+        })
+}
+
+/// The value of cookie `name` (the first, when sent several times).
+pub fn cookie<'a>(req: &'a ApiRequest, name: &'a str) -> Option<&'a str> {
+    cookies(req, name).next()
+}
+
+/// The session cookie's value: `None` without one, a 400
+/// `DUPLICATE_SESSION_COOKIE` when the request carries it more than once
+/// (a planted second cookie must not decide whose session this is).
+pub fn session_cookie(req: &ApiRequest) -> Result<Option<&str>, ApiError> {
+    let mut values = cookies(req, SESSION_COOKIE);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::Refused {
+            status: 400,
+            code: DUPLICATE_SESSION_COOKIE,
+            message: format!(
+                "the request carries more than one {SESSION_COOKIE} cookie; sign out \
+                 (POST /api/v1/auth/logout clears it) and sign in again"
+            ),
+        });
+    }
+    Ok(first)
 }
 
 /// Whether the request carries credentials: an `Authorization` header or a
@@ -271,12 +307,12 @@ pub fn has_credentials(req: &ApiRequest) -> bool {
 }
 
 /// The user of the request's session cookie: `None` without the cookie, a
-/// 401 when it names no live session.
+/// 401 when it names no live session, a 400 when it is sent twice.
 pub async fn session_user<P: Platform>(
     platform: &P,
     req: &ApiRequest,
 ) -> Result<Option<UserPrincipal>, Failure> {
-    let Some(value) = cookie(req, SESSION_COOKIE) else {
+    let Some(value) = session_cookie(req)? else {
         return Ok(None);
     };
     let digest = cp_crypto::token_hash(value);
@@ -496,13 +532,40 @@ mod tests {
     fn reads_cookies() {
         let req = |v: &str| ApiRequest::new(Method::Get, "/").with_header("cookie", v);
         assert_eq!(
-            cookie(&req("a=1; cp_session=cps_x; b=2"), SESSION_COOKIE),
+            cookie(&req("a=1; __Host-cp_session=cps_x; b=2"), SESSION_COOKIE),
             Some("cps_x")
         );
-        assert_eq!(cookie(&req("cp_session=\"v\""), SESSION_COOKIE), Some("v"));
-        assert_eq!(cookie(&req("xcp_session=1"), SESSION_COOKIE), None);
+        assert_eq!(
+            cookie(&req("__Host-cp_session=\"v\""), SESSION_COOKIE),
+            Some("v")
+        );
+        assert_eq!(cookie(&req("x__Host-cp_session=1"), SESSION_COOKIE), None);
+        // The unprefixed (pre-`__Host-`) name and other spellings are not it.
+        assert_eq!(cookie(&req("cp_session=cps_x"), SESSION_COOKIE), None);
+        assert_eq!(
+            cookie(&req("__host-cp_session=cps_x"), SESSION_COOKIE),
+            None
+        );
         assert!(!has_credentials(&ApiRequest::new(Method::Get, "/")));
-        assert!(has_credentials(&req("cp_session=cps_x")));
+        assert!(has_credentials(&req("__Host-cp_session=cps_x")));
+    }
+
+    #[test]
+    fn a_second_session_cookie_is_refused() {
+        let one = ApiRequest::new(Method::Get, "/").with_header("cookie", "__Host-cp_session=a");
+        assert_eq!(session_cookie(&one).unwrap(), Some("a"));
+        let two = ApiRequest::new(Method::Get, "/")
+            .with_header("cookie", "__Host-cp_session=a; __Host-cp_session=b");
+        let err = session_cookie(&two).unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (400, DUPLICATE_SESSION_COOKIE.into())
+        );
+        // Split over two Cookie headers (as HTTP/2 sends them) counts too.
+        let split = one.with_header("cookie", "__Host-cp_session=b");
+        assert!(session_cookie(&split).is_err());
+        let none = ApiRequest::new(Method::Get, "/").with_header("cookie", "cp_session=a");
+        assert_eq!(session_cookie(&none).unwrap(), None);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `Idempotency-Key` on mutations: the same key from the same principal with
 //! the same request replays the stored status and body (with
 //! `Idempotency-Replayed: true`); the same key with a different request is a
-//! 422. Keys live 24 hours.
+//! 422. Keys live 24 hours. Only authenticated callers get replays: every
+//! anonymous caller is the same principal, so on public routes the header
+//! is validated and otherwise ignored (a retry runs again).
 //!
 //! The first request claims the key (a `pending` row) before running, so two
 //! concurrent requests with one key cannot both run: the second gets a 409

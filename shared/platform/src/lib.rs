@@ -20,6 +20,7 @@ pub mod orgs;
 mod pipeline;
 pub mod resource;
 pub mod scopes;
+pub mod tenant_refs;
 
 #[cfg(feature = "native")]
 pub mod native;

@@ -129,6 +129,23 @@ pub fn route_mismatches<G: RouteGroup>(doc: &OpenApi) -> Vec<String> {
                     "{m} {path}: routed as {} but documented as {id}",
                     G::operation_id(route.op)
                 )),
+                // `security(())` documents a public operation; the route
+                // table decides whether the pipeline authenticates, and the
+                // two must say the same (clients and the authorisation
+                // matrix read the document).
+                Some(route) if documented_public(op) != route.public => problems.push(format!(
+                    "{m} {path}: the route is {} but the document says {}",
+                    if route.public {
+                        "public"
+                    } else {
+                        "authenticated"
+                    },
+                    if route.public {
+                        "authenticated"
+                    } else {
+                        "public"
+                    },
+                )),
                 Some(_) => {}
             }
         }
@@ -142,6 +159,17 @@ pub fn route_mismatches<G: RouteGroup>(doc: &OpenApi) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Whether an operation is documented as public: one empty security
+/// requirement (`security(())`).
+fn documented_public(op: &utoipa::openapi::path::Operation) -> bool {
+    op.security.as_ref().is_some_and(|reqs| {
+        !reqs.is_empty()
+            && reqs
+                .iter()
+                .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+    })
 }
 
 /// The schema of a create body: an update body's schema (`update`) with the

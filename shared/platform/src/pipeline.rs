@@ -51,7 +51,7 @@ async fn run<G: RouteGroup, P: Platform>(
     } else {
         let principal = auth::authenticate(req, platform).await?;
         let access = crate::scopes::Access::of(&req.method);
-        principal.authorize(access, crate::scopes::area_of(route.pattern))?;
+        principal.authorize(access, crate::scopes::area_of_route(route))?;
         principal
     };
     let ctx = RequestContext {
@@ -65,6 +65,10 @@ async fn run<G: RouteGroup, P: Platform>(
     // Opens and seals stored responses that show a secret (none without it).
     let mut master = None;
     let claim = match idempotency::key_from(req)? {
+        // Anonymous callers get no replay: they share one principal, so a
+        // stored response would go to whoever sends the same key next (a
+        // device code, a login challenge). Their retries simply run again.
+        Some(_) if ctx.principal == Principal::Anonymous => None,
         Some(key) if req.method.is_mutation() => {
             master = crate::config::secrets_key(platform).ok();
             let fingerprint = idempotency::fingerprint_key(

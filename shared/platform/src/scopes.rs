@@ -98,6 +98,11 @@ pub enum Scope {
     Area(&'static str, Access),
 }
 
+/// The area of an operation: the one its route declares, else its path's.
+pub fn area_of_route<Op>(route: &cp_http::Route<Op>) -> &'static str {
+    route.area.unwrap_or_else(|| area_of(route.pattern))
+}
+
 /// The area of a route pattern or path: its first segment under `/api/v1/`.
 pub fn area_of(path: &str) -> &str {
     path.strip_prefix("/api/v1/")

@@ -132,9 +132,12 @@ async fn list_policies<P: Platform>(
 
 #[utoipa::path(post, path = "/api/v1/policies", tag = "policies", operation_id = "createPolicy",
     summary = "Create an access policy (dual-write: AccessPolicy CRD, then the PostgreSQL row)",
+    description = "Each name in `subjects.tenants` must be a live tenant's (400 naming \
+        `subjects.tenants[i]` otherwise); the policy is bound to that tenant, not to the name.",
     request_body = PolicyCreate,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Policy>, headers(("ETag" = String))),
+              (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn create_policy<P: Platform>(
     ctx: &RequestContext<'_, P>,
@@ -159,10 +162,13 @@ async fn get_policy<P: Platform>(
 
 #[utoipa::path(put, path = "/api/v1/policies/{name}", tag = "policies", operation_id = "updatePolicy",
     summary = "Replace an access policy's spec (dual-write; If-Match for optimistic concurrency)",
+    description = "A name new to `subjects.tenants` must be a live tenant's and is bound to it; a \
+        name kept from the current spec must still be bound (its tenant not deleted or \
+        decommissioned). Otherwise a 400 names `subjects.tenants[i]`.",
     request_body = PolicyInput,
     params(PolicyPath, IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Policy>, headers(("ETag" = String))),
-              (status = 502, body = ErrorBody)))]
+              (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn update_policy<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -80,7 +80,9 @@ fn list_schema(item: Object, what: &str) -> ArrayBuilder {
 fn tenants_schema() -> ArrayBuilder {
     list_schema(
         pattern_string(false, DNS_LABEL_PATTERN, 63, "Tenant name."),
-        "Tenants the policy applies to",
+        "Tenants the policy applies to: each name is bound to the live tenant holding it when it is \
+         added (a name no live tenant holds is a 400 naming `subjects.tenants[i]`), so a later tenant \
+         of the same name is not a subject",
     )
 }
 

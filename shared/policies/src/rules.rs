@@ -10,15 +10,20 @@
 //! `subjects.groups:<group>`). Policies are ordered by name.
 //!
 //! # Datasets
-//! - A `policyRef` naming a policy that does not exist fails closed: no
-//!   dataset is allowed (a typo must never open access).
-//! - Deny wins: a dataset matching any applicable policy's `datasets.deny`
-//!   is refused, whatever allows it.
-//! - Allow lists restrict: when at least one applicable policy has a
-//!   non-empty `datasets.allow`, the dataset must match an entry of one of
-//!   them (allow lists are a union); policies with an empty allow list do
-//!   not restrict.
-//! - No applicable policy: datasets are unrestricted.
+//! Evaluated in this order; the first rule that decides, decides:
+//! 1. A `policyRef` naming a policy that does not exist fails closed: no
+//!    dataset is allowed (a typo must never open access).
+//! 2. Deny wins: a dataset matching any applicable policy's `datasets.deny`
+//!    is refused, whatever allows it.
+//! 3. Allow lists restrict, and each one counts: when applicable policies
+//!    have non-empty `datasets.allow` lists, the dataset must match an entry
+//!    of *every* one of them (an intersection), so adding a policy can only
+//!    narrow what a tenant reaches, never widen what another policy denies.
+//!    Policies with an empty allow list do not restrict.
+//! 4. No allow list applies: an organisation's tenant is denied (deny by
+//!    default: a self-service tenant reaches only what an operator's policy
+//!    grants it, [`TenantPolicies::deny_by_default`]); a platform tenant,
+//!    which only operators create, is unrestricted.
 //!
 //! Patterns are a dataset name, `prefix*`, or `*`.
 
@@ -42,6 +47,9 @@ pub struct TenantPolicies {
     pub policies: Vec<ApplicablePolicy>,
     /// The tenant's `policyRef` when it names no existing policy.
     pub missing_ref: Option<String>,
+    /// Whether a dataset no allow list names is denied (organisations'
+    /// tenants) rather than allowed (platform tenants).
+    pub default_deny: bool,
 }
 
 /// Whether `name` matches a pattern: exact, `prefix*`, or `*`.
@@ -86,7 +94,15 @@ impl TenantPolicies {
         Self {
             policies,
             missing_ref,
+            default_deny: false,
         }
+    }
+
+    /// The same policies, denying datasets that no allow list names when
+    /// `deny` (rule 4 of the module docs).
+    pub fn deny_by_default(mut self, deny: bool) -> Self {
+        self.default_deny = deny;
+        self
     }
 
     /// Why `dataset` is refused, or `None` when it is allowed.
@@ -112,22 +128,28 @@ impl TenantPolicies {
             .iter()
             .filter(|p| !p.spec.datasets.allow.is_empty())
             .collect();
-        if restricting.is_empty()
-            || restricting.iter().any(|p| {
-                p.spec
+        if restricting.is_empty() {
+            return self.default_deny.then(|| {
+                "no access policy of the tenant allows it (an organisation's tenant reaches only \
+                 the datasets an operator's policy allows)"
+                    .to_owned()
+            });
+        }
+        let refusing: Vec<String> = restricting
+            .iter()
+            .filter(|p| {
+                !p.spec
                     .datasets
                     .allow
                     .iter()
                     .any(|r| pattern_matches(r, dataset))
             })
-        {
-            return None;
-        }
-        let names: Vec<String> = restricting
-            .iter()
             .map(|p| format!("policy:{}", p.name))
             .collect();
-        Some(format!("not in the allow list of {}", names.join(", ")))
+        if refusing.is_empty() {
+            return None;
+        }
+        Some(format!("not in the allow list of {}", refusing.join(", ")))
     }
 }
 
@@ -201,20 +223,29 @@ mod tests {
     }
 
     #[test]
-    fn allow_lists_are_a_union_and_empty_ones_do_not_restrict() {
+    fn allow_lists_intersect_and_empty_ones_do_not_restrict() {
         let tp = select(
             &[],
             None,
             vec![
-                ("a", spec(&["acme"], &[], &["sales-*"], &[])),
-                ("b", spec(&["acme"], &[], &["ops"], &[])),
+                ("a", spec(&["acme"], &[], &["sales-*", "ops"], &[])),
+                ("b", spec(&["acme"], &[], &["ops", "hr-*"], &[])),
                 ("c", spec(&["acme"], &[], &[], &[])),
             ],
         );
         assert_eq!(tp.dataset_denial("ops"), None);
-        assert_eq!(tp.dataset_denial("sales-1"), None);
+        // Each policy that restricts must allow it: a second policy never
+        // widens what the first one leaves out.
         assert_eq!(
-            tp.dataset_denial("hr").unwrap(),
+            tp.dataset_denial("sales-1").unwrap(),
+            "not in the allow list of policy:b"
+        );
+        assert_eq!(
+            tp.dataset_denial("hr-payroll").unwrap(),
+            "not in the allow list of policy:a"
+        );
+        assert_eq!(
+            tp.dataset_denial("x").unwrap(),
             "not in the allow list of policy:a, policy:b"
         );
         let open = select(&[], None, vec![("c", spec(&["acme"], &[], &[], &[]))]);
@@ -235,5 +266,21 @@ mod tests {
         assert!(tp.policies.is_empty());
         assert!(tp.dataset_denial("ops").unwrap().contains("does not exist"));
         assert_eq!(select(&[], None, vec![]).dataset_denial("ops"), None);
+    }
+
+    #[test]
+    fn organisation_tenants_are_denied_what_no_allow_list_names() {
+        let none = select(&[], None, vec![]).deny_by_default(true);
+        assert!(none
+            .dataset_denial("hr-payroll")
+            .unwrap()
+            .contains("no access policy"));
+        let deny_only =
+            select(&[], None, vec![("d", spec(&["acme"], &[], &[], &["x"]))]).deny_by_default(true);
+        assert!(deny_only.dataset_denial("ops").is_some());
+        let allowing = select(&[], None, vec![("a", spec(&["acme"], &[], &["ops"], &[]))])
+            .deny_by_default(true);
+        assert_eq!(allowing.dataset_denial("ops"), None);
+        assert!(allowing.dataset_denial("hr").is_some());
     }
 }

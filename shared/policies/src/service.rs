@@ -3,7 +3,7 @@
 //! policies that apply to a tenant.
 
 use cp_http::pagination::PageRequest;
-use cp_http::{ApiError, ApiRequest, PaginationInfo};
+use cp_http::{ApiError, ApiRequest, FieldError, PaginationInfo};
 use cp_kube::Resource;
 use cp_platform::dualwrite::{DriftReport, DualWrite, RepairReport};
 use cp_platform::{Failure, Platform, RequestContext};
@@ -57,10 +57,55 @@ pub(crate) async fn list<D: Database>(
     }))
 }
 
+/// Checks `subjects.tenants` of a write to policy `name` (see the crate
+/// docs): a name new to the policy must be a live tenant's (it is bound to
+/// that tenant), and a name it keeps must still be bound, i.e. its tenant
+/// still exists; otherwise a 400 naming `subjects.tenants[i]`.
+async fn check_subject_tenants<D: Database>(
+    db: &D,
+    name: &str,
+    input: &ValidPolicy,
+) -> Result<(), Failure> {
+    let tenants = &input.spec.subjects.tenants;
+    if tenants.is_empty() {
+        return Ok(());
+    }
+    let rows = db
+        .query(
+            sql::SUBJECT_TENANTS,
+            &[name.into(), Value::Json(json!(tenants))],
+        )
+        .await?;
+    let mut errors = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let tenant = r.text("name")?;
+        let (kept, bound, live) = (r.bool("kept")?, r.bool("bound")?, r.bool("live")?);
+        let problem = match (kept, bound, live) {
+            (_, true, _) | (false, _, true) => continue,
+            (false, _, false) => format!("names no existing tenant ('{tenant}')"),
+            (true, _, false) => format!(
+                "the tenant '{tenant}' this policy was bound to no longer exists; remove the name"
+            ),
+            (true, _, true) => format!(
+                "the tenant '{tenant}' this policy was bound to no longer exists and another \
+                 tenant holds the name now; remove the name (adding it again in a later write \
+                 binds the new tenant)"
+            ),
+        };
+        errors.push(FieldError::new(format!("subjects.tenants[{i}]"), problem));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors).into())
+    }
+}
+
 pub(crate) async fn create<P: Platform>(
     ctx: &RequestContext<'_, P>,
     input: ValidPolicy,
 ) -> Result<PolicyRow, Failure> {
+    check_subject_tenants(ctx.db(), &input.name, &input).await?;
     let created = Policies::new(ctx)?
         .create(PolicyKind::object(&input.name, input.spec), json!({}))
         .await?;
@@ -72,6 +117,7 @@ pub(crate) async fn update<P: Platform>(
     req: &ApiRequest,
     input: ValidPolicy,
 ) -> Result<PolicyRow, Failure> {
+    check_subject_tenants(ctx.db(), &input.name, &input).await?;
     Policies::new(ctx)?
         .update(req, &input.name, |obj| obj.spec = input.spec.clone())
         .await?;
@@ -98,10 +144,15 @@ pub(crate) async fn repair<P: Platform>(
     Policies::new(ctx)?.repair(dry_run).await
 }
 
-/// The policies that apply to `tenant`, a member of `groups`, bound to
-/// `policy_ref` (see [`crate::rules`]), read from the projection rows.
+/// The policies that apply to the tenant of id `tenant_id` and name
+/// `tenant`, a member of `groups`, bound to `policy_ref` (see
+/// [`crate::rules`]), read from the projection rows. `subjects.tenants`
+/// counts only where the policy is bound to this very tenant (see the crate
+/// docs): a policy naming an earlier tenant of the same name has the name
+/// taken out of the spec the rules see.
 pub async fn for_tenant<D: Database>(
     db: &D,
+    tenant_id: &str,
     tenant: &str,
     groups: &[String],
     policy_ref: Option<&str>,
@@ -110,7 +161,7 @@ pub async fn for_tenant<D: Database>(
         .query(
             &sql::applicable(),
             &[
-                tenant.into(),
+                tenant_id.into(),
                 Value::Json(json!(groups)),
                 policy_ref.map(str::to_owned).into(),
             ],
@@ -118,8 +169,13 @@ pub async fn for_tenant<D: Database>(
         .await?;
     let candidates = rows
         .iter()
-        .map(PolicyRow::from_row)
-        .map(|r| r.map(|r| (r.policy.name, r.spec)))
+        .map(|r| {
+            let mut row = PolicyRow::from_row(r)?;
+            if !r.bool("bound")? {
+                row.spec.subjects.tenants.retain(|t| t != tenant);
+            }
+            Ok((row.policy.name, row.spec))
+        })
         .collect::<Result<Vec<_>, DbError>>()?;
     Ok(TenantPolicies::select(
         tenant, groups, policy_ref, candidates,

@@ -269,7 +269,7 @@ fn subject_kind_schema() -> Object {
     enum_schema(
         &SUBJECT_KINDS,
         false,
-        "`tenant` or `group` (a group must exist).",
+        "`tenant` or `group` (a group must exist; a tenant must be live, and the entitlement is bound to it, not to its name).",
     )
 }
 

@@ -171,35 +171,47 @@ pub(crate) async fn get<D: Database>(db: &D, id: &str) -> Result<(SkillBundle, S
     Ok((bundle, etag))
 }
 
-/// Checks that every group entitlement names an existing group (a 400
-/// naming `entitlements[i].name` otherwise), locking those groups until
-/// the transaction ends.
-async fn check_groups<D: Database>(db: &D, ents: &[SkillEntitlement]) -> Result<(), Failure> {
+/// Checks that every group entitlement names an existing group and every
+/// tenant entitlement a live tenant (a 400 naming `entitlements[i].name`
+/// otherwise), locking those groups and tenants until the transaction
+/// ends. A tenant entitlement is bound to the tenant's id
+/// (`cp_platform::tenant_refs`): a later tenant of the name inherits nothing.
+async fn check_subjects<D: Database>(db: &D, ents: &[SkillEntitlement]) -> Result<(), Failure> {
+    let field = |i: usize| format!("entitlements[{i}].name");
     let groups: Vec<&str> = ents
         .iter()
         .filter(|e| e.kind == "group")
         .map(|e| e.name.as_str())
         .collect();
-    if groups.is_empty() {
-        return Ok(());
-    }
-    let existing: Vec<String> = db
-        .query(sql::GROUPS_EXISTING, &[Value::Json(json!(groups))])
-        .await?
-        .iter()
-        .map(|r| r.text("name"))
-        .collect::<Result<_, _>>()?;
-    let missing: Vec<FieldError> = ents
+    let existing: Vec<String> = if groups.is_empty() {
+        Vec::new()
+    } else {
+        db.query(sql::GROUPS_EXISTING, &[Value::Json(json!(groups))])
+            .await?
+            .iter()
+            .map(|r| r.text("name"))
+            .collect::<Result<_, _>>()?
+    };
+    let tenants: Vec<(String, &str)> = ents
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.kind == "group" && !existing.contains(&e.name))
-        .map(|(i, e)| {
-            FieldError::new(
-                format!("entitlements[{i}].name"),
-                format!("no group named '{}' exists", e.name),
-            )
-        })
+        .filter(|(_, e)| e.kind == "tenant")
+        .map(|(i, e)| (field(i), e.name.as_str()))
         .collect();
+    let mut tenant_errors = cp_platform::tenant_refs::check(db, &tenants).await?;
+    // In request order.
+    let mut missing: Vec<FieldError> = Vec::new();
+    for (i, e) in ents.iter().enumerate() {
+        if e.kind == "group" && !existing.contains(&e.name) {
+            missing.push(FieldError::new(
+                field(i),
+                format!("no group named '{}' exists", e.name),
+            ));
+        }
+        if let Some(p) = tenant_errors.iter().position(|t| t.field == field(i)) {
+            missing.push(tenant_errors.swap_remove(p));
+        }
+    }
     if missing.is_empty() {
         Ok(())
     } else {
@@ -257,7 +269,7 @@ pub(crate) async fn create<P: Platform>(
     let f = &input.fields;
     let stage = f.stage.unwrap_or(Stage::Draft);
     transaction(ctx.db(), async |db| {
-        check_groups(db, &f.entitlements).await?;
+        check_subjects(db, &f.entitlements).await?;
         let inserted = db
             .execute(
                 sql::INSERT,
@@ -339,7 +351,7 @@ pub(crate) async fn update<P: Platform>(
                 .into());
             }
         }
-        check_groups(db, &f.entitlements).await?;
+        check_subjects(db, &f.entitlements).await?;
         db.execute(
             sql::UPDATE,
             &[

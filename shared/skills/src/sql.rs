@@ -76,10 +76,14 @@ pub(crate) const DELETE: &str = "DELETE FROM skill_bundles WHERE id = $1::text::
 pub(crate) const ENTITLEMENTS_CLEAR: &str =
     "DELETE FROM skill_entitlements WHERE bundle_id = $1::text::uuid";
 
-/// Inserts a bundle's entitlements ($1 id, $2 jsonb `[{kind, name}]`).
-pub(crate) const ENTITLEMENTS_INSERT: &str =
-    "INSERT INTO skill_entitlements (bundle_id, subject_kind, subject_name)
-    SELECT $1::text::uuid, e->>'kind', e->>'name' FROM jsonb_array_elements($2::jsonb) AS e";
+/// Inserts a bundle's entitlements ($1 id, $2 jsonb `[{kind, name}]`); a
+/// tenant entitlement is bound to the live tenant's id (checked first).
+pub(crate) const ENTITLEMENTS_INSERT: &str = concat!(
+    "INSERT INTO skill_entitlements (bundle_id, subject_kind, subject_name, tenant_id)
+    SELECT $1::text::uuid, e->>'kind', e->>'name', ",
+    cp_platform::tenant_id_of_element!(),
+    " FROM jsonb_array_elements($2::jsonb) AS e"
+);
 
 /// Entitlements of several bundles ($1 jsonb array of ids).
 pub(crate) const ENTITLEMENTS_OF: &str =

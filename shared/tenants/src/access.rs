@@ -20,16 +20,17 @@ pub(crate) fn not_found(name: &str) -> Failure {
     ApiError::not_found("TENANT", name).into()
 }
 
-/// Requires that `principal` may act on `row` with at least `min`.
+/// Requires that `principal` may act on `row` with at least `min`; returns
+/// the user's role (`None` for operators and access tokens).
 pub(crate) async fn require<D: Database>(
     db: &D,
     principal: &Principal,
     row: &TenantRow,
     min: OrgRole,
-) -> Result<(), Failure> {
+) -> Result<Option<OrgRole>, Failure> {
     let user = match principal {
         Principal::User(u) => u,
-        Principal::Operator | Principal::AccessToken(_) => return Ok(()),
+        Principal::Operator | Principal::AccessToken(_) => return Ok(None),
         // Refused before any handler (`Principal::authorize`); fail closed.
         Principal::GatewayKey(_) => {
             return Err(ApiError::Forbidden("a gateway key only reports usage".into()).into())
@@ -57,7 +58,7 @@ pub(crate) async fn require<D: Database>(
         role: Some(role),
     }
     .require(min)?;
-    Ok(())
+    Ok(Some(role))
 }
 
 /// A 403 for users on routes that act on the whole fleet or outside any

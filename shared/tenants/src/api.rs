@@ -16,8 +16,9 @@ use utoipa::openapi::Required;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::access;
+use crate::authority::{self, TenantLimits, Writer};
 use crate::contract::EffectiveContract;
-use crate::model::{tenant_name_schema, Tenant, TenantCreate, TenantInput, TenantRow};
+use crate::model::{tenant_name_schema, Tenant, TenantCreate, TenantInput, TenantRow, ValidTenant};
 use crate::orgs;
 use crate::service::{self, Membership};
 use cp_platform::dualwrite::{dry_run, DriftReport, RepairReport};
@@ -162,9 +163,37 @@ async fn guard<P: Platform>(
     name: &str,
     min: OrgRole,
 ) -> Result<TenantRow, Failure> {
+    Ok(guard_with_role(ctx, name, min).await?.0)
+}
+
+/// [`guard`], also returning the user's role (`None`: operator or token).
+async fn guard_with_role<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    name: &str,
+    min: OrgRole,
+) -> Result<(TenantRow, Writer), Failure> {
     let row = service::get(ctx.db(), name).await?;
-    access::require(ctx.db(), &ctx.principal, &row, min).await?;
-    Ok(row)
+    let role = access::require(ctx.db(), &ctx.principal, &row, min).await?;
+    Ok((row, role))
+}
+
+/// Refuses what `writer` may not set in `input` (see [`authority`]), and
+/// checks an owner that an operator assigns.
+pub(crate) async fn authorize_write<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    writer: Writer,
+    input: &ValidTenant,
+    current: Option<&TenantRow>,
+    org_id: Option<&str>,
+) -> Result<(), Failure> {
+    let limits = TenantLimits::from_platform(ctx.platform);
+    let user_id = ctx.principal.user().map(|u| u.id.as_str());
+    authority::check_write(writer, &limits, input, current, user_id)?;
+    let unchanged = current.is_some_and(|c| c.tenant.owner_id == input.owner_id);
+    if let Some(owner) = input.owner_id.as_deref().filter(|_| !unchanged) {
+        service::check_owner(ctx.db(), owner, org_id).await?;
+    }
+    Ok(())
 }
 
 /// The `includeDecommissioned` query parameter (default false).
@@ -250,6 +279,7 @@ async fn create_tenant<P: Platform>(
         "users create tenants in an organisation: POST /api/v1/organizations/{orgId}/tenants",
     )?;
     let input = parse_body::<TenantInput>(req)?.validate(None)?;
+    authorize_write(ctx, None, &input, None, None).await?;
     let row = service::create(ctx, input, None).await?;
     Ok(with_etag(ctx.created(&row.tenant), &row))
 }
@@ -285,7 +315,9 @@ async fn update_tenant<P: Platform>(
     name: &str,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<TenantInput>(req)?.validate(Some(name))?;
-    let current = guard(ctx, name, OrgRole::Member).await?;
+    let (current, writer) = guard_with_role(ctx, name, OrgRole::Member).await?;
+    let org_id = current.tenant.organization_id.clone();
+    authorize_write(ctx, writer, &input, Some(&current), org_id.as_deref()).await?;
     let row = service::update(ctx, req, input, &current).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }

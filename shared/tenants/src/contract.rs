@@ -8,13 +8,18 @@
 //! 1. the tenant's own spec: `skillAllowlist` (`tenant.spec.skillAllowlist`);
 //! 2. its dataset memberships (`datasetMembership`);
 //! 3. its groups, by name: their awareness grants (`group:<name>`);
-//! 4. catalog grants naming the tenant itself: MCP server grants
+//! 4. catalog grants to the tenant itself: MCP server grants
 //!    (`grant:tenant`) and published skill bundle entitlements
 //!    (`entitlement:tenant (<bundle>@<version>)`);
 //! 5. catalog grants naming one of its groups, by group name
 //!    (`grant:group:<name>`, `entitlement:group:<name> (...)`);
 //! 6. the access policies that apply to it (see `cp_policies::rules`), by
 //!    name: their MCP servers and skills (`policy:<name>`).
+//!
+//! Memberships, grants, entitlements and policy subjects count when they
+//! are bound to this tenant's id (they were granted to it, not to its
+//! name; see `migrations/sql/0017_tenant_bindings.sql`): a tenant created
+//! under the name of a deleted one starts with nothing.
 //!
 //! Conflicts: when sources give different access to one awareness scope or
 //! dataset, the strongest (`write` over `read`) wins. Datasets are then

@@ -9,7 +9,8 @@ use serde_json::json;
 
 use crate::lifecycle::State;
 use crate::model::{
-    projected_phase, spec_budget_cents, Resources, TenantRow, ORG_ID_LABEL, TENANT_ID_LABEL,
+    projected_phase, spec_budget_cents, Resources, TenantRow, ORG_ID_LABEL, OWNER_ID_LABEL,
+    TENANT_ID_LABEL,
 };
 use crate::sql;
 
@@ -131,6 +132,8 @@ pub struct Projection {
     pub id: String,
     /// The organisation id of its label, if it is a valid id.
     pub org_id: Option<String>,
+    /// The owner's user id of its label, if it is a valid id.
+    pub owner_id: Option<String>,
 }
 
 impl Projection {
@@ -164,6 +167,7 @@ impl Projection {
             id: label_id(obj, TENANT_ID_LABEL)
                 .unwrap_or_else(|| cp_http::ids::new_id().to_string()),
             org_id: label_id(obj, ORG_ID_LABEL),
+            owner_id: label_id(obj, OWNER_ID_LABEL),
         }
     }
 
@@ -186,6 +190,7 @@ impl Projection {
             self.kube_resource_version.as_str().into(),
             self.id.as_str().into(),
             self.org_id.clone().into(),
+            self.owner_id.clone().into(),
         ]
     }
 
@@ -202,6 +207,7 @@ impl Projection {
         };
         check("displayName", self.display_name == t.display_name);
         check("email", self.email == t.email);
+        check("ownerId", self.owner_id == t.owner_id);
         check("team", self.team == t.team);
         check(
             "clusterTenantRef",
@@ -253,6 +259,7 @@ mod tests {
                 name: p.name,
                 display_name: p.display_name,
                 email: p.email,
+                owner_id: p.owner_id,
                 team: p.team,
                 cluster_tenant_ref: p.cluster_tenant_ref,
                 monthly_budget_usd: None,

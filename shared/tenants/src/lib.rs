@@ -25,10 +25,12 @@
 //! # Lifecycle and visibility
 //! One state machine ([`lifecycle`]) for `/tenants` and
 //! `/organizations/{orgId}/tenants`; users see only their organisations'
-//! tenants ([`access`]).
+//! tenants ([`access`]); which fields a user's role may set, and the limits
+//! of their tenants, are in [`authority`].
 
 mod access;
 pub mod api;
+pub mod authority;
 pub mod contract;
 pub mod drift;
 pub mod lifecycle;

@@ -24,17 +24,32 @@ pub const TENANT_ID_LABEL: &str = "opencrane.io/tenant-id";
 /// Label on a Tenant CRD holding the id of its organisation.
 pub const ORG_ID_LABEL: &str = "opencrane.io/organization-id";
 
+/// Label on a Tenant CRD holding the user id of its owner (set by the
+/// server, never from the editable `email`).
+pub const OWNER_ID_LABEL: &str = "opencrane.io/owner-id";
+
 /// Largest accepted monthly budget, in cents (one billion dollars).
 const MAX_BUDGET_CENTS: i64 = 100_000_000_000;
 
 /// Names a tenant cannot have: the literal paths under `/tenants/` (a tenant
 /// called `drift` could never be read, `GET /tenants/drift` being the drift
-/// report).
-pub const RESERVED_NAMES: &[&str] = &["drift", "repair"];
+/// report), and Kubernetes names it would collide with. A tenant's name is
+/// also the name of its Deployment and ServiceAccount in the namespace (pod
+/// tokens are minted for that ServiceAccount): `default` is the namespace's
+/// default ServiceAccount, `kubernetes` the API server's Service.
+pub const RESERVED_NAMES: &[&str] = &["drift", "repair", "default", "kubernetes"];
+
+/// Prefixes a tenant name cannot start with: `kube-` (reserved by
+/// Kubernetes for its own objects) and `opencrane-` (this control plane's
+/// own ServiceAccount, Secret, Role and Job live in the namespace as
+/// `opencrane-control-plane`, `opencrane-migrate`, ...).
+pub const RESERVED_PREFIXES: &[&str] = &["kube-", "opencrane-"];
 
 /// OpenAPI pattern of a tenant name: a DNS-1123 label (`maxLength: 63`) that
-/// is not one of [`RESERVED_NAMES`].
-pub const TENANT_NAME_PATTERN: &str = "^(?!(drift|repair)$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// is not one of [`RESERVED_NAMES`] and starts with none of
+/// [`RESERVED_PREFIXES`].
+pub const TENANT_NAME_PATTERN: &str =
+    "^(?!(drift|repair|default|kubernetes)$)(?!(kube|opencrane)-)[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// OpenAPI pattern of a Kubernetes quantity ([`is_quantity`], `maxLength: 24`).
 pub const QUANTITY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$";
@@ -44,7 +59,14 @@ pub fn tenant_name(value: &str) -> Result<(), String> {
     dns_label(value)?;
     if RESERVED_NAMES.contains(&value) {
         return Err(format!(
-            "'{value}' is reserved (it is a path under /tenants/); choose another name"
+            "'{value}' is reserved (a path under /tenants/, or a Kubernetes name the tenant's \
+             Deployment and ServiceAccount would collide with); choose another name"
+        ));
+    }
+    if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| value.starts_with(*p)) {
+        return Err(format!(
+            "names starting with '{prefix}' are reserved (Kubernetes and this control plane \
+             name their own objects so); choose another name"
         ));
     }
     Ok(())
@@ -55,7 +77,8 @@ pub(crate) fn tenant_name_schema() -> Object {
         false,
         TENANT_NAME_PATTERN,
         63,
-        "DNS-1123 label (lowercase letters, digits, '-'); not `drift` or `repair`.",
+        "DNS-1123 label (lowercase letters, digits, '-'); not `drift`, `repair`, `default` or \
+         `kubernetes`, and not starting with `kube-` or `opencrane-`.",
     )
 }
 
@@ -70,6 +93,15 @@ fn display_name_schema() -> Object {
 
 fn email_schema() -> Object {
     pattern_string(false, EMAIL_PATTERN, 254, "Owner's email (required).")
+}
+
+fn owner_id_schema() -> Object {
+    pattern_string(
+        true,
+        cp_http::ids::UUID_PATTERN,
+        36,
+        "User id (UUID) of the owner; set by the server unless an operator assigns it.",
+    )
 }
 
 fn team_schema() -> Object {
@@ -142,8 +174,12 @@ pub struct Tenant {
     pub state: State,
     /// Name shown in consoles.
     pub display_name: Option<String>,
-    /// Owner's email.
+    /// Contact email (a label: it identifies no one; `ownerId` does).
     pub email: String,
+    /// The owning user's id: the user who created the tenant, or whom an
+    /// operator assigned. Pod tokens and per-account budget ceilings
+    /// follow it. Null for a platform tenant no user owns.
+    pub owner_id: Option<String>,
     /// Team.
     pub team: Option<String>,
     /// Parent ClusterTenant.
@@ -207,9 +243,14 @@ pub struct TenantInput {
     /// Name shown in consoles (at most 200 characters).
     #[schema(schema_with = display_name_schema)]
     pub display_name: Option<String>,
-    /// Owner's email (required).
+    /// Contact email (required).
     #[schema(schema_with = email_schema, required = true)]
     pub email: Option<String>,
+    /// The owning user's id. Users may only name themselves, on create
+    /// (the default); operators assign any existing user. Omitted on a
+    /// PUT: unchanged.
+    #[schema(schema_with = owner_id_schema)]
+    pub owner_id: Option<String>,
     /// Team (at most 100 characters).
     #[schema(schema_with = team_schema)]
     pub team: Option<String>,
@@ -293,6 +334,8 @@ pub struct ValidTenant {
     pub spec: TenantSpec,
     /// Budget in cents, the exact value stored.
     pub budget_cents: Option<i64>,
+    /// The owner the request names (canonical id), if it names one.
+    pub owner_id: Option<String>,
 }
 
 impl TenantInput {
@@ -340,6 +383,14 @@ impl TenantInput {
         } else {
             v.email("email", &email);
         }
+        let owner_id = match self.owner_id.as_deref().map(cp_http::ids::parse_id) {
+            None => None,
+            Some(Ok(id)) => Some(id.to_string()),
+            Some(Err(_)) => {
+                v.error("ownerId", "must be a user id (UUID)");
+                None
+            }
+        };
         v.text("displayName", self.display_name.as_deref(), 200);
         v.text("team", self.team.as_deref(), 100);
         for (field, value) in [
@@ -409,6 +460,7 @@ impl TenantInput {
             },
             name,
             budget_cents,
+            owner_id,
         })
     }
 }
@@ -542,6 +594,7 @@ impl TenantRow {
                 state,
                 display_name: row.opt_text("display_name")?,
                 email: row.text("email")?,
+                owner_id: row.opt_text("owner_id")?,
                 team: row.opt_text("team")?,
                 cluster_tenant_ref: row.opt_text("cluster_tenant_ref")?,
                 monthly_budget_usd: budget_cents.map(cents_to_number),
@@ -658,10 +711,28 @@ mod tests {
 
     #[test]
     fn reserved_names_and_control_characters_are_refused() {
-        for reserved in RESERVED_NAMES {
+        let prefixed: Vec<String> = RESERVED_PREFIXES
+            .iter()
+            .map(|p| format!("{p}system"))
+            .collect();
+        let reserved = RESERVED_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .chain(prefixed);
+        for reserved in reserved {
             let body = format!(r#"{{"name":"{reserved}","email":"a@b.co"}}"#);
             let err = input(&body).validate(None).unwrap_err();
             assert_eq!(err.field_errors()[0].field, "name", "{reserved}");
+        }
+        for fine in [
+            "kube",
+            "kubernetes-lab",
+            "defaults",
+            "opencrane",
+            "my-kube-x",
+        ] {
+            let body = format!(r#"{{"name":"{fine}","email":"a@b.co"}}"#);
+            assert!(input(&body).validate(None).is_ok(), "{fine}");
         }
         // PostgreSQL text cannot hold NUL: refused as a 400, not a 500.
         let err =

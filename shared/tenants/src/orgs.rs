@@ -105,9 +105,16 @@ pub(crate) async fn create_organization_tenant<P: Platform>(
     req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let org_id = org(ctx, params, OrgRole::Member).await?;
-    let input = parse_body::<TenantInput>(req)?.validate(None)?;
-    let row = service::create(ctx, input, Some(&org_id)).await?;
+    let org_id = path_id(params, "orgId")?.to_string();
+    let access = org_access(ctx.db(), &ctx.principal, &org_id, OrgRole::Member).await?;
+    let mut input = parse_body::<TenantInput>(req)?.validate(None)?;
+    crate::api::authorize_write(ctx, access.role, &input, None, Some(&access.org_id)).await?;
+    if let Some(user) = ctx.principal.user() {
+        // The creating user owns the tenant (checked above: they may name
+        // no one else).
+        input.owner_id = Some(user.id.clone());
+    }
+    let row = service::create(ctx, input, Some(&access.org_id)).await?;
     Ok(with_etag(ctx.created(&row.tenant), &row))
 }
 

@@ -14,7 +14,9 @@ use crate::access::not_found;
 use crate::contract::{self, EffectiveContract, GroupAwareness, Sources, Subject, SubjectGrant};
 use crate::drift::TenantKind;
 use crate::lifecycle::{self, Action, State, NAME_HOLD_DAYS, READY_PHASE};
-use crate::model::{projected_phase, TenantRow, ValidTenant, ORG_ID_LABEL, TENANT_ID_LABEL};
+use crate::model::{
+    projected_phase, TenantRow, ValidTenant, ORG_ID_LABEL, OWNER_ID_LABEL, TENANT_ID_LABEL,
+};
 use crate::sql::{self, ListFilter};
 
 /// Cursor scope of the tenant lists (every filter pages the same keyset).
@@ -113,9 +115,33 @@ async fn org_event<P: Platform>(
     Ok(())
 }
 
+/// A 400 naming `ownerId` unless `owner` is an existing user and, for an
+/// organisation's tenant, a member of that organisation.
+pub(crate) async fn check_owner<D: Database>(
+    db: &D,
+    owner: &str,
+    org_id: Option<&str>,
+) -> Result<(), Failure> {
+    let row = db
+        .query_one(
+            sql::OWNER_CANDIDATE,
+            &[owner.into(), org_id.map(str::to_owned).into()],
+        )
+        .await?;
+    if !row.bool("is_user")? {
+        return Err(ApiError::invalid("ownerId", "no user has this id").into());
+    }
+    if !row.bool("is_member")? {
+        return Err(
+            ApiError::invalid("ownerId", "must be a member of the tenant's organisation").into(),
+        );
+    }
+    Ok(())
+}
+
 /// Creates a tenant, in organisation `org_id` when given. The CRD carries
-/// the new id and the organisation as labels (it is the source of truth, so
-/// a repair re-imports both).
+/// the new id, the organisation and the owner as labels (it is the source
+/// of truth, so a repair re-imports them).
 pub(crate) async fn create<P: Platform>(
     ctx: &RequestContext<'_, P>,
     input: ValidTenant,
@@ -130,6 +156,11 @@ pub(crate) async fn create<P: Platform>(
         .insert(TENANT_ID_LABEL.into(), id.clone());
     if let Some(org) = org_id {
         obj.metadata.labels.insert(ORG_ID_LABEL.into(), org.into());
+    }
+    if let Some(owner) = &input.owner_id {
+        obj.metadata
+            .labels
+            .insert(OWNER_ID_LABEL.into(), owner.clone());
     }
     let created = dw
         .create_with(
@@ -222,28 +253,61 @@ pub(crate) async fn update<P: Platform>(
             let suspended = obj.spec.suspended;
             obj.spec = input.spec.clone();
             obj.spec.suspended = suspended;
+            // Omitted: unchanged (the owner is no spec field of the request's).
+            if let Some(owner) = &input.owner_id {
+                obj.metadata
+                    .labels
+                    .insert(OWNER_ID_LABEL.into(), owner.clone());
+            }
         })
         .await?;
     get(ctx.db(), &input.name).await
 }
 
+/// Removes everything bound to tenant `name` (`sql::PURGE_BINDINGS`) in
+/// the caller's transaction; returns the counts for the audit entry.
+async fn purge_bindings<D: Database>(db: &D, name: &str) -> Result<serde_json::Value, Failure> {
+    let r = db.query_one(sql::PURGE_BINDINGS, &[name.into()]).await?;
+    let mut revoked = serde_json::Map::new();
+    for key in [
+        "group_memberships",
+        "mcp_grants",
+        "skill_entitlements",
+        "policy_subjects",
+        "dataset_memberships",
+        "gateway_keys",
+        "fairshare_settings",
+    ] {
+        let n = r.i64(key)?;
+        if n > 0 {
+            revoked.insert(key.to_owned(), json!(n));
+        }
+    }
+    Ok(serde_json::Value::Object(revoked))
+}
+
 /// The operator's hard delete (seed 000): CRD and row go, the name is free
 /// at once; on a tombstone it removes the row (the CRD is already gone).
+/// Everything bound to the tenant goes in the same transaction.
 pub(crate) async fn delete<P: Platform>(
     ctx: &RequestContext<'_, P>,
     name: &str,
 ) -> Result<(), Failure> {
     Tenants::new(ctx)?
         .delete_with(name, json!({}), async |db, row| {
-            org_event(ctx, db, row, "tenant.deleted", json!({ "from": row.state })).await
+            let revoked = purge_bindings(db, name).await?;
+            let detail = json!({ "from": row.state, "revoked": revoked });
+            org_event(ctx, db, row, "tenant.deleted", detail).await
         })
         .await
 }
 
 /// Decommissions a tenant: its CRD is deleted (by UID) and, in the same
 /// transaction that held the row lock across that call, the row becomes a
-/// tombstone, its dataset memberships go, and the audit entry and org
-/// event are written. Kubernetes failing leaves everything as it was; the
+/// tombstone, everything bound to it goes (group memberships, catalog
+/// grants, policy subjects, dataset memberships, gateway keys and
+/// fair-share settings: a later tenant of the name inherits nothing), and
+/// the audit entry and org event are written. Kubernetes failing leaves everything as it was; the
 /// database failing after the CRD is gone leaves a live row without a CRD,
 /// which drift reports and a retried decommission completes.
 pub(crate) async fn decommission<P: Platform>(
@@ -258,11 +322,13 @@ pub(crate) async fn decommission<P: Platform>(
         lifecycle::transition(name, from, Action::Decommission)?;
         dw.delete_crd(name, &row).await?;
         db.execute(sql::DECOMMISSION, &[name.into()]).await?;
-        db.execute(sql::DATASETS_CLEAR, &[name.into()]).await?;
+        let revoked = purge_bindings(db, name).await?;
         let detail = json!({ "from": from, "to": State::Decommissioned });
+        let mut audit = detail.clone();
+        audit["revoked"] = revoked;
         ctx.audit("tenant", name)
             .tenant(name)
-            .detail(detail.clone())
+            .detail(audit)
             .write(db)
             .await?;
         org_event(ctx, db, &row, Action::Decommission.event(), detail).await
@@ -352,10 +418,11 @@ pub(crate) async fn datasets<D: Database>(db: &D, name: &str) -> Result<Vec<Memb
         .map_err(Failure::from)
 }
 
-/// The tenant's groups with their awareness grants.
-async fn groups_of<D: Database>(db: &D, name: &str) -> Result<Vec<GroupAwareness>, DbError> {
+/// The groups of the tenant of `row` (bound by id) with their awareness grants.
+async fn groups_of<D: Database>(db: &D, row: &TenantRow) -> Result<Vec<GroupAwareness>, DbError> {
     let mut groups: Vec<GroupAwareness> = Vec::new();
-    for r in db.query(sql::GROUPS_OF_TENANT, &[name.into()]).await? {
+    let id = row.tenant.id.as_str();
+    for r in db.query(sql::GROUPS_OF_TENANT, &[id.into()]).await? {
         let group = r.text("group_name")?;
         if groups.last().map(|g| &g.group) != Some(&group) {
             groups.push(GroupAwareness {
@@ -374,32 +441,37 @@ async fn groups_of<D: Database>(db: &D, name: &str) -> Result<Vec<GroupAwareness
     Ok(groups)
 }
 
-/// The access policies that apply to the tenant of `row`, a member of `groups`.
+/// The access policies that apply to the tenant of `row`, a member of
+/// `groups`. An organisation's tenant is denied the datasets no policy
+/// allows (`cp_policies::rules`, rule 4).
 async fn policies_for<D: Database>(
     db: &D,
     row: &TenantRow,
     groups: &[GroupAwareness],
 ) -> Result<TenantPolicies, DbError> {
     let names: Vec<String> = groups.iter().map(|g| g.group.clone()).collect();
-    cp_policies::service::for_tenant(
+    let policies = cp_policies::service::for_tenant(
         db,
+        &row.tenant.id,
         &row.tenant.name,
         &names,
         row.tenant.policy_ref.as_deref(),
     )
-    .await
+    .await?;
+    Ok(policies.deny_by_default(row.tenant.organization_id.is_some()))
 }
 
-/// Catalog grants (`query`: MCP grants or skill entitlements) naming the
-/// tenant or one of its groups.
+/// Catalog grants (`query`: MCP grants or skill entitlements) to the tenant
+/// of `row` (by id) or one of its groups.
 async fn subject_grants<D: Database>(
     db: &D,
     query: &str,
-    name: &str,
+    row: &TenantRow,
     groups: &[GroupAwareness],
 ) -> Result<Vec<SubjectGrant>, DbError> {
     let names: Vec<&str> = groups.iter().map(|g| g.group.as_str()).collect();
-    db.query(query, &[name.into(), Value::Json(json!(names))])
+    let id = row.tenant.id.as_str();
+    db.query(query, &[id.into(), Value::Json(json!(names))])
         .await?
         .iter()
         .map(|r| {
@@ -426,7 +498,7 @@ pub(crate) async fn replace_datasets<P: Platform>(
             refuse_decommissioned(&row)?;
             // Checked under the tenant's row lock, against the policy rows
             // (the projection of the AccessPolicy CRDs).
-            let groups = groups_of(db, name).await?;
+            let groups = groups_of(db, &row).await?;
             let policies = policies_for(db, &row, &groups).await?;
             let denied: Vec<String> = wanted
                 .iter()
@@ -440,7 +512,8 @@ pub(crate) async fn replace_datasets<P: Platform>(
                 .into());
             }
             let before = datasets(db, name).await?;
-            db.execute(sql::DATASETS_CLEAR, &[name.into()]).await?;
+            let id = row.tenant.id.as_str();
+            db.execute(sql::DATASETS_CLEAR, &[id.into()]).await?;
             for (dataset, access) in &wanted {
                 let kept = before
                     .iter()
@@ -448,7 +521,13 @@ pub(crate) async fn replace_datasets<P: Platform>(
                     .map(|m| m.created_micros);
                 db.execute(
                     sql::DATASET_INSERT,
-                    &[name.into(), dataset.into(), access.into(), kept.into()],
+                    &[
+                        name.into(),
+                        dataset.into(),
+                        access.into(),
+                        kept.into(),
+                        id.into(),
+                    ],
                 )
                 .await?;
             }
@@ -476,10 +555,10 @@ pub(crate) async fn effective_contract<P: Platform>(
             .into_iter()
             .map(|m| (m.dataset, m.access))
             .collect();
-        let groups = groups_of(db, name).await?;
+        let groups = groups_of(db, &row).await?;
         let policies = policies_for(db, &row, &groups).await?;
-        let mcp = subject_grants(db, sql::MCP_GRANTS_FOR, name, &groups).await?;
-        let skills = subject_grants(db, sql::SKILL_ENTITLEMENTS_FOR, name, &groups).await?;
+        let mcp = subject_grants(db, sql::MCP_GRANTS_FOR, &row, &groups).await?;
+        let skills = subject_grants(db, sql::SKILL_ENTITLEMENTS_FOR, &row, &groups).await?;
         Ok(contract::compile(&Sources {
             tenant: name,
             skill_allowlist: &row.tenant.skill_allowlist,

@@ -1,6 +1,6 @@
 //! A tenant's month-to-date spend against the ceilings that apply to it:
-//! its own monthly budget, the ceiling of the account whose email is the
-//! tenant's (against all that account's tenants), and the global ceiling
+//! its own monthly budget, the ceiling of the account that owns the tenant
+//! (`ownerId`; against all that account's tenants), and the global ceiling
 //! (against the whole platform). The binding ceiling is the one with the
 //! least remaining; the state is the most severe over all of them.
 

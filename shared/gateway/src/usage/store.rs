@@ -122,7 +122,7 @@ const TENANT_FACTS: &str = "WITH g AS (
         CASE WHEN a.user_id IS NOT NULL THEN
             (SELECT coalesce(sum(m.cost), 0) FROM token_usage_monthly m
                 JOIN tenants o ON o.name = m.tenant_name
-                WHERE m.month = token_usage_instant($2::text) AND lower(o.email) = u.email)::text
+                WHERE m.month = token_usage_instant($2::text) AND o.owner_user_id = u.id)::text
         END AS account_spend,
         f.tokens_per_minute,
         (SELECT coalesce(sum(x.input_tokens + x.output_tokens), 0) FROM token_usage x
@@ -130,7 +130,7 @@ const TENANT_FACTS: &str = "WITH g AS (
             AS used_last_minute,
         g.global_ceiling, g.platform_spend
     FROM tenants t CROSS JOIN g
-    LEFT JOIN users u ON u.email = lower(t.email)
+    LEFT JOIN users u ON u.id = t.owner_user_id
     LEFT JOIN ai_budget_accounts a ON a.user_id = u.id
     LEFT JOIN tenant_fairshare f ON f.tenant_name = t.name
     WHERE t.name IN (SELECT jsonb_array_elements_text($1::jsonb))

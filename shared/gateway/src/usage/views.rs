@@ -61,7 +61,7 @@ pub enum BudgetLevel {
 pub enum CeilingSource {
     /// The tenant's own `monthlyBudgetUsd`.
     Tenant,
-    /// The ceiling of the account (user) whose email is the tenant's email,
+    /// The ceiling of the account (user) that owns the tenant (`ownerId`),
     /// against the spend of all that account's tenants.
     Account,
     /// The global ceiling, against the whole platform's spend.
