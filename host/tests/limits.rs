@@ -306,7 +306,12 @@ fn a_200_mib_body_keeps_the_host_memory_flat_and_is_answered_413() {
     // Stated bound: the host's resident memory grows by less than 64 MiB while it refuses
     // 200 MiB bodies (the limit is 4 MiB; before the fix one such body cost ~580 MiB).
     const BOUND: u64 = 64 * MIB;
-    let host = HostProcess::start(&probe_app(), &["--max-request-body", "4MiB"], &[]);
+    // With RUST_BACKTRACE=1 as well: resolving a backtrace for an error once cost ~170 MiB.
+    let host = HostProcess::start(
+        &probe_app(),
+        &["--max-request-body", "4MiB"],
+        &[("RUST_BACKTRACE", "1")],
+    );
     let pid = host.child.id();
     // Warm up (first instantiation, first connection) before taking the baseline.
     for _ in 0..3 {
