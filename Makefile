@@ -22,6 +22,7 @@ fuzz: components host
 bench: components host
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin cp-bench
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin usage_bench
+	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin store_bench
 
 # The Wasm components (what `spin build` builds, see spin.toml).
 components:

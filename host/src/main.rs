@@ -120,9 +120,23 @@ impl AppArgs {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> anyhow::Result<()> {
+    // Error values can reach a guest as text (`to-debug-string` of a stream error) and the
+    // log; with a backtrace in them that is kilobytes of host internals, and resolving it
+    // costs ~170 MiB once. So errors never capture one, whatever RUST_BACKTRACE says (panics
+    // still honour it). Set before the runtime starts any thread.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Serve {
             app,
             listen,

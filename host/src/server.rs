@@ -281,18 +281,20 @@ async fn handle(
         (Ok(response), None)
     } else if let Some(route) = app.router.route(&path) {
         let component_id = route.component().to_string();
-        let result = serve_route(app, req, &route, client_addr)
-            .await
-            .map(|response| {
-                response.unwrap_or_else(|e| {
-                    eprintln!(
-                        "cp-host: {method} {logged_path}: component {component_id} failed: {e:#}"
-                    );
-                    // Spin's answer to a component failure: 500, empty, no content type.
-                    empty_response(StatusCode::INTERNAL_SERVER_ERROR)
-                })
-            });
-        (result, Some(component_id))
+        match serve_route(app, req, &route, client_addr).await {
+            Err(refused) => (Err(refused), None),
+            // The log names no component when none ran.
+            Ok(RouteAnswer::Host(response)) => (Ok(response), None),
+            Ok(RouteAnswer::Component(Ok(response))) => (Ok(response), Some(component_id)),
+            Ok(RouteAnswer::Component(Err(e))) => {
+                eprintln!(
+                    "cp-host: {method} {logged_path}: component {component_id} failed: {e:#}"
+                );
+                // Spin's answer to a component failure: 500, empty, no content type.
+                let response = empty_response(StatusCode::INTERNAL_SERVER_ERROR);
+                (Ok(response), Some(component_id))
+            }
+        }
     } else {
         (Ok(empty_response(StatusCode::NOT_FOUND)), None)
     };
@@ -325,28 +327,46 @@ fn info_response(app: &App) -> Response<ResponseBody> {
     response
 }
 
-/// Runs a routed request. The outer error closes the connection; the inner one is a
-/// component failure (answered 500).
+/// The answer to a routed request.
+enum RouteAnswer {
+    /// Decided by the host before the component ran.
+    Host(Response<ResponseBody>),
+    /// From running the component; an error is a component failure (answered 500).
+    Component(anyhow::Result<Response<ResponseBody>>),
+}
+
+/// Runs a routed request. An error closes the connection.
 async fn serve_route(
     app: &App,
     req: Request<Incoming>,
     route: &crate::routing::RouteMatch<'_>,
     client_addr: SocketAddr,
-) -> Result<anyhow::Result<Response<ResponseBody>>, Refused> {
+) -> Result<RouteAnswer, Refused> {
     let http1 = req.version() < Version::HTTP_2;
+    let method = req.method().clone();
     let req = prepare_request(req, route, client_addr)?;
     if let Some(name) = non_utf8_header(req.headers()) {
-        return Ok(Err(anyhow!(
-            "the value of header {name:?} is not UTF-8; refused before running the component"
+        eprintln!(
+            "cp-host: {method} {}: the value of header {name:?} is not UTF-8; answered 500 \
+             without running the component, as Spin does",
+            loggable_path(req.uri().path())
+        );
+        return Ok(RouteAnswer::Host(empty_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
         )));
     }
     // A declared length over the limit is refused before anything is read.
     if req.body().size_hint().lower() > app.limits.max_request_body_bytes {
-        return Ok(Ok(body_failure_response(BodyFailure::TooLarge, http1)));
+        return Ok(RouteAnswer::Host(body_failure_response(
+            BodyFailure::TooLarge,
+            http1,
+        )));
     }
     let component_id = route.component();
     let Some(component) = app.runtime.component(component_id) else {
-        return Ok(Err(anyhow!("no component {component_id:?} is loaded")));
+        return Ok(RouteAnswer::Component(Err(anyhow!(
+            "no component {component_id:?} is loaded"
+        ))));
     };
     let outcome = BodyOutcome::default();
     let req = req.map(|body| GuardedBody::new(body, &app.limits, outcome.clone()));
@@ -356,9 +376,11 @@ async fn serve_route(
     // stops the guest.
     if let Some(why) = outcome.get() {
         drop(result);
-        return Ok(Ok(body_failure_response(*why, http1)));
+        return Ok(RouteAnswer::Component(Ok(body_failure_response(
+            *why, http1,
+        ))));
     }
-    Ok(result)
+    Ok(RouteAnswer::Component(result))
 }
 
 /// The answer to a request whose body could not be read whole: a bare status, and the

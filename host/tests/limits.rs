@@ -56,6 +56,35 @@ async fn a_declared_body_over_the_limit_is_answered_413_without_reading_it() {
     assert!(reply.closed, "the connection stays open after a 413");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_reaches_a_client_that_is_still_uploading() {
+    let limits = cp_host::Limits {
+        max_request_body_bytes: 1024,
+        ..Default::default()
+    };
+    let app = probe_app().start_with(limits).await;
+    let addr = app.addr();
+    // The host answers at once, without reading the body, and closes the connection while
+    // the client is still writing: the answer must still reach the client.
+    let statuses = tokio::task::spawn_blocking(move || {
+        (0..10)
+            .map(|_| {
+                upload(
+                    addr,
+                    &post_with_length("/?op=echo", 64 << 20, b""),
+                    false,
+                    64,
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for status in statuses {
+        assert!(status.starts_with("HTTP/1.1 413"), "{status:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_chunked_body_is_cut_off_at_the_limit_with_413() {
     let limits = cp_host::Limits {
@@ -230,9 +259,9 @@ async fn a_guest_allocating_beyond_its_memory_cap_fails_cleanly() {
     assert_eq!(app.get("/?op=hog&mib=8").await.status, 200);
 }
 
-/// Uploads a 200 MiB body on a blocking socket as fast as the host takes it, reading the
+/// Uploads a `mib` MiB body on a blocking socket as fast as the host takes it, reading the
 /// answer concurrently; returns the answer's status line.
-fn upload_200_mib(addr: SocketAddr, head: &[u8], chunked: bool) -> String {
+fn upload(addr: SocketAddr, head: &[u8], chunked: bool, mib: usize) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -255,7 +284,7 @@ fn upload_200_mib(addr: SocketAddr, head: &[u8], chunked: bool) -> String {
     });
     let _ = stream.write_all(head);
     let chunk = vec![b'x'; MIB as usize];
-    for _ in 0..200 {
+    for _ in 0..mib {
         let written = if chunked {
             stream
                 .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
@@ -277,7 +306,12 @@ fn a_200_mib_body_keeps_the_host_memory_flat_and_is_answered_413() {
     // Stated bound: the host's resident memory grows by less than 64 MiB while it refuses
     // 200 MiB bodies (the limit is 4 MiB; before the fix one such body cost ~580 MiB).
     const BOUND: u64 = 64 * MIB;
-    let host = HostProcess::start(&probe_app(), &["--max-request-body", "4MiB"], &[]);
+    // With RUST_BACKTRACE=1 as well: resolving a backtrace for an error once cost ~170 MiB.
+    let host = HostProcess::start(
+        &probe_app(),
+        &["--max-request-body", "4MiB"],
+        &[("RUST_BACKTRACE", "1")],
+    );
     let pid = host.child.id();
     // Warm up (first instantiation, first connection) before taking the baseline.
     for _ in 0..3 {
@@ -312,7 +346,7 @@ fn a_200_mib_body_keeps_the_host_memory_flat_and_is_answered_413() {
         .flat_map(|upload| [upload.clone(), upload])
         .map(|(head, is_chunked)| {
             let addr = host.addr;
-            std::thread::spawn(move || upload_200_mib(addr, head.as_bytes(), is_chunked))
+            std::thread::spawn(move || upload(addr, head.as_bytes(), is_chunked, 200))
         })
         .collect();
     for upload in uploads {

@@ -296,8 +296,14 @@ async fn rows_columns_and_affected_counts() {
             ["DbValue::Int32(2)", "DbValue::DbNull"]
         ])
     );
-    // As in Spin, an empty result carries no column information.
-    assert_eq!(r[3], json!({"columns": [], "rows": []}));
+    // Spin 4.0.0-4.0.2 never answer a query matching no rows; the host refuses it instead.
+    assert_eq!(r[3]["error"]["kind"], "query-failed", "{reply}");
+    assert!(
+        r[3]["error"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("spinframework/spin#3671")),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -327,6 +333,7 @@ async fn errors_map_to_spin_cases_and_sqlstate_codes() {
             // Spin reads TIMESTAMPTZ columns as naive date-times, which the driver refuses.
             query("SELECT now() AS v", json!([])),
             execute(&format!("DROP TABLE {table}"), json!([])),
+            execute("SELECT $1::uuid", json!([{"t": "uuid", "v": "not-a-uuid"}])),
         ]),
     )
     .await;
@@ -340,6 +347,8 @@ async fn errors_map_to_spin_cases_and_sqlstate_codes() {
     );
     assert_eq!(r[3]["error"]["code"], "42601");
     assert_eq!(r[4]["error"]["kind"], "bad-parameter");
+    // The same parameter through execute is, in Spin, a value conversion failure.
+    assert_eq!(r[8]["error"]["kind"], "value-conversion-failed", "{reply}");
     assert_eq!(r[5]["error"]["kind"], "query-failed");
     assert_eq!(r[5]["error"]["code"], Value::Null);
     assert_eq!(r[6]["error"]["kind"], "query-failed");
@@ -382,27 +391,153 @@ async fn a_failed_open_says_why() {
     );
 }
 
+/// `db_url` with `application_name` set, so a test can find its pooled sessions.
+fn tagged(db_url: &str, app_name: &str) -> String {
+    let sep = if db_url.contains('?') { '&' } else { '?' };
+    format!("{db_url}{sep}application_name={app_name}")
+}
+
+/// Runs steps ending in a trap: the component fails mid-session, as a panicking handler does.
+async fn run_steps_then_trap(app: &Running, steps: Value) {
+    let mut steps = steps.as_array().unwrap().clone();
+    steps.push(json!({ "kind": "trap" }));
+    let reply = app
+        .post("/db?op=pg", &json!({ "steps": steps }).to_string())
+        .await;
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    // The trapped instance's connection goes back to the pool when its store is dropped.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+fn pid_of(result: &Value) -> String {
+    result["rows"][0][0].as_str().unwrap().to_string()
+}
+
+async fn table_values(admin: &tokio_postgres::Client, table: &str) -> Vec<String> {
+    admin
+        .query(&format!("SELECT v FROM {table} ORDER BY v"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 #[tokio::test]
-async fn a_transaction_left_open_is_rolled_back_before_reuse() {
+async fn a_trapped_transaction_stays_open_on_its_pooled_connection_as_in_spin() {
     let db_url = test_database_url().await;
-    let app_name = format!("cp_host_tx_{}", std::process::id());
-    let tagged_url = if db_url.contains('?') {
-        format!("{db_url}&application_name={app_name}")
-    } else {
-        format!("{db_url}?application_name={app_name}")
-    };
-    let app = pg_app(&tagged_url).await;
-    let table = format!("probe_tx_{}", std::process::id());
+    let app_name = format!("cp_host_stale_{}", std::process::id());
+    let app = pg_app(&tagged(&db_url, &app_name)).await;
+    let table = format!("probe_stale_{}", std::process::id());
     let admin = native_client(&db_url).await;
     admin
         .batch_execute(&format!("CREATE TABLE {table} (v text)"))
         .await
         .unwrap();
 
-    // The component begins a transaction and returns without ending it.
+    let pid_a = {
+        let reply = run_steps(
+            &app,
+            "/db",
+            json!([query("SELECT pg_backend_pid()::text AS pid", json!([]))]),
+        )
+        .await;
+        pid_of(&reply["results"][0])
+    };
+    // Session settings, then a transaction the component never ends: it traps.
+    run_steps_then_trap(
+        &app,
+        json!([
+            execute("SET work_mem = '1234kB'", json!([])),
+            execute("BEGIN", json!([])),
+            execute(
+                &format!("INSERT INTO {table} VALUES ('left open')"),
+                json!([])
+            ),
+        ]),
+    )
+    .await;
+    // Spin's pool takes the connection back as it is: idle in a transaction.
+    assert_eq!(
+        session_states(&admin, &app_name).await,
+        vec!["idle in transaction".to_string()]
+    );
+
+    // The next request gets that connection, cleaned the way deadpool's `Clean` cleans
+    // (settings reset) but still inside the stale transaction: it sees the uncommitted row.
     let reply = run_steps(
         &app,
         "/db",
+        json!([
+            query("SELECT pg_backend_pid()::text AS pid", json!([])),
+            query("SELECT current_setting('work_mem') AS v", json!([])),
+            query(
+                &format!("SELECT count(*)::int4 AS n FROM {table}"),
+                json!([])
+            ),
+            query(
+                "SELECT (txid_current_if_assigned() IS NOT NULL) AS in_tx",
+                json!([])
+            ),
+        ]),
+    )
+    .await;
+    let r = &reply["results"];
+    let default_work_mem: String = admin
+        .query_one("SELECT current_setting('work_mem')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        r[0]["rows"],
+        json!([[json!(pid_a)]]),
+        "the same connection: {reply}"
+    );
+    assert_eq!(
+        r[1]["rows"][0][0],
+        format!("DbValue::Str({default_work_mem:?})"),
+        "{reply}"
+    );
+    assert_eq!(r[2]["rows"][0][0], "DbValue::Int32(1)", "{reply}");
+    assert_eq!(r[3]["rows"][0][0], "DbValue::Boolean(true)", "{reply}");
+    // Nothing was committed.
+    assert!(table_values(&admin, &table).await.is_empty());
+    // The stale transaction holds a lock on the table until its session ends.
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app_name],
+        )
+        .await
+        .unwrap();
+    admin
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_store_session_start_ends_a_stale_transaction() {
+    let db_url = test_database_url().await;
+    let app_name = format!("cp_host_start_{}", std::process::id());
+    let app = pg_app(&tagged(&db_url, &app_name)).await;
+    let table = format!("probe_start_{}", std::process::id());
+    let admin = native_client(&db_url).await;
+    admin
+        .batch_execute(&format!("CREATE TABLE {table} (v text)"))
+        .await
+        .unwrap();
+    let first = {
+        let reply = run_steps(
+            &app,
+            "/db",
+            json!([query("SELECT pg_backend_pid()::text AS pid", json!([]))]),
+        )
+        .await;
+        pid_of(&reply["results"][0])
+    };
+    run_steps_then_trap(
+        &app,
         json!([
             execute("BEGIN", json!([])),
             execute(
@@ -412,49 +547,324 @@ async fn a_transaction_left_open_is_rolled_back_before_reuse() {
         ]),
     )
     .await;
-    assert_eq!(reply["results"][1]["rows_affected"], 1, "{reply}");
 
-    // Its connection goes back to the pool idle, not idle in a transaction.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let now = session_states(&admin, &app_name).await;
-        if !now.is_empty() && now.iter().all(|s| s == "idle") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pooled connection states: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    // The next request (on the same pooled connection) commits only its own work.
+    // What cp-store runs first on every connection it opens, then ordinary autocommit work.
     let reply = run_steps(
         &app,
         "/db",
         json!([
-            execute("BEGIN", json!([])),
+            execute(cp_store::SESSION_START, json!([])),
+            query("SELECT pg_backend_pid()::text AS pid", json!([])),
+            query(
+                &format!("SELECT count(*)::int4 AS n FROM {table}"),
+                json!([])
+            ),
             execute(
                 &format!("INSERT INTO {table} VALUES ('committed')"),
                 json!([])
             ),
-            execute("COMMIT", json!([])),
         ]),
     )
     .await;
-    assert!(reply["results"][2].get("error").is_none(), "{reply}");
-    let rows: Vec<String> = admin
-        .query(&format!("SELECT v FROM {table}"), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(rows, vec!["committed".to_string()]);
+    let r = &reply["results"];
+    assert!(r[0].get("error").is_none(), "{reply}");
+    assert_eq!(pid_of(&r[1]), first, "the same pooled connection: {reply}");
+    assert_eq!(r[2]["rows"][0][0], "DbValue::Int32(0)", "{reply}");
+    assert_eq!(
+        table_values(&admin, &table).await,
+        vec!["committed".to_string()]
+    );
+    assert_eq!(
+        session_states(&admin, &app_name).await,
+        vec!["idle".to_string()]
+    );
     admin
         .batch_execute(&format!("DROP TABLE {table}"))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_left_in_an_aborted_transaction_is_replaced() {
+    let db_url = test_database_url().await;
+    let app_name = format!("cp_host_aborted_{}", std::process::id());
+    let app = pg_app(&tagged(&db_url, &app_name)).await;
+    let reply = run_steps(
+        &app,
+        "/db",
+        json!([
+            query("SELECT pg_backend_pid()::text AS pid", json!([])),
+            execute("BEGIN", json!([])),
+            execute("SELEC 1", json!([])),
+        ]),
+    )
+    .await;
+    let first = pid_of(&reply["results"][0]);
+    assert_eq!(reply["results"][2]["error"]["code"], "42601", "{reply}");
+    // `Clean`'s statements fail inside the aborted transaction, so deadpool (and the host)
+    // drop that connection and lend a new one.
+    let reply = run_steps(
+        &app,
+        "/db",
+        json!([query("SELECT pg_backend_pid()::text AS pid", json!([]))]),
+    )
+    .await;
+    assert_ne!(pid_of(&reply["results"][0]), first, "{reply}");
+}
+
+/// The cp-store wrapper's rows, as the component sees them after stripping the marker.
+fn stripped(result: &Value) -> (Vec<Value>, Vec<Vec<Value>>) {
+    let columns: Vec<String> = result["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{result}"))
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    let types: Vec<Value> = result["columns"].as_array().unwrap().clone();
+    let rows: Vec<Vec<Value>> = result["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().clone())
+        .collect();
+    let (names, rows) =
+        cp_store::sentinel::strip(columns, rows, |v| v == "DbValue::DbNull").unwrap();
+    let columns = types
+        .into_iter()
+        .skip(1)
+        .zip(names)
+        .map(|(t, n)| json!({"name": n, "type": t["type"]}))
+        .collect();
+    (columns, rows)
+}
+
+fn wrapped(sql: &str, params: Value) -> Value {
+    let sql = cp_store::sentinel::wrap(sql).unwrap_or_else(|| panic!("not wrapped: {sql}"));
+    query(&sql, params)
+}
+
+#[tokio::test]
+async fn the_statement_wrapper_answers_empty_results_with_their_columns() {
+    let db_url = test_database_url().await;
+    let app = pg_app(&db_url).await;
+    let table = format!("probe_wrap_{}", std::process::id());
+    let log = format!("probe_wrap_log_{}", std::process::id());
+    let int = |v: i32| json!({"t": "int32", "v": v});
+    let reply = run_steps(
+        &app,
+        "/db",
+        json!([
+            execute(
+                &format!("CREATE TABLE {table} (id int4 PRIMARY KEY, name text)"),
+                json!([])
+            ),
+            execute(&format!("CREATE TABLE {log} (id int4)"), json!([])),
+            execute(
+                &format!("INSERT INTO {table} SELECT g, 'n' || g FROM generate_series(1, 300) g"),
+                json!([])
+            ),
+            // 3: no rows, plain and wrapped
+            query(
+                &format!("SELECT id, name FROM {table} WHERE id = $1"),
+                json!([int(0)])
+            ),
+            wrapped(
+                &format!("SELECT id, name FROM {table} WHERE id = $1"),
+                json!([int(0)])
+            ),
+            // 5: many rows keep their order
+            wrapped(
+                &format!("SELECT id, name FROM {table} ORDER BY id DESC;"),
+                json!([])
+            ),
+            // 6: INSERT/UPDATE/DELETE … RETURNING, with and without rows
+            wrapped(
+                &format!("INSERT INTO {table} VALUES ($1, NULL) RETURNING id, name"),
+                json!([int(301)])
+            ),
+            wrapped(
+                &format!("UPDATE {table} SET name = 'x' WHERE id = $1 RETURNING id, name"),
+                json!([int(0)])
+            ),
+            wrapped(
+                &format!("DELETE FROM {table} WHERE id = $1 RETURNING id"),
+                json!([int(301)])
+            ),
+            wrapped(
+                &format!("DELETE FROM {table} WHERE id = $1 RETURNING id"),
+                json!([int(301)])
+            ),
+            // 10: WITH holding data-modifying statements, matching nothing and something
+            wrapped(
+                &format!(
+                    "WITH gone AS (DELETE FROM {log} WHERE id = $1 RETURNING id) \
+                          INSERT INTO {log} SELECT id FROM gone RETURNING id"
+                ),
+                json!([int(7)]),
+            ),
+            wrapped(
+                &format!(
+                    "WITH a AS (INSERT INTO {log} VALUES ($1) RETURNING id) \
+                          SELECT a.id, t.name FROM a JOIN {table} t USING (id)"
+                ),
+                json!([int(7)]),
+            ),
+            execute(&format!("DROP TABLE {table}, {log}"), json!([])),
+        ]),
+    )
+    .await;
+    let r = reply["results"].as_array().unwrap();
+    // Unwrapped, a query matching nothing fails here: Spin 4.0.0-4.0.2 would never answer it.
+    assert_eq!(r[3]["error"]["kind"], "query-failed", "{reply}");
+    assert!(
+        r[3]["error"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("spinframework/spin#3671"),
+        "{reply}"
+    );
+    let id_name = json!([{"name": "id", "type": "DbDataType::Int32"}, {"name": "name", "type": "DbDataType::Str"}]);
+    let (columns, rows) = stripped(&r[4]);
+    assert_eq!(json!(columns), id_name);
+    assert!(rows.is_empty());
+
+    let (columns, rows) = stripped(&r[5]);
+    assert_eq!(json!(columns), id_name);
+    let ids: Vec<Value> = rows.iter().map(|row| row[0].clone()).collect();
+    let expected: Vec<Value> = (1..=300)
+        .rev()
+        .map(|i| json!(format!("DbValue::Int32({i})")))
+        .collect();
+    assert_eq!(ids, expected);
+    assert_eq!(rows[0][1], "DbValue::Str(\"n300\")");
+
+    assert_eq!(
+        stripped(&r[6]).1,
+        vec![vec![json!("DbValue::Int32(301)"), json!("DbValue::DbNull")]]
+    );
+    let (columns, rows) = stripped(&r[7]);
+    assert_eq!(json!(columns), id_name);
+    assert!(rows.is_empty());
+    assert_eq!(stripped(&r[8]).1, vec![vec![json!("DbValue::Int32(301)")]]);
+    assert!(stripped(&r[9]).1.is_empty());
+    let (columns, rows) = stripped(&r[10]);
+    assert_eq!(
+        json!(columns),
+        json!([{"name": "id", "type": "DbDataType::Int32"}])
+    );
+    assert!(rows.is_empty());
+    assert_eq!(
+        stripped(&r[11]).1,
+        vec![vec![
+            json!("DbValue::Int32(7)"),
+            json!("DbValue::Str(\"n7\")")
+        ]]
+    );
+}
+
+#[tokio::test]
+async fn errors_raised_while_rows_stream_arrive_as_text_and_classify() {
+    let db_url = test_database_url().await;
+    let app = pg_app(&db_url).await;
+    let parent = format!("probe_parent_{}", std::process::id());
+    let child = format!("probe_child_{}", std::process::id());
+    let str_ = |v: &str| json!({"t": "str", "v": v});
+    let reply = run_steps(
+        &app,
+        "/db",
+        json!([
+            execute(
+                &format!(
+                    "CREATE TABLE {parent} (email text UNIQUE NOT NULL, n int4 CHECK (n > 0))"
+                ),
+                json!([])
+            ),
+            execute(
+                &format!("CREATE TABLE {child} (email text REFERENCES {parent} (email))"),
+                json!([])
+            ),
+            execute(
+                &format!("INSERT INTO {parent} VALUES ('a@example.com', 1)"),
+                json!([])
+            ),
+            // 3: the same duplicate, as Spin reports it through execute and through query
+            execute(
+                &format!("INSERT INTO {parent} VALUES ($1, 1)"),
+                json!([str_("a@example.com")])
+            ),
+            wrapped(
+                &format!("INSERT INTO {parent} VALUES ($1, 1) RETURNING email"),
+                json!([str_("a@example.com")])
+            ),
+            // 5: foreign key, check, not-null, all while streaming
+            wrapped(
+                &format!("INSERT INTO {child} VALUES ($1) RETURNING email"),
+                json!([str_("nobody@example.com")])
+            ),
+            wrapped(
+                &format!("UPDATE {parent} SET n = -1 RETURNING email"),
+                json!([])
+            ),
+            wrapped(
+                &format!("INSERT INTO {parent} VALUES (NULL, 1) RETURNING email"),
+                json!([])
+            ),
+            execute(&format!("DROP TABLE {child}, {parent}"), json!([])),
+            // 9: the session's own backend terminated mid-query: a lost connection
+            query("SELECT pg_terminate_backend(pg_backend_pid())", json!([])),
+        ]),
+    )
+    .await;
+    let r = reply["results"].as_array().unwrap();
+    // Through execute: the structured error, as Spin returns it.
+    assert_eq!(r[3]["error"]["code"], "23505", "{reply}");
+    assert_eq!(r[3]["error"]["text"], Value::Null);
+    let text = |i: usize| -> String {
+        assert_eq!(r[i]["error"]["kind"], "query-failed", "{}: {reply}", i);
+        assert_eq!(r[i]["error"]["code"], Value::Null, "{}: {reply}", i);
+        r[i]["error"]["text"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{i}: {reply}"))
+            .to_string()
+    };
+    let unique = text(4);
+    assert!(
+        unique.starts_with("Error { kind: Db, cause: Some(DbError { severity: \"ERROR\""),
+        "{unique}"
+    );
+    assert!(unique.contains("code: SqlState(E23505)"), "{unique}");
+    assert_eq!(
+        cp_store::DbError::from_driver_text(&unique),
+        cp_store::DbError::UniqueViolation {
+            constraint: format!("{parent}_email_key")
+        }
+    );
+    assert!(matches!(
+        cp_store::DbError::from_driver_text(&text(5)),
+        cp_store::DbError::ForeignKeyViolation(_)
+    ));
+    assert!(matches!(
+        cp_store::DbError::from_driver_text(&text(6)),
+        cp_store::DbError::CheckViolation(_)
+    ));
+    assert!(matches!(
+        cp_store::DbError::from_driver_text(&text(7)),
+        cp_store::DbError::Query { code, .. } if code == "23502"
+    ));
+    let lost = text(9);
+    assert!(
+        matches!(
+            cp_store::DbError::from_driver_text(&lost),
+            cp_store::DbError::Unavailable(_)
+        ),
+        "{lost}"
+    );
+    // The broken connection is not lent again: the next request works.
+    let reply = run_steps(&app, "/db", json!([query("SELECT 1 AS v", json!([]))])).await;
+    assert_eq!(
+        reply["results"][0]["rows"][0][0], "DbValue::Int32(1)",
+        "{reply}"
+    );
 }
 
 /// The states of the sessions connected with `application_name`.

@@ -8,6 +8,11 @@
 //!   child process serving the real `spin.toml` and `.wasm` components, with
 //!   Spin variables from `SPIN_VARIABLE_*` exactly as `spin up` takes them.
 //!
+//! The server can be another one ([`Server`]): with `CP_SPIN_BIN` the suite
+//! starts that `spin up` on the same manifest, address and variables; with
+//! `CP_BASE_URL` it drives a server that is already running (see
+//! CONTRIBUTING.md). Assertions on cp-host's own log then skip themselves.
+//!
 //! Tests isolate themselves by unique resource names, so they run in
 //! parallel; tests that need the whole fleet to themselves (drift, faults)
 //! live in their own binary and serialise on [`exclusive`].
@@ -59,9 +64,80 @@ pub struct TestEnv {
     pub kube: StandIn,
     /// The LiteLLM stand-in (tenants' virtual keys).
     pub litellm: LitellmStandIn,
-    /// Where the host writes its stderr (for log assertions).
+    /// Where the host writes its stderr (for log assertions; read it through
+    /// [`server_log`], which knows when there is no cp-host log to read).
     pub host_log: PathBuf,
-    _host: Mutex<Child>,
+    /// The server process (none for [`Server::External`]).
+    _host: Mutex<Option<Child>>,
+}
+
+/// The server the suite drives, chosen by the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Server {
+    /// `target/release/cp-host` (or `CP_HOST_BIN`), started per test binary: the default.
+    CpHost(PathBuf),
+    /// `spin up` of the binary in `CP_SPIN_BIN`, started per test binary on the same
+    /// manifest, listen address and variables.
+    Spin(PathBuf),
+    /// A server already running at `CP_BASE_URL`, started by hand with the variables the
+    /// suite prints (its database is `DATABASE_URL`, its stand-ins listen on
+    /// `CP_KUBE_STANDIN_ADDR` and `CP_LITELLM_STANDIN_ADDR`).
+    External(String),
+}
+
+impl Server {
+    fn from_env() -> Self {
+        let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(url) = set("CP_BASE_URL") {
+            return Self::External(url.trim_end_matches('/').to_owned());
+        }
+        if let Some(spin) = set("CP_SPIN_BIN") {
+            return Self::Spin(PathBuf::from(spin));
+        }
+        Self::CpHost(
+            set("CP_HOST_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace().join("target/release/cp-host")),
+        )
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::CpHost(bin) => format!("cp-host ({})", bin.display()),
+            Self::Spin(bin) => format!("spin up ({}, CP_SPIN_BIN)", bin.display()),
+            Self::External(url) => format!("the server at {url} (CP_BASE_URL)"),
+        }
+    }
+}
+
+/// The server this run drives.
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(Server::from_env)
+}
+
+/// Whether the run drives cp-host. When it does not, says on stderr that `what` is
+/// skipped and why, so a test can return early.
+pub fn skip_unless_cp_host(what: &str) -> bool {
+    match server() {
+        Server::CpHost(_) => false,
+        other => {
+            eprintln!(
+                "skipped: {what} looks at cp-host's internals, and this run targets {}",
+                other.describe()
+            );
+            true
+        }
+    }
+}
+
+/// cp-host's log so far, for assertions on what it logged; `None` (saying so on stderr)
+/// when the run targets another server, whose log this harness does not interpret.
+pub fn server_log(what: &str) -> Option<String> {
+    if skip_unless_cp_host(what) {
+        return None;
+    }
+    Some(std::fs::read_to_string(&env().host_log).unwrap_or_default())
 }
 
 /// The workspace root.
@@ -126,9 +202,28 @@ pub fn report(gate: &str, line: &str) {
 }
 
 fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
+    let server = server().clone();
+    let external = matches!(server, Server::External(_));
     let admin_url = admin_url.to_owned();
+    // An external server has its database already: DATABASE_URL names it.
     let db_name = format!("cp_test_{}", uuid::Uuid::now_v7().simple());
-    let db_url = with_database(&admin_url, &db_name);
+    let db_url = if external {
+        admin_url.clone()
+    } else {
+        with_database(&admin_url, &db_name)
+    };
+    // The stand-ins listen where an external server was told they are.
+    let standin_addr = |var: &str, default: &str| -> std::net::SocketAddr {
+        let addr = if external {
+            std::env::var(var).unwrap_or_else(|_| default.to_owned())
+        } else {
+            "127.0.0.1:0".to_owned()
+        };
+        addr.parse()
+            .unwrap_or_else(|e| panic!("{var}={addr} is not an address: {e}"))
+    };
+    let kube_addr = standin_addr("CP_KUBE_STANDIN_ADDR", "127.0.0.1:18081");
+    let litellm_addr = standin_addr("CP_LITELLM_STANDIN_ADDR", "127.0.0.1:18082");
 
     // Background runtime for the stand-in and setup: it must outlive every
     // test's own runtime.
@@ -143,20 +238,22 @@ fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
             .build()
             .unwrap();
         rt.block_on(async move {
-            cp_migrate::ensure_database(&setup_admin, &setup_name)
-                .await
-                .unwrap();
+            if !external {
+                cp_migrate::ensure_database(&setup_admin, &setup_name)
+                    .await
+                    .unwrap();
+            }
             let mut client = cp_migrate::connect(&setup_db).await.unwrap();
             cp_migrate::migrate(&mut client).await.unwrap();
             let kube = StandIn::start(StandInConfig {
-                addr: "127.0.0.1:0".parse().unwrap(),
+                addr: kube_addr,
                 token: Some(KUBE_TOKEN.into()),
                 operator: true,
             })
             .await
             .unwrap();
             let litellm = LitellmStandIn::start(LitellmConfig {
-                addr: "127.0.0.1:0".parse().unwrap(),
+                addr: litellm_addr,
                 master_key: LITELLM_MASTER_KEY.into(),
             })
             .await
@@ -169,72 +266,91 @@ fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
         .recv_timeout(Duration::from_secs(60))
         .expect("stand-in did not start");
 
-    let host_bin = std::env::var("CP_HOST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("target/release/cp-host"));
-    assert!(
-        host_bin.exists(),
-        "{} is missing: build it with `make host` (or run `make test`)",
-        host_bin.display()
-    );
-    let port = free_port();
     let host_log = std::env::temp_dir().join(format!("{db_name}-host.log"));
-    let log_file = std::fs::File::create(&host_log).unwrap();
-    let db_host = db_host_of(&admin_url);
-    let child = Command::new(&host_bin)
-        .args(["serve", "--manifest"])
-        .arg(workspace().join("spin.toml"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--exit-on-stdin-eof",
-        ])
-        .env("SPIN_VARIABLE_API_TOKEN", OPERATOR_TOKEN)
-        .env("SPIN_VARIABLE_DB_URL", &db_url)
-        .env("SPIN_VARIABLE_DB_HOST", db_host)
-        .env("SPIN_VARIABLE_KUBE_URL", kube.url())
-        .env("SPIN_VARIABLE_KUBE_TOKEN", KUBE_TOKEN)
-        .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
-        .env("SPIN_VARIABLE_KUBE_TIMEOUT_MS", "1500")
-        .env("SPIN_VARIABLE_SECRETS_KEY", SECRETS_KEY)
-        .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
-        .env("SPIN_VARIABLE_OCI_REGISTRY_URL", oci_registry_url())
-        .env("SPIN_VARIABLE_OCI_TIMEOUT_MS", "5000")
-        .env("SPIN_VARIABLE_LITELLM_URL", litellm.url())
-        .env("SPIN_VARIABLE_LITELLM_ALLOWED_HOST", litellm.url())
-        .env("SPIN_VARIABLE_LITELLM_MASTER_KEY", LITELLM_MASTER_KEY)
-        .env("SPIN_VARIABLE_LITELLM_TIMEOUT_MS", "1500")
-        // The identity provider scripts/oidc.sh runs (tests/oidc/provider.mjs).
-        .env("SPIN_VARIABLE_OIDC_ISSUER", oidc::issuer())
-        .env("SPIN_VARIABLE_OIDC_ALLOWED_HOST", oidc::issuer())
-        .env("SPIN_VARIABLE_OIDC_CLIENT_ID", oidc::CLIENT_ID)
-        .env("SPIN_VARIABLE_OIDC_CLIENT_SECRET", oidc::CLIENT_SECRET)
-        .env(
-            "SPIN_VARIABLE_OIDC_REDIRECT_URI",
-            format!("http://127.0.0.1:{port}/api/v1/auth/callback"),
-        )
-        .env("SPIN_VARIABLE_OIDC_EXTRA_AUDIENCES", oidc::CLI_CLIENT_ID)
-        .env(
-            "SPIN_VARIABLE_DEVICE_POLL_INTERVAL_SECS",
-            oidc::DEVICE_POLL_INTERVAL_SECS.to_string(),
-        )
-        // Every test request comes from 127.0.0.1: the per-address sign-in
-        // limits would make tests depend on each other (tests/tests/
-        // throttle.rs sets low ones).
-        .env("SPIN_VARIABLE_LOGIN_MAX_FAILURES_PER_ADDRESS", "100000000")
-        .env("SPIN_VARIABLE_SIGNUP_MAX_PER_ADDRESS", "100000000")
-        .env("SPIN_VARIABLE_DEVICE_START_MAX_PER_ADDRESS", "100000000")
-        .envs(
-            variables
-                .iter()
-                .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), *v)),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(log_file)
-        .spawn()
-        .expect("starting cp-host");
-    let url = format!("http://127.0.0.1:{port}");
+    let (url, child) = match &server {
+        Server::External(url) => {
+            let port = url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(80);
+            let vars = server_variables(
+                port,
+                &db_url,
+                &db_host_of(&db_url),
+                &kube,
+                &litellm,
+                variables,
+            );
+            eprintln!(
+                "cp-tests: driving {}; it must run with these variables:\n{}",
+                server.describe(),
+                vars.iter()
+                    .map(|(k, v)| format!("  SPIN_VARIABLE_{}={v}", k.to_ascii_uppercase()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            (url.clone(), None)
+        }
+        Server::CpHost(bin) | Server::Spin(bin) => {
+            assert!(
+                bin.exists(),
+                "{} is missing: build it with `make host` (or run `make test`), or point \
+                 CP_HOST_BIN / CP_SPIN_BIN at it",
+                bin.display()
+            );
+            let port = free_port();
+            let listen = format!("127.0.0.1:{port}");
+            let manifest = workspace().join("spin.toml");
+            let mut command = match &server {
+                Server::Spin(_) => {
+                    // `spin up` has no way to follow its parent: a shell ends it when the
+                    // test binary exits and closes the shell's stdin.
+                    let mut c = Command::new("sh");
+                    c.arg("-c")
+                        .arg("\"$@\" & pid=$!; cat >/dev/null; kill \"$pid\" 2>/dev/null; wait \"$pid\"")
+                        .arg("sh")
+                        .arg(bin)
+                        .arg("up")
+                        .arg("--from")
+                        .arg(&manifest)
+                        .args(["--listen", &listen]);
+                    c
+                }
+                _ => {
+                    let mut c = Command::new(bin);
+                    c.args(["serve", "--manifest"]).arg(&manifest).args([
+                        "--listen",
+                        &listen,
+                        "--exit-on-stdin-eof",
+                    ]);
+                    c
+                }
+            };
+            command.current_dir(workspace());
+            for (name, value) in server_variables(
+                port,
+                &db_url,
+                &db_host_of(&admin_url),
+                &kube,
+                &litellm,
+                variables,
+            ) {
+                command.env(
+                    format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                    value,
+                );
+            }
+            let log_file = std::fs::File::create(&host_log).unwrap();
+            let child = command
+                .stdin(Stdio::piped())
+                .stdout(log_file.try_clone().unwrap())
+                .stderr(log_file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", server.describe()));
+            (format!("http://{listen}"), Some(child))
+        }
+    };
     wait_ready(&url, &host_log);
     TestEnv {
         url,
@@ -244,6 +360,61 @@ fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
         host_log,
         _host: Mutex::new(child),
     }
+}
+
+/// The application variables the server runs with (names as in spin.toml), for a server
+/// listening on `port`.
+fn server_variables(
+    port: u16,
+    db_url: &str,
+    db_host: &str,
+    kube: &StandIn,
+    litellm: &LitellmStandIn,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut vars: Vec<(&str, String)> = vec![
+        ("api_token", OPERATOR_TOKEN.into()),
+        ("db_url", db_url.into()),
+        ("db_host", db_host.into()),
+        ("kube_url", kube.url()),
+        ("kube_token", KUBE_TOKEN.into()),
+        ("kube_namespace", NAMESPACE.into()),
+        ("kube_timeout_ms", "1500".into()),
+        ("secrets_key", SECRETS_KEY.into()),
+        ("jwt_secret", JWT_SECRET.into()),
+        ("oci_registry_url", oci_registry_url()),
+        ("oci_timeout_ms", "5000".into()),
+        ("litellm_url", litellm.url()),
+        ("litellm_allowed_host", litellm.url()),
+        ("litellm_master_key", LITELLM_MASTER_KEY.into()),
+        ("litellm_timeout_ms", "1500".into()),
+        // The identity provider scripts/oidc.sh runs (tests/oidc/provider.mjs).
+        ("oidc_issuer", oidc::issuer()),
+        ("oidc_allowed_host", oidc::issuer()),
+        ("oidc_client_id", oidc::CLIENT_ID.into()),
+        ("oidc_client_secret", oidc::CLIENT_SECRET.into()),
+        (
+            "oidc_redirect_uri",
+            format!("http://127.0.0.1:{port}/api/v1/auth/callback"),
+        ),
+        ("oidc_extra_audiences", oidc::CLI_CLIENT_ID.into()),
+        (
+            "device_poll_interval_secs",
+            oidc::DEVICE_POLL_INTERVAL_SECS.to_string(),
+        ),
+        // Every test request comes from 127.0.0.1: the per-address sign-in
+        // limits would make tests depend on each other (tests/tests/
+        // throttle.rs sets low ones).
+        ("login_max_failures_per_address", "100000000".into()),
+        ("signup_max_per_address", "100000000".into()),
+        ("device_start_max_per_address", "100000000".into()),
+    ];
+    // A test binary's own variables win.
+    for (name, value) in extra {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name, (*value).to_owned()));
+    }
+    vars.into_iter().map(|(n, v)| (n.to_owned(), v)).collect()
 }
 
 /// A port nothing listens on (bound, then released).
@@ -272,7 +443,7 @@ pub fn wait_ready(url: &str, log: &Path) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!(
-        "cp-host did not become ready at {url}; its log:\n{}",
+        "the server did not become ready at {url}; its log:\n{}",
         std::fs::read_to_string(log).unwrap_or_default()
     );
 }

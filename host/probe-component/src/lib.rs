@@ -5,7 +5,7 @@
 //! - `op=echo` (default): method, path, query, body and every `spin-*` header, as JSON.
 //! - `op=var&name=N`: the component variable `N`, or the error's debug form.
 //! - `op=pg`: runs the JSON steps in the body on one connection to the variable `db_url`
-//!   (`{"steps": [{"kind": "query" | "execute", "sql": "...", "params": [...]}]}`) and
+//!   (`{"steps": [{"kind": "query" | "execute" | "trap", "sql": "...", "params": [...]}]}`) and
 //!   reports each result (columns, values and errors in their debug form, SQLSTATE codes).
 //! - `op=http&url=U`: an outbound GET of `U`, reporting status and body or the error.
 //! - `op=trap`: traps.
@@ -194,6 +194,8 @@ fn run_step(connection: &Connection, step: &Value) -> Value {
         Err(e) => return json!({ "error": { "kind": "probe", "message": e } }),
     };
     match step.get("kind").and_then(Value::as_str) {
+        // Traps mid-session (a component failing between `BEGIN` and `COMMIT`).
+        Some("trap") => panic!("cp-host-probe: trap requested at a pg step"),
         Some("execute") => match connection.execute(sql, &params) {
             Ok(n) => json!({ "rows_affected": n }),
             Err(e) => json!({ "error": pg_error(&e) }),
@@ -213,7 +215,8 @@ fn run_step(connection: &Connection, step: &Value) -> Value {
     }
 }
 
-/// An error as JSON: its case, the SQLSTATE code for server errors, and its debug form.
+/// An error as JSON: its case, the SQLSTATE code for server errors, a `text` error's text,
+/// and its debug form.
 fn pg_error(e: &PgError) -> Value {
     let (kind, code) = match e {
         PgError::ConnectionFailed(_) => ("connection-failed", None),
@@ -223,7 +226,11 @@ fn pg_error(e: &PgError) -> Value {
         PgError::ValueConversionFailed(_) => ("value-conversion-failed", None),
         PgError::Other(_) => ("other", None),
     };
-    json!({ "kind": kind, "code": code, "debug": format!("{e:?}") })
+    let text = match e {
+        PgError::QueryFailed(QueryError::Text(text)) => Some(text.clone()),
+        _ => None,
+    };
+    json!({ "kind": kind, "code": code, "text": text, "debug": format!("{e:?}") })
 }
 
 /// Builds a parameter from `{"t": "<case>", "v": <value>}`.

@@ -2,6 +2,15 @@
 //!
 //! `open` checks the address against the component's `allowed_outbound_hosts`, then lends a
 //! connection from the per-address pool; dropping the resource returns it.
+//!
+//! Answers take the shapes Spin 4.0's give:
+//! - an error found before any row streams back (parse, plan, bind) is a structured
+//!   `db-error`; one raised while rows stream back (a unique violation from
+//!   `INSERT … RETURNING`, a serialization failure, a dropped connection) is
+//!   `query-error::text` holding the driver error's debug form, SQLSTATE only inside it;
+//! - the column list comes from the first row. Spin 4.0.0–4.0.2 therefore never answer a
+//!   query that matches no rows (spinframework/spin#3671). What the host does instead is
+//!   chosen by `CP_HOST_PG_EMPTY_RESULT` (see [`EmptyResult`]).
 
 mod convert;
 mod pool;
@@ -61,8 +70,29 @@ impl postgres::HostConnection for InstanceState {
             .await
         {
             Ok(rows) => rows,
-            Err(e) => return Ok(Err(query_failed(&e))),
+            Err(pool::QueryFailure::Start(e)) => return Ok(Err(query_failed(&e))),
+            Err(pool::QueryFailure::Stream(e)) => {
+                return Ok(Err(PgError::QueryFailed(QueryError::Text(format!(
+                    "{e:?}"
+                )))))
+            }
         };
+        if rows.is_empty() {
+            match EmptyResult::configured() {
+                EmptyResult::Empty => {}
+                EmptyResult::Hang => std::future::pending::<()>().await,
+                EmptyResult::Error => {
+                    eprintln!(
+                        "cp-host: component {}: a query matched no rows; Spin 4.0.0-4.0.2 would \
+                         never answer it: {statement}",
+                        self.component().id
+                    );
+                    return Ok(Err(PgError::QueryFailed(QueryError::Text(
+                        EMPTY_RESULT_ERROR.to_string(),
+                    ))));
+                }
+            }
+        }
         Ok(convert::row_set(&rows).map_err(|e| query_failed(&e)))
     }
 
@@ -72,9 +102,11 @@ impl postgres::HostConnection for InstanceState {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> anyhow::Result<Result<u64, PgError>> {
+        // Spin reports a parameter it cannot convert as `bad-parameter` from `query` but as
+        // `value-conversion-failed` from `execute`.
         let params = match convert::to_sql_params(&params) {
             Ok(params) => params,
-            Err(reason) => return Ok(Err(PgError::BadParameter(reason))),
+            Err(reason) => return Ok(Err(PgError::ValueConversionFailed(reason))),
         };
         let connection = self.table().get_mut(&connection)?;
         Ok(connection
@@ -88,6 +120,38 @@ impl postgres::HostConnection for InstanceState {
         // Dropping the loan hands the connection back to its pool.
         self.table().delete(connection)?;
         Ok(())
+    }
+}
+
+/// The text a query matching no rows fails with when [`EmptyResult::Error`] is in force.
+pub(crate) const EMPTY_RESULT_ERROR: &str = "query matched no rows: Spin 4.0.0-4.0.2 never \
+     answer such a query (spinframework/spin#3671), so cp-host refuses it; make every query \
+     yield a row (cp-store wraps them), or set CP_HOST_PG_EMPTY_RESULT=empty";
+
+/// What `query` does when the statement matches no rows (`CP_HOST_PG_EMPTY_RESULT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EmptyResult {
+    /// `error` (the default): fail with [`EMPTY_RESULT_ERROR`], so a component that would
+    /// hang under Spin 4.0.0–4.0.2 fails its tests here instead.
+    Error,
+    /// `hang`: never answer, exactly as Spin 4.0.0–4.0.2.
+    Hang,
+    /// `empty`: no columns and no rows, as Spin 3.x and the upstream fix answer.
+    Empty,
+}
+
+impl EmptyResult {
+    fn parse(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            Some("empty") => Self::Empty,
+            Some("hang") => Self::Hang,
+            _ => Self::Error,
+        }
+    }
+
+    fn configured() -> Self {
+        static MODE: std::sync::OnceLock<EmptyResult> = std::sync::OnceLock::new();
+        *MODE.get_or_init(|| Self::parse(std::env::var("CP_HOST_PG_EMPTY_RESULT").ok().as_deref()))
     }
 }
 
@@ -185,6 +249,15 @@ mod tests {
 
     fn denied(result: Result<tokio_postgres::Config, String>) -> String {
         result.expect_err("the address should have been denied")
+    }
+
+    #[test]
+    fn empty_result_modes() {
+        assert_eq!(EmptyResult::parse(None), EmptyResult::Error);
+        assert_eq!(EmptyResult::parse(Some("error")), EmptyResult::Error);
+        assert_eq!(EmptyResult::parse(Some("empty")), EmptyResult::Empty);
+        assert_eq!(EmptyResult::parse(Some(" hang ")), EmptyResult::Hang);
+        assert_eq!(EmptyResult::parse(Some("bogus")), EmptyResult::Error);
     }
 
     #[test]

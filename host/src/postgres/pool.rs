@@ -1,10 +1,15 @@
-//! Connection pools, one per connection string, of at most 64 connections each (as in Spin).
+//! Connection pools, one per connection string, of at most 64 connections each: Spin's
+//! pool (deadpool-postgres with `RecyclingMethod::Clean`), mirrored.
 //!
-//! A connection handed back is cleaned before reuse, in the background so the response is
-//! not delayed: an open (or interrupted) transaction is rolled back, then session state is
-//! reset the way Spin's pool resets it. Broken connections are dropped, and a new connection
-//! must be established within a few seconds, so a database outage fails fast and a restarted
-//! database is picked up again by the next `open`.
+//! A connection handed back goes straight back to the pool, as it is: no rollback and no
+//! reset. The next `open` that takes it first checks that it is not closed, then runs the
+//! `Clean` statements (below); if they fail (for example inside a transaction that an error
+//! aborted) the connection is dropped and the next idle one, or a new one, is tried. An
+//! open, healthy transaction therefore survives into the next request, exactly as under
+//! Spin; components end it themselves (cp-store's `SESSION_START`).
+//!
+//! Unlike Spin, establishing or cleaning a connection is bounded by a few seconds, so a
+//! database outage fails fast and a restarted database is picked up by the next `open`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,12 +28,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long `open` waits for a busy pool to free a connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Limit for cleaning a returned connection; a connection that takes longer is dropped.
+/// Limit for cleaning an idle connection before reuse; one that takes longer is dropped.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Clears session state left by the previous user, without discarding the driver's cached
-/// type lookups (which `DISCARD ALL` would): the same statements Spin's pool runs.
-const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+/// deadpool-postgres's `RecyclingMethod::Clean`, run (as one simple query) on an idle
+/// connection before it is lent again: `DISCARD ALL` without `DEALLOCATE ALL` and
+/// `DISCARD PLAN`. None of it ends a transaction.
+pub(crate) const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
      UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;";
 
 /// All pools of the host, keyed by connection string.
@@ -44,7 +50,7 @@ struct Pool {
 }
 
 impl Pools {
-    /// Takes an idle connection to `address`, or establishes a new one.
+    /// Takes an idle connection to `address` (cleaned), or establishes a new one.
     pub(crate) async fn acquire(
         &self,
         address: &str,
@@ -82,28 +88,31 @@ impl Pool {
                 )
             })?
             .map_err(|_| "connection pool closed".to_string())?;
-        let client = match self.take_idle() {
-            Some(client) => client,
-            None => Arc::new(self.connect().await?),
+        let client = loop {
+            let Some(client) = self.take_idle() else {
+                break Arc::new(self.connect().await?);
+            };
+            // Recycling as deadpool does it: a closed connection, or one the clean-up
+            // statements fail on, is dropped and the next one is tried.
+            if client.is_closed() {
+                continue;
+            }
+            if let Ok(Ok(())) = timeout(RESET_TIMEOUT, client.batch_execute(RESET_SESSION)).await {
+                break client;
+            }
         };
         Ok(PooledClient {
             client,
             pool: self.clone(),
-            permit: Some(permit),
-            in_transaction: false,
-            in_flight: false,
+            _permit: permit,
         })
     }
 
     fn take_idle(&self) -> Option<Arc<Client>> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        // A connection the server closed (restart, idle timeout) is simply dropped.
-        while let Some(client) = idle.pop() {
-            if !client.is_closed() {
-                return Some(client);
-            }
-        }
-        None
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
     }
 
     async fn connect(&self) -> Result<Client, String> {
@@ -118,13 +127,6 @@ impl Pool {
             let _ = connection.await;
         });
         Ok(client)
-    }
-
-    fn put_idle(&self, client: Arc<Client>) {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(client);
     }
 }
 
@@ -141,135 +143,57 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// A connection on loan from a pool; it goes back (cleaned) when dropped.
+/// Why a query failed: before any row could stream back (parse, plan, bind), or while
+/// rows were streaming (execution errors, a lost connection).
+pub(crate) enum QueryFailure {
+    Start(tokio_postgres::Error),
+    Stream(tokio_postgres::Error),
+}
+
+/// A connection on loan from a pool; it goes back, untouched, when dropped.
 pub(crate) struct PooledClient {
     /// Shared only so that `drop` can hand it back; a loan is its sole user.
     client: Arc<Client>,
     pool: Arc<Pool>,
-    /// Held until the connection is back in the pool or dropped, bounding the pool size.
-    permit: Option<OwnedSemaphorePermit>,
-    /// A transaction was begun by a statement run through this loan and not yet ended.
-    in_transaction: bool,
-    /// A statement was interrupted (its future dropped): the session state is unknown.
-    in_flight: bool,
-}
-
-/// What a statement does to the session's transaction state.
-#[derive(Debug, PartialEq, Eq)]
-enum TransactionEffect {
-    Begins,
-    Ends,
-    None,
-}
-
-fn transaction_effect(statement: &str) -> TransactionEffect {
-    let mut words = statement
-        .trim_start()
-        .split(|c: char| c.is_whitespace() || c == ';')
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_uppercase);
-    match (words.next().as_deref(), words.next().as_deref()) {
-        (Some("BEGIN"), _) | (Some("START"), Some("TRANSACTION")) => TransactionEffect::Begins,
-        // `ROLLBACK TO [SAVEPOINT] x` stays in the transaction; `COMMIT/ROLLBACK PREPARED`
-        // concern another, prepared transaction.
-        (Some("ROLLBACK" | "ABORT"), Some("TO" | "PREPARED"))
-        | (Some("COMMIT"), Some("PREPARED")) => TransactionEffect::None,
-        (Some("COMMIT" | "END" | "ROLLBACK" | "ABORT"), _) => TransactionEffect::Ends,
-        _ => TransactionEffect::None,
-    }
+    /// Held while on loan, bounding the connections of the pool.
+    _permit: OwnedSemaphorePermit,
 }
 
 impl PooledClient {
-    /// Runs a query, tracking transaction state.
+    /// Runs a query, telling errors before the first row from errors while streaming.
     pub(crate) async fn query(
-        &mut self,
+        &self,
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.in_flight = true;
-        let result = self.client.query(statement, params).await;
-        self.settle(statement, result.is_ok());
-        result
+    ) -> Result<Vec<Row>, QueryFailure> {
+        let stream = self
+            .client
+            .query_raw(statement, params.iter().copied())
+            .await
+            .map_err(QueryFailure::Start)?;
+        futures_util::TryStreamExt::try_collect(stream)
+            .await
+            .map_err(QueryFailure::Stream)
     }
 
-    /// Runs a statement, tracking transaction state.
+    /// Runs a statement.
     pub(crate) async fn execute(
-        &mut self,
+        &self,
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, tokio_postgres::Error> {
-        self.in_flight = true;
-        let result = self.client.execute(statement, params).await;
-        self.settle(statement, result.is_ok());
-        result
-    }
-
-    fn settle(&mut self, statement: &str, succeeded: bool) {
-        self.in_flight = false;
-        match transaction_effect(statement) {
-            TransactionEffect::Begins if succeeded => self.in_transaction = true,
-            TransactionEffect::Ends if succeeded => self.in_transaction = false,
-            _ => {}
-        }
+        self.client.execute(statement, params).await
     }
 }
 
 impl Drop for PooledClient {
     fn drop(&mut self) {
-        let Some(permit) = self.permit.take() else {
-            return;
-        };
-        let client = self.client.clone();
-        if client.is_closed() {
-            return;
-        }
-        let rollback = self.in_transaction || self.in_flight;
-        let pool = self.pool.clone();
-        // Without a runtime (process shutdown) the connection is just closed.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let reset = async {
-                    if rollback {
-                        client.batch_execute("ROLLBACK").await?;
-                    }
-                    client.batch_execute(RESET_SESSION).await
-                };
-                if let Ok(Ok(())) = timeout(RESET_TIMEOUT, reset).await {
-                    pool.put_idle(client);
-                }
-                drop(permit);
-            });
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transaction_statements_are_recognised() {
-        use TransactionEffect::*;
-        for (sql, effect) in [
-            ("BEGIN", Begins),
-            ("  begin isolation level serializable", Begins),
-            ("BEGIN;", Begins),
-            ("START TRANSACTION", Begins),
-            ("start  transaction read only", Begins),
-            ("COMMIT", Ends),
-            ("commit;", Ends),
-            ("END", Ends),
-            ("ROLLBACK", Ends),
-            ("abort", Ends),
-            ("ROLLBACK TO SAVEPOINT a", None),
-            ("rollback to a", None),
-            ("COMMIT PREPARED 'x'", None),
-            ("SAVEPOINT a", None),
-            ("SELECT 1", None),
-            ("INSERT INTO begin_log VALUES (1)", None),
-            ("", None),
-        ] {
-            assert_eq!(transaction_effect(sql), effect, "{sql}");
+        if !self.client.is_closed() {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self.client.clone());
         }
     }
 }

@@ -332,6 +332,7 @@ impl HostProcess {
             ])
             .arg(config.cache_dir.as_ref().unwrap())
             .args(extra_args)
+            .env_remove("RUST_LIB_BACKTRACE")
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

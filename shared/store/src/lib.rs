@@ -15,6 +15,7 @@
 
 mod error;
 mod row;
+pub mod sentinel;
 mod tx;
 mod value;
 
@@ -27,6 +28,14 @@ pub use error::DbError;
 pub use row::Row;
 pub use tx::transaction;
 pub use value::Value;
+
+/// The first statement of every database session a component opens. Spin's pool
+/// (deadpool-postgres, `RecyclingMethod::Clean`) resets session settings when it lends a
+/// connection but does not end a transaction: a component that trapped between `BEGIN` and
+/// `COMMIT` leaves the next user of that connection inside its transaction. Ending it
+/// first keeps that from ever mixing two requests' work (outside a transaction PostgreSQL
+/// only warns).
+pub const SESSION_START: &str = "ROLLBACK";
 
 /// One database session.
 #[allow(async_fn_in_trait)]

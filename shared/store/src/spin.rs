@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use spin_sdk::pg4::{self, Connection, DbValue, ParameterValue};
 
-use crate::{Database, DbError, Row, Value};
+use crate::{sentinel, Database, DbError, Row, Value};
 
 /// A request's database session through Spin.
 pub struct SpinDatabase {
@@ -30,6 +30,9 @@ impl SpinDatabase {
             return Ok(c);
         }
         let opened = Connection::open(&self.address).map_err(map_error)?;
+        opened
+            .execute(crate::SESSION_START, &[])
+            .map_err(map_error)?;
         Ok(self.conn.get_or_init(|| opened))
     }
 }
@@ -37,10 +40,20 @@ impl SpinDatabase {
 impl Database for SpinDatabase {
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
         let params: Vec<ParameterValue> = params.iter().map(to_param).collect();
-        let set = self.conn()?.query(sql, &params).map_err(map_error)?;
-        let columns: Arc<[String]> = set.columns.iter().map(|c| c.name.clone()).collect();
-        set.rows
-            .into_iter()
+        // Every query goes out wrapped so it yields a row (see `sentinel`): Spin
+        // 4.0.0–4.0.2 never answer a query that matches none.
+        let wrapped = sentinel::wrap(sql);
+        let set = self
+            .conn()?
+            .query(wrapped.as_deref().unwrap_or(sql), &params)
+            .map_err(map_error)?;
+        let names = set.columns.into_iter().map(|c| c.name).collect();
+        let (names, rows) = match wrapped {
+            Some(_) => sentinel::strip(names, set.rows, |v| matches!(v, DbValue::DbNull))?,
+            None => (names, set.rows),
+        };
+        let columns: Arc<[String]> = names.into();
+        rows.into_iter()
             .map(|r| {
                 let values = r.into_iter().map(from_db).collect::<Result<Vec<_>, _>>()?;
                 Ok(Row::new(columns.clone(), values))
@@ -96,10 +109,7 @@ fn map_error(err: pg4::PgError) -> DbError {
                 .map(|(_, v)| v.as_str());
             DbError::from_sqlstate(&e.code, &e.message, constraint)
         }
-        pg4::PgError::QueryFailed(pg4::QueryError::Text(msg)) => DbError::Query {
-            code: String::new(),
-            message: msg,
-        },
+        pg4::PgError::QueryFailed(pg4::QueryError::Text(msg)) => DbError::from_driver_text(&msg),
         pg4::PgError::BadParameter(msg) | pg4::PgError::ValueConversionFailed(msg) => {
             DbError::Decode(msg)
         }
