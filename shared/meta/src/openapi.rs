@@ -134,6 +134,17 @@ fn add_standard_responses_to(op: &mut Operation) {
         reqs.iter()
             .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
     });
+    if public {
+        // Public operations never replay (every anonymous caller is the same
+        // principal, `cp_platform::idempotency`): the header means nothing
+        // there, so it is not offered.
+        if let Some(params) = op.parameters.as_mut() {
+            params.retain(|p| {
+                !(p.parameter_in == ParameterIn::Header
+                    && p.name.eq_ignore_ascii_case("Idempotency-Key"))
+            });
+        }
+    }
     let has_body = op.request_body.is_some();
     let idempotent = op.parameters.iter().flatten().any(|p| {
         p.parameter_in == ParameterIn::Header && p.name.eq_ignore_ascii_case("Idempotency-Key")
