@@ -770,6 +770,28 @@ pub async fn sign_up_verified(prefix: &str) -> TestUser {
     user
 }
 
+/// A new user (email from `prefix`, verified) who joined organisation
+/// `org_id` with `role` through an invitation from `owner`.
+pub async fn join_org(owner: &TestUser, org_id: &str, role: &str, prefix: &str) -> TestUser {
+    // Accepting an invitation needs a verified email (test setup).
+    let user = sign_up_verified(prefix).await;
+    let invitation = owner
+        .call(
+            "POST",
+            &format!("/api/v1/organizations/{org_id}/invitations"),
+        )
+        .json(&serde_json::json!({"email": user.email, "role": role}))
+        .send()
+        .await
+        .expect(201);
+    let token = invitation["data"]["plainTextToken"].as_str().unwrap();
+    user.call("POST", &format!("/api/v1/invitations/{token}/accept"))
+        .send()
+        .await
+        .expect(200);
+    user
+}
+
 /// Posts email and password to `/auth/token`.
 pub async fn log_in(email: &str, password: &str) -> Resp {
     call("POST", "/api/v1/auth/token")

@@ -772,23 +772,7 @@ struct Fixture {
 
 /// A new user who joined organisation `org_id` as `role`.
 async fn joined(owner: &TestUser, org_id: &str, role: &str) -> TestUser {
-    // Accepting an invitation needs a verified email (test setup).
-    let user = cp_tests::sign_up_verified(&format!("matrix-{role}")).await;
-    let invitation = owner
-        .call(
-            "POST",
-            &format!("/api/v1/organizations/{org_id}/invitations"),
-        )
-        .json(&json!({"email": user.email, "role": role}))
-        .send()
-        .await
-        .expect(201);
-    let token = invitation["data"]["plainTextToken"].as_str().unwrap();
-    user.call("POST", &format!("/api/v1/invitations/{token}/accept"))
-        .send()
-        .await
-        .expect(200);
-    user
+    cp_tests::join_org(owner, org_id, role, &format!("matrix-{role}")).await
 }
 
 async fn fixture() -> Fixture {

@@ -26,24 +26,9 @@ async fn org_of(owner: &TestUser) -> String {
     org["data"]["id"].as_str().unwrap().to_owned()
 }
 
-/// A new user who joined organisation `org_id` with `role`.
+/// A new user who joined organisation `org_id` as `role`.
 async fn joined(owner: &TestUser, org_id: &str, role: &str) -> TestUser {
-    let user = cp_tests::sign_up_verified(&format!("self-{role}")).await;
-    let invitation = owner
-        .call(
-            "POST",
-            &format!("/api/v1/organizations/{org_id}/invitations"),
-        )
-        .json(&json!({"email": user.email, "role": role}))
-        .send()
-        .await
-        .expect(201);
-    let token = invitation["data"]["plainTextToken"].as_str().unwrap();
-    user.call("POST", &format!("/api/v1/invitations/{token}/accept"))
-        .send()
-        .await
-        .expect(200);
-    user
+    cp_tests::join_org(owner, org_id, role, &format!("self-{role}")).await
 }
 
 /// A tenant of `org_id` created by `user`; returns its read view.

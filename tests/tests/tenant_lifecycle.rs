@@ -333,6 +333,20 @@ impl Drop for OperatorDown {
     }
 }
 
+/// An operator's access policy allowing `datasets` to tenant `name`: an
+/// organisation's tenant reaches no dataset without one.
+async fn allow_datasets(name: &str, datasets: &[&str]) {
+    call("POST", "/api/v1/policies")
+        .json(&json!({
+            "name": unique("allow"),
+            "subjects": {"tenants": [name]},
+            "datasets": {"allow": datasets}
+        }))
+        .send()
+        .await
+        .expect(201);
+}
+
 #[tokio::test]
 async fn a_decommissioned_name_is_held_for_30_days_then_purged_by_its_reuse() {
     // The operator simulation is switched off in another test of this binary.
@@ -346,6 +360,7 @@ async fn a_decommissioned_name_is_held_for_30_days_then_purged_by_its_reuse() {
         .await
         .expect(201)["data"]
         .clone();
+    allow_datasets(&name, &["sales"]).await;
     call("PUT", &format!("/api/v1/tenants/{name}/datasets"))
         .json(&json!({"datasets": [{"name": "sales", "access": "read"}]}))
         .send()
@@ -794,6 +809,7 @@ async fn users_see_only_their_organisations_tenants_on_the_tenants_routes() {
         .send()
         .await
         .expect(200);
+    allow_datasets(base.trim_start_matches("/api/v1/tenants/"), &["ops"]).await;
     member
         .call("PUT", &format!("{base}/datasets"))
         .json(&json!({"datasets": [{"name": "ops"}]}))
