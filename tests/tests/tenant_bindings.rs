@@ -410,6 +410,14 @@ async fn a_decommissioned_tenants_bindings_go_and_a_later_claimant_inherits_noth
                "fairshare_settings": 1}),
         "{audit}"
     );
+    // The policy still names the tombstone: keeping the name is refused.
+    let v = call("PUT", &format!("/api/v1/policies/{}", granted.policy))
+        .json(&json!({"subjects": {"tenants": [name]}}))
+        .send()
+        .await
+        .expect_error(400, "VALIDATION_ERROR");
+    assert_eq!(fields(&v), ["subjects.tenants[0]"]);
+    assert!(v["error"].as_str().unwrap().contains("is gone"), "{v}");
     // A tombstone cannot be granted anything.
     let v = call("POST", "/api/v1/groups")
         .json(&json!({"name": unique("grp"), "members": [{"kind": "tenant", "name": name}]}))

@@ -84,11 +84,12 @@ async fn check_subject_tenants<D: Database>(
             (_, true, _) | (false, _, true) => continue,
             (false, _, false) => format!("names no existing tenant ('{tenant}')"),
             (true, _, false) => format!(
-                "the tenant '{tenant}' this policy was bound to no longer exists; remove the name"
+                "the tenant '{tenant}' this policy was bound to is gone (deleted or \
+                 decommissioned); remove the name"
             ),
             (true, _, true) => format!(
-                "the tenant '{tenant}' this policy was bound to no longer exists and another \
-                 tenant holds the name now; remove the name (adding it again in a later write \
+                "the tenant '{tenant}' this policy was bound to is gone (deleted or \
+                 decommissioned) and another tenant holds the name now; remove the name (adding it again in a later write \
                  binds the new tenant)"
             ),
         };

@@ -734,6 +734,19 @@ mod tests {
             let body = format!(r#"{{"name":"{fine}","email":"a@b.co"}}"#);
             assert!(input(&body).validate(None).is_ok(), "{fine}");
         }
+        // The OpenAPI pattern refuses exactly what the validator refuses.
+        let prefixes: Vec<&str> = RESERVED_PREFIXES
+            .iter()
+            .map(|p| p.trim_end_matches('-'))
+            .collect();
+        assert_eq!(
+            TENANT_NAME_PATTERN,
+            format!(
+                "^(?!({})$)(?!({})-)[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                RESERVED_NAMES.join("|"),
+                prefixes.join("|")
+            )
+        );
         // PostgreSQL text cannot hold NUL: refused as a 400, not a 500.
         let err =
             input(r#"{"name":"a","email":"a@b.co","displayName":"x\u0000y","team":"\u001b"}"#)
