@@ -8,6 +8,14 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain"
 scripts/toolchain.sh
 
+# A cold build of everything below writes about 17 GiB into target/; a full
+# disk shows up much later as an obscure linker error, so say it up front.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((20 * 1024 * 1024)) ]; then
+  printf 'warning: %s GiB free on this disk; a cold `make test` needs about 20 GiB (target/)\n' \
+    "$((free_kib / 1024 / 1024))" >&2
+fi
+
 WASM_CRATES=(-p cp-http -p cp-store -p cp-kube -p cp-platform -p cp-tenants -p cp-policies
              -p cp-catalog -p cp-crypto -p cp-skills -p cp-identity -p cp-orgs -p cp-meta -p cp-gateway
              -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills -p cp-fn-identity -p cp-fn-orgs -p cp-fn-gateway
