@@ -34,7 +34,7 @@ host:
 
 # Regenerate the committed openapi.json from the code.
 openapi:
-	UPDATE_OPENAPI=1 cargo test -q -p cp-meta --lib openapi
+	UPDATE_OPENAPI=1 cargo test -q -p cp-openapi --lib
 
 pg-stop:
 	@scripts/pg.sh stop

@@ -13,7 +13,7 @@ use utoipa::{OpenApi, PartialSchema};
 
 /// The assembled document.
 pub fn document() -> Doc {
-    let mut doc = crate::MetaApi::openapi();
+    let mut doc = cp_meta::MetaApi::openapi();
     doc.merge(cp_tenants::api::TenantsApi::openapi());
     doc.merge(cp_policies::api::PoliciesApi::openapi());
     doc.merge(cp_catalog::api::CatalogApi::openapi());
