@@ -16,7 +16,7 @@ if [ "${free_kib:-0}" -lt $((20 * 1024 * 1024)) ]; then
     "$((free_kib / 1024 / 1024))" >&2
 fi
 
-WASM_CRATES=(-p cp-http -p cp-store -p cp-kube -p cp-platform -p cp-tenants -p cp-policies
+WASM_CRATES=(-p cp-http -p cp-store -p cp-kube -p cp-platform -p cp-auth -p cp-tenants -p cp-policies
              -p cp-catalog -p cp-crypto -p cp-skills -p cp-identity -p cp-orgs -p cp-meta -p cp-gateway
              -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills -p cp-fn-identity -p cp-fn-orgs -p cp-fn-gateway
              -p cp-host-probe)

@@ -9,5 +9,5 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    cp_platform::spin::serve::<cp_tenants::Tenants>(req).await
+    cp_platform::spin::serve::<cp_tenants::Tenants, cp_auth::Credentials>(req).await
 }

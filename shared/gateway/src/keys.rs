@@ -1,6 +1,6 @@
 //! Tenant gateway keys (`sk_…`): created per tenant, shown once, stored as SHA-256
 //! digests; they authenticate usage ingestion for their tenant only
-//! (`cp_platform::auth` looks them up and refuses disabled ones with a 401).
+//! (`cp_auth` looks them up and refuses disabled ones with a 401).
 //! Lists and audit entries never hold a key, only its first characters.
 
 use cp_http::error::ErrorBody;
@@ -330,7 +330,7 @@ async fn create_key<P: Platform>(
     let tenant = params.get("name");
     dns_label(tenant).map_err(|msg| ApiError::invalid("name", msg))?;
     let name = parse_body::<GatewayKeyCreate>(req)?.validate()?;
-    let secret = cp_crypto::new_token(cp_platform::auth::GATEWAY_KEY_PREFIX)
+    let secret = cp_crypto::new_token(cp_auth::GATEWAY_KEY_PREFIX)
         .map_err(|e| Failure::with_cause(ApiError::Internal, format!("generating a key: {e}")))?;
     let id = new_id().to_string();
     let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();
@@ -549,7 +549,7 @@ mod tests {
 
     #[test]
     fn the_prefix_shows_the_kind_and_twelve_characters() {
-        let secret = cp_crypto::new_token(cp_platform::auth::GATEWAY_KEY_PREFIX).unwrap();
+        let secret = cp_crypto::new_token(cp_auth::GATEWAY_KEY_PREFIX).unwrap();
         let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();
         assert!(prefix.starts_with("sk_"));
         assert_eq!(prefix.len(), 15);

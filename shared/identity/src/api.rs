@@ -291,7 +291,7 @@ async fn create_access_token<P: Platform>(
         ))
         .into());
     }
-    let secret = cp_crypto::new_token(cp_platform::auth::ACCESS_TOKEN_PREFIX)
+    let secret = cp_crypto::new_token(cp_auth::ACCESS_TOKEN_PREFIX)
         .map_err(|e| Failure::with_cause(ApiError::Internal, format!("generating a token: {e}")))?;
     let id = new_id().to_string();
     let prefix: String = secret.chars().take(SHOWN_PREFIX_LEN).collect();

@@ -16,10 +16,11 @@
 //! stored. The user code has 8 characters of an alphabet without vowels
 //! (no words) and without look-alikes (0/O, 1/I/L): 27^8 ≈ 2^38.
 
+use cp_auth::jwt::JwtKey;
+use cp_auth::{cookie, session_user, tokens_equal, SESSION_COOKIE};
 use cp_http::error::ErrorBody;
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope};
-use cp_platform::auth::{cookie, session_user, tokens_equal, UserPrincipal, SESSION_COOKIE};
-use cp_platform::jwt::JwtKey;
+use cp_platform::auth::UserPrincipal;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde::{Deserialize, Serialize};

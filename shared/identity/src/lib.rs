@@ -3,7 +3,7 @@
 //! digests, optional expiry, scopes; `/access-tokens`), and users: signup
 //! with argon2id passwords, session JWTs, personal API keys (`cpk_…`;
 //! `/auth/...`), and their second factor: TOTP (RFC 6238, [`totp`]) at
-//! `/auth/mfa/...` ([`mfa`]). `cp_platform::auth` recognises every kind on every route;
+//! `/auth/mfa/...` ([`mfa`]). `cp_auth` recognises every kind on every route;
 //! this crate manages them. Federated login: the OIDC code flow and ID-token
 //! exchange ([`oidc`]), the browser sessions it creates ([`session`]), CLI
 //! login by the device grant ([`device`]) and pod tokens ([`pod_token`]).

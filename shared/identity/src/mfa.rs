@@ -16,13 +16,13 @@
 //!   leaves the window; a success clears them.
 //! - Failures, enabling and disabling are audited; never a secret or code.
 
+use cp_auth::jwt::JwtKey;
 use cp_crypto::{MasterKey, Sealed};
 use cp_http::error::ErrorBody;
 use cp_http::json::parse_body;
 use cp_http::params::IdempotencyKeyHeader;
 use cp_http::validate::{pattern_string, Validator, TEXT_PATTERN};
 use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope};
-use cp_platform::jwt::JwtKey;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, Row, Value};
 use serde::{Deserialize, Serialize};

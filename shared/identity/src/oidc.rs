@@ -36,13 +36,13 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use cp_auth::jwt::JwtKey;
 use cp_http::error::ErrorBody;
 use cp_http::json::parse_body;
 use cp_http::outbound::{HttpTransport, OutboundRequest, TransportError};
 use cp_http::request::percent_encode;
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope};
 use cp_platform::audit::AuditEntry;
-use cp_platform::jwt::JwtKey;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, Value};
 use jwt_simple::prelude::{
@@ -483,7 +483,7 @@ pub fn verify_id_token(
     audiences: &HashSet<String>,
     nonce: Option<&str>,
 ) -> Result<VerifiedIdentity, IdTokenError> {
-    if token.len() > MAX_ID_TOKEN || !cp_platform::jwt::is_jwt_shaped(token) {
+    if token.len() > MAX_ID_TOKEN || !cp_auth::jwt::is_jwt_shaped(token) {
         return Err(IdTokenError::Malformed);
     }
     let metadata = Token::decode_metadata(token).map_err(|_| IdTokenError::Malformed)?;
@@ -1076,7 +1076,7 @@ async fn complete_login<P: Platform>(
         )
         .into());
     }
-    let browser = cp_platform::auth::cookie(req, LOGIN_COOKIE).map(cp_crypto::token_hash);
+    let browser = cp_auth::cookie(req, LOGIN_COOKIE).map(cp_crypto::token_hash);
     if browser.as_deref() != Some(attempt.text("browser_hash")?.as_str()) {
         return Err(ApiError::Unauthorized(
             "this login was started in another browser (the cp_login cookie is missing or \
@@ -1132,12 +1132,7 @@ async fn complete_login<P: Platform>(
         .with_header("cache-control", "no-store")
         .with_header(
             "set-cookie",
-            session::set_cookie(
-                cp_platform::auth::SESSION_COOKIE,
-                &cookie,
-                "/",
-                SESSION_TTL_SECS,
-            ),
+            session::set_cookie(cp_auth::SESSION_COOKIE, &cookie, "/", SESSION_TTL_SECS),
         ))
 }
 
@@ -1233,7 +1228,7 @@ pub(crate) async fn exchange_id_token<P: Platform>(
     // their own account instead.
     let signed_in = match req.header("authorization") {
         None => None,
-        Some(_) => match cp_platform::auth::authenticate(req, ctx.platform).await? {
+        Some(_) => match cp_auth::authenticate(req, ctx.platform).await? {
             cp_platform::Principal::User(u) => Some(u.id),
             _ => {
                 return Err(ApiError::Forbidden(

@@ -7,12 +7,12 @@
 //! The cookie's value is 256 random bits (`cps_…`); the row keeps only its
 //! SHA-256 digest, the user, the email the identity provider verified at
 //! sign-in and an absolute expiry ([`SESSION_TTL_SECS`]).
-//! `cp_platform::auth` authenticates requests with it (and demands
+//! `cp_auth` authenticates requests with it (and demands
 //! `X-Requested-With` on cookie-authenticated writes: CSRF).
 
+use cp_auth::{SESSION_COOKIE, SESSION_PREFIX};
 use cp_http::error::ErrorBody;
 use cp_http::{ApiRequest, ApiResponse};
-use cp_platform::auth::{SESSION_COOKIE, SESSION_PREFIX};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{Database, Value};
 use serde::Serialize;
@@ -79,7 +79,7 @@ pub(crate) fn auth_modes<P: Platform>(platform: &P) -> Vec<&'static str> {
     if crate::oidc::OidcConfig::load(platform).is_some_and(|c| c.browser().is_ok()) {
         modes.extend(["oidc", "device"]);
     }
-    if cp_platform::jwt::JwtKey::from_variable(platform).is_ok() {
+    if cp_auth::jwt::JwtKey::from_variable(platform).is_ok() {
         modes.push("password");
     }
     modes.push("bearer");
@@ -138,7 +138,7 @@ pub(crate) async fn log_out<P: Platform>(
     req: &ApiRequest,
 ) -> Result<ApiResponse, Failure> {
     // Every session cookie sent is ended (a planted second one included).
-    let digests: Vec<String> = cp_platform::auth::cookies(req, SESSION_COOKIE)
+    let digests: Vec<String> = cp_auth::cookies(req, SESSION_COOKIE)
         .take(MAX_COOKIES_ENDED)
         .map(cp_crypto::token_hash)
         .collect();

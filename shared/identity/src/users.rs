@@ -1,19 +1,20 @@
 //! The `/auth` routes: signup, login (JWT), logout, password change, the
 //! caller's profile, and personal API keys.
 //!
-//! Sessions are JWTs ([`cp_platform::jwt`], 15 minutes); `cp_platform::auth`
+//! Sessions are JWTs ([`cp_auth::jwt`], 15 minutes); `cp_auth`
 //! checks them on every request. Failed logins answer one 401 body whether
 //! the email is unknown or the password wrong, after the same argon2 work
 //! (an unknown email is verified against [`password::DUMMY_HASH`]).
 
+use cp_auth::jwt::JwtKey;
+use cp_auth::API_KEY_PREFIX;
 use cp_http::error::ErrorBody;
 use cp_http::ids::{new_id, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
-use cp_platform::auth::{UserPrincipal, UserVia, API_KEY_PREFIX};
-use cp_platform::jwt::JwtKey;
+use cp_platform::auth::{UserPrincipal, UserVia};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
@@ -341,14 +342,14 @@ pub(crate) async fn get_me<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     use cp_platform::Principal;
     let principal = if req.header("authorization").is_some() {
-        let principal = cp_platform::auth::authenticate(req, ctx.platform).await?;
+        let principal = cp_auth::authenticate(req, ctx.platform).await?;
         principal.authorize(
             cp_platform::scopes::Access::Read,
             cp_platform::auth::USER_AREA,
         )?;
         principal
     } else {
-        match cp_platform::auth::session_user(ctx.platform, req).await {
+        match cp_auth::session_user(ctx.platform, req).await {
             Ok(Some(user)) => Principal::User(user),
             Ok(None) => Principal::Anonymous,
             Err(f) if f.error.status() == 401 => Principal::Anonymous,
@@ -489,7 +490,7 @@ pub(crate) async fn delete_me<P: Platform>(
     transaction(ctx.db(), async |db| {
         // An organisation always keeps an owner: refused (409) while the
         // user is the only owner of one (the owner rows stay locked).
-        let sole = cp_platform::orgs::sole_owned_org_ids(db, &caller.id).await?;
+        let sole = cp_orgs::roles::sole_owned_org_ids(db, &caller.id).await?;
         if !sole.is_empty() {
             return Err(ApiError::Conflict(format!(
                 "you are the last owner of organisation(s) {}; make another member owner \

@@ -3,10 +3,11 @@
 //! invitations ([`crate::invitations`]).
 //!
 //! Every route resolves the caller's access with
-//! [`cp_platform::orgs::org_access`]: operators and access tokens see every
+//! [`crate::roles::org_access`]: operators and access tokens see every
 //! organisation, a user only those they belong to (another organisation is a
 //! 404), and a role below what the route needs is a 403 naming both roles.
 
+use crate::roles::{org_access, org_not_found, OrgRole};
 use cp_http::error::ErrorBody;
 use cp_http::ids::{id_param, new_id, path_id};
 use cp_http::json::parse_body;
@@ -15,7 +16,6 @@ use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::validate::pattern_string;
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
 use cp_platform::openapi::ResourceLinks;
-use cp_platform::orgs::{org_access, org_not_found, OrgRole};
 use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
@@ -361,11 +361,11 @@ async fn create_org<P: Platform>(
         )
         .await
         .map_err(member_insert_error)?;
-        ctx.org_event(&id, "org.created", &id)
+        crate::roles::event(ctx, &id, "org.created", &id)
             .detail(json!({ "name": name }))
             .write(db)
             .await?;
-        ctx.org_event(&id, "member.joined", &user.id)
+        crate::roles::event(ctx, &id, "member.joined", &user.id)
             .detail(json!({ "role": OrgRole::Owner }))
             .write(db)
             .await?;

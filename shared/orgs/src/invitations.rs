@@ -9,13 +9,13 @@
 //! stops working. Accepting is for the signed-in user whose verified email
 //! the invitation names; an accepted or expired invitation is a 409.
 
+use crate::roles::{org_access, OrgRole};
 use cp_http::error::ErrorBody;
 use cp_http::ids::{new_id, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
-use cp_platform::orgs::{org_access, OrgRole};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
@@ -151,7 +151,7 @@ pub(crate) async fn create_invitation<P: Platform>(
         } else {
             "invitation.created"
         };
-        ctx.org_event(org_id, kind, &input.email)
+        crate::roles::event(ctx, org_id, kind, &input.email)
             .detail(detail.clone())
             .write(db)
             .await?;
@@ -197,7 +197,7 @@ pub(crate) async fn revoke_invitation<P: Platform>(
         let role = row.text("role")?;
         let parsed = OrgRole::parse(&role).unwrap_or(OrgRole::Owner);
         rules::check_invitation(access.role, parsed).map_err(ApiError::from)?;
-        ctx.org_event(org_id, "invitation.revoked", &email)
+        crate::roles::event(ctx, org_id, "invitation.revoked", &email)
             .detail(json!({ "invitationId": invitation_id, "role": role }))
             .write(db)
             .await?;
@@ -311,11 +311,11 @@ pub(crate) async fn accept_invitation<P: Platform>(
             &[invitation.id.as_str().into(), user.id.as_str().into()],
         )
         .await?;
-        ctx.org_event(org_id, "invitation.accepted", &invitation.email)
+        crate::roles::event(ctx, org_id, "invitation.accepted", &invitation.email)
             .detail(json!({ "invitationId": invitation.id, "userId": user.id }))
             .write(db)
             .await?;
-        ctx.org_event(org_id, "member.joined", &user.id)
+        crate::roles::event(ctx, org_id, "member.joined", &user.id)
             .detail(json!({ "role": invitation.role, "invitationId": invitation.id }))
             .write(db)
             .await?;

@@ -6,13 +6,13 @@
 //! owners demoting each other at once serialise, and the second sees one
 //! owner left (409).
 
+use crate::roles::{org_access, OrgAccess, OrgRole};
 use cp_http::error::ErrorBody;
 use cp_http::ids::path_id;
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
-use cp_platform::orgs::{org_access, OrgAccess, OrgRole};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
@@ -154,7 +154,7 @@ pub(crate) async fn update_member<P: Platform>(
             ],
         )
         .await?;
-        ctx.org_event(org_id, "member.role_changed", &user_id)
+        crate::roles::event(ctx, org_id, "member.role_changed", &user_id)
             .detail(json!({ "from": current.role, "to": new_role }))
             .write(db)
             .await?;
@@ -194,7 +194,7 @@ pub(crate) async fn remove_member<P: Platform>(
             &[org_id.into(), user_id.as_str().into()],
         )
         .await?;
-        ctx.org_event(org_id, "member.removed", &user_id)
+        crate::roles::event(ctx, org_id, "member.removed", &user_id)
             .detail(json!({ "role": target.role, "left": is_self }))
             .write(db)
             .await?;

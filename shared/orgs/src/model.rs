@@ -1,9 +1,9 @@
 //! Organisations, members, invitations and events as the API shows them,
 //! and the requests that change them.
 
+use crate::roles::OrgRole;
 use cp_http::validate::{pattern_string, Validator, EMAIL_PATTERN, TEXT_PATTERN};
 use cp_http::{time, ApiError};
-use cp_platform::orgs::OrgRole;
 use cp_store::{DbError, Row};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};

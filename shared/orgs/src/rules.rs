@@ -9,8 +9,8 @@
 //! owner). Operators and access tokens (`actor: None`) stand above every
 //! role but not above the last-owner rule.
 
+use crate::roles::OrgRole;
 use cp_http::ApiError;
-use cp_platform::orgs::OrgRole;
 
 /// Why a membership change is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

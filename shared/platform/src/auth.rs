@@ -1,51 +1,28 @@
-//! Authentication and authorisation: `Authorization: Bearer <token>` to a
-//! [`Principal`], and whether that principal may do what a route does.
+//! Who is calling: the [`Principal`] of a request, and whether it may do
+//! what a route does ([`Principal::authorize`], by scope area).
 //!
-//! Token kinds are told apart by their prefix, in one place ([`authenticate`]),
-//! so every component authenticates the same way:
-//! - the operator's static token (Spin variable `api_token`), compared in
-//!   constant time: sees and manages everything;
-//! - access tokens (`cpat_…`): looked up by SHA-256 digest (the plaintext is
-//!   never stored), refused once revoked (deleted) or expired, limited by
-//!   their scopes ([`crate::scopes`]);
-//! - personal API keys (`cpk_…`): looked up by SHA-256 digest like access
-//!   tokens; the principal is the key's user;
-//! - user JWTs (three dot-separated base64url parts, [`crate::jwt`]): the
-//!   signature, issuer and expiry are checked, then one query checks that
-//!   the user exists, the `jti` is not revoked and the token was not issued
-//!   before the user's `tokens_valid_after` (set by a password change).
-//!
-//! - tenant gateway keys (`sk_…`): looked up by SHA-256 digest, refused when
-//!   disabled; they reach only usage ingestion (`POST /api/v1/token-usage`),
-//!   for their own tenant.
-//!
-//! Anything else is compared with the operator token.
-//!
-//! Without an `Authorization` header, a browser session cookie
-//! ([`SESSION_COOKIE`], `__Host-cp_session`, set by the OIDC callback; a
-//! request carrying it twice is refused) authenticates the request as its
-//! user: looked up by SHA-256 digest, refused once expired, logged
-//! out, or older than the user's `tokens_valid_after`. CSRF: the cookie is
-//! `SameSite=Lax`, and a cookie-authenticated POST/PUT/PATCH/DELETE must
-//! also carry an `X-Requested-With` header (any value). A page of another
-//! origin (a tenant pod on a sibling subdomain is the same *site*) cannot
-//! add that header without a CORS preflight, which this API never grants;
-//! a missing header is a 403. Bearer tokens are not affected.
+//! Credentials are not verified here: the [`Authenticator`] port turns a
+//! request's `Authorization` header or session cookie into a principal.
+//! The `cp-auth` crate implements it (it owns the credential tables), and
+//! each component names it when it hands a request to the pipeline
+//! ([`crate::serve`]), so this crate knows no identity or gateway table.
 
 use cp_http::{ApiError, ApiRequest};
-use cp_store::Database;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use crate::scopes::{self, Access, Scope};
+use crate::scopes::{Access, Scope};
 use crate::{Failure, Platform};
 
-/// Prefix of access tokens.
-pub const ACCESS_TOKEN_PREFIX: &str = "cpat_";
-/// Prefix of personal API keys.
-pub const API_KEY_PREFIX: &str = "cpk_";
-/// Prefix of tenant gateway keys.
-pub const GATEWAY_KEY_PREFIX: &str = "sk_";
+/// Turns a request's credentials into a [`Principal`] (the credential-lookup
+/// port). Called by the pipeline for every route that is not public.
+#[allow(async_fn_in_trait)]
+pub trait Authenticator {
+    /// The caller of a request that requires credentials: a 401 when they
+    /// are missing, unknown, expired or revoked.
+    async fn authenticate<P: Platform>(
+        req: &ApiRequest,
+        platform: &P,
+    ) -> Result<Principal, Failure>;
+}
 
 /// The one area a gateway key reaches (usage ingestion, a write).
 pub const GATEWAY_KEY_AREA: &str = "token-usage";
@@ -92,7 +69,7 @@ pub const INVITATIONS_AREA: &str = "invitations";
 /// The areas a user may reach ([`Principal::authorize`]). In the
 /// organisation-scoped ones (`organizations`, `tenants`) each route then
 /// checks the user's role in the resource's organisation
-/// ([`crate::orgs::org_access`]); every other area is the operator's.
+/// (`cp_orgs::roles::org_access`); every other area is the operator's.
 pub const USER_AREAS: &[&str] = &[USER_AREA, INVITATIONS_AREA, "organizations", "tenants"];
 
 /// An authenticated access token.
@@ -203,313 +180,11 @@ impl Principal {
     }
 }
 
-/// Looks up an access token by digest; touches `last_used_at` at most once a
-/// minute (in the same round trip) so a busy token does not write per request.
-const ACCESS_TOKEN_LOOKUP: &str = "WITH hit AS (
-        SELECT id, scopes, COALESCE(expires_at <= now(), false) AS expired
-        FROM access_tokens WHERE token_hash = $1),
-      touched AS (
-        UPDATE access_tokens t SET last_used_at = now() FROM hit
-        WHERE t.id = hit.id AND NOT hit.expired
-          AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute'))
-    SELECT id::text AS id, scopes, expired FROM hit";
-
-/// Looks up a gateway key by digest with its tenant; touches `last_used_at`
-/// at most once a minute like access tokens.
-const GATEWAY_KEY_LOOKUP: &str = "WITH hit AS (
-        SELECT id, tenant_name, disabled FROM gateway_keys WHERE key_hash = $1),
-      touched AS (
-        UPDATE gateway_keys k SET last_used_at = now() FROM hit
-        WHERE k.id = hit.id AND NOT hit.disabled
-          AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'))
-    SELECT id::text AS id, tenant_name, disabled FROM hit";
-
-/// Looks up a personal API key by digest with its user; touches
-/// `last_used_at` at most once a minute like access tokens.
-const API_KEY_LOOKUP: &str = "WITH hit AS (
-        SELECT k.id, u.id AS user_id, u.email
-        FROM user_api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1),
-      touched AS (
-        UPDATE user_api_keys k SET last_used_at = now() FROM hit
-        WHERE k.id = hit.id
-          AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'))
-    SELECT id::text AS id, user_id::text AS user_id, email FROM hit";
-
-/// Whether a verified JWT is still good, in one query ($1 user id, $2 jti,
-/// $3 issue instant in Unix milliseconds): no row when the user is gone.
-const JWT_CHECK: &str = "SELECT u.email,
-        EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text::uuid) AS revoked,
-        $3::int8 >= (extract(epoch FROM u.tokens_valid_after) * 1000)::int8 AS current
-    FROM users u WHERE u.id = $1::text::uuid";
-
-/// The browser session cookie set by the OIDC callback. The `__Host-`
-/// prefix makes browsers accept it only when set with `Secure`, `Path=/`
-/// and no `Domain` by this very host, so no sibling subdomain (a tenant pod)
-/// can set or shadow it. Browsers take `Secure` cookies only over https,
-/// except from `localhost`/`127.0.0.1` (secure contexts), as in `make up`.
-pub const SESSION_COOKIE: &str = "__Host-cp_session";
-
-/// Code of a request carrying the session cookie more than once.
-pub const DUPLICATE_SESSION_COOKIE: &str = "DUPLICATE_SESSION_COOKIE";
-
-/// Prefix of session cookie values.
-pub const SESSION_PREFIX: &str = "cps_";
-
-/// The header a cookie-authenticated write must carry (CSRF defence).
-pub const CSRF_HEADER: &str = "x-requested-with";
-
-/// A live session by cookie digest with its user; no row once expired or
-/// issued before the user's `tokens_valid_after` (a password change).
-const SESSION_LOOKUP: &str = "SELECT s.id::text AS id, u.id::text AS user_id, u.email
-    FROM user_sessions s JOIN users u ON u.id = s.user_id
-    WHERE s.token_hash = $1 AND s.expires_at > now() AND s.created_at >= u.tokens_valid_after";
-
-/// Every value of cookie `name` in the request's `Cookie` headers, in order.
-pub fn cookies<'a>(req: &'a ApiRequest, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    req.headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-        .flat_map(|(_, v)| v.split(';'))
-        .filter_map(move |pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k.trim() == name).then(|| v.trim().trim_matches('"'))
-        })
-}
-
-/// The value of cookie `name` (the first, when sent several times).
-pub fn cookie<'a>(req: &'a ApiRequest, name: &'a str) -> Option<&'a str> {
-    cookies(req, name).next()
-}
-
-/// The session cookie's value: `None` without one, a 400
-/// `DUPLICATE_SESSION_COOKIE` when the request carries it more than once
-/// (a planted second cookie must not decide whose session this is).
-pub fn session_cookie(req: &ApiRequest) -> Result<Option<&str>, ApiError> {
-    let mut values = cookies(req, SESSION_COOKIE);
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ApiError::Refused {
-            status: 400,
-            code: DUPLICATE_SESSION_COOKIE,
-            message: format!(
-                "the request carries more than one {SESSION_COOKIE} cookie; sign out \
-                 (POST /api/v1/auth/logout clears it) and sign in again"
-            ),
-        });
-    }
-    Ok(first)
-}
-
-/// Whether the request carries credentials: an `Authorization` header or a
-/// session cookie.
-pub fn has_credentials(req: &ApiRequest) -> bool {
-    req.header("authorization").is_some() || cookie(req, SESSION_COOKIE).is_some()
-}
-
-/// The user of the request's session cookie: `None` without the cookie, a
-/// 401 when it names no live session, a 400 when it is sent twice.
-pub async fn session_user<P: Platform>(
-    platform: &P,
-    req: &ApiRequest,
-) -> Result<Option<UserPrincipal>, Failure> {
-    let Some(value) = session_cookie(req)? else {
-        return Ok(None);
-    };
-    let digest = cp_crypto::token_hash(value);
-    let Some(row) = platform
-        .db()
-        .query_opt(SESSION_LOOKUP, &[digest.into()])
-        .await?
-    else {
-        return Err(unauthorized(
-            "the session has expired or was ended; sign in again at /api/v1/auth/login",
-        )
-        .into());
-    };
-    Ok(Some(UserPrincipal {
-        id: row.text("user_id")?,
-        email: row.text("email")?,
-        via: UserVia::Session {
-            session_id: row.text("id")?,
-        },
-    }))
-}
-
-/// Authenticates a request that requires credentials.
-pub async fn authenticate<P: Platform>(
-    req: &ApiRequest,
-    platform: &P,
-) -> Result<Principal, Failure> {
-    if req.header("authorization").is_none() {
-        if let Some(user) = session_user(platform, req).await? {
-            if req.method.is_mutation()
-                && req.header(CSRF_HEADER).is_none_or(|v| v.trim().is_empty())
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "a {} authenticated by the session cookie must carry an X-Requested-With \
-                     header (CSRF protection)",
-                    req.method
-                ))
-                .into());
-            }
-            return Ok(Principal::User(user));
-        }
-    }
-    let token = bearer_token(req)?;
-    if token.starts_with(ACCESS_TOKEN_PREFIX) {
-        return access_token(platform.db(), token).await;
-    }
-    if token.starts_with(API_KEY_PREFIX) {
-        return api_key(platform.db(), token).await;
-    }
-    if token.starts_with(GATEWAY_KEY_PREFIX) {
-        return gateway_key(platform.db(), token).await;
-    }
-    if crate::jwt::is_jwt_shaped(token) {
-        return user_jwt(platform, token).await;
-    }
-    let Some(expected) = platform.variable("api_token") else {
-        // A deployment without an operator token accepts no operator.
-        return Err(Failure::with_cause(
-            unauthorized("invalid bearer token"),
-            "the api_token variable is not set; operator authentication is disabled",
-        ));
-    };
-    if tokens_equal(token, &expected) {
-        return Ok(Principal::Operator);
-    }
-    Err(unauthorized("invalid bearer token").into())
-}
-
-async fn access_token<D: Database>(db: &D, token: &str) -> Result<Principal, Failure> {
-    let digest = cp_crypto::token_hash(token);
-    let Some(row) = db.query_opt(ACCESS_TOKEN_LOOKUP, &[digest.into()]).await? else {
-        return Err(unauthorized("invalid or revoked access token").into());
-    };
-    if row.bool("expired")? {
-        return Err(unauthorized("the access token has expired").into());
-    }
-    let stored: Vec<String> = serde_json::from_value(row.json("scopes")?).unwrap_or_default();
-    // A scope this version no longer knows grants nothing (fail closed).
-    let scopes = stored
-        .iter()
-        .filter_map(|s| scopes::parse(s).ok())
-        .collect();
-    Ok(Principal::AccessToken(TokenPrincipal {
-        id: row.text("id")?,
-        scopes,
-    }))
-}
-
-async fn api_key<D: Database>(db: &D, token: &str) -> Result<Principal, Failure> {
-    let digest = cp_crypto::token_hash(token);
-    let Some(row) = db.query_opt(API_KEY_LOOKUP, &[digest.into()]).await? else {
-        return Err(unauthorized("invalid or revoked API key").into());
-    };
-    Ok(Principal::User(UserPrincipal {
-        id: row.text("user_id")?,
-        email: row.text("email")?,
-        via: UserVia::ApiKey {
-            key_id: row.text("id")?,
-        },
-    }))
-}
-
-async fn gateway_key<D: Database>(db: &D, token: &str) -> Result<Principal, Failure> {
-    let digest = cp_crypto::token_hash(token);
-    let Some(row) = db.query_opt(GATEWAY_KEY_LOOKUP, &[digest.into()]).await? else {
-        return Err(unauthorized("invalid or deleted gateway key").into());
-    };
-    if row.bool("disabled")? {
-        return Err(unauthorized("the gateway key is disabled").into());
-    }
-    Ok(Principal::GatewayKey(GatewayKeyPrincipal {
-        id: row.text("id")?,
-        tenant: row.text("tenant_name")?,
-    }))
-}
-
-async fn user_jwt<P: Platform>(platform: &P, token: &str) -> Result<Principal, Failure> {
-    let key = crate::jwt::JwtKey::from_variable(platform).map_err(|e| {
-        // No key: no JWT can be ours. The deployment mistake is logged.
-        Failure::with_cause(unauthorized("invalid bearer token"), e.to_string())
-    })?;
-    let claims = key.verify(token)?;
-    let Some(row) = platform
-        .db()
-        .query_opt(
-            JWT_CHECK,
-            &[
-                claims.user_id.as_str().into(),
-                claims.jti.as_str().into(),
-                claims.issued_ms.into(),
-            ],
-        )
-        .await?
-    else {
-        return Err(unauthorized("the token's user no longer exists").into());
-    };
-    if row.bool("revoked")? || !row.bool("current")? {
-        return Err(unauthorized("the token has been revoked").into());
-    }
-    Ok(Principal::User(UserPrincipal {
-        id: claims.user_id,
-        email: row.text("email")?,
-        via: UserVia::Jwt {
-            jti: claims.jti,
-            expires_at_secs: claims.expires_at_secs,
-        },
-    }))
-}
-
-fn unauthorized(msg: &str) -> ApiError {
-    ApiError::Unauthorized(msg.to_owned())
-}
-
-/// The token of an `Authorization: Bearer` header.
-pub fn bearer_token(req: &ApiRequest) -> Result<&str, ApiError> {
-    let header = req
-        .header("authorization")
-        .ok_or_else(|| unauthorized("missing Authorization: Bearer token"))?;
-    let (scheme, token) = header
-        .split_once(' ')
-        .ok_or_else(|| unauthorized("malformed Authorization header; expected 'Bearer <token>'"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(unauthorized(
-            "unsupported authorization scheme; expected 'Bearer <token>'",
-        ));
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(unauthorized("empty bearer token"));
-    }
-    Ok(token)
-}
-
-/// Compares two secrets in constant time. Hashing first makes the time
-/// independent of both contents and lengths.
-pub fn tokens_equal(given: &str, expected: &str) -> bool {
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    a.ct_eq(&b).into()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use cp_http::Method;
-
-    #[test]
-    fn parses_bearer_headers() {
-        let req = |v: &str| ApiRequest::new(Method::Get, "/").with_header("authorization", v);
-        assert_eq!(bearer_token(&req("Bearer abc")).ok(), Some("abc"));
-        assert_eq!(bearer_token(&req("bearer  abc ")).ok(), Some("abc"));
-        for bad in ["Basic abc", "Bearer", "Bearer ", "abc"] {
-            assert!(bearer_token(&req(bad)).is_err(), "{bad}");
-        }
-        assert!(bearer_token(&ApiRequest::new(Method::Get, "/")).is_err());
-    }
+    use crate::scopes;
 
     #[test]
     fn gateway_keys_only_report_usage() {
@@ -526,52 +201,5 @@ mod tests {
         assert!(key.scopes().is_empty());
         assert_eq!(key.actor(), "gateway-key:k");
         assert!(key.forbid_users("x").is_ok());
-    }
-
-    #[test]
-    fn reads_cookies() {
-        let req = |v: &str| ApiRequest::new(Method::Get, "/").with_header("cookie", v);
-        assert_eq!(
-            cookie(&req("a=1; __Host-cp_session=cps_x; b=2"), SESSION_COOKIE),
-            Some("cps_x")
-        );
-        assert_eq!(
-            cookie(&req("__Host-cp_session=\"v\""), SESSION_COOKIE),
-            Some("v")
-        );
-        assert_eq!(cookie(&req("x__Host-cp_session=1"), SESSION_COOKIE), None);
-        // The unprefixed (pre-`__Host-`) name and other spellings are not it.
-        assert_eq!(cookie(&req("cp_session=cps_x"), SESSION_COOKIE), None);
-        assert_eq!(
-            cookie(&req("__host-cp_session=cps_x"), SESSION_COOKIE),
-            None
-        );
-        assert!(!has_credentials(&ApiRequest::new(Method::Get, "/")));
-        assert!(has_credentials(&req("__Host-cp_session=cps_x")));
-    }
-
-    #[test]
-    fn a_second_session_cookie_is_refused() {
-        let one = ApiRequest::new(Method::Get, "/").with_header("cookie", "__Host-cp_session=a");
-        assert_eq!(session_cookie(&one).unwrap(), Some("a"));
-        let two = ApiRequest::new(Method::Get, "/")
-            .with_header("cookie", "__Host-cp_session=a; __Host-cp_session=b");
-        let err = session_cookie(&two).unwrap_err();
-        assert_eq!(
-            (err.status(), err.code()),
-            (400, DUPLICATE_SESSION_COOKIE.into())
-        );
-        // Split over two Cookie headers (as HTTP/2 sends them) counts too.
-        let split = one.with_header("cookie", "__Host-cp_session=b");
-        assert!(session_cookie(&split).is_err());
-        let none = ApiRequest::new(Method::Get, "/").with_header("cookie", "cp_session=a");
-        assert_eq!(session_cookie(&none).unwrap(), None);
-    }
-
-    #[test]
-    fn compares_tokens() {
-        assert!(tokens_equal("s3cret", "s3cret"));
-        assert!(!tokens_equal("s3cret", "s3cret2"));
-        assert!(!tokens_equal("", "x"));
     }
 }

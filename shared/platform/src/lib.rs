@@ -14,9 +14,7 @@ pub mod config;
 pub mod dualwrite;
 mod failure;
 pub mod idempotency;
-pub mod jwt;
 pub mod openapi;
-pub mod orgs;
 mod pipeline;
 pub mod resource;
 pub mod scopes;
@@ -140,19 +138,6 @@ impl<P: Platform> RequestContext<'_, P> {
             request_id: self.request_id.clone(),
             outcome: audit::Outcome::Success,
             detail: serde_json::Value::Null,
-        }
-    }
-
-    /// An organisation event for this request (`kind` like
-    /// `member.joined`), to be written in the same transaction as the change.
-    pub fn org_event(&self, org_id: &str, kind: &str, subject: &str) -> orgs::OrgEvent {
-        orgs::OrgEvent {
-            org_id: org_id.to_owned(),
-            kind: kind.to_owned(),
-            actor: self.principal.actor(),
-            subject: subject.to_owned(),
-            detail: serde_json::json!({}),
-            request_id: self.request_id.clone(),
         }
     }
 }

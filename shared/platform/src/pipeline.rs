@@ -3,14 +3,18 @@
 use cp_http::{json, request_id, router, ApiError, ApiRequest, ApiResponse};
 
 use crate::audit::AuditEntry;
-use crate::auth::{self, Principal};
+use crate::auth::{Authenticator, Principal};
 use crate::idempotency::{self, Claim};
 use crate::{Failure, Platform, RequestContext, RouteGroup};
 
-/// Serves one request of group `G` on `platform`.
-pub async fn serve<G: RouteGroup, P: Platform>(platform: &P, req: ApiRequest) -> ApiResponse {
+/// Serves one request of group `G` on `platform`, authenticating callers
+/// with `A`.
+pub async fn serve<G: RouteGroup, A: Authenticator, P: Platform>(
+    platform: &P,
+    req: ApiRequest,
+) -> ApiResponse {
     let request_id = request_id::resolve(req.header("x-request-id"));
-    let mut resp = match run::<G, P>(platform, &req, &request_id).await {
+    let mut resp = match run::<G, A, P>(platform, &req, &request_id).await {
         Ok(resp) => resp,
         Err(failure) => render_failure::<G>(&req, &request_id, failure),
     };
@@ -38,7 +42,7 @@ fn render_failure<G: RouteGroup>(
     failure.error.to_response(request_id)
 }
 
-async fn run<G: RouteGroup, P: Platform>(
+async fn run<G: RouteGroup, A: Authenticator, P: Platform>(
     platform: &P,
     req: &ApiRequest,
     request_id: &str,
@@ -49,7 +53,7 @@ async fn run<G: RouteGroup, P: Platform>(
     let principal = if route.public {
         Principal::Anonymous
     } else {
-        let principal = auth::authenticate(req, platform).await?;
+        let principal = A::authenticate(req, platform).await?;
         let access = crate::scopes::Access::of(&req.method);
         principal.authorize(access, crate::scopes::area_of_route(route))?;
         principal

@@ -14,6 +14,7 @@ use spin_sdk::wit::wasi::http0_2_0::types::{
     RequestOptions, Scheme,
 };
 
+use crate::auth::Authenticator;
 use crate::{Platform, RouteGroup};
 
 /// Ports of a request running in a Spin component.
@@ -59,7 +60,7 @@ impl Platform for SpinPlatform {
 }
 
 /// Serves a Spin HTTP request with route group `G`.
-pub async fn serve<G: RouteGroup>(req: Request) -> Response {
+pub async fn serve<G: RouteGroup, A: Authenticator>(req: Request) -> Response {
     let method = Method::parse(&req.method().to_string());
     let path = req.path().to_owned();
     let query = req.query().to_owned();
@@ -75,7 +76,7 @@ pub async fn serve<G: RouteGroup>(req: Request) -> Response {
         body: req.into_body(),
     };
     let platform = SpinPlatform::new();
-    let resp = crate::serve::<G, _>(&platform, api_req).await;
+    let resp = crate::serve::<G, A, _>(&platform, api_req).await;
     let mut builder = Response::builder();
     builder.status(resp.status);
     for (k, v) in resp.headers {

@@ -7,8 +7,8 @@
 //! inside their organisation a role below what the action needs is a 403.
 
 use cp_http::ApiError;
+use cp_orgs::roles::{OrgAccess, OrgRole};
 use cp_platform::auth::Principal;
-use cp_platform::orgs::{OrgAccess, OrgRole};
 use cp_platform::Failure;
 use cp_store::Database;
 

@@ -7,7 +7,7 @@ use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::validate::{dns_label, Validator};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
-use cp_platform::orgs::OrgRole;
+use cp_orgs::roles::OrgRole;
 use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};

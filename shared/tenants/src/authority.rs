@@ -15,7 +15,7 @@
 
 use cp_http::error::FieldError;
 use cp_http::ApiError;
-use cp_platform::orgs::OrgRole;
+use cp_orgs::roles::OrgRole;
 use cp_platform::Platform;
 
 use crate::model::{is_quantity, Resources, TenantRow, ValidTenant};

@@ -3,7 +3,7 @@
 //!
 //! The area of these paths is `organizations` (access tokens need
 //! `organizations:read`/`:write`). Every route first resolves the caller's
-//! role in the organisation (`cp_platform::orgs::org_access`: 404 for a
+//! role in the organisation (`cp_orgs::roles::org_access`: 404 for a
 //! missing organisation or a non-member, 403 below the role): reads need
 //! viewer, create/suspend/resume member, decommission admin. A tenant of
 //! another organisation is a 404.
@@ -14,7 +14,7 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
-use cp_platform::orgs::{org_access, OrgRole};
+use cp_orgs::roles::{org_access, OrgRole};
 use cp_platform::{Failure, Platform, RequestContext};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;

@@ -107,7 +107,7 @@ async fn org_event<P: Platform>(
     if let Some(org) = &row.tenant.organization_id {
         let mut detail = detail;
         detail["tenantId"] = json!(row.tenant.id);
-        ctx.org_event(org, kind, &row.tenant.name)
+        cp_orgs::roles::event(ctx, org, kind, &row.tenant.name)
             .detail(detail)
             .write(db)
             .await?;
@@ -168,7 +168,7 @@ pub(crate) async fn create<P: Platform>(
             json!({ "organizationId": org_id }),
             async |db, created| {
                 if let Some(org) = org_id {
-                    ctx.org_event(org, "tenant.created", created.name())
+                    cp_orgs::roles::event(ctx, org, "tenant.created", created.name())
                         .detail(json!({ "tenantId": id }))
                         .write(db)
                         .await?;

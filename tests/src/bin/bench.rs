@@ -395,7 +395,7 @@ async fn serve_native(
     };
     let resp = {
         let platform = NativePlatform::new(&client, transport, vars);
-        cp_platform::serve::<cp_tenants::Tenants, _>(&platform, api_req).await
+        cp_platform::serve::<cp_tenants::Tenants, cp_auth::Credentials, _>(&platform, api_req).await
     };
     pool.borrow_mut().push(client);
     let mut builder = hyper::Response::builder().status(resp.status);

@@ -13,8 +13,7 @@ use cp_http::ApiError;
 use cp_store::{Database, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Principal;
-use crate::Failure;
+use cp_platform::{Failure, Platform, Principal, RequestContext};
 
 /// A member's role, ordered from least to most powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -202,6 +201,24 @@ pub struct OrgEvent {
     pub detail: serde_json::Value,
     /// The request that made the change.
     pub request_id: String,
+}
+
+/// An organisation event for the current request (`kind` like
+/// `member.joined`), to be written in the same transaction as the change.
+pub fn event<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    org_id: &str,
+    kind: &str,
+    subject: &str,
+) -> OrgEvent {
+    OrgEvent {
+        org_id: org_id.to_owned(),
+        kind: kind.to_owned(),
+        actor: ctx.principal.actor(),
+        subject: subject.to_owned(),
+        detail: serde_json::json!({}),
+        request_id: ctx.request_id.clone(),
+    }
 }
 
 impl OrgEvent {

@@ -5,7 +5,7 @@
 //! after `iat`), `iss` [`ISSUER`]. The JWT itself only proves who signed it
 //! and when; whether it is still good (user exists, `jti` not revoked, not
 //! issued before the user's `tokens_valid_after`) is checked against the
-//! database by [`crate::auth`]. The issue instant used for that check is
+//! database by [`crate::authenticate`]. The issue instant used for that check is
 //! the millisecond in the `jti` (UUIDv7), because `iat` has whole seconds
 //! only and a password change must be able to cut off a token issued in the
 //! same second as the fresh one it hands out.
@@ -18,7 +18,7 @@ use jwt_simple::prelude::{
     Claims, Duration, HS256Key, MACLike, NoCustomClaims, VerificationOptions,
 };
 
-use crate::{Failure, Platform};
+use cp_platform::{Failure, Platform};
 
 /// The `iss` of every token.
 pub const ISSUER: &str = "agent-control-plane";
