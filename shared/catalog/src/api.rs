@@ -6,11 +6,12 @@ use cp_http::ids::{id_param, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
-use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
-use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use cp_platform::{Failure, Platform, RequestContext};
 use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::model::{
@@ -21,170 +22,43 @@ use crate::model::{
 use crate::service;
 use cp_platform::resource::Versioned;
 
-/// The operations of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `GET /mcp-servers`
-    ListServers,
-    /// `POST /mcp-servers`
-    CreateServer,
-    /// `GET /mcp-servers/{id}`
-    GetServer,
-    /// `PUT /mcp-servers/{id}`
-    ReplaceServer,
-    /// `DELETE /mcp-servers/{id}`
-    DeleteServer,
-    /// `GET /mcp-servers/{id}/credentials`
-    ListCredentials,
-    /// `POST /mcp-servers/{id}/credentials`
-    CreateCredential,
-    /// `DELETE /mcp-servers/{id}/credentials/{credentialId}`
-    DeleteCredential,
-    /// `GET /groups`
-    ListGroups,
-    /// `POST /groups`
-    CreateGroup,
-    /// `GET /groups/{id}`
-    GetGroup,
-    /// `PUT /groups/{id}`
-    ReplaceGroup,
-    /// `DELETE /groups/{id}`
-    DeleteGroup,
-    /// `GET /third-party-sources`
-    ListSources,
-    /// `POST /third-party-sources`
-    CreateSource,
-    /// `GET /third-party-sources/{id}`
-    GetSource,
-    /// `PUT /third-party-sources/{id}`
-    ReplaceSource,
-    /// `DELETE /third-party-sources/{id}`
-    DeleteSource,
-}
-
-const ROUTES: &[Route<Op>] = &[
-    Route::new("GET", "/api/v1/mcp-servers", Op::ListServers),
-    Route::new("POST", "/api/v1/mcp-servers", Op::CreateServer),
-    Route::new("GET", "/api/v1/mcp-servers/{id}", Op::GetServer),
-    Route::new("PUT", "/api/v1/mcp-servers/{id}", Op::ReplaceServer),
-    Route::new("DELETE", "/api/v1/mcp-servers/{id}", Op::DeleteServer),
-    Route::new(
-        "GET",
-        "/api/v1/mcp-servers/{id}/credentials",
-        Op::ListCredentials,
-    ),
-    Route::new(
-        "POST",
-        "/api/v1/mcp-servers/{id}/credentials",
-        Op::CreateCredential,
-    ),
-    Route::new(
-        "DELETE",
-        "/api/v1/mcp-servers/{id}/credentials/{credentialId}",
-        Op::DeleteCredential,
-    ),
-    Route::new("GET", "/api/v1/groups", Op::ListGroups),
-    Route::new("POST", "/api/v1/groups", Op::CreateGroup),
-    Route::new("GET", "/api/v1/groups/{id}", Op::GetGroup),
-    Route::new("PUT", "/api/v1/groups/{id}", Op::ReplaceGroup),
-    Route::new("DELETE", "/api/v1/groups/{id}", Op::DeleteGroup),
-    Route::new("GET", "/api/v1/third-party-sources", Op::ListSources),
-    Route::new("POST", "/api/v1/third-party-sources", Op::CreateSource),
-    Route::new("GET", "/api/v1/third-party-sources/{id}", Op::GetSource),
-    Route::new("PUT", "/api/v1/third-party-sources/{id}", Op::ReplaceSource),
-    Route::new(
-        "DELETE",
-        "/api/v1/third-party-sources/{id}",
-        Op::DeleteSource,
-    ),
-];
-
-/// The catalog route group.
-pub struct Catalog;
-
-impl RouteGroup for Catalog {
-    type Op = Op;
-
-    fn routes() -> &'static [Route<Op>] {
-        ROUTES
-    }
-
-    fn operation_id(op: Op) -> &'static str {
-        match op {
-            Op::ListServers => "listMcpServers",
-            Op::CreateServer => "createMcpServer",
-            Op::GetServer => "getMcpServer",
-            Op::ReplaceServer => "replaceMcpServer",
-            Op::DeleteServer => "deleteMcpServer",
-            Op::ListCredentials => "listMcpServerCredentials",
-            Op::CreateCredential => "createMcpServerCredential",
-            Op::DeleteCredential => "deleteMcpServerCredential",
-            Op::ListGroups => "listGroups",
-            Op::CreateGroup => "createGroup",
-            Op::GetGroup => "getGroup",
-            Op::ReplaceGroup => "replaceGroup",
-            Op::DeleteGroup => "deleteGroup",
-            Op::ListSources => "listThirdPartySources",
-            Op::CreateSource => "createThirdPartySource",
-            Op::GetSource => "getThirdPartySource",
-            Op::ReplaceSource => "replaceThirdPartySource",
-            Op::DeleteSource => "deleteThirdPartySource",
-        }
-    }
-
-    fn resource_kind(op: Op) -> &'static str {
-        match op {
-            Op::ListServers
-            | Op::CreateServer
-            | Op::GetServer
-            | Op::ReplaceServer
-            | Op::DeleteServer => "mcp_server",
-            Op::ListCredentials | Op::CreateCredential | Op::DeleteCredential => {
-                "mcp_server_credential"
-            }
-            Op::ListGroups
-            | Op::CreateGroup
-            | Op::GetGroup
-            | Op::ReplaceGroup
-            | Op::DeleteGroup => "group",
-            Op::ListSources
-            | Op::CreateSource
-            | Op::GetSource
-            | Op::ReplaceSource
-            | Op::DeleteSource => "third_party_source",
-        }
-    }
-
-    async fn handle<P: Platform>(
-        op: Op,
-        ctx: &RequestContext<'_, P>,
-        req: &ApiRequest,
-        params: &PathParams,
-    ) -> Result<ApiResponse, Failure> {
-        match op {
-            Op::ListServers => list_mcp_servers(ctx, req).await,
-            Op::CreateServer => create_mcp_server(ctx, req).await,
-            Op::GetServer => get_mcp_server(ctx, id(params)?).await,
-            Op::ReplaceServer => replace_mcp_server(ctx, req, id(params)?).await,
-            Op::DeleteServer => delete_mcp_server(ctx, id(params)?).await,
-            Op::ListCredentials => list_mcp_server_credentials(ctx, req, id(params)?).await,
-            Op::CreateCredential => create_mcp_server_credential(ctx, req, id(params)?).await,
-            Op::DeleteCredential => {
-                let credential = path_id(params, "credentialId")?;
-                delete_mcp_server_credential(ctx, id(params)?, credential).await
-            }
-            Op::ListGroups => list_groups(ctx, req).await,
-            Op::CreateGroup => create_group(ctx, req).await,
-            Op::GetGroup => get_group(ctx, id(params)?).await,
-            Op::ReplaceGroup => replace_group(ctx, req, id(params)?).await,
-            Op::DeleteGroup => delete_group(ctx, id(params)?).await,
-            Op::ListSources => list_third_party_sources(ctx, req).await,
-            Op::CreateSource => create_third_party_source(ctx, req).await,
-            Op::GetSource => get_third_party_source(ctx, id(params)?).await,
-            Op::ReplaceSource => replace_third_party_source(ctx, req, id(params)?).await,
-            Op::DeleteSource => delete_third_party_source(ctx, id(params)?).await,
-        }
-    }
+cp_macros::route_group! {
+    /// The catalog route group.
+    pub struct Catalog;
+    kind = "mcp_server";
+    openapi(
+        components(schemas(
+        McpServer, McpServerInput, Credential, CredentialInput, Grant, SecretRef,
+        Group, GroupInput, GroupUpdate, Member, AwarenessGrant,
+        ThirdPartySource, SourceInput, SourceItem,
+    )),
+        modifiers(&CatalogLinks),
+        tags(
+        (name = "mcp-servers", description = "MCP servers, who may use them, and brokered credentials"),
+        (name = "groups", description = "Groups of tenants and users, with awareness grants"),
+        (name = "third-party-sources", description = "Third-party sources and their linked items"),
+    )
+    );
+    operations = [
+        list_mcp_servers,
+        create_mcp_server,
+        get_mcp_server,
+        replace_mcp_server,
+        delete_mcp_server,
+        list_mcp_server_credentials,
+        create_mcp_server_credential,
+        delete_mcp_server_credential,
+        list_groups,
+        create_group,
+        get_group,
+        replace_group,
+        delete_group,
+        list_third_party_sources,
+        create_third_party_source,
+        get_third_party_source,
+        replace_third_party_source,
+        delete_third_party_source,
+    ];
 }
 
 fn id(params: &PathParams) -> Result<Uuid, Failure> {
@@ -237,7 +111,8 @@ impl IntoParams for SourcePath {
 
 // ---------------------------------------------------------------- MCP servers
 
-#[utoipa::path(get, path = "/api/v1/mcp-servers", tag = "mcp-servers", operation_id = "listMcpServers",
+#[operation(get, "/api/v1/mcp-servers", id = "listMcpServers", callers = operator,
+    tag = "mcp-servers",
     summary = "List MCP servers with their grants and credential metadata (keyset pagination, oldest first)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<McpServer>), (status = 400, body = ErrorBody),
@@ -245,13 +120,15 @@ impl IntoParams for SourcePath {
 async fn list_mcp_servers<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, service::SERVERS_SCOPE)?;
     let (items, pagination) = service::list_servers(ctx.db(), &page).await?;
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/mcp-servers", tag = "mcp-servers", operation_id = "createMcpServer",
+#[operation(post, "/api/v1/mcp-servers", id = "createMcpServer", callers = operator,
+    tag = "mcp-servers",
     summary = "Register an MCP server, optionally with grants and brokered credentials",
     description = "Inline credential values are encrypted at rest (AES-256-GCM under the `secrets_key` \
         variable) and never returned. Without a usable `secrets_key`, a body with an inline value is \
@@ -269,13 +146,15 @@ async fn list_mcp_servers<P: Platform>(
 async fn create_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<McpServerInput>(req)?.validate()?;
     let server = service::create_server(ctx, input).await?;
     Ok(with_etag(ctx.created(&server.view), &server))
 }
 
-#[utoipa::path(get, path = "/api/v1/mcp-servers/{id}", tag = "mcp-servers", operation_id = "getMcpServer",
+#[operation(get, "/api/v1/mcp-servers/{id}", id = "getMcpServer", callers = operator,
+    tag = "mcp-servers",
     summary = "Get an MCP server",
     params(ServerPath),
     responses((status = 200, body = Envelope<McpServer>, headers(("ETag" = String))),
@@ -283,13 +162,16 @@ async fn create_mcp_server<P: Platform>(
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let server = service::get_server(ctx.db(), id).await?;
     Ok(with_etag(ctx.ok(&server.view), &server))
 }
 
-#[utoipa::path(put, path = "/api/v1/mcp-servers/{id}", tag = "mcp-servers", operation_id = "replaceMcpServer",
+#[operation(put, "/api/v1/mcp-servers/{id}", id = "replaceMcpServer", callers = operator,
+    tag = "mcp-servers",
     summary = "Replace an MCP server: its fields, grants and credentials, in one transaction",
     description = "A full replacement: grants become exactly the body's, and every existing \
         credential is deleted and replaced by the body's `credentials` (created anew, with new ids). \
@@ -305,14 +187,16 @@ async fn get_mcp_server<P: Platform>(
 async fn replace_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let input = parse_body::<McpServerInput>(req)?.validate()?;
     let server = service::replace_server(ctx, req, id, input).await?;
     Ok(with_etag(ctx.ok(&server.view), &server))
 }
 
-#[utoipa::path(delete, path = "/api/v1/mcp-servers/{id}", tag = "mcp-servers", operation_id = "deleteMcpServer",
+#[operation(delete, "/api/v1/mcp-servers/{id}", id = "deleteMcpServer", callers = operator,
+    tag = "mcp-servers",
     summary = "Delete an MCP server with its grants and credentials",
     params(ServerPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -321,14 +205,16 @@ async fn replace_mcp_server<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn delete_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     service::delete_server(ctx, id).await?;
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(get, path = "/api/v1/mcp-servers/{id}/credentials", tag = "mcp-servers",
-    operation_id = "listMcpServerCredentials",
+#[operation(get, "/api/v1/mcp-servers/{id}/credentials", id = "listMcpServerCredentials", callers = operator, kind = "mcp_server_credential",
+    tag = "mcp-servers",
     summary = "List an MCP server's brokered credentials (metadata only; keyset pagination)",
     params(ServerPath, PageQuery),
     responses((status = 200, body = ListEnvelope<Credential>), (status = 400, body = ErrorBody),
@@ -337,15 +223,16 @@ async fn delete_mcp_server<P: Platform>(
 async fn list_mcp_server_credentials<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let page = PageRequest::from_request(req, service::CREDENTIALS_SCOPE)?;
     let (items, pagination) = service::list_credentials(ctx.db(), id, &page).await?;
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/mcp-servers/{id}/credentials", tag = "mcp-servers",
-    operation_id = "createMcpServerCredential",
+#[operation(post, "/api/v1/mcp-servers/{id}/credentials", id = "createMcpServerCredential", callers = operator, kind = "mcp_server_credential",
+    tag = "mcp-servers",
     summary = "Add a brokered credential to an MCP server (its value is never returned)",
     description = "An inline `value` needs the `secrets_key` variable (503 UNAVAILABLE naming it otherwise).",
     request_body = CredentialInput,
@@ -358,15 +245,16 @@ async fn list_mcp_server_credentials<P: Platform>(
 async fn create_mcp_server_credential<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let input = validate_credential(parse_body::<CredentialInput>(req)?)?;
     let credential = service::create_credential(ctx, id, input).await?;
     Ok(ctx.created(&credential))
 }
 
-#[utoipa::path(delete, path = "/api/v1/mcp-servers/{id}/credentials/{credentialId}", tag = "mcp-servers",
-    operation_id = "deleteMcpServerCredential",
+#[operation(delete, "/api/v1/mcp-servers/{id}/credentials/{credentialId}", id = "deleteMcpServerCredential", callers = operator, kind = "mcp_server_credential",
+    tag = "mcp-servers",
     summary = "Remove a brokered credential",
     params(CredentialPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -375,16 +263,19 @@ async fn create_mcp_server_credential<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn delete_mcp_server_credential<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
-    credential: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
+    let credential: Uuid = path_id(params, "credentialId")?;
     service::delete_credential(ctx, id, credential).await?;
     Ok(ApiResponse::empty(204))
 }
 
 // --------------------------------------------------------------------- groups
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", operation_id = "listGroups",
+#[operation(get, "/api/v1/groups", id = "listGroups", callers = operator, kind = "group",
+    tag = "groups",
     summary = "List groups with member counts and awareness grants (keyset pagination, oldest first)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<Group>), (status = 400, body = ErrorBody),
@@ -392,13 +283,15 @@ async fn delete_mcp_server_credential<P: Platform>(
 async fn list_groups<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, service::GROUPS_SCOPE)?;
     let (items, pagination) = service::list_groups(ctx.db(), &page).await?;
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", operation_id = "createGroup",
+#[operation(post, "/api/v1/groups", id = "createGroup", callers = operator, kind = "group",
+    tag = "groups",
     summary = "Create a group with members and awareness grants",
     description = "A tenant member must be a live tenant (400 naming `members[i].name`); the \
         membership is bound to that tenant (its id), so a later tenant of the same name is not a \
@@ -413,13 +306,15 @@ async fn list_groups<P: Platform>(
 async fn create_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<GroupInput>(req)?.validate(None)?;
     let group = service::create_group(ctx, input).await?;
     Ok(with_etag(ctx.created(&group.view), &group))
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "getGroup",
+#[operation(get, "/api/v1/groups/{id}", id = "getGroup", callers = operator, kind = "group",
+    tag = "groups",
     summary = "Get a group with its members",
     params(GroupPath),
     responses((status = 200, body = Envelope<Group>, headers(("ETag" = String))),
@@ -427,13 +322,16 @@ async fn create_group<P: Platform>(
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let group = service::get_group(ctx.db(), id).await?;
     Ok(with_etag(ctx.ok(&group.view), &group))
 }
 
-#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "replaceGroup",
+#[operation(put, "/api/v1/groups/{id}", id = "replaceGroup", callers = operator, kind = "group",
+    tag = "groups",
     summary = "Replace a group's description, members and awareness grants (one transaction)",
     description = "The name is immutable (policies, grants and entitlements refer to groups by \
         name): a body with another name is a 400 naming `name`. Tenant members are checked and \
@@ -448,15 +346,17 @@ async fn get_group<P: Platform>(
 async fn replace_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let input = parse_body::<GroupInput>(req)?;
     let group =
         service::replace_group(ctx, req, id, |current| input.validate(Some(current))).await?;
     Ok(with_etag(ctx.ok(&group.view), &group))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", operation_id = "deleteGroup",
+#[operation(delete, "/api/v1/groups/{id}", id = "deleteGroup", callers = operator, kind = "group",
+    tag = "groups",
     summary = "Delete a group with its members and awareness grants",
     params(GroupPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -465,16 +365,18 @@ async fn replace_group<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn delete_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     service::delete_group(ctx, id).await?;
     Ok(ApiResponse::empty(204))
 }
 
 // -------------------------------------------------------- third-party sources
 
-#[utoipa::path(get, path = "/api/v1/third-party-sources", tag = "third-party-sources",
-    operation_id = "listThirdPartySources",
+#[operation(get, "/api/v1/third-party-sources", id = "listThirdPartySources", callers = operator, kind = "third_party_source",
+    tag = "third-party-sources",
     summary = "List third-party sources with item counts (keyset pagination, oldest first)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<ThirdPartySource>), (status = 400, body = ErrorBody),
@@ -482,14 +384,15 @@ async fn delete_group<P: Platform>(
 async fn list_third_party_sources<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, service::SOURCES_SCOPE)?;
     let (items, pagination) = service::list_sources(ctx.db(), &page).await?;
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/third-party-sources", tag = "third-party-sources",
-    operation_id = "createThirdPartySource",
+#[operation(post, "/api/v1/third-party-sources", id = "createThirdPartySource", callers = operator, kind = "third_party_source",
+    tag = "third-party-sources",
     summary = "Register a third-party source with its linked items",
     request_body = SourceInput,
     params(IdempotencyKeyHeader),
@@ -501,14 +404,15 @@ async fn list_third_party_sources<P: Platform>(
 async fn create_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<SourceInput>(req)?.validate()?;
     let source = service::create_source(ctx, input).await?;
     Ok(with_etag(ctx.created(&source.view), &source))
 }
 
-#[utoipa::path(get, path = "/api/v1/third-party-sources/{id}", tag = "third-party-sources",
-    operation_id = "getThirdPartySource",
+#[operation(get, "/api/v1/third-party-sources/{id}", id = "getThirdPartySource", callers = operator, kind = "third_party_source",
+    tag = "third-party-sources",
     summary = "Get a third-party source with its items",
     params(SourcePath),
     responses((status = 200, body = Envelope<ThirdPartySource>, headers(("ETag" = String))),
@@ -516,14 +420,16 @@ async fn create_third_party_source<P: Platform>(
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let source = service::get_source(ctx.db(), id).await?;
     Ok(with_etag(ctx.ok(&source.view), &source))
 }
 
-#[utoipa::path(put, path = "/api/v1/third-party-sources/{id}", tag = "third-party-sources",
-    operation_id = "replaceThirdPartySource",
+#[operation(put, "/api/v1/third-party-sources/{id}", id = "replaceThirdPartySource", callers = operator, kind = "third_party_source",
+    tag = "third-party-sources",
     summary = "Replace a third-party source and its items (one transaction)",
     request_body = SourceInput,
     params(SourcePath, IfMatchHeader, IdempotencyKeyHeader),
@@ -535,15 +441,16 @@ async fn get_third_party_source<P: Platform>(
 async fn replace_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let input = parse_body::<SourceInput>(req)?.validate()?;
     let source = service::replace_source(ctx, req, id, input).await?;
     Ok(with_etag(ctx.ok(&source.view), &source))
 }
 
-#[utoipa::path(delete, path = "/api/v1/third-party-sources/{id}", tag = "third-party-sources",
-    operation_id = "deleteThirdPartySource",
+#[operation(delete, "/api/v1/third-party-sources/{id}", id = "deleteThirdPartySource", callers = operator, kind = "third_party_source",
+    tag = "third-party-sources",
     summary = "Delete a third-party source with its items",
     params(SourcePath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -552,35 +459,13 @@ async fn replace_third_party_source<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn delete_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     service::delete_source(ctx, id).await?;
     Ok(ApiResponse::empty(204))
 }
-
-/// The OpenAPI description of the group's routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        list_mcp_servers, create_mcp_server, get_mcp_server, replace_mcp_server, delete_mcp_server,
-        list_mcp_server_credentials, create_mcp_server_credential, delete_mcp_server_credential,
-        list_groups, create_group, get_group, replace_group, delete_group,
-        list_third_party_sources, create_third_party_source, get_third_party_source,
-        replace_third_party_source, delete_third_party_source,
-    ),
-    components(schemas(
-        McpServer, McpServerInput, Credential, CredentialInput, Grant, SecretRef,
-        Group, GroupInput, GroupUpdate, Member, AwarenessGrant,
-        ThirdPartySource, SourceInput, SourceItem,
-    )),
-    modifiers(&CatalogLinks),
-    tags(
-        (name = "mcp-servers", description = "MCP servers, who may use them, and brokered credentials"),
-        (name = "groups", description = "Groups of tenants and users, with awareness grants"),
-        (name = "third-party-sources", description = "Third-party sources and their linked items"),
-    )
-)]
-pub struct CatalogApi;
 
 /// Adds the OpenAPI links between each resource's operations (by `id`).
 struct CatalogLinks;
@@ -644,6 +529,7 @@ impl utoipa::Modify for CatalogLinks {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use utoipa::OpenApi;
 
     #[test]
     fn every_route_is_documented_and_every_documented_path_is_routed() {

@@ -11,185 +11,114 @@ use cp_http::ids::{id_param, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
-use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
-use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
-use std::sync::LazyLock;
+use cp_platform::{Failure, Platform, RequestContext};
 use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::budget::{AccountBudget, AccountBudgetInput, GlobalBudget, GlobalBudgetInput};
+use crate::fleet::FleetLinks;
+use crate::fleet_model::{
+    Capacity, CapacityInput, CapacityInstance, FairshareGroup, FleetCapacity, FleetLive,
+    FleetStats, GroupAssignInput, GroupCreateInput, HeartbeatAnswer, HeartbeatInput,
+    InstanceAllocation, LiveInstance, QuotaInput, TenantAllocation, TenantFairshare,
+    TenantLoadInput, WeightInput,
+};
+use crate::keys::KeyLinks;
 use crate::models::{CacheInput, CacheSettings, Model, ModelInput};
 use crate::providers::{parse_provider, ProviderKey, ProviderKeyInput, ProviderPath};
 use crate::service;
+use crate::usage::{
+    Bucket, BudgetLevel, BudgetState, CacheReport, CacheStats, CeilingSource, CeilingState,
+    CostReport, GroupBy, IngestResult, ModelCacheStats, ModelCost, QuotaLevel, QuotaState,
+    SeriesPoint, SeriesReport, TenantCost, TenantSeries, TenantSeriesReport, TenantSpend,
+    TenantUsageState, UsageBatch, UsageItem, UsageRecord, UsageRecordInput, UsageReport,
+};
 use cp_platform::resource::Versioned;
 
-/// The operations of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `GET /providers/keys`
-    ListProviderKeys,
-    /// `PUT /providers/keys/{provider}`
-    SetProviderKey,
-    /// `DELETE /providers/keys/{provider}`
-    DeleteProviderKey,
-    /// `GET /models`
-    ListModels,
-    /// `POST /models`
-    CreateModel,
-    /// `GET /models/{id}`
-    GetModel,
-    /// `PUT /models/{id}`
-    ReplaceModel,
-    /// `DELETE /models/{id}`
-    DeleteModel,
-    /// `PUT /models/{id}/cache`
-    SetModelCache,
-    /// `GET /ai-budget/global`
-    GetGlobalBudget,
-    /// `PUT /ai-budget/global`
-    SetGlobalBudget,
-    /// `GET /ai-budget/accounts`
-    ListAccountBudgets,
-    /// `PUT /ai-budget/accounts/{userId}`
-    SetAccountBudget,
-    /// `DELETE /ai-budget/accounts/{userId}`
-    DeleteAccountBudget,
-    /// Tenant gateway keys ([`crate::keys`]).
-    Keys(crate::keys::KeyOp),
-    /// Fair share and the gateway fleet ([`crate::fleet`]).
-    Fleet(crate::fleet::FleetOp),
-    /// Token usage, costs and spend ([`crate::usage`]).
-    Usage(crate::usage::UsageOp),
-    /// LiteLLM virtual keys ([`crate::litellm`]).
-    Litellm(crate::litellm::LitellmOp),
-}
-
-/// The routes this module serves; [`Gateway::routes`] adds the other areas'.
-const ROUTES: &[Route<Op>] = &[
-    Route::new("GET", "/api/v1/providers/keys", Op::ListProviderKeys),
-    Route::new(
-        "PUT",
-        "/api/v1/providers/keys/{provider}",
-        Op::SetProviderKey,
-    ),
-    Route::new(
-        "DELETE",
-        "/api/v1/providers/keys/{provider}",
-        Op::DeleteProviderKey,
-    ),
-    Route::new("GET", "/api/v1/models", Op::ListModels),
-    Route::new("POST", "/api/v1/models", Op::CreateModel),
-    Route::new("GET", "/api/v1/models/{id}", Op::GetModel),
-    Route::new("PUT", "/api/v1/models/{id}", Op::ReplaceModel),
-    Route::new("DELETE", "/api/v1/models/{id}", Op::DeleteModel),
-    Route::new("PUT", "/api/v1/models/{id}/cache", Op::SetModelCache),
-    Route::new("GET", "/api/v1/ai-budget/global", Op::GetGlobalBudget),
-    Route::new("PUT", "/api/v1/ai-budget/global", Op::SetGlobalBudget),
-    Route::new("GET", "/api/v1/ai-budget/accounts", Op::ListAccountBudgets),
-    Route::new(
-        "PUT",
-        "/api/v1/ai-budget/accounts/{userId}",
-        Op::SetAccountBudget,
-    ),
-    Route::new(
-        "DELETE",
-        "/api/v1/ai-budget/accounts/{userId}",
-        Op::DeleteAccountBudget,
-    ),
-];
-
-/// The gateway route group.
-pub struct Gateway;
-
-impl RouteGroup for Gateway {
-    type Op = Op;
-
-    fn routes() -> &'static [Route<Op>] {
-        static ALL: LazyLock<Vec<Route<Op>>> = LazyLock::new(|| {
-            [
-                ROUTES,
-                crate::keys::ROUTES,
-                crate::fleet::ROUTES,
-                crate::usage::ROUTES,
-                crate::litellm::ROUTES,
-            ]
-            .concat()
-        });
-        &ALL
-    }
-
-    fn operation_id(op: Op) -> &'static str {
-        match op {
-            Op::ListProviderKeys => "listProviderKeys",
-            Op::SetProviderKey => "setProviderKey",
-            Op::DeleteProviderKey => "deleteProviderKey",
-            Op::ListModels => "listModels",
-            Op::CreateModel => "createModel",
-            Op::GetModel => "getModel",
-            Op::ReplaceModel => "replaceModel",
-            Op::DeleteModel => "deleteModel",
-            Op::SetModelCache => "setModelCache",
-            Op::GetGlobalBudget => "getGlobalBudget",
-            Op::SetGlobalBudget => "setGlobalBudget",
-            Op::ListAccountBudgets => "listAccountBudgets",
-            Op::SetAccountBudget => "setAccountBudget",
-            Op::DeleteAccountBudget => "deleteAccountBudget",
-            Op::Keys(op) => crate::keys::operation_id(op),
-            Op::Fleet(op) => crate::fleet::operation_id(op),
-            Op::Usage(op) => crate::usage::operation_id(op),
-            Op::Litellm(op) => crate::litellm::operation_id(op),
-        }
-    }
-
-    fn resource_kind(op: Op) -> &'static str {
-        match op {
-            Op::ListProviderKeys | Op::SetProviderKey | Op::DeleteProviderKey => "provider_key",
-            Op::ListModels
-            | Op::CreateModel
-            | Op::GetModel
-            | Op::ReplaceModel
-            | Op::DeleteModel
-            | Op::SetModelCache => "model",
-            Op::GetGlobalBudget | Op::SetGlobalBudget => "ai_budget",
-            Op::ListAccountBudgets | Op::SetAccountBudget | Op::DeleteAccountBudget => {
-                "ai_budget_account"
-            }
-            Op::Keys(op) => crate::keys::resource_kind(op),
-            Op::Fleet(op) => crate::fleet::resource_kind(op),
-            Op::Usage(op) => crate::usage::resource_kind(op),
-            Op::Litellm(op) => crate::litellm::resource_kind(op),
-        }
-    }
-
-    async fn handle<P: Platform>(
-        op: Op,
-        ctx: &RequestContext<'_, P>,
-        req: &ApiRequest,
-        params: &PathParams,
-    ) -> Result<ApiResponse, Failure> {
-        match op {
-            Op::ListProviderKeys => list_provider_keys(ctx).await,
-            Op::SetProviderKey => set_provider_key(ctx, req, provider(params)?).await,
-            Op::DeleteProviderKey => delete_provider_key(ctx, provider(params)?).await,
-            Op::ListModels => list_models(ctx, req).await,
-            Op::CreateModel => create_model(ctx, req).await,
-            Op::GetModel => get_model(ctx, id(params)?).await,
-            Op::ReplaceModel => replace_model(ctx, req, id(params)?).await,
-            Op::DeleteModel => delete_model(ctx, id(params)?).await,
-            Op::SetModelCache => set_model_cache(ctx, req, id(params)?).await,
-            Op::GetGlobalBudget => get_global_budget(ctx).await,
-            Op::SetGlobalBudget => set_global_budget(ctx, req).await,
-            Op::ListAccountBudgets => list_account_budgets(ctx, req).await,
-            Op::SetAccountBudget => set_account_budget(ctx, req, user(params)?).await,
-            Op::DeleteAccountBudget => delete_account_budget(ctx, user(params)?).await,
-            Op::Keys(op) => crate::keys::handle(op, ctx, req, params).await,
-            Op::Fleet(op) => crate::fleet::handle(op, ctx, req, params).await,
-            Op::Usage(op) => crate::usage::handle(op, ctx, req, params).await,
-            Op::Litellm(op) => crate::litellm::handle(op, ctx, req, params).await,
-        }
-    }
+cp_macros::route_group! {
+    /// The gateway route group: provider keys, models, AI budgets, gateway
+    /// keys, fair share and the fleet, token usage, LiteLLM keys.
+    pub struct Gateway;
+    kind = "model";
+    openapi(
+        components(schemas(
+            ProviderKey, ProviderKeyInput, Model, ModelInput, CacheInput, CacheSettings,
+            GlobalBudget, GlobalBudgetInput, AccountBudget, AccountBudgetInput,
+            crate::keys::GatewayKeyCreate, crate::keys::GatewayKeyDisabled,
+            crate::keys::GatewayKey, crate::keys::CreatedGatewayKey,
+            WeightInput, QuotaInput, GroupAssignInput, GroupCreateInput, CapacityInput,
+            HeartbeatInput, TenantLoadInput, TenantFairshare, FairshareGroup, TenantAllocation,
+            InstanceAllocation, HeartbeatAnswer, FleetCapacity, LiveInstance, FleetLive,
+            FleetStats, CapacityInstance, Capacity,
+            UsageBatch, UsageRecordInput, IngestResult, TenantUsageState, BudgetState,
+            QuotaState, BudgetLevel, QuotaLevel, CeilingSource, UsageRecord, UsageReport,
+            UsageItem, GroupBy, SeriesReport, SeriesPoint, TenantSeriesReport, TenantSeries,
+            Bucket, CacheReport, CacheStats, ModelCacheStats, CostReport, TenantCost, ModelCost,
+            TenantSpend, CeilingState,
+            crate::litellm::LitellmKey, crate::litellm::LitellmKeyRevocation,
+        )),
+        modifiers(&GatewayLinks, &KeyLinks, &FleetLinks),
+        tags(
+            (name = "providers", description = "LLM provider API keys (write-only, encrypted at rest)"),
+            (name = "models", description = "The model registry: providers, exact prices, response cache"),
+            (name = "ai-budget", description = "Monthly AI spend ceilings: global and per account"),
+            (name = "gateway-keys", description = "Tenant gateway keys (`sk_…`): they authenticate \
+                usage ingestion for one tenant; shown once, stored as SHA-256 digests"),
+            (name = "fairshare", description = "Fair share of the gateways' in-flight capacity: \
+                tenant weights, tokens-per-minute quotas and groups, group weights, the gateway \
+                fleet's heartbeats, live state, stats and capacity"),
+            (name = "usage", description = "Token usage from the gateways: ingestion, records, \
+                totals, series, cache hit rates and costs"),
+        )
+    );
+    operations = [
+        list_provider_keys,
+        set_provider_key,
+        delete_provider_key,
+        list_models,
+        create_model,
+        get_model,
+        replace_model,
+        delete_model,
+        set_model_cache,
+        get_global_budget,
+        set_global_budget,
+        list_account_budgets,
+        set_account_budget,
+        delete_account_budget,
+        crate::keys::create_key,
+        crate::keys::list_keys,
+        crate::keys::delete_key,
+        crate::keys::set_disabled,
+        crate::fleet::set_tenant_weight,
+        crate::fleet::set_tenant_quota,
+        crate::fleet::set_tenant_group,
+        crate::fleet::list_groups,
+        crate::fleet::create_group,
+        crate::fleet::set_group_weight,
+        crate::fleet::heartbeat,
+        crate::fleet::live,
+        crate::fleet::stats,
+        crate::fleet::get_capacity,
+        crate::fleet::set_capacity,
+        crate::usage::ingest_token_usage,
+        crate::usage::list_token_usage,
+        crate::usage::get_usage,
+        crate::usage::get_usage_by_key,
+        crate::usage::get_usage_by_model,
+        crate::usage::get_usage_series,
+        crate::usage::get_usage_series_by_tenant,
+        crate::usage::get_usage_cache,
+        crate::usage::get_costs,
+        crate::usage::get_tenant_spend,
+        crate::usage::get_accounts_tenant_spend,
+        crate::litellm::get_litellm_key,
+        crate::litellm::revoke_litellm_key,
+    ];
 }
 
 fn id(params: &PathParams) -> Result<Uuid, Failure> {
@@ -229,7 +158,8 @@ impl IntoParams for AccountPath {
 
 // -------------------------------------------------------------- provider keys
 
-#[utoipa::path(get, path = "/api/v1/providers/keys", tag = "providers", operation_id = "listProviderKeys",
+#[operation(get, "/api/v1/providers/keys", id = "listProviderKeys", callers = operator, kind = "provider_key",
+    tag = "providers",
     summary = "Every provider and whether its API key is configured (never the key)",
     description = "One entry per provider of the fixed set, in a fixed order: `configured`, and for a \
         configured key `updatedAt` and, when the key has at least 12 characters, `lastFour`.",
@@ -237,12 +167,14 @@ impl IntoParams for AccountPath {
               (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list_provider_keys<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     Ok(ctx.ok(&service::list_keys(ctx.db()).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/providers/keys/{provider}", tag = "providers",
-    operation_id = "setProviderKey",
+#[operation(put, "/api/v1/providers/keys/{provider}", id = "setProviderKey", callers = operator, kind = "provider_key",
+    tag = "providers",
     summary = "Set or replace a provider's API key (write-only)",
     description = "The key is encrypted at rest (AES-256-GCM under the `secrets_key` variable, the \
         provider bound as associated data) and never returned, logged or audited. Without a usable \
@@ -257,14 +189,15 @@ async fn list_provider_keys<P: Platform>(
 async fn set_provider_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    provider: &'static str,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let provider: &'static str = provider(params)?;
     let key = parse_body::<ProviderKeyInput>(req)?.validate()?;
     Ok(ctx.ok(&service::put_key(ctx, provider, key).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/providers/keys/{provider}", tag = "providers",
-    operation_id = "deleteProviderKey",
+#[operation(delete, "/api/v1/providers/keys/{provider}", id = "deleteProviderKey", callers = operator, kind = "provider_key",
+    tag = "providers",
     summary = "Remove a provider's API key",
     params(ProviderPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -273,15 +206,18 @@ async fn set_provider_key<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn delete_provider_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    provider: &'static str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let provider: &'static str = provider(params)?;
     service::delete_key(ctx, provider).await?;
     Ok(ApiResponse::empty(204))
 }
 
 // --------------------------------------------------------------------- models
 
-#[utoipa::path(get, path = "/api/v1/models", tag = "models", operation_id = "listModels",
+#[operation(get, "/api/v1/models", id = "listModels", callers = operator,
+    tag = "models",
     summary = "List registered models (keyset pagination, oldest first)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<Model>), (status = 400, body = ErrorBody),
@@ -289,13 +225,15 @@ async fn delete_provider_key<P: Platform>(
 async fn list_models<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, service::MODELS_SCOPE)?;
     let (items, pagination) = service::list_models(ctx.db(), &page).await?;
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/models", tag = "models", operation_id = "createModel",
+#[operation(post, "/api/v1/models", id = "createModel", callers = operator,
+    tag = "models",
     summary = "Register a model with its provider, context window and prices",
     description = "Prices are US dollars per million tokens as decimal STRINGS (\"0.15\"), stored \
         exactly (PostgreSQL numeric) and returned as written; a JSON number is a 400 naming the \
@@ -311,13 +249,15 @@ async fn list_models<P: Platform>(
 async fn create_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<ModelInput>(req)?.validate()?;
     let model = service::create_model(ctx, input).await?;
     Ok(with_etag(ctx.created(&model.view), &model))
 }
 
-#[utoipa::path(get, path = "/api/v1/models/{id}", tag = "models", operation_id = "getModel",
+#[operation(get, "/api/v1/models/{id}", id = "getModel", callers = operator,
+    tag = "models",
     summary = "Get a model",
     params(ModelPath),
     responses((status = 200, body = Envelope<Model>, headers(("ETag" = String))),
@@ -325,13 +265,16 @@ async fn create_model<P: Platform>(
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let model = service::get_model(ctx.db(), id).await?;
     Ok(with_etag(ctx.ok(&model.view), &model))
 }
 
-#[utoipa::path(put, path = "/api/v1/models/{id}", tag = "models", operation_id = "replaceModel",
+#[operation(put, "/api/v1/models/{id}", id = "replaceModel", callers = operator,
+    tag = "models",
     summary = "Replace a model's name, provider, upstream model, context window and prices",
     description = "A full replacement of these fields (an absent cachedInputPricePerMillion \
         removes it); the cache settings are kept (`PUT /models/{id}/cache` changes them). A stale \
@@ -346,14 +289,16 @@ async fn get_model<P: Platform>(
 async fn replace_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let input = parse_body::<ModelInput>(req)?.validate()?;
     let model = service::replace_model(ctx, req, id, input).await?;
     Ok(with_etag(ctx.ok(&model.view), &model))
 }
 
-#[utoipa::path(delete, path = "/api/v1/models/{id}", tag = "models", operation_id = "deleteModel",
+#[operation(delete, "/api/v1/models/{id}", id = "deleteModel", callers = operator,
+    tag = "models",
     summary = "Delete a model",
     params(ModelPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -362,13 +307,16 @@ async fn replace_model<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn delete_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     service::delete_model(ctx, id).await?;
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(put, path = "/api/v1/models/{id}/cache", tag = "models", operation_id = "setModelCache",
+#[operation(put, "/api/v1/models/{id}/cache", id = "setModelCache", callers = operator,
+    tag = "models",
     summary = "Configure a model's response cache (enabled, TTL, max entries)",
     description = "Every field is required. Changes the model's ETag; If-Match guards it like the \
         model's own PUT.",
@@ -382,8 +330,9 @@ async fn delete_model<P: Platform>(
 async fn set_model_cache<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = id(params)?;
     let cache = parse_body::<CacheInput>(req)?.validate()?;
     let model = service::set_cache(ctx, req, id, cache).await?;
     Ok(with_etag(ctx.ok(&model.view), &model))
@@ -391,13 +340,15 @@ async fn set_model_cache<P: Platform>(
 
 // ------------------------------------------------------------------ AI budget
 
-#[utoipa::path(get, path = "/api/v1/ai-budget/global", tag = "ai-budget",
-    operation_id = "getGlobalBudget",
+#[operation(get, "/api/v1/ai-budget/global", id = "getGlobalBudget", callers = operator, kind = "ai_budget",
+    tag = "ai-budget",
     summary = "The global monthly AI spend ceiling (null: none)",
     responses((status = 200, body = Envelope<GlobalBudget>, headers(("ETag" = String))),
               (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_global_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let (budget, etag) = service::get_global(ctx.db()).await?;
     let mut resp = ctx.ok(&budget);
@@ -405,8 +356,8 @@ async fn get_global_budget<P: Platform>(
     Ok(resp)
 }
 
-#[utoipa::path(put, path = "/api/v1/ai-budget/global", tag = "ai-budget",
-    operation_id = "setGlobalBudget",
+#[operation(put, "/api/v1/ai-budget/global", id = "setGlobalBudget", callers = operator, kind = "ai_budget",
+    tag = "ai-budget",
     summary = "Set (or, with null, remove) the global monthly AI spend ceiling",
     description = "`monthlyCeiling` is US dollars as a decimal STRING, exact (a JSON number is a 400).",
     request_body = GlobalBudgetInput,
@@ -419,6 +370,7 @@ async fn get_global_budget<P: Platform>(
 async fn set_global_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let ceiling = parse_body::<GlobalBudgetInput>(req)?.validate()?;
     let (budget, etag) = service::put_global(ctx, req, ceiling).await?;
@@ -427,8 +379,8 @@ async fn set_global_budget<P: Platform>(
     Ok(resp)
 }
 
-#[utoipa::path(get, path = "/api/v1/ai-budget/accounts", tag = "ai-budget",
-    operation_id = "listAccountBudgets",
+#[operation(get, "/api/v1/ai-budget/accounts", id = "listAccountBudgets", callers = operator, kind = "ai_budget_account",
+    tag = "ai-budget",
     summary = "List per-account monthly ceilings (keyset pagination, oldest first)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<AccountBudget>), (status = 400, body = ErrorBody),
@@ -436,14 +388,15 @@ async fn set_global_budget<P: Platform>(
 async fn list_account_budgets<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, service::ACCOUNTS_SCOPE)?;
     let (items, pagination) = service::list_accounts(ctx.db(), &page).await?;
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(put, path = "/api/v1/ai-budget/accounts/{userId}", tag = "ai-budget",
-    operation_id = "setAccountBudget",
+#[operation(put, "/api/v1/ai-budget/accounts/{userId}", id = "setAccountBudget", callers = operator, kind = "ai_budget_account",
+    tag = "ai-budget",
     summary = "Set or replace an account's monthly ceiling (201 when it had none)",
     description = "The account is a user (404 USER_NOT_FOUND otherwise); its ceiling goes when the \
         user is deleted.",
@@ -458,8 +411,9 @@ async fn list_account_budgets<P: Platform>(
 async fn set_account_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    user: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let user: Uuid = user(params)?;
     let ceiling = parse_body::<AccountBudgetInput>(req)?.validate()?;
     let (budget, created) = service::put_account(ctx, user, ceiling).await?;
     Ok(if created {
@@ -469,8 +423,8 @@ async fn set_account_budget<P: Platform>(
     })
 }
 
-#[utoipa::path(delete, path = "/api/v1/ai-budget/accounts/{userId}", tag = "ai-budget",
-    operation_id = "deleteAccountBudget",
+#[operation(delete, "/api/v1/ai-budget/accounts/{userId}", id = "deleteAccountBudget", callers = operator, kind = "ai_budget_account",
+    tag = "ai-budget",
     summary = "Remove an account's monthly ceiling",
     params(AccountPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -479,48 +433,13 @@ async fn set_account_budget<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn delete_account_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    user: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let user: Uuid = user(params)?;
     service::delete_account(ctx, user).await?;
     Ok(ApiResponse::empty(204))
 }
-
-/// The OpenAPI description of the group's routes: this module's and every
-/// area's.
-pub struct GatewayApi;
-
-impl OpenApi for GatewayApi {
-    fn openapi() -> utoipa::openapi::OpenApi {
-        let mut doc = AdminApi::openapi();
-        doc.merge(crate::keys::KeysApi::openapi());
-        doc.merge(crate::fleet::FleetApi::openapi());
-        doc.merge(crate::usage::UsageApi::openapi());
-        doc.merge(crate::litellm::LitellmApi::openapi());
-        doc
-    }
-}
-
-/// The OpenAPI description of this module's routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        list_provider_keys, set_provider_key, delete_provider_key,
-        list_models, create_model, get_model, replace_model, delete_model, set_model_cache,
-        get_global_budget, set_global_budget, list_account_budgets, set_account_budget,
-        delete_account_budget,
-    ),
-    components(schemas(
-        ProviderKey, ProviderKeyInput, Model, ModelInput, CacheInput, CacheSettings,
-        GlobalBudget, GlobalBudgetInput, AccountBudget, AccountBudgetInput,
-    )),
-    modifiers(&GatewayLinks),
-    tags(
-        (name = "providers", description = "LLM provider API keys (write-only, encrypted at rest)"),
-        (name = "models", description = "The model registry: providers, exact prices, response cache"),
-        (name = "ai-budget", description = "Monthly AI spend ceilings: global and per account"),
-    )
-)]
-struct AdminApi;
 
 /// Adds the OpenAPI links between a model's operations (by `id`).
 struct GatewayLinks;
@@ -552,6 +471,7 @@ impl utoipa::Modify for GatewayLinks {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use utoipa::OpenApi;
 
     #[test]
     fn every_route_is_documented_and_every_documented_path_is_routed() {

@@ -9,7 +9,8 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::validate::{dns_label, pattern_string, Validator, DNS_LABEL_PATTERN};
-use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
 use cp_platform::resource::{keyset_page, views, KeysetList, Versioned};
 use cp_platform::{Failure, Platform, RequestContext};
@@ -19,73 +20,11 @@ use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::Object;
 use utoipa::openapi::Required;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::api::Op;
 use crate::fleet::TenantNamePath;
 use crate::fleet_store::lock_live_tenant;
-
-/// The area's operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyOp {
-    /// `POST /tenants/{name}/keys`
-    Create,
-    /// `GET /keys`
-    List,
-    /// `DELETE /keys/{id}`
-    Delete,
-    /// `PUT /keys/{id}/disabled`
-    SetDisabled,
-}
-
-/// The area's routes.
-pub(crate) const ROUTES: &[Route<Op>] = &[
-    Route::new(
-        "POST",
-        "/api/v1/tenants/{name}/keys",
-        Op::Keys(KeyOp::Create),
-    )
-    .in_area("keys")
-    .shows_secret(),
-    Route::new("GET", "/api/v1/keys", Op::Keys(KeyOp::List)),
-    Route::new("DELETE", "/api/v1/keys/{id}", Op::Keys(KeyOp::Delete)),
-    Route::new(
-        "PUT",
-        "/api/v1/keys/{id}/disabled",
-        Op::Keys(KeyOp::SetDisabled),
-    ),
-];
-
-/// The operation id (also the audit action).
-pub(crate) fn operation_id(op: KeyOp) -> &'static str {
-    match op {
-        KeyOp::Create => "createGatewayKey",
-        KeyOp::List => "listGatewayKeys",
-        KeyOp::Delete => "deleteGatewayKey",
-        KeyOp::SetDisabled => "setGatewayKeyDisabled",
-    }
-}
-
-/// The kind of resource the area's operations write.
-pub(crate) fn resource_kind(_op: KeyOp) -> &'static str {
-    "gateway_key"
-}
-
-/// Runs one operation.
-pub(crate) async fn handle<P: Platform>(
-    op: KeyOp,
-    ctx: &RequestContext<'_, P>,
-    req: &ApiRequest,
-    params: &PathParams,
-) -> Result<ApiResponse, Failure> {
-    match op {
-        KeyOp::Create => create_key(ctx, req, params).await,
-        KeyOp::List => list_keys(ctx, req).await,
-        KeyOp::Delete => delete_key(ctx, path_id(params, "id")?).await,
-        KeyOp::SetDisabled => set_disabled(ctx, req, path_id(params, "id")?).await,
-    }
-}
 
 /// Cursor scope of `GET /keys`.
 const LIST_SCOPE: &str = "gateway-keys";
@@ -304,8 +243,8 @@ impl IntoParams for TenantFilterQuery {
 
 // ----------------------------------------------------------------- handlers
 
-#[utoipa::path(post, path = "/api/v1/tenants/{name}/keys", tag = "gateway-keys",
-    operation_id = "createGatewayKey",
+#[operation(post, "/api/v1/tenants/{name}/keys", id = "createGatewayKey", callers = operator, kind = "gateway_key", area = "keys", shows_secret,
+    tag = "gateway-keys",
     summary = "Create a gateway key for a tenant; its plainTextKey is returned this once and never again",
     description = "The key (`sk_` and 43 random characters) authenticates usage ingestion \
         (`POST /token-usage`) for this tenant only; every other route answers it with a 403. \
@@ -319,7 +258,7 @@ impl IntoParams for TenantFilterQuery {
               (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn create_key<P: Platform>(
+pub(crate) async fn create_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
     params: &PathParams,
@@ -372,14 +311,16 @@ async fn create_key<P: Platform>(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/keys", tag = "gateway-keys", operation_id = "listGatewayKeys",
+#[operation(get, "/api/v1/keys", id = "listGatewayKeys", callers = operator, kind = "gateway_key",
+    tag = "gateway-keys",
     summary = "List gateway keys, never their secrets (keyset pagination, oldest first)",
     params(TenantFilterQuery, PageQuery),
     responses((status = 200, body = ListEnvelope<GatewayKey>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn list_keys<P: Platform>(
+pub(crate) async fn list_keys<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let tenant = req.query_param("tenant");
     if let Some(t) = &tenant {
@@ -403,18 +344,20 @@ async fn list_keys<P: Platform>(
     Ok(ctx.list(&views(rows), pagination))
 }
 
-#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "gateway-keys",
-    operation_id = "deleteGatewayKey",
+#[operation(delete, "/api/v1/keys/{id}", id = "deleteGatewayKey", callers = operator, kind = "gateway_key",
+    tag = "gateway-keys",
     summary = "Delete a gateway key (it is refused with a 401 at once)",
     params(KeyPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn delete_key<P: Platform>(
+pub(crate) async fn delete_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: Uuid,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = path_id(params, "id")?;
     let id = id.to_string();
     transaction(ctx.db(), async |db| {
         let row = db
@@ -433,8 +376,8 @@ async fn delete_key<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(put, path = "/api/v1/keys/{id}/disabled", tag = "gateway-keys",
-    operation_id = "setGatewayKeyDisabled",
+#[operation(put, "/api/v1/keys/{id}/disabled", id = "setGatewayKeyDisabled", callers = operator, kind = "gateway_key",
+    tag = "gateway-keys",
     summary = "Disable a gateway key (refused with a 401 from now on) or re-enable it",
     request_body = GatewayKeyDisabled,
     params(KeyPath, IdempotencyKeyHeader),
@@ -443,11 +386,12 @@ async fn delete_key<P: Platform>(
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn set_disabled<P: Platform>(
+pub(crate) async fn set_disabled<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: Uuid,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: Uuid = path_id(params, "id")?;
     let disabled = parse_body::<GatewayKeyDisabled>(req)?.validate()?;
     let id = id.to_string();
     let key = transaction(ctx.db(), async |db| {
@@ -471,7 +415,7 @@ async fn set_disabled<P: Platform>(
 }
 
 /// Adds the OpenAPI links between a key's operations (by `id`).
-struct KeyLinks;
+pub(crate) struct KeyLinks;
 
 impl utoipa::Modify for KeyLinks {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
@@ -491,17 +435,6 @@ impl utoipa::Modify for KeyLinks {
         .apply(doc);
     }
 }
-
-/// The OpenAPI description of the area's routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(create_key, list_keys, delete_key, set_disabled),
-    components(schemas(GatewayKeyCreate, GatewayKeyDisabled, GatewayKey, CreatedGatewayKey)),
-    modifiers(&KeyLinks),
-    tags((name = "gateway-keys", description = "Tenant gateway keys (`sk_…`): they authenticate \
-        usage ingestion for one tenant; shown once, stored as SHA-256 digests")),
-)]
-pub(crate) struct KeysApi;
 
 #[cfg(test)]
 mod tests {

@@ -27,7 +27,8 @@ use cp_http::error::ErrorBody;
 use cp_http::params::IdempotencyKeyHeader;
 use cp_http::time::{parse_rfc3339, rfc3339};
 use cp_http::validate::dns_label;
-use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, PathParams, Route};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, PathParams};
+use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::Database;
 use rust_decimal::Decimal;
@@ -35,62 +36,11 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::{ObjectBuilder, Required, Type};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::api::Op;
 use client::{KeyInfo, LitellmClient, LitellmConfig, LitellmError};
 
-/// The area's operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LitellmOp {
-    /// `GET /ai-budget/{tenantName}/litellm-key`
-    GetKey,
-    /// `POST /ai-budget/{tenantName}/litellm-key/revoke`
-    RevokeKey,
-}
-
-/// The area's routes.
-pub(crate) const ROUTES: &[Route<Op>] = &[
-    Route::new(
-        "GET",
-        "/api/v1/ai-budget/{tenantName}/litellm-key",
-        Op::Litellm(LitellmOp::GetKey),
-    ),
-    Route::new(
-        "POST",
-        "/api/v1/ai-budget/{tenantName}/litellm-key/revoke",
-        Op::Litellm(LitellmOp::RevokeKey),
-    ),
-];
-
-/// The operation id (also the audit action).
-pub(crate) fn operation_id(op: LitellmOp) -> &'static str {
-    match op {
-        LitellmOp::GetKey => "getLitellmKey",
-        LitellmOp::RevokeKey => "revokeLitellmKey",
-    }
-}
-
-/// The kind of resource the area's operations write.
-pub(crate) fn resource_kind(_op: LitellmOp) -> &'static str {
-    RESOURCE_KIND
-}
-
 const RESOURCE_KIND: &str = "litellm_key";
-
-/// Runs one operation.
-pub(crate) async fn handle<P: Platform>(
-    op: LitellmOp,
-    ctx: &RequestContext<'_, P>,
-    _req: &ApiRequest,
-    params: &PathParams,
-) -> Result<ApiResponse, Failure> {
-    let tenant = tenant_name(params)?;
-    match op {
-        LitellmOp::GetKey => get_litellm_key(ctx, tenant).await,
-        LitellmOp::RevokeKey => revoke_litellm_key(ctx, tenant).await,
-    }
-}
 
 /// The prefix of tenants' key aliases.
 pub const ALIAS_PREFIX: &str = "tenant/";
@@ -318,8 +268,8 @@ impl IntoParams for TenantNamePath {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/ai-budget/{tenantName}/litellm-key", tag = "ai-budget",
-    operation_id = "getLitellmKey",
+#[operation(get, "/api/v1/ai-budget/{tenantName}/litellm-key", id = "getLitellmKey", callers = operator, kind = "litellm_key",
+    tag = "ai-budget",
     summary = "A tenant's LiteLLM virtual key: metadata only, never the key",
     description = "Read from LiteLLM's admin API: the key aliased `tenant/<tenantName>` \
         (`GET /key/list?key_alias=`, then `GET /key/info`). The answer has LiteLLM's masked key \
@@ -334,10 +284,12 @@ impl IntoParams for TenantNamePath {
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_litellm_key<P: Platform>(
+pub(crate) async fn get_litellm_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    tenant: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let tenant: &str = tenant_name(params)?;
     require_tenant(ctx, tenant).await?;
     let client = litellm(ctx)?;
     let mut keys = find_keys(&client, tenant).await?;
@@ -352,8 +304,8 @@ async fn get_litellm_key<P: Platform>(
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/ai-budget/{tenantName}/litellm-key/revoke", tag = "ai-budget",
-    operation_id = "revokeLitellmKey",
+#[operation(post, "/api/v1/ai-budget/{tenantName}/litellm-key/revoke", id = "revokeLitellmKey", callers = operator, kind = "litellm_key",
+    tag = "ai-budget",
     summary = "Revoke a tenant's LiteLLM virtual key (deleted in LiteLLM)",
     description = "Deletes the key aliased `tenant/<tenantName>` through LiteLLM's admin API \
         (`POST /key/delete` by token): revocation is final, unlike LiteLLM's reversible block, and \
@@ -367,10 +319,12 @@ async fn get_litellm_key<P: Platform>(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn revoke_litellm_key<P: Platform>(
+pub(crate) async fn revoke_litellm_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    tenant: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let tenant: &str = tenant_name(params)?;
     require_tenant(ctx, tenant).await?;
     let client = litellm(ctx)?;
     let found = find_keys(&client, tenant).await?;
@@ -397,14 +351,6 @@ async fn revoke_litellm_key<P: Platform>(
         keys,
     }))
 }
-
-/// The OpenAPI description of the area's routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(get_litellm_key, revoke_litellm_key),
-    components(schemas(LitellmKey, LitellmKeyRevocation))
-)]
-pub(crate) struct LitellmApi;
 
 #[cfg(test)]
 mod tests {

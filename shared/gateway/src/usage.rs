@@ -20,12 +20,11 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::validate::{dns_label, Validator};
-use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::auth::Principal;
 use cp_platform::{Failure, Platform, RequestContext};
-use utoipa::OpenApi;
 
-use crate::api::Op;
 use input::{BucketQuery, GroupByQuery, RecordsQuery, Reporter, TenantNamePath, UsageQuery};
 pub use input::{UsageBatch, UsageRecordInput};
 pub use views::{
@@ -35,116 +34,13 @@ pub use views::{
     TenantUsageState, UsageItem, UsageRecord, UsageReport,
 };
 
-/// The area's operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsageOp {
-    /// `POST /token-usage`
-    Ingest,
-    /// `GET /token-usage`
-    ListRecords,
-    /// `GET /usage`
-    Summary,
-    /// `GET /usage/keys`
-    ByKey,
-    /// `GET /usage/models`
-    ByModel,
-    /// `GET /usage/series`
-    Series,
-    /// `GET /usage/series/tenants`
-    SeriesByTenant,
-    /// `GET /usage/cache`
-    Cache,
-    /// `GET /costs`
-    Costs,
-    /// `GET /ai-budget/{tenantName}/spend`
-    Spend,
-    /// `GET /ai-budget/accounts/spend`: the spend of the tenant named
-    /// `accounts`, which the literal `/ai-budget/accounts/{userId}` routes
-    /// would otherwise shadow (literal segments win in the router).
-    SpendOfAccounts,
-}
-
 /// The tenant whose spend path collides with `/ai-budget/accounts/{userId}`.
 const ACCOUNTS_TENANT: &str = "accounts";
 
-/// The area's routes.
-pub(crate) const ROUTES: &[Route<Op>] = &[
-    Route::new("POST", "/api/v1/token-usage", Op::Usage(UsageOp::Ingest)),
-    Route::new(
-        "GET",
-        "/api/v1/token-usage",
-        Op::Usage(UsageOp::ListRecords),
-    ),
-    Route::new("GET", "/api/v1/usage", Op::Usage(UsageOp::Summary)),
-    Route::new("GET", "/api/v1/usage/keys", Op::Usage(UsageOp::ByKey)),
-    Route::new("GET", "/api/v1/usage/models", Op::Usage(UsageOp::ByModel)),
-    Route::new("GET", "/api/v1/usage/series", Op::Usage(UsageOp::Series)),
-    Route::new(
-        "GET",
-        "/api/v1/usage/series/tenants",
-        Op::Usage(UsageOp::SeriesByTenant),
-    ),
-    Route::new("GET", "/api/v1/usage/cache", Op::Usage(UsageOp::Cache)),
-    Route::new("GET", "/api/v1/costs", Op::Usage(UsageOp::Costs)),
-    Route::new(
-        "GET",
-        "/api/v1/ai-budget/{tenantName}/spend",
-        Op::Usage(UsageOp::Spend),
-    ),
-    Route::new(
-        "GET",
-        "/api/v1/ai-budget/accounts/spend",
-        Op::Usage(UsageOp::SpendOfAccounts),
-    ),
-];
-
-/// The operation id (also the audit action).
-pub(crate) fn operation_id(op: UsageOp) -> &'static str {
-    match op {
-        UsageOp::Ingest => "ingestTokenUsage",
-        UsageOp::ListRecords => "listTokenUsage",
-        UsageOp::Summary => "getUsage",
-        UsageOp::ByKey => "getUsageByKey",
-        UsageOp::ByModel => "getUsageByModel",
-        UsageOp::Series => "getUsageSeries",
-        UsageOp::SeriesByTenant => "getUsageSeriesByTenant",
-        UsageOp::Cache => "getUsageCache",
-        UsageOp::Costs => "getCosts",
-        UsageOp::Spend => "getTenantSpend",
-        UsageOp::SpendOfAccounts => "getAccountsTenantSpend",
-    }
-}
-
-/// The kind of resource the area's operations write.
-pub(crate) fn resource_kind(_op: UsageOp) -> &'static str {
-    "token_usage"
-}
-
-/// Runs one operation.
-pub(crate) async fn handle<P: Platform>(
-    op: UsageOp,
-    ctx: &RequestContext<'_, P>,
-    req: &ApiRequest,
-    params: &PathParams,
-) -> Result<ApiResponse, Failure> {
-    match op {
-        UsageOp::Ingest => ingest_token_usage(ctx, req).await,
-        UsageOp::ListRecords => list_token_usage(ctx, req).await,
-        UsageOp::Summary => get_usage(ctx, req).await,
-        UsageOp::ByKey => get_usage_by_key(ctx, req).await,
-        UsageOp::ByModel => get_usage_by_model(ctx, req).await,
-        UsageOp::Series => get_usage_series(ctx, req).await,
-        UsageOp::SeriesByTenant => get_usage_series_by_tenant(ctx, req).await,
-        UsageOp::Cache => get_usage_cache(ctx, req).await,
-        UsageOp::Costs => get_costs(ctx, req).await,
-        UsageOp::Spend => get_tenant_spend(ctx, params).await,
-        UsageOp::SpendOfAccounts => get_accounts_tenant_spend(ctx).await,
-    }
-}
-
 // --------------------------------------------------------------- ingestion
 
-#[utoipa::path(post, path = "/api/v1/token-usage", tag = "usage", operation_id = "ingestTokenUsage",
+#[operation(post, "/api/v1/token-usage", id = "ingestTokenUsage", callers = gateway_keys, kind = "token_usage",
+    tag = "usage",
     summary = "Ingest a batch of token-usage records from a gateway (1-1000)",
     description = "Callers: a tenant gateway key (`sk_…`, its own tenant only: a record naming \
         another tenant or key is a 403; `tenant` and `keyId` default to the key's), the operator, \
@@ -164,9 +60,10 @@ pub(crate) async fn handle<P: Platform>(
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn ingest_token_usage<P: Platform>(
+pub(crate) async fn ingest_token_usage<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let batch = parse_body::<UsageBatch>(req)?;
     let reporter = match &ctx.principal {
@@ -183,7 +80,8 @@ async fn ingest_token_usage<P: Platform>(
 
 // ------------------------------------------------------------------- reads
 
-#[utoipa::path(get, path = "/api/v1/token-usage", tag = "usage", operation_id = "listTokenUsage",
+#[operation(get, "/api/v1/token-usage", id = "listTokenUsage", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "List raw usage records, newest first (keyset pagination)",
     description = "Ordered by timestamp then id, newest first; the cursor is a position, so \
         records ingested later with older timestamps appear on later pages only if they sort \
@@ -192,9 +90,10 @@ async fn ingest_token_usage<P: Platform>(
     responses((status = 200, body = ListEnvelope<UsageRecord>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn list_token_usage<P: Platform>(
+pub(crate) async fn list_token_usage<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let mut v = Validator::new();
     let filters = input::filters(req, &mut v);
@@ -227,7 +126,8 @@ async fn totals<P: Platform>(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/usage", tag = "usage", operation_id = "getUsage",
+#[operation(get, "/api/v1/usage", id = "getUsage", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "Usage totals over a range, grouped by tenant, key or model",
     description = "The range is `[from, to)`, by default the current UTC calendar month to now; \
         whole hours come from the hourly rollup and the partial hours at the edges from the raw \
@@ -236,35 +136,40 @@ async fn totals<P: Platform>(
     responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_usage<P: Platform>(
+pub(crate) async fn get_usage<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     totals(ctx, req, None).await
 }
 
-#[utoipa::path(get, path = "/api/v1/usage/keys", tag = "usage", operation_id = "getUsageByKey",
+#[operation(get, "/api/v1/usage/keys", id = "getUsageByKey", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "Usage totals over a range per gateway key (`GET /usage?groupBy=key`)",
     params(UsageQuery),
     responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_usage_by_key<P: Platform>(
+pub(crate) async fn get_usage_by_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     totals(ctx, req, Some(GroupBy::Key)).await
 }
 
-#[utoipa::path(get, path = "/api/v1/usage/models", tag = "usage", operation_id = "getUsageByModel",
+#[operation(get, "/api/v1/usage/models", id = "getUsageByModel", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "Usage totals over a range per model (`GET /usage?groupBy=model`)",
     params(UsageQuery),
     responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_usage_by_model<P: Platform>(
+pub(crate) async fn get_usage_by_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     totals(ctx, req, Some(GroupBy::Model)).await
 }
@@ -292,7 +197,8 @@ fn series_query(
     Ok((range, filters, bucket))
 }
 
-#[utoipa::path(get, path = "/api/v1/usage/series", tag = "usage", operation_id = "getUsageSeries",
+#[operation(get, "/api/v1/usage/series", id = "getUsageSeries", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "Usage over time in minute, hour or day buckets (UTC)",
     description = "Buckets without usage are omitted (not zero-filled). Hours and days come from \
         the hourly rollup plus the raw records of partial edge hours, minutes from the raw \
@@ -302,9 +208,10 @@ fn series_query(
     responses((status = 200, body = Envelope<SeriesReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_usage_series<P: Platform>(
+pub(crate) async fn get_usage_series<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let (range, filters, bucket) = series_query(req, ctx.now)?;
     let points = store::series(ctx.db(), range, &filters, bucket).await?;
@@ -316,8 +223,8 @@ async fn get_usage_series<P: Platform>(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/usage/series/tenants", tag = "usage",
-    operation_id = "getUsageSeriesByTenant",
+#[operation(get, "/api/v1/usage/series/tenants", id = "getUsageSeriesByTenant", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "Usage over time per tenant",
     description = "As `GET /usage/series`, one series per tenant with usage (by name). At most \
         100000 points in all (a 400 naming `bucket` otherwise).",
@@ -325,9 +232,10 @@ async fn get_usage_series<P: Platform>(
     responses((status = 200, body = Envelope<TenantSeriesReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_usage_series_by_tenant<P: Platform>(
+pub(crate) async fn get_usage_series_by_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let (range, filters, bucket) = series_query(req, ctx.now)?;
     let series = store::series_by_tenant(ctx.db(), range, &filters, bucket).await?;
@@ -339,15 +247,17 @@ async fn get_usage_series_by_tenant<P: Platform>(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/usage/cache", tag = "usage", operation_id = "getUsageCache",
+#[operation(get, "/api/v1/usage/cache", id = "getUsageCache", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "Response-cache hit rate over a range, overall and per model",
     params(UsageQuery),
     responses((status = 200, body = Envelope<CacheReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_usage_cache<P: Platform>(
+pub(crate) async fn get_usage_cache<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let mut v = Validator::new();
     let range = input::range(req, &mut v, ctx.now);
@@ -356,7 +266,8 @@ async fn get_usage_cache<P: Platform>(
     Ok(ctx.ok(&store::cache(ctx.db(), range, &filters).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/costs", tag = "usage", operation_id = "getCosts",
+#[operation(get, "/api/v1/costs", id = "getCosts", callers = operator, kind = "token_usage",
+    tag = "usage",
     summary = "Costs over a range per tenant and per model, and the total (exact decimals)",
     description = "Each record's cost was fixed at ingestion from its model's prices then. \
         Amounts are US dollars as decimal strings.",
@@ -364,9 +275,10 @@ async fn get_usage_cache<P: Platform>(
     responses((status = 200, body = Envelope<CostReport>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 503, body = ErrorBody)))]
-async fn get_costs<P: Platform>(
+pub(crate) async fn get_costs<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let mut v = Validator::new();
     let range = input::range(req, &mut v, ctx.now);
@@ -386,8 +298,8 @@ async fn spend<P: Platform>(
     Ok(ctx.ok(&month.spend_view(tenant, &label)))
 }
 
-#[utoipa::path(get, path = "/api/v1/ai-budget/{tenantName}/spend", tag = "ai-budget",
-    operation_id = "getTenantSpend",
+#[operation(get, "/api/v1/ai-budget/{tenantName}/spend", id = "getTenantSpend", callers = operator, kind = "token_usage",
+    tag = "ai-budget",
     summary = "A tenant's month-to-date AI spend against the ceilings that apply",
     description = "The UTC calendar month to now. Ceilings: the tenant's `monthlyBudgetUsd` \
         (against its spend), the account ceiling of the user who owns the tenant (`ownerId`; \
@@ -400,8 +312,9 @@ async fn spend<P: Platform>(
     responses((status = 200, body = Envelope<TenantSpend>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn get_tenant_spend<P: Platform>(
+pub(crate) async fn get_tenant_spend<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let tenant = params.get("tenantName");
@@ -409,8 +322,8 @@ async fn get_tenant_spend<P: Platform>(
     spend(ctx, tenant).await
 }
 
-#[utoipa::path(get, path = "/api/v1/ai-budget/accounts/spend", tag = "ai-budget",
-    operation_id = "getAccountsTenantSpend",
+#[operation(get, "/api/v1/ai-budget/accounts/spend", id = "getAccountsTenantSpend", callers = operator, kind = "token_usage",
+    tag = "ai-budget",
     summary = "The spend of the tenant named `accounts`",
     description = "`GET /ai-budget/{tenantName}/spend` for the tenant named `accounts`, whose \
         path the account ceiling routes (`/ai-budget/accounts/{userId}`) would otherwise take. \
@@ -418,30 +331,10 @@ async fn get_tenant_spend<P: Platform>(
     responses((status = 200, body = Envelope<TenantSpend>),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn get_accounts_tenant_spend<P: Platform>(
+pub(crate) async fn get_accounts_tenant_spend<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     spend(ctx, ACCOUNTS_TENANT).await
 }
-
-/// The OpenAPI description of the area's routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        ingest_token_usage, list_token_usage, get_usage, get_usage_by_key, get_usage_by_model,
-        get_usage_series, get_usage_series_by_tenant, get_usage_cache, get_costs,
-        get_tenant_spend, get_accounts_tenant_spend,
-    ),
-    components(schemas(
-        UsageBatch, UsageRecordInput, IngestResult, TenantUsageState, BudgetState, QuotaState,
-        BudgetLevel, QuotaLevel, CeilingSource, UsageRecord, UsageReport, UsageItem, GroupBy,
-        SeriesReport, SeriesPoint, TenantSeriesReport, TenantSeries, Bucket, CacheReport,
-        CacheStats, ModelCacheStats, CostReport, TenantCost, ModelCost, TenantSpend,
-        CeilingState,
-    )),
-    tags(
-        (name = "usage", description = "Token usage from the gateways: ingestion, records, \
-            totals, series, cache hit rates and costs"),
-    )
-)]
-pub(crate) struct UsageApi;

@@ -22,4 +22,4 @@ pub mod validate;
 pub use envelope::{Envelope, ListEnvelope, Meta, PaginationInfo};
 pub use error::{ApiError, FieldError};
 pub use request::{ApiRequest, ApiResponse, Method};
-pub use router::{PathParams, Route, RouteMatch};
+pub use router::{Callers, PathParams, Route, RouteMatch};

@@ -7,8 +7,35 @@
 use crate::request::percent_decode;
 use crate::{ApiError, Method};
 
-/// One route of a group: method, path pattern (`/api/v1/tenants/{name}`) and
-/// the operation it dispatches to.
+/// Who may call an operation (besides the operator, who may call all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callers {
+    /// Anyone: no credentials are read.
+    Public,
+    /// The operator, and access tokens with the operation's scope.
+    Operator,
+    /// Also signed-in users, whose role in the resource's organisation the
+    /// handler checks.
+    Users,
+    /// Also tenant gateway keys (usage ingestion).
+    GatewayKeys,
+}
+
+impl Callers {
+    /// The name used in the OpenAPI document and the docs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Operator => "operator",
+            Self::Users => "users",
+            Self::GatewayKeys => "gateway-keys",
+        }
+    }
+}
+
+/// One operation of a group, as its `#[operation]` declaration states it:
+/// method, path pattern (`/api/v1/tenants/{name}`), the operation it
+/// dispatches to, and what the pipeline needs to know about it.
 #[derive(Debug, Clone, Copy)]
 pub struct Route<Op> {
     /// HTTP method.
@@ -17,53 +44,55 @@ pub struct Route<Op> {
     pub pattern: &'static str,
     /// Operation handled.
     pub op: Op,
-    /// Whether the route needs no authentication (API.md "public").
-    pub public: bool,
-    /// Whether a successful response shows a secret once (a token, key, JWT
-    /// or TOTP secret): the pipeline then never stores it in plaintext for
-    /// `Idempotency-Key` replays.
-    pub shows_secret: bool,
+    /// The operation id (`createTenant`), also the audit action.
+    pub operation_id: &'static str,
+    /// Who may call it.
+    pub callers: Callers,
+    /// The kind of resource it writes, as audit entries name it (`tenant`);
+    /// refused mutations are audited under it too.
+    pub kind: &'static str,
     /// The scope area of the operation when it is not the path's first
     /// segment (`/tenants/{name}/keys` mints gateway keys: area `keys`, so
     /// `tenants:write` does not reach it).
     pub area: Option<&'static str>,
+    /// Whether a successful response shows a secret once (a token, key, JWT
+    /// or TOTP secret): the pipeline then never stores it in plaintext for
+    /// `Idempotency-Key` replays.
+    pub shows_secret: bool,
 }
 
 impl<Op> Route<Op> {
-    /// An authenticated route.
-    pub const fn new(method: &'static str, pattern: &'static str, op: Op) -> Self {
-        Self {
-            method,
-            pattern,
+    /// Whether the route needs no authentication.
+    pub const fn is_public(&self) -> bool {
+        matches!(self.callers, Callers::Public)
+    }
+
+    /// The same route dispatching to `op` (how a group numbers the
+    /// operations it lists).
+    pub const fn with_op<O: Copy>(self, op: O) -> Route<O>
+    where
+        Op: Copy,
+    {
+        Route {
+            method: self.method,
+            pattern: self.pattern,
             op,
-            public: false,
-            shows_secret: false,
-            area: None,
+            operation_id: self.operation_id,
+            callers: self.callers,
+            kind: self.kind,
+            area: self.area,
+            shows_secret: self.shows_secret,
         }
     }
 
-    /// A public route.
-    pub const fn public(method: &'static str, pattern: &'static str, op: Op) -> Self {
-        Self {
-            method,
-            pattern,
-            op,
-            public: true,
-            shows_secret: false,
-            area: None,
+    /// The route with audit kind `kind` unless its declaration names one.
+    pub const fn or_kind(mut self, kind: &'static str) -> Self
+    where
+        Op: Copy,
+    {
+        if self.kind.is_empty() {
+            self.kind = kind;
         }
-    }
-
-    /// Puts the operation in scope area `area` instead of its path's first
-    /// segment.
-    pub const fn in_area(mut self, area: &'static str) -> Self {
-        self.area = Some(area);
-        self
-    }
-
-    /// Marks the route's successful responses as showing a secret once.
-    pub const fn shows_secret(mut self) -> Self {
-        self.shows_secret = true;
         self
     }
 }
@@ -127,6 +156,9 @@ pub fn match_route<'r, Op>(
             allowed.push(route.method.to_owned());
         }
     }
+    // A fixed order, whatever order the group declares its operations in.
+    const ORDER: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    allowed.sort_by_key(|m| ORDER.iter().position(|o| o == m).unwrap_or(ORDER.len()));
     Err(ApiError::MethodNotAllowed {
         method: method.to_string(),
         allow: allowed,
@@ -181,12 +213,25 @@ mod tests {
         Suspend,
     }
 
+    const fn route(method: &'static str, pattern: &'static str, op: Op) -> Route<Op> {
+        Route {
+            method,
+            pattern,
+            op,
+            operation_id: "",
+            callers: Callers::Operator,
+            kind: "",
+            area: None,
+            shows_secret: false,
+        }
+    }
+
     const ROUTES: &[Route<Op>] = &[
-        Route::new("GET", "/api/v1/tenants", Op::List),
-        Route::new("GET", "/api/v1/tenants/{name}", Op::Get),
-        Route::new("PUT", "/api/v1/tenants/{name}", Op::Put),
-        Route::new("GET", "/api/v1/tenants/drift", Op::Drift),
-        Route::new("POST", "/api/v1/tenants/{name}/suspend", Op::Suspend),
+        route("GET", "/api/v1/tenants", Op::List),
+        route("GET", "/api/v1/tenants/{name}", Op::Get),
+        route("PUT", "/api/v1/tenants/{name}", Op::Put),
+        route("GET", "/api/v1/tenants/drift", Op::Drift),
+        route("POST", "/api/v1/tenants/{name}/suspend", Op::Suspend),
     ];
 
     fn op(method: Method, path: &str) -> Result<Op, ApiError> {

@@ -6,13 +6,14 @@ use cp_http::ids::{id_param, new_id, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
-use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
-use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
 
 use crate::model::{AccessToken, AccessTokenCreate, CreatedAccessToken, SHOWN_PREFIX_LEN};
 use crate::{device, mfa, oidc, pod_token, session, sql, users};
@@ -20,207 +21,52 @@ use crate::{device, mfa, oidc, pod_token, session, sql, users};
 /// Cursor scope of the token list.
 const LIST_SCOPE: &str = "access-tokens";
 
-/// The operations of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `GET /access-tokens`
-    ListTokens,
-    /// `POST /access-tokens`
-    CreateToken,
-    /// `DELETE /access-tokens/{id}`
-    DeleteToken,
-    /// `POST /auth/signup` (public)
-    SignUp,
-    /// `POST /auth/token` (public)
-    LogIn,
-    /// `DELETE /auth/token`
-    LogOut,
-    /// `POST /auth/change-password`
-    ChangePassword,
-    /// `GET /auth/me`
-    GetMe,
-    /// `PATCH /auth/me`
-    UpdateMe,
-    /// `DELETE /auth/me`
-    DeleteMe,
-    /// `GET /auth/api-keys`
-    ListApiKeys,
-    /// `POST /auth/api-keys`
-    CreateApiKey,
-    /// `DELETE /auth/api-keys/{id}`
-    DeleteApiKey,
-    /// `DELETE /auth/api-keys` (all of the caller's)
-    RevokeApiKeys,
-    /// `POST /auth/api-key-token` (public)
-    ExchangeApiKey,
-    /// `GET /auth/mfa/status`
-    MfaStatus,
-    /// `POST /auth/mfa/setup`
-    MfaSetup,
-    /// `POST /auth/mfa/verify-setup`
-    MfaVerifySetup,
-    /// `POST /auth/mfa/verify` (public)
-    MfaVerify,
-    /// `DELETE /auth/mfa`
-    MfaDisable,
-    /// `GET /auth/login` (public)
-    OidcLogin,
-    /// `GET /auth/callback` (public)
-    OidcCallback,
-    /// `POST /auth/logout` (public)
-    SessionLogOut,
-    /// `POST /auth/oidc-token` (public)
-    OidcToken,
-    /// `POST /auth/device` (public)
-    DeviceStart,
-    /// `GET /auth/device/activate` (public, HTML)
-    DeviceActivate,
-    /// `POST /auth/device/approve` (public: session cookie + CSRF token)
-    DeviceApprove,
-    /// `POST /auth/device/deny` (public: session cookie + CSRF token)
-    DeviceDeny,
-    /// `GET /auth/device/token` (public)
-    DevicePoll,
-    /// `POST /auth/pod-token` (a browser session)
-    PodToken,
-}
-
-/// Routes whose success shows a secret once (a token, key, JWT or TOTP
-/// secret) are marked `shows_secret`: their `Idempotency-Key` replays are
-/// stored sealed (see `cp_platform::idempotency`).
-const ROUTES: &[Route<Op>] = &[
-    Route::new("GET", "/api/v1/access-tokens", Op::ListTokens),
-    Route::new("POST", "/api/v1/access-tokens", Op::CreateToken).shows_secret(),
-    Route::new("DELETE", "/api/v1/access-tokens/{id}", Op::DeleteToken),
-    Route::public("POST", "/api/v1/auth/signup", Op::SignUp).shows_secret(),
-    Route::public("POST", "/api/v1/auth/token", Op::LogIn).shows_secret(),
-    Route::new("DELETE", "/api/v1/auth/token", Op::LogOut),
-    Route::new("POST", "/api/v1/auth/change-password", Op::ChangePassword).shows_secret(),
-    // Public: anonymous callers learn how to sign in; credentials, when
-    // sent, are checked by the handler as the pipeline would.
-    Route::public("GET", "/api/v1/auth/me", Op::GetMe),
-    Route::new("PATCH", "/api/v1/auth/me", Op::UpdateMe),
-    Route::new("DELETE", "/api/v1/auth/me", Op::DeleteMe),
-    Route::new("GET", "/api/v1/auth/api-keys", Op::ListApiKeys),
-    Route::new("POST", "/api/v1/auth/api-keys", Op::CreateApiKey).shows_secret(),
-    Route::new("DELETE", "/api/v1/auth/api-keys/{id}", Op::DeleteApiKey),
-    Route::new("DELETE", "/api/v1/auth/api-keys", Op::RevokeApiKeys),
-    Route::public("POST", "/api/v1/auth/api-key-token", Op::ExchangeApiKey).shows_secret(),
-    Route::new("GET", "/api/v1/auth/mfa/status", Op::MfaStatus),
-    Route::new("POST", "/api/v1/auth/mfa/setup", Op::MfaSetup).shows_secret(),
-    Route::new("POST", "/api/v1/auth/mfa/verify-setup", Op::MfaVerifySetup),
-    Route::public("POST", "/api/v1/auth/mfa/verify", Op::MfaVerify).shows_secret(),
-    Route::new("DELETE", "/api/v1/auth/mfa", Op::MfaDisable),
-    Route::public("GET", "/api/v1/auth/login", Op::OidcLogin),
-    Route::public("GET", "/api/v1/auth/callback", Op::OidcCallback),
-    Route::public("POST", "/api/v1/auth/logout", Op::SessionLogOut),
-    Route::public("POST", "/api/v1/auth/oidc-token", Op::OidcToken).shows_secret(),
-    Route::public("POST", "/api/v1/auth/device", Op::DeviceStart).shows_secret(),
-    Route::public("GET", "/api/v1/auth/device/activate", Op::DeviceActivate),
-    Route::public("POST", "/api/v1/auth/device/approve", Op::DeviceApprove),
-    Route::public("POST", "/api/v1/auth/device/deny", Op::DeviceDeny),
-    Route::public("GET", "/api/v1/auth/device/token", Op::DevicePoll),
-    Route::new("POST", "/api/v1/auth/pod-token", Op::PodToken).shows_secret(),
-];
-
-/// The identity route group.
-pub struct Identity;
-
-impl RouteGroup for Identity {
-    type Op = Op;
-
-    fn routes() -> &'static [Route<Op>] {
-        ROUTES
-    }
-
-    fn operation_id(op: Op) -> &'static str {
-        match op {
-            Op::ListTokens => "listAccessTokens",
-            Op::CreateToken => "createAccessToken",
-            Op::DeleteToken => "deleteAccessToken",
-            Op::SignUp => "signUp",
-            Op::LogIn => "logIn",
-            Op::LogOut => "logOut",
-            Op::ChangePassword => "changePassword",
-            Op::GetMe => "getMe",
-            Op::UpdateMe => "updateMe",
-            Op::DeleteMe => "deleteMe",
-            Op::ListApiKeys => "listApiKeys",
-            Op::CreateApiKey => "createApiKey",
-            Op::DeleteApiKey => "deleteApiKey",
-            Op::RevokeApiKeys => "revokeAllApiKeys",
-            Op::ExchangeApiKey => "exchangeApiKey",
-            Op::MfaStatus => "getMfaStatus",
-            Op::MfaSetup => "setUpMfa",
-            Op::MfaVerifySetup => "verifyMfaSetup",
-            Op::MfaVerify => "verifyMfa",
-            Op::MfaDisable => "disableMfa",
-            Op::OidcLogin => "logInWithOidc",
-            Op::OidcCallback => "completeOidcLogin",
-            Op::SessionLogOut => "logOutSession",
-            Op::OidcToken => "exchangeOidcToken",
-            Op::DeviceStart => "startDeviceLogin",
-            Op::DeviceActivate => "activateDeviceLogin",
-            Op::DeviceApprove => "approveDeviceLogin",
-            Op::DeviceDeny => "denyDeviceLogin",
-            Op::DevicePoll => "pollDeviceLogin",
-            Op::PodToken => "createPodToken",
-        }
-    }
-
-    fn resource_kind(op: Op) -> &'static str {
-        match op {
-            Op::ListTokens | Op::CreateToken | Op::DeleteToken => "access_token",
-            Op::ListApiKeys | Op::CreateApiKey | Op::DeleteApiKey | Op::RevokeApiKeys => "api_key",
-            Op::DeviceStart
-            | Op::DeviceActivate
-            | Op::DeviceApprove
-            | Op::DeviceDeny
-            | Op::DevicePoll => "device_grant",
-            Op::PodToken => "tenant",
-            _ => "user",
-        }
-    }
-
-    async fn handle<P: Platform>(
-        op: Op,
-        ctx: &RequestContext<'_, P>,
-        req: &ApiRequest,
-        params: &PathParams,
-    ) -> Result<ApiResponse, Failure> {
-        match op {
-            Op::ListTokens => list_access_tokens(ctx, req).await,
-            Op::CreateToken => create_access_token(ctx, req).await,
-            Op::DeleteToken => delete_access_token(ctx, params).await,
-            Op::SignUp => users::sign_up(ctx, req).await,
-            Op::LogIn => users::log_in(ctx, req).await,
-            Op::LogOut => users::log_out(ctx).await,
-            Op::ChangePassword => users::change_password(ctx, req).await,
-            Op::GetMe => users::get_me(ctx, req).await,
-            Op::UpdateMe => users::update_me(ctx, req).await,
-            Op::DeleteMe => users::delete_me(ctx).await,
-            Op::ListApiKeys => users::list_api_keys(ctx, req).await,
-            Op::CreateApiKey => users::create_api_key(ctx, req).await,
-            Op::DeleteApiKey => users::delete_api_key(ctx, params).await,
-            Op::RevokeApiKeys => users::revoke_api_keys(ctx).await,
-            Op::ExchangeApiKey => users::exchange_api_key(ctx, req).await,
-            Op::MfaStatus => mfa::get_status(ctx).await,
-            Op::MfaSetup => mfa::set_up(ctx).await,
-            Op::MfaVerifySetup => mfa::verify_setup(ctx, req).await,
-            Op::MfaVerify => mfa::verify(ctx, req).await,
-            Op::MfaDisable => mfa::disable(ctx, req).await,
-            Op::OidcLogin => oidc::login(ctx, req).await,
-            Op::OidcCallback => oidc::callback(ctx, req).await,
-            Op::SessionLogOut => session::log_out(ctx, req).await,
-            Op::OidcToken => oidc::exchange_id_token(ctx, req).await,
-            Op::DeviceStart => device::start(ctx, req).await,
-            Op::DeviceActivate => device::activate(ctx, req).await,
-            Op::DeviceApprove => device::approve(ctx, req).await,
-            Op::DeviceDeny => device::deny(ctx, req).await,
-            Op::DevicePoll => device::poll(ctx, req).await,
-            Op::PodToken => pod_token::create(ctx).await,
-        }
-    }
+cp_macros::route_group! {
+    /// The identity route group.
+    pub struct Identity;
+    kind = "user";
+    openapi(
+        modifiers(&TokenLinks),
+        tags((name = "access-tokens", description = "Opaque bearer tokens for automation: scoped, \
+          optionally expiring, shown once, stored as SHA-256 digests"),
+        (name = "auth", description = "Users: signup, login (HS256 JWTs, 15 minutes, revocable \
+          by jti), password changes, the caller's profile, personal API keys (`cpk_…`, shown \
+          once, stored as SHA-256 digests), TOTP MFA (RFC 6238; secrets encrypted at rest, \
+          failed codes rate-limited), federated login through the OIDC identity provider \
+          (browser sessions: the `__Host-cp_session` cookie; ID-token exchange)."))
+    );
+    operations = [
+        list_access_tokens,
+        create_access_token,
+        delete_access_token,
+        users::sign_up,
+        users::log_in,
+        users::log_out,
+        users::change_password,
+        users::get_me,
+        users::update_me,
+        users::delete_me,
+        users::list_api_keys,
+        users::create_api_key,
+        users::delete_api_key,
+        users::revoke_api_keys,
+        users::exchange_api_key,
+        mfa::get_status,
+        mfa::set_up,
+        mfa::verify_setup,
+        mfa::verify,
+        mfa::disable,
+        oidc::login,
+        oidc::callback,
+        session::log_out,
+        oidc::exchange_id_token,
+        device::start,
+        device::activate,
+        device::approve,
+        device::deny,
+        device::poll,
+        pod_token::create,
+    ];
 }
 
 /// The `{id}` path parameter, for the OpenAPI document.
@@ -232,13 +78,15 @@ impl IntoParams for TokenIdPath {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/access-tokens", tag = "access-tokens", operation_id = "listAccessTokens",
+#[operation(get, "/api/v1/access-tokens", id = "listAccessTokens", callers = operator, kind = "access_token",
+    tag = "access-tokens",
     summary = "List access tokens (never their secrets; keyset pagination, oldest first)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<AccessToken>), (status = 403, body = ErrorBody)))]
 async fn list_access_tokens<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, LIST_SCOPE)?;
     let db = ctx.db();
@@ -269,7 +117,8 @@ async fn list_access_tokens<P: Platform>(
     Ok(ctx.list(&tokens, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/access-tokens", tag = "access-tokens", operation_id = "createAccessToken",
+#[operation(post, "/api/v1/access-tokens", id = "createAccessToken", callers = operator, kind = "access_token", shows_secret,
+    tag = "access-tokens",
     summary = "Create an access token; its plainTextToken is returned this once and never again",
     description = "A token created by another access token gets only scopes its creator holds \
         (403 naming `scopes[i]` otherwise) and never outlives it: without `expiresInDays` it \
@@ -281,6 +130,7 @@ async fn list_access_tokens<P: Platform>(
 async fn create_access_token<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<AccessTokenCreate>(req)?.validate()?;
     let held = ctx.principal.scopes();
@@ -355,12 +205,14 @@ async fn create_access_token<P: Platform>(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/access-tokens/{id}", tag = "access-tokens", operation_id = "deleteAccessToken",
+#[operation(delete, "/api/v1/access-tokens/{id}", id = "deleteAccessToken", callers = operator, kind = "access_token",
+    tag = "access-tokens",
     summary = "Revoke an access token (it stops working at once) and delete it",
     params(TokenIdPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
 async fn delete_access_token<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let id = path_id(params, "id")?.to_string();
@@ -401,33 +253,10 @@ impl utoipa::Modify for TokenLinks {
     }
 }
 
-/// The OpenAPI description of the group's routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(list_access_tokens, create_access_token, delete_access_token,
-        users::sign_up, users::log_in, users::log_out, users::change_password,
-        users::get_me, users::update_me, users::delete_me,
-        users::list_api_keys, users::create_api_key, users::delete_api_key,
-        users::revoke_api_keys,
-        users::exchange_api_key,
-        mfa::get_status, mfa::set_up, mfa::verify_setup, mfa::verify, mfa::disable,
-        oidc::login, oidc::callback, session::log_out, oidc::exchange_id_token,
-        device::start, device::activate, device::approve, device::deny, device::poll,
-        pod_token::create),
-    modifiers(&TokenLinks),
-    tags((name = "access-tokens", description = "Opaque bearer tokens for automation: scoped, \
-          optionally expiring, shown once, stored as SHA-256 digests"),
-        (name = "auth", description = "Users: signup, login (HS256 JWTs, 15 minutes, revocable \
-          by jti), password changes, the caller's profile, personal API keys (`cpk_…`, shown \
-          once, stored as SHA-256 digests), TOTP MFA (RFC 6238; secrets encrypted at rest, \
-          failed codes rate-limited), federated login through the OIDC identity provider \
-          (browser sessions: the `__Host-cp_session` cookie; ID-token exchange).")),
-)]
-pub struct IdentityApi;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use utoipa::OpenApi;
 
     #[test]
     fn every_route_is_documented_and_every_documented_path_is_routed() {

@@ -19,7 +19,9 @@
 use cp_auth::jwt::JwtKey;
 use cp_auth::{cookie, session_user, tokens_equal, SESSION_COOKIE};
 use cp_http::error::ErrorBody;
+use cp_http::PathParams;
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope};
+use cp_macros::operation;
 use cp_platform::auth::UserPrincipal;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
@@ -150,7 +152,8 @@ const INSERT_GRANT: &str =
     "INSERT INTO device_grants (id, device_code_hash, user_code, interval_secs, expires_at)
      VALUES ($1::text::uuid, $2, $3, $4::int8, now() + $5::int8 * interval '1 second')";
 
-#[utoipa::path(post, path = "/api/v1/auth/device", tag = "auth", operation_id = "startDeviceLogin",
+#[operation(post, "/api/v1/auth/device", id = "startDeviceLogin", callers = public, kind = "device_grant", shows_secret,
+    tag = "auth",
     summary = "Start a CLI login (RFC 8628 device grant): a device code to poll with and a user code to approve in a browser",
     description = "No credentials and no body needed. Show the person `userCode` and \
         `verificationUriComplete`; poll GET /auth/device/token every `interval` seconds until \
@@ -159,13 +162,13 @@ const INSERT_GRANT: &str =
         `{}`. Starts are limited per source address (`device_start_max_per_address` per \
         `device_start_window_secs`, default 30 per 10 minutes): over it, 429 RATE_LIMITED with \
         `Retry-After`.",
-    security(()),
     params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<DeviceAuthorization>), (status = 429, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub(crate) async fn start<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     if req.body.iter().any(|b| !b.is_ascii_whitespace()) {
         cp_http::json::parse_body::<DeviceStart>(req)?;
@@ -312,13 +315,14 @@ fn undecidable(ctx_request_id: &str, status: &str, live: bool) -> Result<ApiResp
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/device/activate", tag = "auth", operation_id = "activateDeviceLogin",
+#[operation(get, "/api/v1/auth/device/activate", id = "activateDeviceLogin", callers = public, kind = "device_grant",
+    tag = "auth",
     summary = "The browser page approving a CLI login (HTML); without a session it signs in first",
     description = "Without a session: 303 to /auth/login, which returns here. With one: the \
         device login of `userCode` with approve and deny buttons (POST forms with a CSRF token), \
         or a form asking for the code when none is given. A malformed code is a 400 (before the \
         sign-in), an unknown one a 404, 410 once expired, 409 once decided.",
-    params(ActivateParams), security(()),
+    params(ActivateParams),
     responses((status = 200, description = "The page", content_type = "text/html", body = String),
         (status = 303, description = "To /auth/login, returning here",
             headers(("location" = String, description = "The login"))),
@@ -328,6 +332,7 @@ fn undecidable(ctx_request_id: &str, status: &str, live: bool) -> Result<ApiResp
 pub(crate) async fn activate<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     OidcConfig::require(ctx.platform)?.browser()?;
     // A code, when given, is checked first: a malformed one is a 400 even
@@ -511,12 +516,13 @@ async fn decide<P: Platform>(
     .await
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/device/approve", tag = "auth", operation_id = "approveDeviceLogin",
+#[operation(post, "/api/v1/auth/device/approve", id = "approveDeviceLogin", callers = public, kind = "device_grant",
+    tag = "auth",
     summary = "Approve a device login as the signed-in user (the activation page's form; HTML answer)",
     description = "Needs the session cookie (401) and the page's CSRF token (403). The next \
         poll of the device code gets a session JWT of this user.",
     request_body(content = DeviceDecision, content_type = "application/x-www-form-urlencoded"),
-    security(()), params(cp_http::params::IdempotencyKeyHeader),
+    params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, description = "Approved", content_type = "text/html", body = String),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -524,16 +530,18 @@ async fn decide<P: Platform>(
 pub(crate) async fn approve<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     decide(ctx, req, true).await
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/device/deny", tag = "auth", operation_id = "denyDeviceLogin",
+#[operation(post, "/api/v1/auth/device/deny", id = "denyDeviceLogin", callers = public, kind = "device_grant",
+    tag = "auth",
     summary = "Deny a device login (the activation page's form; HTML answer)",
     description = "Needs the session cookie (401) and the page's CSRF token (403). The next \
         poll of the device code gets 410.",
     request_body(content = DeviceDecision, content_type = "application/x-www-form-urlencoded"),
-    security(()), params(cp_http::params::IdempotencyKeyHeader),
+    params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, description = "Denied", content_type = "text/html", body = String),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -541,6 +549,7 @@ pub(crate) async fn approve<P: Platform>(
 pub(crate) async fn deny<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     decide(ctx, req, false).await
 }
@@ -580,13 +589,14 @@ const TOUCH_POLL: &str =
 
 const COLLECT: &str = "UPDATE device_grants SET status = 'collected' WHERE id = $1::text::uuid";
 
-#[utoipa::path(get, path = "/api/v1/auth/device/token", tag = "auth", operation_id = "pollDeviceLogin",
+#[operation(get, "/api/v1/auth/device/token", id = "pollDeviceLogin", callers = public, kind = "device_grant",
+    tag = "auth",
     summary = "Poll a device login: 202 pending, 200 with a session JWT exactly once, 410 expired, denied or collected",
     description = "Poll no faster than `interval` seconds: a faster poll is a 429 RATE_LIMITED \
         with `Retry-After` (RFC 8628 slow_down) and does not count as a poll. The 410's code \
         says why: DEVICE_CODE_EXPIRED, DEVICE_CODE_DENIED or DEVICE_CODE_USED (the token was \
         already collected).",
-    params(PollParams), security(()),
+    params(PollParams),
     responses((status = 200, body = Envelope<Session>),
         (status = 202, body = Envelope<DevicePending>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -595,6 +605,7 @@ const COLLECT: &str = "UPDATE device_grants SET status = 'collected' WHERE id = 
 pub(crate) async fn poll<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let device_code = req
         .query_param("deviceCode")

@@ -22,7 +22,9 @@ use cp_http::error::ErrorBody;
 use cp_http::json::parse_body;
 use cp_http::params::IdempotencyKeyHeader;
 use cp_http::validate::{pattern_string, Validator, TEXT_PATTERN};
+use cp_http::PathParams;
 use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope};
+use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, Row, Value};
 use serde::{Deserialize, Serialize};
@@ -377,11 +379,14 @@ fn status_of(row: Option<&Row>) -> Result<MfaStatus, Failure> {
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/mfa/status", tag = "auth", operation_id = "getMfaStatus",
+#[operation(get, "/api/v1/auth/mfa/status", id = "getMfaStatus", callers = users,
+    tag = "auth",
     summary = "Whether the caller (a user) has MFA enabled, and since when",
     responses((status = 200, body = Envelope<MfaStatus>), (status = 403, body = ErrorBody)))]
 pub(crate) async fn get_status<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let row = ctx
@@ -391,7 +396,8 @@ pub(crate) async fn get_status<P: Platform>(
     Ok(ctx.ok(&status_of(row.as_ref())?))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/mfa/setup", tag = "auth", operation_id = "setUpMfa",
+#[operation(post, "/api/v1/auth/mfa/setup", id = "setUpMfa", callers = users, shows_secret,
+    tag = "auth",
     summary = "Begin TOTP enrolment: answers the secret and its otpauth:// URI, this once",
     description = "The secret is stored pending, encrypted at rest (AES-256-GCM under the \
         `secrets_key` variable; 503 UNAVAILABLE naming it when not configured), until \
@@ -402,6 +408,8 @@ pub(crate) async fn get_status<P: Platform>(
         (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn set_up<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let key = master_key(ctx)?;
@@ -442,7 +450,8 @@ pub(crate) async fn set_up<P: Platform>(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/mfa/verify-setup", tag = "auth", operation_id = "verifyMfaSetup",
+#[operation(post, "/api/v1/auth/mfa/verify-setup", id = "verifyMfaSetup", callers = users,
+    tag = "auth",
     summary = "Finish enrolment: a current code of the pending secret enables MFA",
     description = "A wrong code is a 400 naming `code`; failures are rate-limited per user (429 \
         RATE_LIMITED with Retry-After). 409 CONFLICT without a pending setup or when already \
@@ -455,6 +464,7 @@ pub(crate) async fn set_up<P: Platform>(
 pub(crate) async fn verify_setup<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let code = parse_body::<MfaCode>(req)?.validate()?;
@@ -541,19 +551,21 @@ pub(crate) async fn is_enabled<D: Database>(db: &D, user_id: &str) -> Result<boo
     Ok(status_of(row.as_ref())?.enabled)
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/mfa/verify", tag = "auth", operation_id = "verifyMfa",
+#[operation(post, "/api/v1/auth/mfa/verify", id = "verifyMfa", callers = public, shows_secret,
+    tag = "auth",
     summary = "Complete a login with MFA: the mfaToken of POST /auth/token and a current code",
     description = "Answers what POST /auth/token answers without MFA: the session JWT. The \
         mfaToken is single use and expires after 5 minutes; an unknown, used or expired one, or \
         a wrong or replayed code, is a 401. Failed codes are rate-limited per user (429 \
         RATE_LIMITED with Retry-After). Every outcome is audited (never the code).",
-    request_body = MfaVerify, security(()),
+    request_body = MfaVerify,
     params(IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn verify<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let (token, code) = parse_body::<MfaVerify>(req)?.validate()?;
     let jwt = JwtKey::for_sign_in(ctx.platform)?;
@@ -624,7 +636,8 @@ pub(crate) async fn verify<P: Platform>(
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/auth/mfa", tag = "auth", operation_id = "disableMfa",
+#[operation(delete, "/api/v1/auth/mfa", id = "disableMfa", callers = users,
+    tag = "auth",
     summary = "Disable MFA with a current code or the account's password",
     description = "Exactly one of `code` and `password`; a wrong one is a 400 naming it. Failures \
         are rate-limited per user (429 RATE_LIMITED with Retry-After). 409 CONFLICT when MFA is \
@@ -637,6 +650,7 @@ pub(crate) async fn verify<P: Platform>(
 pub(crate) async fn disable<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let proof = parse_body::<MfaDisable>(req)?.validate()?;

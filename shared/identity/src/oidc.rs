@@ -31,6 +31,7 @@
 //! once (by `jti`, else digest), and `azp` is checked. The provider is the
 //! authenticator here: the local TOTP second factor is not asked for.
 
+use cp_http::PathParams;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ use cp_http::json::parse_body;
 use cp_http::outbound::{HttpTransport, OutboundRequest, TransportError};
 use cp_http::request::percent_encode;
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope};
+use cp_macros::operation;
 use cp_platform::audit::AuditEntry;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, Value};
@@ -860,13 +862,14 @@ fn callback_path(redirect_uri: &str) -> &str {
         })
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/login", tag = "auth", operation_id = "logInWithOidc",
+#[operation(get, "/api/v1/auth/login", id = "logInWithOidc", callers = public,
+    tag = "auth",
     summary = "Start a browser login: redirect to the identity provider (code flow, PKCE, state, nonce)",
     description = "Stores the attempt server-side (state, nonce, PKCE verifier; 10 minutes, single \
         use) and binds it to this browser with the `cp_login` cookie. The provider sends the \
         browser back to /auth/callback. 503 when OIDC is not configured, 502 when the provider's \
         discovery document cannot be read.",
-    params(LoginParams), security(()),
+    params(LoginParams),
     responses((status = 302, description = "To the provider's authorization endpoint",
             headers(("location" = String, description = "The authorization request"),
                 ("set-cookie" = String, description = "`cp_login`, binding the attempt to the browser"))),
@@ -875,6 +878,7 @@ fn callback_path(redirect_uri: &str) -> &str {
 pub(crate) async fn login<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let cfg = OidcConfig::require(ctx.platform)?;
     let client = cfg.browser()?;
@@ -1010,7 +1014,8 @@ async fn exchange_code<P: Platform>(
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/callback", tag = "auth", operation_id = "completeOidcLogin",
+#[operation(get, "/api/v1/auth/callback", id = "completeOidcLogin", callers = public,
+    tag = "auth",
     summary = "Finish a browser login: check state, exchange the code, verify the ID token, set the session cookie",
     description = "The login attempt is found by `state` (single use; 401 when unknown, used, \
         expired, or started in another browser). The code is exchanged with the PKCE verifier; \
@@ -1021,7 +1026,7 @@ async fn exchange_code<P: Platform>(
         created without a password; an email the provider has not verified is a 403. The \
         session cookie `__Host-cp_session` (HttpOnly, Secure, SameSite=Lax, Path=/, no Domain, \
         12 hours) is then set and the browser sent to the login's `returnTo`.",
-    params(CallbackParams), security(()),
+    params(CallbackParams),
     responses((status = 303, description = "Signed in; to `returnTo` (default /api/v1/auth/me)",
             headers(("location" = String, description = "Where the login asked to return"),
                 ("set-cookie" = String, description = "`__Host-cp_session`"))),
@@ -1031,6 +1036,7 @@ async fn exchange_code<P: Platform>(
 pub(crate) async fn callback<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let result = complete_login(ctx, req).await;
     // A refused login is audited like a refused password (the pipeline
@@ -1196,7 +1202,8 @@ pub struct OidcTokenExchange {
     pub id_token: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/oidc-token", tag = "auth", operation_id = "exchangeOidcToken",
+#[operation(post, "/api/v1/auth/oidc-token", id = "exchangeOidcToken", callers = public, shows_secret,
+    tag = "auth",
     summary = "Exchange an ID token of the identity provider for a session JWT (15 minutes)",
     description = "The ID token is verified as in the browser login (signature against the \
         provider's JWKS, `iss`, `aud`, `exp`; no nonce: it was not requested here; with several \
@@ -1207,7 +1214,7 @@ pub struct OidcTokenExchange {
         with the `Authorization: Bearer` of a signed-in user, the identity is linked to that \
         account instead (its email must be the account's; the account's email becomes \
         verified). Answers what POST /auth/token answers.",
-    request_body = OidcTokenExchange, security(()),
+    request_body = OidcTokenExchange,
     params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -1215,6 +1222,7 @@ pub struct OidcTokenExchange {
 pub(crate) async fn exchange_id_token<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<OidcTokenExchange>(req)?;
     let token = input

@@ -8,8 +8,11 @@
 //! assigned one) from its CRD.
 
 use cp_http::error::ErrorBody;
+use cp_http::ApiRequest;
+use cp_http::PathParams;
 use cp_http::{ApiError, ApiResponse, Envelope};
 use cp_kube::{KubeError, Tenant};
+use cp_macros::operation;
 use cp_platform::auth::UserVia;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::Database;
@@ -51,7 +54,8 @@ fn no_session() -> Failure {
     .into()
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/pod-token", tag = "auth", operation_id = "createPodToken",
+#[operation(post, "/api/v1/auth/pod-token", id = "createPodToken", callers = users, kind = "tenant", shows_secret,
+    tag = "auth",
     summary = "A short-lived, audience-bound token for the caller's tenant pod (Kubernetes TokenRequest)",
     description = "Needs the browser session cookie (a bearer token is a 401) and, like every \
         cookie-authenticated write, an `X-Requested-With` header. The tenant is the one the \
@@ -64,6 +68,8 @@ fn no_session() -> Failure {
         (status = 502, body = ErrorBody)))]
 pub(crate) async fn create<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let Some(user) = ctx.principal.user() else {
         return Err(no_session());

@@ -12,7 +12,9 @@
 
 use cp_auth::{SESSION_COOKIE, SESSION_PREFIX};
 use cp_http::error::ErrorBody;
+use cp_http::PathParams;
 use cp_http::{ApiRequest, ApiResponse};
+use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{Database, Value};
 use serde::Serialize;
@@ -124,18 +126,19 @@ pub(crate) fn clear_session_cookie() -> String {
     set_cookie(SESSION_COOKIE, "", "/", 0)
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logOutSession",
+#[operation(post, "/api/v1/auth/logout", id = "logOutSession", callers = public,
+    tag = "auth",
     summary = "End the browser session: its row is deleted and the cookie cleared",
     description = "Public and idempotent: without a session (or with one already ended) it \
         still answers 204 and clears the cookie. Every session cookie the request carries is \
         ended. Bearer JWTs are revoked at DELETE /auth/token. \
         No X-Requested-With is needed: a forged logout only signs the victim out.",
-    security(()),
     responses((status = 204, description = "Signed out; `Set-Cookie` clears `__Host-cp_session`"),
         (status = 503, body = ErrorBody)))]
 pub(crate) async fn log_out<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     // Every session cookie sent is ended (a planted second one included).
     let digests: Vec<String> = cp_auth::cookies(req, SESSION_COOKIE)

@@ -14,6 +14,7 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::auth::{UserPrincipal, UserVia};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
@@ -106,7 +107,8 @@ async fn refuse_login<P: Platform>(
     Ok(ApiError::Unauthorized(message.to_owned()).to_response(&ctx.request_id))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/signup", tag = "auth", operation_id = "signUp",
+#[operation(post, "/api/v1/auth/signup", id = "signUp", callers = public, shows_secret,
+    tag = "auth",
     summary = "Sign up with an email and a password; answers the account and a session JWT",
     description = "Password policy: 12-128 characters; not a single repeated character; must not \
         contain the local part of the email (case-insensitive, when it has 3 or more characters); \
@@ -116,13 +118,14 @@ async fn refuse_login<P: Platform>(
         invitations or for linking an identity-provider sign-in. Signups are limited per source \
         address (`signup_max_per_address` per `signup_window_secs`, default 20 an hour): over it, \
         429 RATE_LIMITED with `Retry-After`.",
-    request_body = SignUp, security(()),
+    request_body = SignUp,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Session>), (status = 409, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub(crate) async fn sign_up<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<SignUp>(req)?.validate()?;
     let key = JwtKey::for_sign_in(ctx.platform)?;
@@ -154,7 +157,8 @@ pub(crate) async fn sign_up<P: Platform>(
     Ok(ctx.created(&session))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth", operation_id = "logIn",
+#[operation(post, "/api/v1/auth/token", id = "logIn", callers = public, shows_secret,
+    tag = "auth",
     summary = "Log in with email and password; answers a session JWT (15 minutes), or an MFA challenge",
     description = "An unknown email and a wrong password give the same 401 after the same work. \
         Successes and failures are audited (never the password). When the user has MFA enabled, \
@@ -164,13 +168,14 @@ pub(crate) async fn sign_up<P: Platform>(
         source address (`login_max_failures_per_address`, default 100) within \
         `login_window_secs` (default 900): beyond that, 429 RATE_LIMITED with `Retry-After` \
         until the window ends, without checking the password.",
-    request_body = LogIn, security(()),
+    request_body = LogIn,
     params(IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<LoginResult>), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub(crate) async fn log_in<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let (email, pw) = parse_body::<LogIn>(req)?.validate()?;
     let key = JwtKey::for_sign_in(ctx.platform)?;
@@ -232,7 +237,8 @@ pub(crate) async fn log_in<P: Platform>(
     Ok(ctx.ok(&LoginResult::Session(session)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/auth/token", tag = "auth", operation_id = "logOut",
+#[operation(delete, "/api/v1/auth/token", id = "logOut", callers = users,
+    tag = "auth",
     summary = "Log out: revoke the session JWT making this request (by its jti)",
     description = "The token answers 401 from then on. Only a JWT can be revoked here (an API \
         key is revoked at DELETE /auth/api-keys/{id}).",
@@ -240,6 +246,8 @@ pub(crate) async fn log_in<P: Platform>(
     responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn log_out<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let user = user_of(ctx)?;
     let UserVia::Jwt {
@@ -274,7 +282,8 @@ pub(crate) async fn log_out<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth", operation_id = "changePassword",
+#[operation(post, "/api/v1/auth/change-password", id = "changePassword", callers = users, shows_secret,
+    tag = "auth",
     summary = "Change the caller's password; every earlier JWT stops working, the response carries a fresh one",
     description = "A wrong `currentPassword` is a 400 naming `currentPassword` (the request's \
         credentials are fine; one of its fields is wrong). The new password must meet the signup \
@@ -290,6 +299,7 @@ pub(crate) async fn log_out<P: Platform>(
 pub(crate) async fn change_password<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let (current, new) = parse_body::<ChangePassword>(req)?.validate(&caller.email)?;
@@ -328,24 +338,27 @@ pub(crate) async fn change_password<P: Platform>(
     Ok(ctx.ok(&session))
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", operation_id = "getMe",
+#[operation(get, "/api/v1/auth/me", id = "getMe", callers = public,
+    tag = "auth",
     summary = "Who the caller is: a user (token or browser session), the operator, an access token, or anonymous",
     description = "Public. With an `Authorization` header the token is checked as on every other \
         route (a bad one is a 401; an access token needs the * or read scope). Without one, the \
         session cookie's user with `session` (a stale cookie reads as anonymous). Without \
         credentials: `{kind: anonymous, authModes}`, the ways to sign in here.",
-    security(()),
     responses((status = 200, body = Envelope<Me>), (status = 401, body = ErrorBody)))]
 pub(crate) async fn get_me<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     use cp_platform::Principal;
     let principal = if req.header("authorization").is_some() {
         let principal = cp_auth::authenticate(req, ctx.platform).await?;
+        // Checked as for any operation users may call in their own area.
         principal.authorize(
             cp_platform::scopes::Access::Read,
             cp_platform::auth::USER_AREA,
+            cp_http::Callers::Users,
         )?;
         principal
     } else {
@@ -411,7 +424,8 @@ pub(crate) async fn get_me<P: Platform>(
     Ok(ctx.ok(&me))
 }
 
-#[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth", operation_id = "updateMe",
+#[operation(patch, "/api/v1/auth/me", id = "updateMe", callers = users,
+    tag = "auth",
     summary = "Change the caller's display name, or ask for another email (users only)",
     description = "`If-Match` with the ETag of GET /auth/me is honoured (stale: 409 CONFLICT). \
         A new `email` needs `currentPassword` (re-authentication; a wrong one is a 400 naming \
@@ -427,6 +441,7 @@ pub(crate) async fn get_me<P: Platform>(
 pub(crate) async fn update_me<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let input = parse_body::<UpdateMe>(req)?.validate()?;
@@ -476,7 +491,8 @@ pub(crate) async fn update_me<P: Platform>(
     Ok(resp)
 }
 
-#[utoipa::path(delete, path = "/api/v1/auth/me", tag = "auth", operation_id = "deleteMe",
+#[operation(delete, "/api/v1/auth/me", id = "deleteMe", callers = users,
+    tag = "auth",
     summary = "Delete the caller's account and their data (API keys); their tokens stop working",
     description = "Refused with 409 CONFLICT, naming the organisations, while the caller is the \
         only owner of an organisation: make another member owner first. Their memberships go \
@@ -485,6 +501,8 @@ pub(crate) async fn update_me<P: Platform>(
     responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn delete_me<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     transaction(ctx.db(), async |db| {
@@ -516,13 +534,15 @@ pub(crate) async fn delete_me<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/api-keys", tag = "auth", operation_id = "listApiKeys",
+#[operation(get, "/api/v1/auth/api-keys", id = "listApiKeys", callers = users, kind = "api_key",
+    tag = "auth",
     summary = "List the caller's personal API keys (never their secrets; keyset pagination, oldest first)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<ApiKey>), (status = 403, body = ErrorBody)))]
 pub(crate) async fn list_api_keys<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let page = PageRequest::from_request(req, KEYS_SCOPE)?;
@@ -556,7 +576,8 @@ pub(crate) async fn list_api_keys<P: Platform>(
     Ok(ctx.list(&keys, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/api-keys", tag = "auth", operation_id = "createApiKey",
+#[operation(post, "/api/v1/auth/api-keys", id = "createApiKey", callers = users, kind = "api_key", shows_secret,
+    tag = "auth",
     summary = "Create a personal API key; its plainTextKey is returned this once and never again",
     description = "The key (`cpk_…`) acts as the user: send it as a bearer token, or exchange it \
         for a JWT at /auth/api-key-token. It is stored as a SHA-256 digest.",
@@ -566,6 +587,7 @@ pub(crate) async fn list_api_keys<P: Platform>(
 pub(crate) async fn create_api_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let name = parse_body::<ApiKeyCreate>(req)?.validate()?;
@@ -600,12 +622,14 @@ pub(crate) async fn create_api_key<P: Platform>(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/auth/api-keys/{id}", tag = "auth", operation_id = "deleteApiKey",
+#[operation(delete, "/api/v1/auth/api-keys/{id}", id = "deleteApiKey", callers = users, kind = "api_key",
+    tag = "auth",
     summary = "Revoke one of the caller's API keys (it stops working at once); another user's key is 404",
     params(TokenIdPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn delete_api_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
@@ -630,7 +654,8 @@ pub(crate) async fn delete_api_key<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(delete, path = "/api/v1/auth/api-keys", tag = "auth", operation_id = "revokeAllApiKeys",
+#[operation(delete, "/api/v1/auth/api-keys", id = "revokeAllApiKeys", callers = users, kind = "api_key",
+    tag = "auth",
     summary = "Revoke every personal API key of the caller at once (they stop working at once)",
     description = "API keys are credentials of their own: a password change leaves them working \
         (it ends every JWT). After a suspected compromise, change the password and call this. \
@@ -639,6 +664,8 @@ pub(crate) async fn delete_api_key<P: Platform>(
     responses((status = 200, body = Envelope<RevokedApiKeys>), (status = 403, body = ErrorBody)))]
 pub(crate) async fn revoke_api_keys<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let revoked = transaction(ctx.db(), async |db| {
@@ -661,14 +688,16 @@ pub(crate) async fn revoke_api_keys<P: Platform>(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/api-key-token", tag = "auth", operation_id = "exchangeApiKey",
+#[operation(post, "/api/v1/auth/api-key-token", id = "exchangeApiKey", callers = public, shows_secret,
+    tag = "auth",
     summary = "Exchange a personal API key for a session JWT of its user (15 minutes)",
-    request_body = ApiKeyExchange, security(()),
+    request_body = ApiKeyExchange,
     params(IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody)))]
 pub(crate) async fn exchange_api_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let api_key = parse_body::<ApiKeyExchange>(req)?.validate()?;
     let key = JwtKey::for_sign_in(ctx.platform)?;

@@ -8,64 +8,19 @@
 pub mod metrics;
 
 use cp_http::error::ErrorBody;
-use cp_http::{ApiRequest, ApiResponse, Envelope, PathParams, Route};
-use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use cp_http::{ApiRequest, ApiResponse, Envelope, PathParams};
+use cp_macros::operation;
+use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::Database;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The operations of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `GET /healthz`
-    Liveness,
-    /// `GET /api/v1/health`
-    Health,
-    /// `GET /prom`
-    Prometheus,
-    /// `GET /api/v1/openapi.json`
-    OpenApi,
-}
-
-const ROUTES: &[Route<Op>] = &[
-    Route::public("GET", "/healthz", Op::Liveness),
-    Route::public("GET", "/api/v1/health", Op::Health),
-    Route::public("GET", "/prom", Op::Prometheus),
-    Route::public("GET", "/api/v1/openapi.json", Op::OpenApi),
-];
-
-/// The meta route group.
-pub struct Meta;
-
-impl RouteGroup for Meta {
-    type Op = Op;
-
-    fn routes() -> &'static [Route<Op>] {
-        ROUTES
-    }
-
-    fn operation_id(op: Op) -> &'static str {
-        match op {
-            Op::Liveness => "getLiveness",
-            Op::Health => "getHealth",
-            Op::Prometheus => "getPrometheusMetrics",
-            Op::OpenApi => "getOpenApiDocument",
-        }
-    }
-
-    async fn handle<P: Platform>(
-        op: Op,
-        ctx: &RequestContext<'_, P>,
-        _req: &ApiRequest,
-        _params: &PathParams,
-    ) -> Result<ApiResponse, Failure> {
-        match op {
-            Op::Liveness => Ok(get_liveness(ctx)),
-            Op::Health => get_health(ctx).await,
-            Op::Prometheus => get_prometheus_metrics(ctx).await,
-            Op::OpenApi => Ok(get_openapi_document()),
-        }
-    }
+cp_macros::route_group! {
+    /// The meta route group.
+    pub struct Meta;
+    kind = "meta";
+    openapi(tags((name = "meta", description = "Health, metrics and this document (public)")));
+    operations = [get_liveness, get_health, get_prometheus_metrics, get_openapi_document];
 }
 
 /// Health of the service.
@@ -79,20 +34,28 @@ pub struct Health {
     pub database: Option<&'static str>,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "meta", operation_id = "getLiveness",
-    summary = "Liveness: the service answers (no dependency is checked)", security(()),
+#[operation(get, "/healthz", id = "getLiveness", callers = public, tag = "meta",
+    summary = "Liveness: the service answers (no dependency is checked)",
     responses((status = 200, body = Envelope<Health>)))]
-fn get_liveness<P: Platform>(ctx: &RequestContext<'_, P>) -> ApiResponse {
-    ctx.ok(&Health {
+async fn get_liveness<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
+) -> Result<ApiResponse, Failure> {
+    Ok(ctx.ok(&Health {
         status: "ok",
         database: None,
-    })
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/health", tag = "meta", operation_id = "getHealth",
-    summary = "Readiness: the service and its database answer", security(()),
+#[operation(get, "/api/v1/health", id = "getHealth", callers = public, tag = "meta",
+    summary = "Readiness: the service and its database answer",
     responses((status = 200, body = Envelope<Health>), (status = 503, body = ErrorBody)))]
-async fn get_health<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<ApiResponse, Failure> {
+async fn get_health<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
+) -> Result<ApiResponse, Failure> {
     ctx.db().query("SELECT 1", &[]).await?;
     Ok(ctx.ok(&Health {
         status: "ok",
@@ -100,12 +63,14 @@ async fn get_health<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<ApiRespo
     }))
 }
 
-#[utoipa::path(get, path = "/prom", tag = "meta", operation_id = "getPrometheusMetrics",
-    summary = "Prometheus metrics (OpenMetrics text), read from PostgreSQL at scrape time", security(()),
+#[operation(get, "/prom", id = "getPrometheusMetrics", callers = public, tag = "meta",
+    summary = "Prometheus metrics (OpenMetrics text), read from PostgreSQL at scrape time",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"),
               (status = 503, body = ErrorBody)))]
 async fn get_prometheus_metrics<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let snapshot = metrics::read(ctx.db()).await?;
     Ok(ApiResponse::text(
@@ -115,11 +80,15 @@ async fn get_prometheus_metrics<P: Platform>(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", operation_id = "getOpenApiDocument",
-    summary = "This API's OpenAPI 3.1 document, generated from the code", security(()),
+#[operation(get, "/api/v1/openapi.json", id = "getOpenApiDocument", callers = public, tag = "meta",
+    summary = "This API's OpenAPI 3.1 document, generated from the code",
     responses((status = 200, description = "OpenAPI document", content_type = "application/json")))]
-fn get_openapi_document() -> ApiResponse {
-    ApiResponse::json(200, OPENAPI_JSON.as_bytes().to_vec())
+async fn get_openapi_document<P: Platform>(
+    _ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
+) -> Result<ApiResponse, Failure> {
+    Ok(ApiResponse::json(200, OPENAPI_JSON.as_bytes().to_vec()))
 }
 
 /// The committed `openapi.json`. `make openapi` regenerates it from the code
@@ -127,11 +96,3 @@ fn get_openapi_document() -> ApiResponse {
 /// served here is always what the code declares, without the component
 /// linking every route group to build it.
 pub const OPENAPI_JSON: &str = include_str!("../../../openapi.json");
-
-/// OpenAPI description of the meta routes.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(get_liveness, get_health, get_prometheus_metrics, get_openapi_document),
-    tags((name = "meta", description = "Health, metrics and this document (public)"))
-)]
-pub struct MetaApi;

@@ -14,14 +14,15 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::validate::pattern_string;
-use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
-use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::Required;
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
 
 use crate::model::{
     CreatedOrgInvitation, OrgEventView, OrgInvitation, OrgInvitationCreate, OrgMember,
@@ -34,147 +35,36 @@ const ORGS_SCOPE: &str = "organizations";
 /// Cursor scope of an organisation's event list.
 const EVENTS_SCOPE: &str = "org-events";
 
-/// The operations of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `GET /organizations`
-    ListOrgs,
-    /// `POST /organizations`
-    CreateOrg,
-    /// `GET /organizations/{orgId}`
-    GetOrg,
-    /// `GET /organizations/{orgId}/members`
-    ListMembers,
-    /// `GET /organizations/{orgId}/members/{userId}`
-    GetMember,
-    /// `PATCH /organizations/{orgId}/members/{userId}`
-    UpdateMember,
-    /// `DELETE /organizations/{orgId}/members/{userId}`
-    RemoveMember,
-    /// `GET /organizations/{orgId}/invitations`
-    ListInvitations,
-    /// `POST /organizations/{orgId}/invitations`
-    CreateInvitation,
-    /// `DELETE /organizations/{orgId}/invitations/{invitationId}`
-    RevokeInvitation,
-    /// `POST /invitations/{token}/accept`
-    AcceptInvitation,
-    /// `GET /organizations/{orgId}/events`
-    ListEvents,
-}
-
-const ROUTES: &[Route<Op>] = &[
-    Route::new("GET", "/api/v1/organizations", Op::ListOrgs),
-    Route::new("POST", "/api/v1/organizations", Op::CreateOrg),
-    Route::new("GET", "/api/v1/organizations/{orgId}", Op::GetOrg),
-    Route::new(
-        "GET",
-        "/api/v1/organizations/{orgId}/members",
-        Op::ListMembers,
-    ),
-    Route::new(
-        "GET",
-        "/api/v1/organizations/{orgId}/members/{userId}",
-        Op::GetMember,
-    ),
-    Route::new(
-        "PATCH",
-        "/api/v1/organizations/{orgId}/members/{userId}",
-        Op::UpdateMember,
-    ),
-    Route::new(
-        "DELETE",
-        "/api/v1/organizations/{orgId}/members/{userId}",
-        Op::RemoveMember,
-    ),
-    Route::new(
-        "GET",
-        "/api/v1/organizations/{orgId}/invitations",
-        Op::ListInvitations,
-    ),
-    // Its response holds the invitation token: replays are stored sealed.
-    Route::new(
-        "POST",
-        "/api/v1/organizations/{orgId}/invitations",
-        Op::CreateInvitation,
-    )
-    .shows_secret(),
-    Route::new(
-        "DELETE",
-        "/api/v1/organizations/{orgId}/invitations/{invitationId}",
-        Op::RevokeInvitation,
-    ),
-    Route::new(
-        "POST",
-        "/api/v1/invitations/{token}/accept",
-        Op::AcceptInvitation,
-    ),
-    Route::new(
-        "GET",
-        "/api/v1/organizations/{orgId}/events",
-        Op::ListEvents,
-    ),
-];
-
-/// The organisations route group.
-pub struct Orgs;
-
-impl RouteGroup for Orgs {
-    type Op = Op;
-
-    fn routes() -> &'static [Route<Op>] {
-        ROUTES
-    }
-
-    fn operation_id(op: Op) -> &'static str {
-        match op {
-            Op::ListOrgs => "listOrganizations",
-            Op::CreateOrg => "createOrganization",
-            Op::GetOrg => "getOrganization",
-            Op::ListMembers => "listOrgMembers",
-            Op::GetMember => "getOrgMember",
-            Op::UpdateMember => "updateOrgMember",
-            Op::RemoveMember => "removeOrgMember",
-            Op::ListInvitations => "listOrgInvitations",
-            Op::CreateInvitation => "createOrgInvitation",
-            Op::RevokeInvitation => "revokeOrgInvitation",
-            Op::AcceptInvitation => "acceptInvitation",
-            Op::ListEvents => "listOrgEvents",
-        }
-    }
-
-    fn resource_kind(op: Op) -> &'static str {
-        match op {
-            Op::ListOrgs | Op::CreateOrg | Op::GetOrg | Op::ListEvents => "organization",
-            Op::ListMembers | Op::GetMember | Op::UpdateMember | Op::RemoveMember => "org-member",
-            Op::ListInvitations
-            | Op::CreateInvitation
-            | Op::RevokeInvitation
-            | Op::AcceptInvitation => "invitation",
-        }
-    }
-
-    async fn handle<P: Platform>(
-        op: Op,
-        ctx: &RequestContext<'_, P>,
-        req: &ApiRequest,
-        params: &PathParams,
-    ) -> Result<ApiResponse, Failure> {
-        match op {
-            Op::ListOrgs => list_orgs(ctx, req).await,
-            Op::CreateOrg => create_org(ctx, req).await,
-            Op::GetOrg => get_org(ctx, params).await,
-            Op::ListMembers => members::list_members(ctx, req, params).await,
-            Op::GetMember => members::get_member(ctx, params).await,
-            Op::UpdateMember => members::update_member(ctx, req, params).await,
-            Op::RemoveMember => members::remove_member(ctx, params).await,
-            Op::ListInvitations => invitations::list_invitations(ctx, req, params).await,
-            Op::CreateInvitation => invitations::create_invitation(ctx, req, params).await,
-            Op::RevokeInvitation => invitations::revoke_invitation(ctx, params).await,
-            Op::AcceptInvitation => invitations::accept_invitation(ctx, params).await,
-            Op::ListEvents => list_events(ctx, req, params).await,
-        }
-    }
+cp_macros::route_group! {
+    /// The organisations route group.
+    pub struct Orgs;
+    kind = "organization";
+    openapi(
+        components(schemas(OrgMember, OrgMemberUpdate, OrgInvitation, OrgInvitationCreate,
+        CreatedOrgInvitation)),
+        modifiers(&OrgLinks),
+        tags((name = "organizations", description = "Organisations, their members and roles \
+          (viewer < member < admin < owner), invitations by email (single-use `cpinv_…` \
+          tokens, shown once, stored as SHA-256 digests) and the organisation event stream. \
+          Users see only their organisations (another one is a 404); operators and access \
+          tokens see all."),
+        (name = "invitations", description = "Accepting an invitation: by the signed-in user \
+          whose email it was sent to."))
+    );
+    operations = [
+        list_orgs,
+        create_org,
+        get_org,
+        list_events,
+        members::list_members,
+        members::get_member,
+        members::update_member,
+        members::remove_member,
+        invitations::list_invitations,
+        invitations::create_invitation,
+        invitations::revoke_invitation,
+        invitations::accept_invitation,
+    ];
 }
 
 /// The `{orgId}` path parameter, as a canonical UUID (else a 400 naming it).
@@ -273,7 +163,8 @@ impl IntoParams for TokenPath {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", operation_id = "listOrganizations",
+#[operation(get, "/api/v1/organizations", id = "listOrganizations", callers = users,
+    tag = "organizations",
     summary = "List organisations: a user's own (with their role), or every one for operators and access tokens",
     description = "Keyset pagination, oldest first.",
     params(PageQuery),
@@ -281,6 +172,7 @@ impl IntoParams for TokenPath {
 async fn list_orgs<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, ORGS_SCOPE)?;
     let db = ctx.db();
@@ -318,7 +210,8 @@ async fn list_orgs<P: Platform>(
     Ok(ctx.list(&orgs, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", operation_id = "createOrganization",
+#[operation(post, "/api/v1/organizations", id = "createOrganization", callers = users,
+    tag = "organizations",
     summary = "Create an organisation; the signed-in user creating it becomes its owner",
     description = "Users only: an organisation always has an owner, and operators and access \
         tokens (which see every organisation anyway) cannot be one, so they get a 403. The \
@@ -330,6 +223,7 @@ async fn list_orgs<P: Platform>(
 async fn create_org<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let name = parse_body::<OrganizationCreate>(req)?.validate()?;
     let Some(user) = ctx.principal.user() else {
@@ -380,12 +274,14 @@ async fn create_org<P: Platform>(
     Ok(with_etag(ctx.created(&org), etag))
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/{orgId}", tag = "organizations", operation_id = "getOrganization",
+#[operation(get, "/api/v1/organizations/{orgId}", id = "getOrganization", callers = users,
+    tag = "organizations",
     summary = "Read an organisation, with the caller's role and its member count (another organisation's id is a 404)",
     params(OrgPath),
     responses((status = 200, body = Envelope<Organization>)))]
 async fn get_org<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let org_id = org_id_of(params)?;
@@ -395,7 +291,8 @@ async fn get_org<P: Platform>(
     Ok(with_etag(ctx.ok(&org), etag))
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/{orgId}/events", tag = "organizations", operation_id = "listOrgEvents",
+#[operation(get, "/api/v1/organizations/{orgId}/events", id = "listOrgEvents", callers = users,
+    tag = "organizations",
     summary = "An organisation's events, newest first (viewer and above)",
     description = "Every organisation-visible change (`org.created`, `member.joined`, \
         `member.role_changed`, `member.removed`, `invitation.created`, `invitation.replaced`, \
@@ -462,30 +359,10 @@ impl utoipa::Modify for OrgLinks {
     }
 }
 
-/// The OpenAPI description of the group's routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(list_orgs, create_org, get_org, list_events,
-        members::list_members, members::get_member, members::update_member,
-        members::remove_member,
-        invitations::list_invitations, invitations::create_invitation,
-        invitations::revoke_invitation, invitations::accept_invitation),
-    components(schemas(OrgMember, OrgMemberUpdate, OrgInvitation, OrgInvitationCreate,
-        CreatedOrgInvitation)),
-    modifiers(&OrgLinks),
-    tags((name = "organizations", description = "Organisations, their members and roles \
-          (viewer < member < admin < owner), invitations by email (single-use `cpinv_…` \
-          tokens, shown once, stored as SHA-256 digests) and the organisation event stream. \
-          Users see only their organisations (another one is a 404); operators and access \
-          tokens see all."),
-        (name = "invitations", description = "Accepting an invitation: by the signed-in user \
-          whose email it was sent to.")),
-)]
-pub struct OrgsApi;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use utoipa::OpenApi;
 
     #[test]
     fn every_route_is_documented_and_every_documented_path_is_routed() {

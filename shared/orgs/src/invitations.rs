@@ -16,6 +16,7 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
@@ -39,7 +40,8 @@ const TOKEN_SHOWN: &str = "cpinv_…";
 /// Code of an acceptance refused because the account's email is unverified.
 pub(crate) const EMAIL_NOT_VERIFIED: &str = "EMAIL_NOT_VERIFIED";
 
-#[utoipa::path(get, path = "/api/v1/organizations/{orgId}/invitations", tag = "organizations", operation_id = "listOrgInvitations",
+#[operation(get, "/api/v1/organizations/{orgId}/invitations", id = "listOrgInvitations", callers = users, kind = "invitation",
+    tag = "organizations",
     summary = "List an organisation's pending invitations, never their tokens (admin and above; keyset pagination, oldest first)",
     description = "Pending means not accepted; an expired one stays listed (`expired: true`) \
         until it is re-sent or revoked.",
@@ -76,7 +78,8 @@ pub(crate) async fn list_invitations<P: Platform>(
     Ok(ctx.list(&invitations, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations/{orgId}/invitations", tag = "organizations", operation_id = "createOrgInvitation",
+#[operation(post, "/api/v1/organizations/{orgId}/invitations", id = "createOrgInvitation", callers = users, kind = "invitation", shows_secret,
+    tag = "organizations",
     summary = "Invite someone by email with a role; the single-use token is returned this once",
     description = "Admin and above; inviting an `owner` needs the owner role. Send the \
         `plainTextToken` to the invitee, who accepts with `POST /api/v1/invitations/{token}/accept` \
@@ -168,12 +171,14 @@ pub(crate) async fn create_invitation<P: Platform>(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/organizations/{orgId}/invitations/{invitationId}", tag = "organizations", operation_id = "revokeOrgInvitation",
+#[operation(delete, "/api/v1/organizations/{orgId}/invitations/{invitationId}", id = "revokeOrgInvitation", callers = users, kind = "invitation",
+    tag = "organizations",
     summary = "Revoke a pending invitation (admin and above; an owner invitation needs owner); its token stops working",
     params(InvitationPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
 pub(crate) async fn revoke_invitation<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let org_id = org_id_of(params)?;
@@ -211,7 +216,8 @@ pub(crate) async fn revoke_invitation<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "invitations", operation_id = "acceptInvitation",
+#[operation(post, "/api/v1/invitations/{token}/accept", id = "acceptInvitation", callers = users, kind = "invitation",
+    tag = "invitations",
     summary = "Accept an invitation: the signed-in user joins the organisation with the invited role",
     description = "Only the user whose (case-insensitive) email the invitation names may accept \
         it (403 otherwise, and for operators and access tokens), and only when that email is \
@@ -224,6 +230,7 @@ pub(crate) async fn revoke_invitation<P: Platform>(
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn accept_invitation<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let token = params.get("token");

@@ -13,6 +13,7 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
@@ -61,7 +62,8 @@ async fn read_member<D: Database>(
     Ok(OrgMember::from_row(&row)?)
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/{orgId}/members", tag = "organizations", operation_id = "listOrgMembers",
+#[operation(get, "/api/v1/organizations/{orgId}/members", id = "listOrgMembers", callers = users, kind = "org-member",
+    tag = "organizations",
     summary = "List an organisation's members with their roles (viewer and above; keyset pagination, oldest first)",
     params(OrgPath, PageQuery),
     responses((status = 200, body = ListEnvelope<OrgMember>)))]
@@ -96,12 +98,14 @@ pub(crate) async fn list_members<P: Platform>(
     Ok(ctx.list(&members, pagination))
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/{orgId}/members/{userId}", tag = "organizations", operation_id = "getOrgMember",
+#[operation(get, "/api/v1/organizations/{orgId}/members/{userId}", id = "getOrgMember", callers = users, kind = "org-member",
+    tag = "organizations",
     summary = "Read one membership and its ETag (viewer and above)",
     params(MemberPath),
     responses((status = 200, body = Envelope<OrgMember>)))]
 pub(crate) async fn get_member<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let org_id = org_id_of(params)?;
@@ -112,7 +116,8 @@ pub(crate) async fn get_member<P: Platform>(
     Ok(with_etag(ctx.ok(&member), etag))
 }
 
-#[utoipa::path(patch, path = "/api/v1/organizations/{orgId}/members/{userId}", tag = "organizations", operation_id = "updateOrgMember",
+#[operation(patch, "/api/v1/organizations/{orgId}/members/{userId}", id = "updateOrgMember", callers = users, kind = "org-member",
+    tag = "organizations",
     summary = "Change a member's role (admin and above; anything touching the owner role needs owner)",
     description = "Granting `owner`, or changing an owner's role, needs the owner role. The last \
         owner can never be demoted: 409 CONFLICT saying so (make another member owner first). \
@@ -169,7 +174,8 @@ pub(crate) async fn update_member<P: Platform>(
     Ok(with_etag(ctx.ok(&member), etag))
 }
 
-#[utoipa::path(delete, path = "/api/v1/organizations/{orgId}/members/{userId}", tag = "organizations", operation_id = "removeOrgMember",
+#[operation(delete, "/api/v1/organizations/{orgId}/members/{userId}", id = "removeOrgMember", callers = users, kind = "org-member",
+    tag = "organizations",
     summary = "Remove a member (admin and above; removing an owner needs owner), or leave (any member, their own userId)",
     description = "The last owner can never be removed nor leave: 409 CONFLICT saying so. The \
         `member.removed` event says whether the member left (`left: true`).",
@@ -178,6 +184,7 @@ pub(crate) async fn update_member<P: Platform>(
         (status = 409, body = ErrorBody)))]
 pub(crate) async fn remove_member<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let org_id = org_id_of(params)?;

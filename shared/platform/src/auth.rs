@@ -7,7 +7,7 @@
 //! each component names it when it hands a request to the pipeline
 //! ([`crate::serve`]), so this crate knows no identity or gateway table.
 
-use cp_http::{ApiError, ApiRequest};
+use cp_http::{ApiError, ApiRequest, Callers};
 
 use crate::scopes::{Access, Scope};
 use crate::{Failure, Platform};
@@ -65,12 +65,6 @@ pub const USER_AREA: &str = "auth";
 
 /// The area of invitations (`/api/v1/invitations/...`), accepted by users.
 pub const INVITATIONS_AREA: &str = "invitations";
-
-/// The areas a user may reach ([`Principal::authorize`]). In the
-/// organisation-scoped ones (`organizations`, `tenants`) each route then
-/// checks the user's role in the resource's organisation
-/// (`cp_orgs::roles::org_access`); every other area is the operator's.
-pub const USER_AREAS: &[&str] = &[USER_AREA, INVITATIONS_AREA, "organizations", "tenants"];
 
 /// An authenticated access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,18 +129,27 @@ impl Principal {
         }
     }
 
-    /// Whether the principal may perform `access` on `area` (a 403 naming
-    /// the missing scope otherwise).
-    pub fn authorize(&self, access: Access, area: &str) -> Result<(), ApiError> {
+    /// Whether the principal may perform `access` on `area` in an operation
+    /// that `callers` may call (a 403 saying what is missing otherwise).
+    /// Users reach only the operations declared for them, gateway keys
+    /// only usage ingestion, access tokens what their scopes name.
+    pub fn authorize(&self, access: Access, area: &str, callers: Callers) -> Result<(), ApiError> {
         match self {
             Self::Operator | Self::Anonymous => Ok(()),
-            Self::User(_) if USER_AREAS.contains(&area) => Ok(()),
+            Self::User(_) if callers == Callers::Users => Ok(()),
             Self::User(_) => Err(ApiError::Forbidden(format!(
-                "/api/v1/{area} is managed by the platform operator; users reach \
-                 /api/v1/auth, /api/v1/organizations, /api/v1/invitations and their \
-                 organisations' /api/v1/tenants"
+                "this operation under /api/v1/{area} is the platform operator's; users reach \
+                 /api/v1/auth, /api/v1/invitations, /api/v1/organizations (their organisations' \
+                 tenants are created and listed at /api/v1/organizations/{{orgId}}/tenants) and \
+                 /api/v1/tenants/{{name}} of those tenants"
             ))),
-            Self::GatewayKey(_) if area == GATEWAY_KEY_AREA && access == Access::Write => Ok(()),
+            Self::GatewayKey(_)
+                if callers == Callers::GatewayKeys
+                    && area == GATEWAY_KEY_AREA
+                    && access == Access::Write =>
+            {
+                Ok(())
+            }
             Self::GatewayKey(_) => Err(ApiError::Forbidden(
                 "a gateway key only reports usage (POST /api/v1/token-usage)".into(),
             )),
@@ -192,11 +195,24 @@ mod tests {
             id: "k".into(),
             tenant: "acme".into(),
         });
-        assert!(key.authorize(Access::Write, GATEWAY_KEY_AREA).is_ok());
-        assert!(key.authorize(Access::Read, GATEWAY_KEY_AREA).is_err());
+        let ingest = Callers::GatewayKeys;
+        assert!(key
+            .authorize(Access::Write, GATEWAY_KEY_AREA, ingest)
+            .is_ok());
+        assert!(key
+            .authorize(Access::Read, GATEWAY_KEY_AREA, ingest)
+            .is_err());
+        for callers in [Callers::Operator, Callers::Users] {
+            assert!(key
+                .authorize(Access::Write, GATEWAY_KEY_AREA, callers)
+                .is_err());
+        }
         for area in scopes::AREAS.iter().filter(|a| **a != GATEWAY_KEY_AREA) {
-            assert!(key.authorize(Access::Read, area).is_err(), "{area}");
-            assert!(key.authorize(Access::Write, area).is_err(), "{area}");
+            assert!(key.authorize(Access::Read, area, ingest).is_err(), "{area}");
+            assert!(
+                key.authorize(Access::Write, area, ingest).is_err(),
+                "{area}"
+            );
         }
         assert!(key.scopes().is_empty());
         assert_eq!(key.actor(), "gateway-key:k");

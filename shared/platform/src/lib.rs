@@ -52,7 +52,8 @@ pub trait Platform {
     fn variable(&self, name: &str) -> Option<String>;
 }
 
-/// A coherent group of routes served by one component.
+/// A coherent group of routes served by one component. Implemented by
+/// `cp_macros::route_group!` from the group's `#[operation]` declarations.
 #[allow(async_fn_in_trait)]
 pub trait RouteGroup {
     /// The operations of the group (one per route).
@@ -60,16 +61,6 @@ pub trait RouteGroup {
 
     /// The route table (also checked against the OpenAPI document).
     fn routes() -> &'static [Route<Self::Op>];
-
-    /// The operation id (`createTenant`), also the audit action.
-    fn operation_id(op: Self::Op) -> &'static str;
-
-    /// The kind of resource the operation writes, as audit entries name it
-    /// (`tenant`, `policy`); refused mutations are audited under it too.
-    fn resource_kind(op: Self::Op) -> &'static str {
-        let _ = op;
-        ""
-    }
 
     /// Runs one operation.
     async fn handle<P: Platform>(

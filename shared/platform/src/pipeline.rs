@@ -50,12 +50,12 @@ async fn run<G: RouteGroup, A: Authenticator, P: Platform>(
     json::check_size(req)?;
     let matched = router::match_route(G::routes(), &req.method, &req.path)?;
     let route = matched.route;
-    let principal = if route.public {
+    let principal = if route.is_public() {
         Principal::Anonymous
     } else {
         let principal = A::authenticate(req, platform).await?;
         let access = crate::scopes::Access::of(&req.method);
-        principal.authorize(access, crate::scopes::area_of_route(route))?;
+        principal.authorize(access, crate::scopes::area_of_route(route), route.callers)?;
         principal
     };
     let ctx = RequestContext {
@@ -63,7 +63,7 @@ async fn run<G: RouteGroup, A: Authenticator, P: Platform>(
         request_id: request_id.to_owned(),
         principal,
         now: chrono::Utc::now(),
-        operation_id: G::operation_id(route.op),
+        operation_id: route.operation_id,
     };
 
     // Opens and seals stored responses that show a secret (none without it).
@@ -100,8 +100,7 @@ async fn run<G: RouteGroup, A: Authenticator, P: Platform>(
 
     if req.method.is_mutation() {
         if let Err(failure) = &result {
-            let kind = G::resource_kind(route.op);
-            audit_refusal(&ctx, kind, &matched.params, &failure.error).await;
+            audit_refusal(&ctx, route.kind, &matched.params, &failure.error).await;
         }
     }
 

@@ -7,11 +7,12 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::validate::dns_label;
-use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
-use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
+use cp_platform::{Failure, Platform, RequestContext};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::Required;
-use utoipa::{IntoParams, OpenApi};
+use utoipa::IntoParams;
 
 use crate::model::{
     name_schema, SkillBundle, SkillBundleCreate, SkillBundleUpdate, SkillEntitlement,
@@ -20,75 +21,24 @@ use crate::model::{
 use crate::oci::{BackfillItem, Outcome};
 use crate::service::{self, BackfillReport};
 
-/// The operations of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `GET /skills/catalog`
-    List,
-    /// `POST /skills/catalog`
-    Create,
-    /// `POST /skills/catalog/backfill`
-    Backfill,
-    /// `GET /skills/catalog/{id}`
-    Get,
-    /// `PUT /skills/catalog/{id}`
-    Update,
-    /// `DELETE /skills/catalog/{id}`
-    Delete,
-}
-
-const ROUTES: &[Route<Op>] = &[
-    Route::new("GET", "/api/v1/skills/catalog", Op::List),
-    Route::new("POST", "/api/v1/skills/catalog", Op::Create),
-    Route::new("POST", "/api/v1/skills/catalog/backfill", Op::Backfill),
-    Route::new("GET", "/api/v1/skills/catalog/{id}", Op::Get),
-    Route::new("PUT", "/api/v1/skills/catalog/{id}", Op::Update),
-    Route::new("DELETE", "/api/v1/skills/catalog/{id}", Op::Delete),
-];
-
-/// The skills route group.
-pub struct Skills;
-
-impl RouteGroup for Skills {
-    type Op = Op;
-
-    fn routes() -> &'static [Route<Op>] {
-        ROUTES
-    }
-
-    fn operation_id(op: Op) -> &'static str {
-        match op {
-            Op::List => "listSkillBundles",
-            Op::Create => "createSkillBundle",
-            Op::Backfill => "backfillSkillBundles",
-            Op::Get => "getSkillBundle",
-            Op::Update => "updateSkillBundle",
-            Op::Delete => "deleteSkillBundle",
-        }
-    }
-
-    fn resource_kind(op: Op) -> &'static str {
-        match op {
-            Op::Backfill => service::CATALOG_KIND,
-            _ => service::BUNDLE_KIND,
-        }
-    }
-
-    async fn handle<P: Platform>(
-        op: Op,
-        ctx: &RequestContext<'_, P>,
-        req: &ApiRequest,
-        params: &PathParams,
-    ) -> Result<ApiResponse, Failure> {
-        match op {
-            Op::List => list_skill_bundles(ctx, req).await,
-            Op::Create => create_skill_bundle(ctx, req).await,
-            Op::Backfill => backfill_skill_bundles(ctx).await,
-            Op::Get => get_skill_bundle(ctx, &bundle_id(params)?).await,
-            Op::Update => update_skill_bundle(ctx, req, &bundle_id(params)?).await,
-            Op::Delete => delete_skill_bundle(ctx, &bundle_id(params)?).await,
-        }
-    }
+cp_macros::route_group! {
+    /// The skills route group.
+    pub struct Skills;
+    kind = "skill_bundle";
+    openapi(
+        modifiers(&BundleLinks),
+        components(schemas(SkillBundle, SkillEntitlement, SkillPromotion, SkillVersionRef,
+                       SkillBundleCreate, SkillBundleUpdate, BackfillReport, BackfillItem, Outcome)),
+        tags((name = "skills", description = "Skill bundles: versions, entitlements, promotions, OCI backfill"))
+    );
+    operations = [
+        list_skill_bundles,
+        create_skill_bundle,
+        backfill_skill_bundles,
+        get_skill_bundle,
+        update_skill_bundle,
+        delete_skill_bundle,
+    ];
 }
 
 /// The `{id}` path parameter, canonical lowercase (a 400 naming `id`).
@@ -125,7 +75,8 @@ fn with_etag(mut resp: ApiResponse, etag: &str) -> ApiResponse {
     resp
 }
 
-#[utoipa::path(get, path = "/api/v1/skills/catalog", tag = "skills", operation_id = "listSkillBundles",
+#[operation(get, "/api/v1/skills/catalog", id = "listSkillBundles", callers = operator,
+    tag = "skills",
     summary = "List skill bundles with entitlements and promotion history (keyset pagination, oldest first)",
     params(NameQuery, PageQuery),
     responses((status = 200, body = ListEnvelope<SkillBundle>), (status = 400, body = ErrorBody),
@@ -133,6 +84,7 @@ fn with_etag(mut resp: ApiResponse, etag: &str) -> ApiResponse {
 async fn list_skill_bundles<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let name = req.query_param("name");
     if let Some(n) = &name {
@@ -143,7 +95,8 @@ async fn list_skill_bundles<P: Platform>(
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/skills/catalog", tag = "skills", operation_id = "createSkillBundle",
+#[operation(post, "/api/v1/skills/catalog", id = "createSkillBundle", callers = operator,
+    tag = "skills",
     summary = "Publish a skill bundle version (starts at `draft` unless `stage` says otherwise)",
     request_body = SkillBundleCreate,
     params(IdempotencyKeyHeader),
@@ -155,6 +108,7 @@ async fn list_skill_bundles<P: Platform>(
 async fn create_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<SkillBundleCreate>(req)?.validate()?;
     let id = service::create(ctx, input).await?;
@@ -162,7 +116,8 @@ async fn create_skill_bundle<P: Platform>(
     Ok(with_etag(ctx.created(&bundle), &etag))
 }
 
-#[utoipa::path(get, path = "/api/v1/skills/catalog/{id}", tag = "skills", operation_id = "getSkillBundle",
+#[operation(get, "/api/v1/skills/catalog/{id}", id = "getSkillBundle", callers = operator,
+    tag = "skills",
     summary = "Get a skill bundle with its content, entitlements, promotion history and sibling versions",
     params(BundlePath),
     responses((status = 200, body = Envelope<SkillBundle>, headers(("ETag" = String))),
@@ -170,13 +125,16 @@ async fn create_skill_bundle<P: Platform>(
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: &str = &bundle_id(params)?;
     let (bundle, etag) = service::get(ctx.db(), id).await?;
     Ok(with_etag(ctx.ok(&bundle), &etag))
 }
 
-#[utoipa::path(put, path = "/api/v1/skills/catalog/{id}", tag = "skills", operation_id = "updateSkillBundle",
+#[operation(put, "/api/v1/skills/catalog/{id}", id = "updateSkillBundle", callers = operator,
+    tag = "skills",
     summary = "Replace a skill bundle's fields and entitlements; a stage change is recorded as a promotion \
                (one step forward or back to draft, else 409); once published, content and digest are immutable (409)",
     request_body = SkillBundleUpdate,
@@ -189,15 +147,17 @@ async fn get_skill_bundle<P: Platform>(
 async fn update_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    id: &str,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: &str = &bundle_id(params)?;
     let input = parse_body::<SkillBundleUpdate>(req)?.validate()?;
     service::update(ctx, req, id, input).await?;
     let (bundle, etag) = service::get(ctx.db(), id).await?;
     Ok(with_etag(ctx.ok(&bundle), &etag))
 }
 
-#[utoipa::path(delete, path = "/api/v1/skills/catalog/{id}", tag = "skills", operation_id = "deleteSkillBundle",
+#[operation(delete, "/api/v1/skills/catalog/{id}", id = "deleteSkillBundle", callers = operator,
+    tag = "skills",
     summary = "Delete a skill bundle with its entitlements and promotion history",
     params(BundlePath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
@@ -205,13 +165,16 @@ async fn update_skill_bundle<P: Platform>(
               (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn delete_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    id: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let id: &str = &bundle_id(params)?;
     service::delete(ctx, id).await?;
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(post, path = "/api/v1/skills/catalog/backfill", tag = "skills", operation_id = "backfillSkillBundles",
+#[operation(post, "/api/v1/skills/catalog/backfill", id = "backfillSkillBundles", callers = operator, kind = "skill_catalog",
+    tag = "skills",
     summary = "Push every published bundle's content to the OCI registry (idempotent; per-bundle outcomes)",
     description = "Each published bundle becomes `<oci_repository_prefix>/<name>:<version>` (`+` in the \
                    version becomes `_`). Outcomes: `pushed`, `alreadyPresent` (the tag already holds this \
@@ -223,6 +186,8 @@ async fn delete_skill_bundle<P: Platform>(
               (status = 503, body = ErrorBody)))]
 async fn backfill_skill_bundles<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let report = service::backfill(ctx).await?;
     Ok(ctx.ok(&report))
@@ -253,22 +218,11 @@ impl utoipa::Modify for BundleLinks {
     }
 }
 
-/// The OpenAPI description of the group's routes.
-#[derive(OpenApi)]
-#[openapi(
-    modifiers(&BundleLinks),
-    paths(list_skill_bundles, create_skill_bundle, backfill_skill_bundles, get_skill_bundle,
-          update_skill_bundle, delete_skill_bundle),
-    components(schemas(SkillBundle, SkillEntitlement, SkillPromotion, SkillVersionRef,
-                       SkillBundleCreate, SkillBundleUpdate, BackfillReport, BackfillItem, Outcome)),
-    tags((name = "skills", description = "Skill bundles: versions, entitlements, promotions, OCI backfill"))
-)]
-pub struct SkillsApi;
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use utoipa::OpenApi;
 
     #[test]
     fn every_route_is_documented_and_every_documented_path_is_routed() {

@@ -61,12 +61,6 @@ pub(crate) async fn require<D: Database>(
     Ok(Some(role))
 }
 
-/// A 403 for users on routes that act on the whole fleet or outside any
-/// organisation (`what` says which, and where to go instead).
-pub(crate) fn operators_only(principal: &Principal, what: &str) -> Result<(), Failure> {
-    Ok(principal.forbid_users(what)?)
-}
-
 /// The tenants a list shows the caller.
 pub(crate) fn list_filter(principal: &Principal) -> ListFilter {
     match principal {

@@ -6,14 +6,15 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::validate::{dns_label, Validator};
-use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams, Route};
+use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_orgs::roles::OrgRole;
-use cp_platform::{Failure, Platform, RequestContext, RouteGroup};
+use cp_platform::{Failure, Platform, RequestContext};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::Required;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::access;
 use crate::authority::{self, TenantLimits, Writer};
@@ -24,136 +25,34 @@ use crate::service::{self, Membership};
 use cp_platform::dualwrite::{dry_run, DriftReport, RepairReport};
 use cp_platform::openapi::ResourceLinks;
 
-/// The operations of the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// `GET /tenants`
-    List,
-    /// `POST /tenants`
-    Create,
-    /// `GET /tenants/drift`
-    Drift,
-    /// `POST /tenants/repair`
-    Repair,
-    /// `GET /tenants/{name}`
-    Get,
-    /// `PUT /tenants/{name}`
-    Update,
-    /// `DELETE /tenants/{name}`
-    Delete,
-    /// `POST /tenants/{name}/suspend`
-    Suspend,
-    /// `POST /tenants/{name}/resume`
-    Resume,
-    /// `GET /tenants/{name}/datasets`
-    GetDatasets,
-    /// `PUT /tenants/{name}/datasets`
-    PutDatasets,
-    /// `GET /tenants/{name}/effective-contract`
-    Contract,
-    /// `GET /organizations/{orgId}/tenants`
-    OrgList,
-    /// `POST /organizations/{orgId}/tenants`
-    OrgCreate,
-    /// `GET /organizations/{orgId}/tenants/{tenantId}`
-    OrgGet,
-    /// `POST /organizations/{orgId}/tenants/{tenantId}/suspend`
-    OrgSuspend,
-    /// `POST /organizations/{orgId}/tenants/{tenantId}/resume`
-    OrgResume,
-    /// `POST /organizations/{orgId}/tenants/{tenantId}/decommission`
-    OrgDecommission,
-}
-
-const ROUTES: &[Route<Op>] = &[
-    Route::new("GET", "/api/v1/tenants", Op::List),
-    Route::new("POST", "/api/v1/tenants", Op::Create),
-    Route::new("GET", "/api/v1/tenants/drift", Op::Drift),
-    Route::new("POST", "/api/v1/tenants/repair", Op::Repair),
-    Route::new("GET", "/api/v1/tenants/{name}", Op::Get),
-    Route::new("PUT", "/api/v1/tenants/{name}", Op::Update),
-    Route::new("DELETE", "/api/v1/tenants/{name}", Op::Delete),
-    Route::new("POST", "/api/v1/tenants/{name}/suspend", Op::Suspend),
-    Route::new("POST", "/api/v1/tenants/{name}/resume", Op::Resume),
-    Route::new("GET", "/api/v1/tenants/{name}/datasets", Op::GetDatasets),
-    Route::new("PUT", "/api/v1/tenants/{name}/datasets", Op::PutDatasets),
-    Route::new(
-        "GET",
-        "/api/v1/tenants/{name}/effective-contract",
-        Op::Contract,
-    ),
-    Route::new("GET", orgs::COLLECTION, Op::OrgList),
-    Route::new("POST", orgs::COLLECTION, Op::OrgCreate),
-    Route::new("GET", orgs::ONE, Op::OrgGet),
-    Route::new("POST", orgs::SUSPEND, Op::OrgSuspend),
-    Route::new("POST", orgs::RESUME, Op::OrgResume),
-    Route::new("POST", orgs::DECOMMISSION, Op::OrgDecommission),
-];
-
-/// The tenants route group.
-pub struct Tenants;
-
-impl RouteGroup for Tenants {
-    type Op = Op;
-
-    fn routes() -> &'static [Route<Op>] {
-        ROUTES
-    }
-
-    fn operation_id(op: Op) -> &'static str {
-        match op {
-            Op::List => "listTenants",
-            Op::Create => "createTenant",
-            Op::Drift => "getTenantDrift",
-            Op::Repair => "repairTenants",
-            Op::Get => "getTenant",
-            Op::Update => "updateTenant",
-            Op::Delete => "deleteTenant",
-            Op::Suspend => "suspendTenant",
-            Op::Resume => "resumeTenant",
-            Op::GetDatasets => "getTenantDatasets",
-            Op::PutDatasets => "replaceTenantDatasets",
-            Op::Contract => "getTenantEffectiveContract",
-            Op::OrgList => "listOrganizationTenants",
-            Op::OrgCreate => "createOrganizationTenant",
-            Op::OrgGet => "getOrganizationTenant",
-            Op::OrgSuspend => "suspendOrganizationTenant",
-            Op::OrgResume => "resumeOrganizationTenant",
-            Op::OrgDecommission => "decommissionOrganizationTenant",
-        }
-    }
-
-    fn resource_kind(_: Op) -> &'static str {
-        "tenant"
-    }
-
-    async fn handle<P: Platform>(
-        op: Op,
-        ctx: &RequestContext<'_, P>,
-        req: &ApiRequest,
-        params: &PathParams,
-    ) -> Result<ApiResponse, Failure> {
-        match op {
-            Op::List => list_tenants(ctx, req).await,
-            Op::Create => create_tenant(ctx, req).await,
-            Op::Drift => get_tenant_drift(ctx).await,
-            Op::Repair => repair_tenants(ctx, req).await,
-            Op::Get => get_tenant(ctx, path_name(params)?).await,
-            Op::Update => update_tenant(ctx, req, path_name(params)?).await,
-            Op::Delete => delete_tenant(ctx, path_name(params)?).await,
-            Op::Suspend => suspend_tenant(ctx, path_name(params)?).await,
-            Op::Resume => resume_tenant(ctx, path_name(params)?).await,
-            Op::GetDatasets => get_tenant_datasets(ctx, path_name(params)?).await,
-            Op::PutDatasets => replace_tenant_datasets(ctx, req, path_name(params)?).await,
-            Op::Contract => get_tenant_effective_contract(ctx, path_name(params)?).await,
-            Op::OrgList => orgs::list_organization_tenants(ctx, req, params).await,
-            Op::OrgCreate => orgs::create_organization_tenant(ctx, req, params).await,
-            Op::OrgGet => orgs::get_organization_tenant(ctx, params).await,
-            Op::OrgSuspend => orgs::suspend_organization_tenant(ctx, params).await,
-            Op::OrgResume => orgs::resume_organization_tenant(ctx, params).await,
-            Op::OrgDecommission => orgs::decommission_organization_tenant(ctx, params).await,
-        }
-    }
+cp_macros::route_group! {
+    /// The tenants route group.
+    pub struct Tenants;
+    kind = "tenant";
+    openapi(
+        modifiers(&TenantLinks),
+        tags((name = "tenants", description = "Agent pods: Tenant CRDs dual-written with PostgreSQL projection rows"))
+    );
+    operations = [
+        list_tenants,
+        create_tenant,
+        get_tenant,
+        update_tenant,
+        delete_tenant,
+        suspend_tenant,
+        resume_tenant,
+        get_tenant_datasets,
+        replace_tenant_datasets,
+        get_tenant_effective_contract,
+        get_tenant_drift,
+        repair_tenants,
+        orgs::list_organization_tenants,
+        orgs::create_organization_tenant,
+        orgs::get_organization_tenant,
+        orgs::suspend_organization_tenant,
+        orgs::resume_organization_tenant,
+        orgs::decommission_organization_tenant,
+    ];
 }
 
 /// The tenant `name` if the caller may act on it with at least `min` (404
@@ -244,7 +143,8 @@ pub(crate) fn with_etag(mut resp: ApiResponse, row: &TenantRow) -> ApiResponse {
     resp
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", operation_id = "listTenants",
+#[operation(get, "/api/v1/tenants", id = "listTenants", callers = users,
+    tag = "tenants",
     summary = "List tenants (keyset pagination, oldest first; users see their organisations' tenants)",
     params(PageQuery, ListFilterQuery),
     responses((status = 200, body = ListEnvelope<Tenant>), (status = 400, body = ErrorBody),
@@ -252,6 +152,7 @@ pub(crate) fn with_etag(mut resp: ApiResponse, row: &TenantRow) -> ApiResponse {
 async fn list_tenants<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, service::LIST_SCOPE)?;
     let filter = access::list_filter(&ctx.principal);
@@ -261,7 +162,8 @@ async fn list_tenants<P: Platform>(
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", operation_id = "createTenant",
+#[operation(post, "/api/v1/tenants", id = "createTenant", callers = operator,
+    tag = "tenants",
     summary = "Create a platform tenant, outside any organisation (operators; users create in an organisation)",
     request_body = TenantCreate,
     params(IdempotencyKeyHeader),
@@ -273,18 +175,16 @@ async fn list_tenants<P: Platform>(
 async fn create_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    access::operators_only(
-        &ctx.principal,
-        "users create tenants in an organisation: POST /api/v1/organizations/{orgId}/tenants",
-    )?;
     let input = parse_body::<TenantInput>(req)?.validate(None)?;
     authorize_write(ctx, None, &input, None, None).await?;
     let row = service::create(ctx, input, None).await?;
     Ok(with_etag(ctx.created(&row.tenant), &row))
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{name}", tag = "tenants", operation_id = "getTenant",
+#[operation(get, "/api/v1/tenants/{name}", id = "getTenant", callers = users,
+    tag = "tenants",
     summary = "Get a tenant",
     params(TenantPath),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
@@ -292,14 +192,17 @@ async fn create_tenant<P: Platform>(
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    name: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     let row = guard(ctx, name, OrgRole::Viewer).await?;
     let row = service::refresh(ctx, row).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
-#[utoipa::path(put, path = "/api/v1/tenants/{name}", tag = "tenants", operation_id = "updateTenant",
+#[operation(put, "/api/v1/tenants/{name}", id = "updateTenant", callers = users,
+    tag = "tenants",
     summary = "Replace a tenant's spec (dual-write; If-Match for optimistic concurrency)",
     request_body = TenantInput,
     params(TenantPath, IfMatchHeader, IdempotencyKeyHeader),
@@ -312,8 +215,9 @@ async fn get_tenant<P: Platform>(
 async fn update_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    name: &str,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     let input = parse_body::<TenantInput>(req)?.validate(Some(name))?;
     let (current, writer) = guard_with_role(ctx, name, OrgRole::Member).await?;
     let org_id = current.tenant.organization_id.clone();
@@ -322,7 +226,8 @@ async fn update_tenant<P: Platform>(
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tenants/{name}", tag = "tenants", operation_id = "deleteTenant",
+#[operation(delete, "/api/v1/tenants/{name}", id = "deleteTenant", callers = users,
+    tag = "tenants",
     summary = "Delete a tenant: operators delete CRD and row (the name is free at once); an organisation admin decommissions it",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted (operators) or decommissioned (users)"),
@@ -333,8 +238,10 @@ async fn update_tenant<P: Platform>(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn delete_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    name: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     guard(ctx, name, OrgRole::Admin).await?;
     if matches!(ctx.principal, cp_platform::auth::Principal::User(_)) {
         // Users end their organisation's tenants the one final way the
@@ -346,7 +253,8 @@ async fn delete_tenant<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants/{name}/suspend", tag = "tenants", operation_id = "suspendTenant",
+#[operation(post, "/api/v1/tenants/{name}/suspend", id = "suspendTenant", callers = users,
+    tag = "tenants",
     summary = "Suspend an active tenant: spec.suspended and its Deployment scaled to zero (409 naming the state otherwise)",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
@@ -356,14 +264,17 @@ async fn delete_tenant<P: Platform>(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn suspend_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    name: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     guard(ctx, name, OrgRole::Member).await?;
     let row = service::set_suspended(ctx, name, true, None).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants/{name}/resume", tag = "tenants", operation_id = "resumeTenant",
+#[operation(post, "/api/v1/tenants/{name}/resume", id = "resumeTenant", callers = users,
+    tag = "tenants",
     summary = "Resume a suspended tenant (409 naming the state otherwise)",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
@@ -373,8 +284,10 @@ async fn suspend_tenant<P: Platform>(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn resume_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    name: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     guard(ctx, name, OrgRole::Member).await?;
     let row = service::set_suspended(ctx, name, false, None).await?;
     Ok(with_etag(ctx.ok(&row.tenant), &row))
@@ -464,7 +377,8 @@ fn datasets_view(tenant: &str, ms: Vec<Membership>) -> TenantDatasets {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{name}/datasets", tag = "tenants", operation_id = "getTenantDatasets",
+#[operation(get, "/api/v1/tenants/{name}/datasets", id = "getTenantDatasets", callers = users,
+    tag = "tenants",
     summary = "Get a tenant's dataset memberships",
     params(TenantPath),
     responses((status = 200, body = Envelope<TenantDatasets>), (status = 400, body = ErrorBody),
@@ -472,14 +386,17 @@ fn datasets_view(tenant: &str, ms: Vec<Membership>) -> TenantDatasets {
               (status = 503, body = ErrorBody)))]
 async fn get_tenant_datasets<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    name: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     guard(ctx, name, OrgRole::Viewer).await?;
     let ms = service::datasets(ctx.db(), name).await?;
     Ok(ctx.ok(&datasets_view(name, ms)))
 }
 
-#[utoipa::path(put, path = "/api/v1/tenants/{name}/datasets", tag = "tenants", operation_id = "replaceTenantDatasets",
+#[operation(put, "/api/v1/tenants/{name}/datasets", id = "replaceTenantDatasets", callers = users,
+    tag = "tenants",
     summary = "Replace a tenant's dataset memberships (DATASET_DENIED when its policy forbids one)",
     request_body = ReplaceDatasets,
     params(TenantPath, IdempotencyKeyHeader),
@@ -491,8 +408,9 @@ async fn get_tenant_datasets<P: Platform>(
 async fn replace_tenant_datasets<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
-    name: &str,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     let body: ReplaceDatasets = parse_body(req)?;
     let mut v = Validator::new();
     v.check(
@@ -519,8 +437,8 @@ async fn replace_tenant_datasets<P: Platform>(
     Ok(ctx.ok(&datasets_view(name, ms)))
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{name}/effective-contract", tag = "tenants",
-    operation_id = "getTenantEffectiveContract",
+#[operation(get, "/api/v1/tenants/{name}/effective-contract", id = "getTenantEffectiveContract", callers = users,
+    tag = "tenants",
     summary = "Compile the tenant's effective contract (datasets, MCP servers, skills, with reasons)",
     params(TenantPath),
     responses((status = 200, body = Envelope<EffectiveContract>), (status = 400, body = ErrorBody),
@@ -528,27 +446,32 @@ async fn replace_tenant_datasets<P: Platform>(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_tenant_effective_contract<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    name: &str,
+    _req: &ApiRequest,
+    params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
+    let name: &str = path_name(params)?;
     guard(ctx, name, OrgRole::Viewer).await?;
     let contract = service::effective_contract(ctx, name).await?;
     Ok(ctx.ok(&contract))
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/drift", tag = "tenants", operation_id = "getTenantDrift",
+#[operation(get, "/api/v1/tenants/drift", id = "getTenantDrift", callers = operator,
+    tag = "tenants",
     summary = "Compare Tenant CRDs (truth) with their PostgreSQL projection rows (operators; decommissioned tenants are skipped)",
     responses((status = 200, body = Envelope<DriftReport>), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody),
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn get_tenant_drift<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    access::operators_only(&ctx.principal, OPERATORS_ONLY)?;
     let report = service::drift(ctx).await?;
     Ok(ctx.ok(&report))
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants/repair", tag = "tenants", operation_id = "repairTenants",
+#[operation(post, "/api/v1/tenants/repair", id = "repairTenants", callers = operator,
+    tag = "tenants",
     summary = "Repair projection rows from the CRDs (operators; dry run unless dryRun=false)",
     params(("dryRun" = Option<bool>, Query, nullable = false,
             description = "Only report what would change (default true)"),
@@ -559,30 +482,13 @@ async fn get_tenant_drift<P: Platform>(
 async fn repair_tenants<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
+    _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    access::operators_only(&ctx.principal, OPERATORS_ONLY)?;
     let report = service::repair(ctx, dry_run(req)?).await?;
     Ok(ctx.ok(&report))
 }
 
 /// Why users may not reach drift and repair.
-const OPERATORS_ONLY: &str =
-    "drift and repair act on every tenant of the platform: operators and access tokens only";
-
-/// OpenAPI description of the tenants routes.
-#[derive(OpenApi)]
-#[openapi(
-    paths(list_tenants, create_tenant, get_tenant, update_tenant, delete_tenant, suspend_tenant,
-          resume_tenant, get_tenant_datasets, replace_tenant_datasets,
-          get_tenant_effective_contract, get_tenant_drift, repair_tenants,
-          orgs::list_organization_tenants, orgs::create_organization_tenant,
-          orgs::get_organization_tenant, orgs::suspend_organization_tenant,
-          orgs::resume_organization_tenant, orgs::decommission_organization_tenant),
-    modifiers(&TenantLinks),
-    tags((name = "tenants", description = "Agent pods: Tenant CRDs dual-written with PostgreSQL projection rows"))
-)]
-pub struct TenantsApi;
-
 /// Operations that take a tenant `{name}`, linked from every response that
 /// returns a tenant (OpenAPI links: what a client, or a stateful fuzzer, can
 /// call next with the name it got).
@@ -623,6 +529,7 @@ impl utoipa::Modify for TenantLinks {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use utoipa::OpenApi;
 
     #[test]
     fn every_route_is_documented_and_every_documented_path_is_routed() {

@@ -14,6 +14,7 @@ use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_macros::operation;
 use cp_orgs::roles::{org_access, OrgRole};
 use cp_platform::{Failure, Platform, RequestContext};
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -24,16 +25,6 @@ use crate::lifecycle::Action;
 use crate::model::{Tenant, TenantCreate, TenantInput};
 use crate::service;
 use crate::sql::ListFilter;
-
-/// `GET|POST` an organisation's tenants.
-pub(crate) const COLLECTION: &str = "/api/v1/organizations/{orgId}/tenants";
-/// One of them, by id.
-pub(crate) const ONE: &str = "/api/v1/organizations/{orgId}/tenants/{tenantId}";
-/// Its lifecycle actions.
-pub(crate) const SUSPEND: &str = "/api/v1/organizations/{orgId}/tenants/{tenantId}/suspend";
-pub(crate) const RESUME: &str = "/api/v1/organizations/{orgId}/tenants/{tenantId}/resume";
-pub(crate) const DECOMMISSION: &str =
-    "/api/v1/organizations/{orgId}/tenants/{tenantId}/decommission";
 
 /// The `{orgId}` path parameter.
 pub(crate) struct OrgPath;
@@ -68,8 +59,8 @@ async fn org<P: Platform>(
         .org_id)
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/{orgId}/tenants", tag = "tenants",
-    operation_id = "listOrganizationTenants",
+#[operation(get, "/api/v1/organizations/{orgId}/tenants", id = "listOrganizationTenants", callers = users,
+    tag = "tenants",
     summary = "List an organisation's tenants (viewer; keyset pagination, oldest first)",
     params(OrgPath, PageQuery, ListFilterQuery),
     responses((status = 200, body = ListEnvelope<Tenant>), (status = 400, body = ErrorBody),
@@ -89,8 +80,8 @@ pub(crate) async fn list_organization_tenants<P: Platform>(
     Ok(ctx.list(&items, pagination))
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations/{orgId}/tenants", tag = "tenants",
-    operation_id = "createOrganizationTenant",
+#[operation(post, "/api/v1/organizations/{orgId}/tenants", id = "createOrganizationTenant", callers = users,
+    tag = "tenants",
     summary = "Create a tenant in the organisation (member; dual-write; event tenant.created)",
     request_body = TenantCreate,
     params(OrgPath, IdempotencyKeyHeader),
@@ -118,8 +109,8 @@ pub(crate) async fn create_organization_tenant<P: Platform>(
     Ok(with_etag(ctx.created(&row.tenant), &row))
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/{orgId}/tenants/{tenantId}", tag = "tenants",
-    operation_id = "getOrganizationTenant",
+#[operation(get, "/api/v1/organizations/{orgId}/tenants/{tenantId}", id = "getOrganizationTenant", callers = users,
+    tag = "tenants",
     summary = "Get one of the organisation's tenants, decommissioned ones included (viewer)",
     params(OrgTenantPath),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
@@ -128,6 +119,7 @@ pub(crate) async fn create_organization_tenant<P: Platform>(
               (status = 503, body = ErrorBody)))]
 pub(crate) async fn get_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let org_id = org(ctx, params, OrgRole::Viewer).await?;
@@ -137,8 +129,8 @@ pub(crate) async fn get_organization_tenant<P: Platform>(
     Ok(with_etag(ctx.ok(&row.tenant), &row))
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations/{orgId}/tenants/{tenantId}/suspend",
-    tag = "tenants", operation_id = "suspendOrganizationTenant",
+#[operation(post, "/api/v1/organizations/{orgId}/tenants/{tenantId}/suspend", id = "suspendOrganizationTenant", callers = users,
+    tag = "tenants",
     summary = "Suspend an active tenant (member; 409 naming the state otherwise; event tenant.suspended)",
     params(OrgTenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
@@ -148,13 +140,14 @@ pub(crate) async fn get_organization_tenant<P: Platform>(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn suspend_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     transition(ctx, params, Action::Suspend).await
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations/{orgId}/tenants/{tenantId}/resume",
-    tag = "tenants", operation_id = "resumeOrganizationTenant",
+#[operation(post, "/api/v1/organizations/{orgId}/tenants/{tenantId}/resume", id = "resumeOrganizationTenant", callers = users,
+    tag = "tenants",
     summary = "Resume a suspended tenant (member; 409 naming the state otherwise; event tenant.resumed)",
     params(OrgTenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
@@ -164,13 +157,14 @@ pub(crate) async fn suspend_organization_tenant<P: Platform>(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn resume_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     transition(ctx, params, Action::Resume).await
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations/{orgId}/tenants/{tenantId}/decommission",
-    tag = "tenants", operation_id = "decommissionOrganizationTenant",
+#[operation(post, "/api/v1/organizations/{orgId}/tenants/{tenantId}/decommission", id = "decommissionOrganizationTenant", callers = users,
+    tag = "tenants",
     summary = "Decommission a tenant, finally (admin): the CRD is deleted, the row kept as a \
                tombstone, the name held for 30 days; event tenant.decommissioned",
     params(OrgTenantPath, IdempotencyKeyHeader),
@@ -181,6 +175,7 @@ pub(crate) async fn resume_organization_tenant<P: Platform>(
               (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn decommission_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     transition(ctx, params, Action::Decommission).await
