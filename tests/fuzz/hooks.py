@@ -355,15 +355,17 @@ def _call(case, method: str, path: str, body=None) -> tuple[int, object]:
 
 def _usage_fixture(case) -> tuple[str, str]:
     """A tenant and a model for positive usage records. The fuzzer deletes
-    tenants and models it finds, so they are checked before each use and
-    made again when gone."""
+    tenants and models it finds, and renames models, so they are checked
+    before each use and made again when gone or renamed."""
     tenant = _USAGE_FIXTURE.get("tenant")
     if tenant is None or _call(case, "GET", f"/api/v1/tenants/{tenant}")[0] != 200:
         tenant = f"fuzz-usage-{uuid.uuid4().hex[:10]}"
         _call(case, "POST", "/api/v1/tenants", {"name": tenant, "email": f"{tenant}@example.com"})
         _USAGE_FIXTURE["tenant"] = tenant
     model_id = _USAGE_FIXTURE.get("model_id")
-    if model_id is None or _call(case, "GET", f"/api/v1/models/{model_id}")[0] != 200:
+    status, got = (0, None) if model_id is None else _call(case, "GET", f"/api/v1/models/{model_id}")
+    # A PUT of the fuzzer may have renamed it (records name models by name).
+    if status != 200 or got["data"]["name"] != _USAGE_FIXTURE.get("model"):
         name = f"fuzz-usage-{uuid.uuid4().hex[:10]}"
         status, created = _call(case, "POST", "/api/v1/models", {
             "name": name, "provider": "openai", "upstreamModel": "gpt-4o", "contextWindow": 128000,
