@@ -17,6 +17,7 @@ test:
 fuzz: components host
 	@scripts/fuzz-setup.sh >/dev/null
 	@DATABASE_URL=$$(scripts/pg.sh start) CP_OCI_REGISTRY_URL=$$(scripts/registry.sh start) \
+	  CP_OIDC_ISSUER=$$(scripts/oidc.sh start) \
 	  CP_FUZZ_LONG=1 cargo test --release -p cp-tests --test fuzz -- --nocapture
 
 bench: components host

@@ -88,6 +88,91 @@ Tenants (`_tenants`):
 And one header rule (in `before_call`): a header value that is not ASCII is
 sent escaped with a space (see there), since Spin itself answers non-UTF-8
 header values with a 500 before the API runs.
+
+Fixtures (`_owner`, `_operator`). tests/tests/fuzz.rs runs schemathesis
+twice, as the operator and as a signed-up, email-verified organisation
+owner, and passes what only it can make (users whose email is verified, a
+browser session, the identity provider's ID tokens) in CP_FUZZ_FIXTURES; the
+hooks make the rest through the API. JSON Schema can say that an id is a
+UUID or a code has six digits, never that it names a live resource, belongs
+to the caller or is current, so a positive request with a generated id,
+token or code can only ever get a 404, 401, 403 or 409. Positive requests
+therefore get live values, in the declared formats; negative cases are left
+alone (except 16, which changes only the credential). Every request the
+hooks make is logged to CP_FUZZ_FIXTURE_LOG, and fuzz.rs does not count it
+as the fuzzer's.
+
+Owner run (paths under /auth/, /organizations and /invitations/):
+
+14. Path ids: a positive `orgId` names the owner's organisation (or one the
+    owner created in this run, reached by a link of 27); `userId` the owner
+    (reads) or a spare verified member (role changes and removal; invited
+    and accepted again whenever the fuzzer removed them); `invitationId` a
+    new pending invitation; `tenantId` a tenant of the organisation in the
+    state the operation needs (suspended before a resume, active before a
+    suspend, a new one to decommission, since that ends it); an API key
+    `id` a new key of the owner.
+15. Only the verified user whose email an invitation names may accept it
+    (403 otherwise): a positive accept gets a new invitation for a spare
+    verified user (removed from the organisation first if a member), and is
+    sent with that user's token.
+16. DELETE /auth/me, DELETE /auth/token and POST /auth/change-password end
+    their caller's account or session, and the run needs the owner's token
+    to the end: every such case sent with the owner's token, positive or
+    negative, is sent with the token of a disposable signed-up user instead
+    (made again once its token stops working). Only the credential changes,
+    so a negative case stays negative; a positive change-password body gets
+    that user's current password (a wrong one is a 400 naming it).
+17. Passwords only the server knows: a positive PATCH /auth/me that changes
+    the email (or names `currentPassword`) gets the owner's password, which
+    a new email needs (a wrong one is a 400 naming it); a positive
+    POST /auth/token logs in as the owner.
+18. TOTP codes are right for one secret and one 30-second step, once per
+    user and step (a wrong code is a 400 at verify-setup): a positive
+    verify-setup runs as a new user with a setup in progress and gets the
+    current code of its secret; a positive DELETE /auth/mfa runs as a user
+    with MFA enabled and gets its password, not a code (exactly one of the
+    two); a positive /auth/mfa/verify gets a fresh `mfaToken` of such a
+    user (from POST /auth/token) and a code of a step it has not used.
+19. A positive POST /auth/api-key-token body gets a new key of the owner.
+20. ID tokens must be the provider's, unused and unexpired: positive
+    POST /auth/oidc-token bodies get the ones fuzz.rs minted (for the
+    owner's email, so that the exchange links the owner's verified account
+    whether or not schemathesis sends a token); once used up, bodies stay
+    as generated.
+21. Device login: approve and deny need a pending user code, the browser
+    session's cookie and its page's CSRF token. Positive forms get a new
+    device login's code and the fixture session's token, and are sent with
+    its cookie; a positive activation page is requested with the cookie
+    (and a new pending code when it asks for one).
+22. GET /auth/callback needs the `state` and `code` of a login the same
+    browser started: a positive callback gets the query the test provider
+    sends back after a GET /auth/login and a sign-in as a new email, and
+    the login cookie.
+23. A tenant of an organisation may not set the operator's fields
+    (`policyRef`, `clusterTenantRef`: 403 FIELD_FORBIDDEN) nor exceed the
+    organisation's limits (`resources`, `monthlyBudgetUsd`: 403
+    LIMIT_EXCEEDED), which are configuration, not schema: positive bodies
+    of the owner run leave them out (all four are optional).
+
+Operator run:
+
+24. A positive DELETE /keys/{id} or PUT /keys/{id}/disabled gets a new
+    gateway key of the usage tenant of 11.
+25. GET /ai-budget/accounts/spend reads the tenant named `accounts` (its
+    path would otherwise be an account's): it is made when missing.
+26. A positive litellm-key path names the usage tenant, whose LiteLLM key
+    (alias `tenant/<name>`) is made with the LiteLLM stand-in's admin API,
+    as an operator seeds keys, when there is none (a revoke deletes it).
+
+And links (`before_load_schema`):
+
+27. The document's links do not start at sign-up or organisation creation:
+    the stateful phase also follows POST /organizations to the new
+    organisation's reads, invitations and tenants, and POST /auth/signup to
+    a log-in with the same credentials, the new user's own session
+    operations (with their token) and, for the operator, their account
+    budget. Links only choose values; every response is checked as before.
 """
 
 from __future__ import annotations
@@ -100,6 +185,7 @@ import json
 import re
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -281,6 +367,10 @@ def before_call(context, case, kwargs):
     _users(case)
     _fleet(case)
     _usage(case)
+    if _ROLE == "owner":
+        _owner(case)
+    else:
+        _operator(case)
 
 
 def _tenants(case) -> None:
@@ -338,32 +428,66 @@ def _users(case) -> None:
 _USAGE_FIXTURE: dict = {}
 
 
-def _call(case, method: str, path: str, body=None) -> tuple[int, object]:
-    """An operator request to the server under test (status, JSON body)."""
-    request = urllib.request.Request(
-        case.operation.schema.get_base_url().rstrip("/") + path, method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {os.environ['CP_FUZZ_TOKEN']}",
-                 "Content-Type": "application/json"},
-    )
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _request(url: str, method: str = "GET", data: bytes | None = None,
+             headers: dict | None = None):
+    """One request, redirects not followed: (status, body, headers)."""
+    request = urllib.request.Request(url, method=method, data=data, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
+        with _OPENER.open(request, timeout=30) as response:
+            return response.status, response.read(), response.headers
     except urllib.error.HTTPError as e:
-        return e.code, None
+        return e.code, e.read(), e.headers
+
+
+def _log_fixture_request(method: str, path: str, status: int) -> None:
+    """Notes a request the hooks made (in cp-host's log format), so that
+    tests/tests/fuzz.rs counts only the fuzzer's own requests."""
+    log = os.environ.get("CP_FUZZ_FIXTURE_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"cp-host: {method} {path.split('?')[0]} {status} fixture 0ms\n")
+
+
+def _call(case, method: str, path: str, body=None, token: str | None = None,
+          headers: dict | None = None) -> tuple[int, object]:
+    """A request to the server under test (status, JSON body): as this run's
+    principal (CP_FUZZ_TOKEN) unless `token` names another, or anonymous
+    with `token=""`."""
+    token = os.environ["CP_FUZZ_TOKEN"] if token is None else token
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    status, raw, _ = _request(
+        case.operation.schema.get_base_url().rstrip("/") + path, method,
+        None if body is None else json.dumps(body).encode(), sent)
+    _log_fixture_request(method, path, status)
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
 
 
 def _usage_fixture(case) -> tuple[str, str]:
     """A tenant and a model for positive usage records. The fuzzer deletes
-    tenants and models it finds, so they are checked before each use and
-    made again when gone."""
+    tenants and models it finds, and renames models, so they are checked
+    before each use and made again when gone or renamed."""
     tenant = _USAGE_FIXTURE.get("tenant")
     if tenant is None or _call(case, "GET", f"/api/v1/tenants/{tenant}")[0] != 200:
         tenant = f"fuzz-usage-{uuid.uuid4().hex[:10]}"
         _call(case, "POST", "/api/v1/tenants", {"name": tenant, "email": f"{tenant}@example.com"})
         _USAGE_FIXTURE["tenant"] = tenant
     model_id = _USAGE_FIXTURE.get("model_id")
-    if model_id is None or _call(case, "GET", f"/api/v1/models/{model_id}")[0] != 200:
+    status, got = (0, None) if model_id is None else _call(case, "GET", f"/api/v1/models/{model_id}")
+    # A PUT of the fuzzer may have renamed it (records name models by name).
+    if status != 200 or got["data"]["name"] != _USAGE_FIXTURE.get("model"):
         name = f"fuzz-usage-{uuid.uuid4().hex[:10]}"
         status, created = _call(case, "POST", "/api/v1/models", {
             "name": name, "provider": "openai", "upstreamModel": "gpt-4o", "contextWindow": 128000,
@@ -423,3 +547,405 @@ def _usage(case) -> None:
         if (end - first) > stride * 10000:
             query["from"] = start.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             query["to"] = (first + stride * 10000).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- Fixtures: live resources for positive requests (14-27) ---
+
+# What tests/tests/fuzz.rs made before the run (JSON): the run's `role`
+# (`operator` or `owner`); for the owner run the owner (`id`, `email`,
+# `token`), its organisation `orgId`, the `password` of every user the test
+# signs up, `spares` (verified users who can accept invitations), a browser
+# `session` cookie and provider `idTokens`; for the operator run `litellm`
+# (the stand-in's `url` and `masterKey`).
+_FIXTURES: dict = json.loads(os.environ.get("CP_FUZZ_FIXTURES") or "{}")
+_ROLE = _FIXTURES.get("role", "operator")
+_STATE: dict = {}
+_SESSION_COOKIE = "__Host-cp_session"
+
+
+def _own_auth(case) -> str | None:
+    """The name of the case's Authorization header when it carries this
+    run's own credential (not a generated or removed one)."""
+    for name, value in (case.headers or {}).items():
+        if name.lower() == "authorization" and value == f"Bearer {os.environ['CP_FUZZ_TOKEN']}":
+            return name
+    return None
+
+
+def _act_as(case, token: str) -> None:
+    """Sends the case as another user when it carries this run's credential."""
+    name = _own_auth(case)
+    if name is not None:
+        case.headers[name] = f"Bearer {token}"
+
+
+def _path_param(case, name: str, value: str) -> None:
+    if isinstance(case.path_parameters, dict) and name in case.path_parameters \
+            and _positive(case, "path"):
+        case.path_parameters[name] = value
+
+
+def _signed_up(case) -> dict:
+    """A new user signed up through the API: id, email, token, password."""
+    email = f"fuzz-user-{uuid.uuid4().hex[:12]}@example.com"
+    password = _FIXTURES["password"]
+    status, created = _call(case, "POST", "/api/v1/auth/signup",
+                            {"email": email, "password": password}, token="")
+    assert status == 201, f"fixture signup: {status} {created}"
+    return {"id": created["data"]["user"]["id"], "email": email, "password": password,
+            "token": created["data"]["accessToken"]}
+
+
+def _disposable(case) -> dict:
+    """A signed-up user for the operations that end their caller's session
+    or account (16); made again once its token no longer works."""
+    user = _STATE.get("disposable")
+    if user is None or _call(case, "GET", "/api/v1/auth/mfa/status", token=user["token"])[0] != 200:
+        user = _STATE["disposable"] = _signed_up(case)
+    return user
+
+
+def _totp(secret: str, step: int) -> str:
+    """RFC 6238 (SHA-1, 6 digits) of a base32 secret at a 30-second step."""
+    import hmac
+    import struct
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def _now_step() -> int:
+    return int(datetime.now(timezone.utc).timestamp()) // 30
+
+
+def _mfa_pending(case) -> tuple[dict, str]:
+    """A new user with an MFA setup in progress, and its secret."""
+    user = _signed_up(case)
+    status, setup = _call(case, "POST", "/api/v1/auth/mfa/setup", token=user["token"])
+    assert status == 200, f"fixture MFA setup: {status} {setup}"
+    return user, setup["data"]["secret"]
+
+
+def _mfa_enabled(case) -> dict:
+    """A user with MFA enabled (and the last time step a code of it was
+    used), made when the last one was disabled or has no fresh step left."""
+    user = _STATE.get("mfa")
+    if user is not None:
+        status, mfa = _call(case, "GET", "/api/v1/auth/mfa/status", token=user["token"])
+        if status == 200 and mfa["data"].get("enabled") and user["step"] < _now_step() + 1:
+            return user
+    user, secret = _mfa_pending(case)
+    step = _now_step()
+    status, enabled = _call(case, "POST", "/api/v1/auth/mfa/verify-setup",
+                            {"code": _totp(secret, step)}, token=user["token"])
+    assert status == 200, f"fixture MFA verify-setup: {status} {enabled}"
+    user.update(secret=secret, step=step)
+    _STATE["mfa"] = user
+    return user
+
+
+def _member(case) -> dict:
+    """A spare user who is a member of the owner's organisation (invited and
+    accepted again whenever the fuzzer removed them)."""
+    org = _FIXTURES["orgId"]
+    user = _FIXTURES["spares"][0]
+    if _call(case, "GET", f"/api/v1/organizations/{org}/members/{user['id']}")[0] != 200:
+        _invite_and_accept(case, user)
+    return user
+
+
+def _invitation_for(case, email: str, role: str = "member") -> dict:
+    org = _FIXTURES["orgId"]
+    status, created = _call(case, "POST", f"/api/v1/organizations/{org}/invitations",
+                            {"email": email, "role": role})
+    assert status == 201, f"fixture invitation: {status} {created}"
+    return created["data"]
+
+
+def _invite_and_accept(case, user: dict) -> None:
+    token = _invitation_for(case, user["email"])["plainTextToken"]
+    status, joined = _call(case, "POST", f"/api/v1/invitations/{token}/accept", token=user["token"])
+    assert status == 200, f"fixture accept: {status} {joined}"
+
+
+def _invitee(case) -> tuple[dict, str]:
+    """A verified spare user who is no member (removed first if they are),
+    and a fresh invitation token for their email."""
+    org = _FIXTURES["orgId"]
+    spares = _FIXTURES["spares"][1:]
+    user = spares[next(_COUNTER) % len(spares)]
+    _call(case, "DELETE", f"/api/v1/organizations/{org}/members/{user['id']}")
+    return user, _invitation_for(case, user["email"])["plainTextToken"]
+
+
+def _org_tenant(case, path: str) -> str:
+    """A tenant of the owner's organisation in the state the operation
+    needs: suspended to resume, active to suspend, a fresh one to
+    decommission (it ends the tenant)."""
+    org = _FIXTURES["orgId"]
+    tenant = _STATE.get("org_tenant")
+    if tenant is not None and not path.endswith("/decommission"):
+        status, got = _call(case, "GET", f"/api/v1/organizations/{org}/tenants/{tenant}")
+        if status != 200 or got["data"]["state"] == "decommissioned":
+            tenant = None
+    if tenant is None or path.endswith("/decommission"):
+        name = f"fuzz-org-{uuid.uuid4().hex[:10]}"
+        status, created = _call(case, "POST", f"/api/v1/organizations/{org}/tenants",
+                                {"name": name, "email": f"{name}@example.com"})
+        assert status == 201, f"fixture organisation tenant: {status} {created}"
+        tenant = created["data"]["id"]
+        if not path.endswith("/decommission"):
+            _STATE["org_tenant"] = tenant
+    if path.endswith("/resume"):
+        _call(case, "POST", f"/api/v1/organizations/{org}/tenants/{tenant}/suspend")
+    elif path.endswith("/suspend"):
+        _call(case, "POST", f"/api/v1/organizations/{org}/tenants/{tenant}/resume")
+    return tenant
+
+
+def _api_key(case) -> dict:
+    status, created = _call(case, "POST", "/api/v1/auth/api-keys", {"name": "fuzz fixture"})
+    assert status == 201, f"fixture API key: {status} {created}"
+    return created["data"]
+
+
+def _device_code(case) -> str:
+    """The user code of a new device login."""
+    status, started = _call(case, "POST", "/api/v1/auth/device", token="")
+    assert status == 201, f"fixture device login: {status} {started}"
+    return started["data"]["userCode"]
+
+
+def _session_cookie() -> str:
+    return f"{_SESSION_COOKIE}={_FIXTURES['session']}"
+
+
+def _csrf(case) -> str:
+    """The activation page's CSRF token of the fixture session."""
+    if "csrf" not in _STATE:
+        url = case.operation.schema.get_base_url().rstrip("/") \
+            + f"/api/v1/auth/device/activate?userCode={_device_code(case)}"
+        status, page, _ = _request(url, headers={"Cookie": _session_cookie()})
+        _log_fixture_request("GET", "/api/v1/auth/device/activate", status)
+        found = re.search(rb'name="csrfToken" value="([^"]*)"', page)
+        assert status == 200 and found, f"fixture activation page: {status} {page[:300]!r}"
+        _STATE["csrf"] = found.group(1).decode()
+    return _STATE["csrf"]
+
+
+def _cookies(jar: dict, headers) -> None:
+    for line in headers.get_all("Set-Cookie") or []:
+        name, _, rest = line.partition("=")
+        jar[name.strip()] = rest.split(";")[0]
+
+
+def _cookie_header(jar: dict) -> str:
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+def _browser_login(case) -> tuple[str, str] | None:
+    """What a browser brings to GET /auth/callback: GET /auth/login (its
+    login cookie), then a sign-in at the test provider as a new email,
+    following redirects until the provider sends the browser back. Returns
+    the callback URL's query and the Cookie header, or None."""
+    base = case.operation.schema.get_base_url().rstrip("/")
+    status, _, headers = _request(base + "/api/v1/auth/login")
+    _log_fixture_request("GET", "/api/v1/auth/login", status)
+    ours: dict = {}
+    _cookies(ours, headers)
+    url = headers.get("Location")
+    if status != 302 or not url:
+        return None
+    theirs: dict = {}
+    data = None
+    for _ in range(12):
+        method = "POST" if data is not None else "GET"
+        sent = {"Cookie": _cookie_header(theirs)}
+        if data is not None:
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        status, page, headers = _request(url, method, data, sent)
+        _cookies(theirs, headers)
+        data = None
+        if 300 <= status < 400:
+            url = urllib.parse.urljoin(url, headers.get("Location"))
+            if url.startswith(base + "/api/v1/auth/callback"):
+                return urllib.parse.urlsplit(url).query, _cookie_header(ours)
+            continue
+        form = re.search(rb'<form method="post" action="([^"]*)"', page)
+        if status != 200 or not form:
+            return None
+        url = urllib.parse.urljoin(url, form.group(1).decode().replace("&amp;", "&"))
+        data = urllib.parse.urlencode({"email": f"fuzz-browser-{uuid.uuid4().hex[:10]}@example.com"}).encode()
+    return None
+
+
+def _owner(case) -> None:
+    """The owner run's fixtures (14-23)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    if case.method.upper() != method:
+        # The coverage phase's unexpected methods: a 405 whatever the values.
+        return
+    params = case.path_parameters if isinstance(case.path_parameters, dict) else {}
+    body = case.body if isinstance(case.body, dict) else None
+    positive_path = _positive(case, "path")
+    positive_body = body is not None and _positive(case, "body")
+    owner = _FIXTURES["owner"]
+    password = _FIXTURES["password"]
+
+    if "orgId" in params and positive_path:
+        known = params["orgId"] in _STATE.setdefault("orgs", set())
+        if not known or any(p in params for p in ("userId", "invitationId", "tenantId")):
+            params["orgId"] = _FIXTURES["orgId"]
+        if "userId" in params:
+            params["userId"] = owner["id"] if method == "GET" else _member(case)["id"]
+        if "invitationId" in params:
+            params["invitationId"] = _invitation_for(
+                case, f"fuzz-invitee-{uuid.uuid4().hex[:10]}@example.com")["id"]
+        if "tenantId" in params:
+            params["tenantId"] = _org_tenant(case, path)
+
+    if (method, path) == ("POST", "/api/v1/organizations/{orgId}/tenants") and positive_body:
+        for field in ("policyRef", "clusterTenantRef", "resources", "monthlyBudgetUsd"):
+            body.pop(field, None)
+    elif (method, path) == ("DELETE", "/api/v1/auth/api-keys/{id}") and positive_path:
+        params["id"] = _api_key(case)["id"]
+    elif (method, path) == ("POST", "/api/v1/auth/api-key-token") and positive_body:
+        body["apiKey"] = _api_key(case)["plainTextKey"]
+    elif (method, path) == ("POST", "/api/v1/invitations/{token}/accept") and positive_path \
+            and _own_auth(case):
+        user, token = _invitee(case)
+        params["token"] = token
+        _act_as(case, user["token"])
+    elif (method, path) in (("DELETE", "/api/v1/auth/me"), ("DELETE", "/api/v1/auth/token"),
+                            ("POST", "/api/v1/auth/change-password")) and _own_auth(case):
+        user = _disposable(case)
+        _act_as(case, user["token"])
+        if positive_body and "currentPassword" in body:
+            body["currentPassword"] = user["password"]
+    elif (method, path) == ("PATCH", "/api/v1/auth/me") and positive_body \
+            and ("email" in body or "currentPassword" in body):
+        body["currentPassword"] = password
+    elif (method, path) == ("POST", "/api/v1/auth/token") and positive_body:
+        body.update(email=owner["email"], password=password)
+    elif (method, path) == ("POST", "/api/v1/auth/mfa/verify-setup") and _own_auth(case):
+        if positive_body:
+            user, secret = _mfa_pending(case)
+            body["code"] = _totp(secret, _now_step())
+            _act_as(case, user["token"])
+    elif (method, path) == ("DELETE", "/api/v1/auth/mfa") and positive_body and _own_auth(case):
+        user = _mfa_enabled(case)
+        body.pop("code", None)
+        body["password"] = user["password"]
+        _act_as(case, user["token"])
+    elif (method, path) == ("POST", "/api/v1/auth/mfa/verify") and positive_body:
+        user = _mfa_enabled(case)
+        status, challenge = _call(case, "POST", "/api/v1/auth/token",
+                                  {"email": user["email"], "password": user["password"]}, token="")
+        if status == 200 and challenge["data"].get("mfaToken"):
+            user["step"] = max(_now_step() - 1, user["step"] + 1)
+            body.update(mfaToken=challenge["data"]["mfaToken"], code=_totp(user["secret"], user["step"]))
+    elif (method, path) == ("POST", "/api/v1/auth/oidc-token") and positive_body:
+        tokens = _FIXTURES.get("idTokens") or []
+        if tokens:
+            body["idToken"] = tokens.pop()
+
+    elif (method, path) in (("POST", "/api/v1/auth/device/approve"),
+                            ("POST", "/api/v1/auth/device/deny")) and positive_body:
+        body.update(userCode=_device_code(case), csrfToken=_csrf(case))
+        case.headers = {**(case.headers or {}), "Cookie": _session_cookie()}
+    elif (method, path) == ("GET", "/api/v1/auth/callback") and _positive(case, "query") \
+            and isinstance(case.query, dict):
+        login = _browser_login(case)
+        if login is not None:
+            query, cookie = login
+            case.query.clear()
+            case.query.update(urllib.parse.parse_qsl(query))
+            case.headers = {**(case.headers or {}), "Cookie": cookie}
+    elif (method, path) == ("GET", "/api/v1/auth/device/activate") and _positive(case, "query"):
+        if isinstance(case.query, dict) and "userCode" in case.query:
+            case.query["userCode"] = _device_code(case)
+        case.headers = {**(case.headers or {}), "Cookie": _session_cookie()}
+
+
+def _operator(case) -> None:
+    """The operator run's fixtures (24-26)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    if case.method.upper() != method or not _positive(case, "path"):
+        return
+    if path in ("/api/v1/keys/{id}", "/api/v1/keys/{id}/disabled"):
+        tenant, _ = _usage_fixture(case)
+        status, created = _call(case, "POST", f"/api/v1/tenants/{tenant}/keys",
+                                {"name": f"fuzz-key-{uuid.uuid4().hex[:10]}"})
+        if status == 201:
+            _path_param(case, "id", created["data"]["id"])
+    elif (method, path) == ("GET", "/api/v1/ai-budget/accounts/spend"):
+        if _call(case, "GET", "/api/v1/tenants/accounts")[0] == 404:
+            _call(case, "POST", "/api/v1/tenants", {"name": "accounts", "email": "accounts@example.com"})
+    elif path.startswith("/api/v1/ai-budget/{tenantName}/litellm-key"):
+        tenant, _ = _usage_fixture(case)
+        _litellm_key(tenant)
+        _path_param(case, "tenantName", tenant)
+
+
+def _litellm_key(tenant: str) -> None:
+    """A LiteLLM key aliased `tenant/<tenant>` in the stand-in, made with
+    LiteLLM's own admin API (as an operator seeds keys) when there is none."""
+    litellm = _FIXTURES["litellm"]
+    auth = {"Authorization": f"Bearer {litellm['masterKey']}", "Content-Type": "application/json"}
+    alias = f"tenant/{tenant}"
+    status, listed, _ = _request(
+        f"{litellm['url']}/key/list?key_alias={urllib.parse.quote(alias, safe='')}", headers=auth)
+    if status == 200 and json.loads(listed).get("keys"):
+        return
+    _request(f"{litellm['url']}/key/generate", "POST", json.dumps({"key_alias": alias}).encode(), auth)
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """Organisations the owner created in this run (followed by links, see
+    `before_load_schema`) stay as they are in positive requests."""
+    if _ROLE == "owner" and case.operation.method.upper() == "POST" \
+            and case.operation.path == "/api/v1/organizations" and response.status_code == 201:
+        try:
+            _STATE.setdefault("orgs", set()).add(response.json()["data"]["id"])
+        except (ValueError, KeyError, TypeError):
+            pass
+
+
+
+@schemathesis.hook
+def before_load_schema(context, raw_schema):
+    """Links the document does not declare (27), from the responses that
+    make a user or an organisation to what a client does next with them."""
+    paths = raw_schema.get("paths", {})
+
+    def add(path: str, method: str, status: str, links: dict) -> None:
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if isinstance(response, dict):
+            response.setdefault("links", {}).update(links)
+
+    org = {"path.orgId": "$response.body#/data/id"}
+    add("/api/v1/organizations", "post", "201", {
+        f"{op[0].upper()}{op[1:]}OfNewOrganization": {"operationId": op, "parameters": org}
+        for op in ("getOrganization", "listOrgMembers", "listOrgEvents", "listOrgInvitations",
+                   "createOrgInvitation", "listOrganizationTenants", "createOrganizationTenant")
+    })
+    session = {"header.Authorization": "Bearer {$response.body#/data/accessToken}"}
+    add("/api/v1/auth/signup", "post", "201", {
+        "LogInAfterSignUp": {"operationId": "logIn", "requestBody": {
+            "email": "$request.body#/email", "password": "$request.body#/password"}},
+        "GetMeAfterSignUp": {"operationId": "getMe", "parameters": session},
+        "CreateOrganizationAfterSignUp": {"operationId": "createOrganization", "parameters": session},
+        "CreateApiKeyAfterSignUp": {"operationId": "createApiKey", "parameters": session},
+        "SetUpMfaAfterSignUp": {"operationId": "setUpMfa", "parameters": session},
+        "ChangePasswordAfterSignUp": {"operationId": "changePassword", "parameters": session,
+                                      "requestBody": {"currentPassword": "$request.body#/password"}},
+        "LogOutAfterSignUp": {"operationId": "logOut", "parameters": session},
+        "DeleteMeAfterSignUp": {"operationId": "deleteMe", "parameters": session},
+        "SetAccountBudgetAfterSignUp": {"operationId": "setAccountBudget",
+                                        "parameters": {"path.userId": "$response.body#/data/user/id"}},
+    })
+
+
