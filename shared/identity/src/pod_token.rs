@@ -63,6 +63,7 @@ fn no_session() -> Failure {
         when its pod has no ingress host yet. The token is minted for the tenant's service account with the \
         audience `https://<ingressHost>` and lives 10 minutes: call again before `expiresAt`.",
     params(cp_http::params::IdempotencyKeyHeader),
+    security(("session" = [])),
     responses((status = 200, body = Envelope<PodToken>), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody)))]

@@ -31,7 +31,8 @@
 //! ```
 //!
 //! `callers` is one of `public` (no credentials; documented with an empty
-//! security requirement), `operator` (the operator and access tokens with
+//! security requirement; an authenticated operation whose credential is not
+//! the bearer token says which with `security(...)`), `operator` (the operator and access tokens with
 //! the scope), `users` (also signed-in users, whose organisation role the
 //! handler checks) and `gateway_keys` (also tenant gateway keys).
 
@@ -114,6 +115,7 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let mut kind: Option<Tokens> = None;
     let mut area: Option<Tokens> = None;
     let mut shows_secret = false;
+    let mut security: Option<Span> = None;
     let mut rest: Vec<Tokens> = Vec::new();
     for seg in it {
         let span = span_of(&seg);
@@ -142,13 +144,14 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                     "the path is the second argument and the operation id is `id`",
                 ))
             }
-            Some((k, _)) if k == "security" => {
-                return Err(Error::new(
-                    span,
-                    "security follows from `callers` (public operations need no credentials)",
-                ))
+            _ => {
+                // `security(...)` names the credential an authenticated
+                // operation takes when it is not the bearer token.
+                if matches!(seg.first(), Some(TokenTree::Ident(i)) if i == "security") {
+                    security = Some(span);
+                }
+                rest.push(seg.into_iter().collect());
             }
-            _ => rest.push(seg.into_iter().collect()),
         }
     }
     let id = id.ok_or_else(|| Error::new(method.span(), "missing `id = \"<operationId>\"`"))?;
@@ -159,6 +162,12 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         )
     })?;
     let callers = format_ident!("{}", callers);
+    if let (Some(span), true) = (security, callers == "Public") {
+        return Err(Error::new(
+            span,
+            "a public operation takes no credentials: `callers = public` documents that",
+        ));
+    }
     let security = (callers == "Public").then(|| quote!(security(()),));
     let method_upper = method.to_string().to_ascii_uppercase();
     let kind = kind.unwrap_or_else(|| quote!(""));

@@ -4,7 +4,7 @@
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, OpenApi as Doc, Ref, RefOr, Response, ResponseBuilder, SecurityRequirement,
     Server,
@@ -26,8 +26,8 @@ pub fn document() -> Doc {
     doc.info.description = Some(
         "One API for multi-tenant AI agent platforms: tenants (agent pods), policies, catalogs, \
          tokens, budgets and audit. Conventions (envelopes, errors, pagination, idempotency, \
-         ETags) are in API.md; every route except the public ones needs \
-         `Authorization: Bearer <token>`."
+         ETags) are in the repository's docs/API.md; every operation except the public ones \
+         needs `Authorization: Bearer <token>` (or the session cookie where it declares it)."
             .into(),
     );
     doc.info.license = None;
@@ -37,6 +37,16 @@ pub fn document() -> Doc {
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    // The browser session of an OIDC sign-in (`cp_auth::SESSION_COOKIE`):
+    // the credential of the operations that declare it.
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            "__Host-cp_session",
+            "The browser session cookie set by GET /api/v1/auth/callback; cookie-authenticated \
+             writes also need an X-Requested-With header",
+        ))),
     );
     doc.security = Some(vec![SecurityRequirement::new(
         "bearer",
@@ -151,7 +161,9 @@ fn add_standard_responses_to(op: &mut Operation) {
     });
     let applies = |status: &str| match status {
         "400" | "404" | "405" | "500" | "503" => true,
-        "401" => !public,
+        // Authenticated operations may refuse the caller: an access token
+        // without the scope, a user on an operator's operation, a role too low.
+        "401" | "403" => !public,
         "413" | "415" => has_body,
         "409" | "422" => idempotent,
         _ => false,

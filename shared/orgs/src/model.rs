@@ -375,13 +375,13 @@ pub struct OrgInvitationCreate {
     pub expires_in_days: Option<i64>,
 }
 
-/// An optional JSON integer. JSON Schema counts `7.0` as an integer, so an
-/// integral float is accepted too (serde's `i64` refuses it).
+/// An optional JSON integer: absent is `None`, `null` is refused like any
+/// other non-number (the document says integer, not nullable). JSON Schema
+/// counts `7.0` as an integer, so an integral float is accepted too (serde's
+/// `i64` refuses it).
 fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     use serde::de::Error as _;
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
+    let n = serde_json::Number::deserialize(d)?;
     n.as_i64()
         .or_else(|| {
             // Whole floats beyond the valid range are clamped: the range
@@ -476,6 +476,18 @@ mod tests {
         assert_eq!(ok.email, "ada@example.com");
         assert_eq!(ok.role, OrgRole::Admin);
         assert_eq!(ok.expires_in_days, 7);
+        let whole: OrgInvitationCreate = serde_json::from_value(
+            json!({"email": "a@example.com", "role": "admin", "expiresInDays": 3.0}),
+        )
+        .unwrap();
+        assert_eq!(whole.validate().unwrap().expires_in_days, 3);
+    }
+
+    #[test]
+    fn an_explicit_null_lifetime_is_refused() {
+        // The document says integer (not nullable): null is not "absent".
+        let null = json!({"email": "a@example.com", "role": "admin", "expiresInDays": null});
+        assert!(serde_json::from_value::<OrgInvitationCreate>(null).is_err());
     }
 
     #[test]
