@@ -20,7 +20,6 @@ use crate::model::{
     ThirdPartySource,
 };
 use crate::service;
-use cp_platform::resource::Versioned;
 
 cp_macros::route_group! {
     /// The catalog route group.
@@ -63,11 +62,6 @@ cp_macros::route_group! {
 
 fn id(params: &PathParams) -> Result<Uuid, Failure> {
     Ok(path_id(params, "id")?)
-}
-
-fn with_etag<T: serde::Serialize>(mut resp: ApiResponse, v: &Versioned<T>) -> ApiResponse {
-    resp.set_header("etag", v.etag());
-    resp
 }
 
 /// `{id}` of an MCP server, for the OpenAPI document.
@@ -150,7 +144,7 @@ async fn create_mcp_server<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<McpServerInput>(req)?.validate()?;
     let server = service::create_server(ctx, input).await?;
-    Ok(with_etag(ctx.created(&server.view), &server))
+    Ok(ctx.created(&server.view).with_etag(server.etag()))
 }
 
 #[operation(get, "/api/v1/mcp-servers/{id}", id = "getMcpServer", callers = operator,
@@ -167,7 +161,7 @@ async fn get_mcp_server<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let id: Uuid = id(params)?;
     let server = service::get_server(ctx.db(), id).await?;
-    Ok(with_etag(ctx.ok(&server.view), &server))
+    Ok(ctx.ok(&server.view).with_etag(server.etag()))
 }
 
 #[operation(put, "/api/v1/mcp-servers/{id}", id = "replaceMcpServer", callers = operator,
@@ -192,7 +186,7 @@ async fn replace_mcp_server<P: Platform>(
     let id: Uuid = id(params)?;
     let input = parse_body::<McpServerInput>(req)?.validate()?;
     let server = service::replace_server(ctx, req, id, input).await?;
-    Ok(with_etag(ctx.ok(&server.view), &server))
+    Ok(ctx.ok(&server.view).with_etag(server.etag()))
 }
 
 #[operation(delete, "/api/v1/mcp-servers/{id}", id = "deleteMcpServer", callers = operator,
@@ -310,7 +304,7 @@ async fn create_group<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<GroupInput>(req)?.validate(None)?;
     let group = service::create_group(ctx, input).await?;
-    Ok(with_etag(ctx.created(&group.view), &group))
+    Ok(ctx.created(&group.view).with_etag(group.etag()))
 }
 
 #[operation(get, "/api/v1/groups/{id}", id = "getGroup", callers = operator, kind = "group",
@@ -327,7 +321,7 @@ async fn get_group<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let id: Uuid = id(params)?;
     let group = service::get_group(ctx.db(), id).await?;
-    Ok(with_etag(ctx.ok(&group.view), &group))
+    Ok(ctx.ok(&group.view).with_etag(group.etag()))
 }
 
 #[operation(put, "/api/v1/groups/{id}", id = "replaceGroup", callers = operator, kind = "group",
@@ -352,7 +346,7 @@ async fn replace_group<P: Platform>(
     let input = parse_body::<GroupInput>(req)?;
     let group =
         service::replace_group(ctx, req, id, |current| input.validate(Some(current))).await?;
-    Ok(with_etag(ctx.ok(&group.view), &group))
+    Ok(ctx.ok(&group.view).with_etag(group.etag()))
 }
 
 #[operation(delete, "/api/v1/groups/{id}", id = "deleteGroup", callers = operator, kind = "group",
@@ -408,7 +402,7 @@ async fn create_third_party_source<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<SourceInput>(req)?.validate()?;
     let source = service::create_source(ctx, input).await?;
-    Ok(with_etag(ctx.created(&source.view), &source))
+    Ok(ctx.created(&source.view).with_etag(source.etag()))
 }
 
 #[operation(get, "/api/v1/third-party-sources/{id}", id = "getThirdPartySource", callers = operator, kind = "third_party_source",
@@ -425,7 +419,7 @@ async fn get_third_party_source<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let id: Uuid = id(params)?;
     let source = service::get_source(ctx.db(), id).await?;
-    Ok(with_etag(ctx.ok(&source.view), &source))
+    Ok(ctx.ok(&source.view).with_etag(source.etag()))
 }
 
 #[operation(put, "/api/v1/third-party-sources/{id}", id = "replaceThirdPartySource", callers = operator, kind = "third_party_source",
@@ -446,7 +440,7 @@ async fn replace_third_party_source<P: Platform>(
     let id: Uuid = id(params)?;
     let input = parse_body::<SourceInput>(req)?.validate()?;
     let source = service::replace_source(ctx, req, id, input).await?;
-    Ok(with_etag(ctx.ok(&source.view), &source))
+    Ok(ctx.ok(&source.view).with_etag(source.etag()))
 }
 
 #[operation(delete, "/api/v1/third-party-sources/{id}", id = "deleteThirdPartySource", callers = operator, kind = "third_party_source",

@@ -37,7 +37,6 @@ use crate::usage::{
     SeriesPoint, SeriesReport, TenantCost, TenantSeries, TenantSeriesReport, TenantSpend,
     TenantUsageState, UsageBatch, UsageItem, UsageRecord, UsageRecordInput, UsageReport,
 };
-use cp_platform::resource::Versioned;
 
 cp_macros::route_group! {
     /// The gateway route group: provider keys, models, AI budgets, gateway
@@ -131,11 +130,6 @@ fn user(params: &PathParams) -> Result<Uuid, Failure> {
 
 fn provider(params: &PathParams) -> Result<&'static str, Failure> {
     Ok(parse_provider(params.get("provider"))?)
-}
-
-fn with_etag<T: serde::Serialize>(mut resp: ApiResponse, v: &Versioned<T>) -> ApiResponse {
-    resp.set_header("etag", v.etag());
-    resp
 }
 
 /// `{id}` of a model, for the OpenAPI document.
@@ -253,7 +247,7 @@ async fn create_model<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<ModelInput>(req)?.validate()?;
     let model = service::create_model(ctx, input).await?;
-    Ok(with_etag(ctx.created(&model.view), &model))
+    Ok(ctx.created(&model.view).with_etag(model.etag()))
 }
 
 #[operation(get, "/api/v1/models/{id}", id = "getModel", callers = operator,
@@ -270,7 +264,7 @@ async fn get_model<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let id: Uuid = id(params)?;
     let model = service::get_model(ctx.db(), id).await?;
-    Ok(with_etag(ctx.ok(&model.view), &model))
+    Ok(ctx.ok(&model.view).with_etag(model.etag()))
 }
 
 #[operation(put, "/api/v1/models/{id}", id = "replaceModel", callers = operator,
@@ -294,7 +288,7 @@ async fn replace_model<P: Platform>(
     let id: Uuid = id(params)?;
     let input = parse_body::<ModelInput>(req)?.validate()?;
     let model = service::replace_model(ctx, req, id, input).await?;
-    Ok(with_etag(ctx.ok(&model.view), &model))
+    Ok(ctx.ok(&model.view).with_etag(model.etag()))
 }
 
 #[operation(delete, "/api/v1/models/{id}", id = "deleteModel", callers = operator,
@@ -335,7 +329,7 @@ async fn set_model_cache<P: Platform>(
     let id: Uuid = id(params)?;
     let cache = parse_body::<CacheInput>(req)?.validate()?;
     let model = service::set_cache(ctx, req, id, cache).await?;
-    Ok(with_etag(ctx.ok(&model.view), &model))
+    Ok(ctx.ok(&model.view).with_etag(model.etag()))
 }
 
 // ------------------------------------------------------------------ AI budget
@@ -351,9 +345,7 @@ async fn get_global_budget<P: Platform>(
     _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let (budget, etag) = service::get_global(ctx.db()).await?;
-    let mut resp = ctx.ok(&budget);
-    resp.set_header("etag", etag);
-    Ok(resp)
+    Ok(ctx.ok(&budget).with_etag(etag))
 }
 
 #[operation(put, "/api/v1/ai-budget/global", id = "setGlobalBudget", callers = operator, kind = "ai_budget",
@@ -374,9 +366,7 @@ async fn set_global_budget<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let ceiling = parse_body::<GlobalBudgetInput>(req)?.validate()?;
     let (budget, etag) = service::put_global(ctx, req, ceiling).await?;
-    let mut resp = ctx.ok(&budget);
-    resp.set_header("etag", etag);
-    Ok(resp)
+    Ok(ctx.ok(&budget).with_etag(etag))
 }
 
 #[operation(get, "/api/v1/ai-budget/accounts", id = "listAccountBudgets", callers = operator, kind = "ai_budget_account",

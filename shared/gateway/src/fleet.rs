@@ -29,11 +29,6 @@ fn label(params: &PathParams) -> Result<&str, Failure> {
     Ok(name)
 }
 
-fn with_etag(mut resp: ApiResponse, etag: String) -> ApiResponse {
-    resp.set_header("etag", etag);
-    resp
-}
-
 /// Why users get a 403 on these `/tenants/{name}/...` routes.
 const OPERATORS_ONLY: &str = "a tenant's fair-share settings are the platform operator's";
 
@@ -81,7 +76,7 @@ async fn change_tenant<P: Platform>(
     let name = label(params)?;
     let change = change(req)?;
     let (settings, etag) = store::change_settings(ctx, req, name, change).await?;
-    Ok(with_etag(ctx.ok(&settings), etag))
+    Ok(ctx.ok(&settings).with_etag(etag))
 }
 
 #[operation(patch, "/api/v1/tenants/{name}/weight", id = "setTenantWeight", callers = operator, kind = "tenant_fairshare", area = "fairshare",
@@ -205,7 +200,7 @@ pub(crate) async fn create_group<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let group = parse_body::<GroupCreateInput>(req)?.validate()?;
     let group = store::create_group(ctx, group).await?;
-    Ok(with_etag(ctx.created(&group.view), group.etag()))
+    Ok(ctx.created(&group.view).with_etag(group.etag()))
 }
 
 #[operation(patch, "/api/v1/fairshare/groups/{name}/weight", id = "setFairshareGroupWeight", callers = operator, kind = "fairshare_group",
@@ -227,7 +222,7 @@ pub(crate) async fn set_group_weight<P: Platform>(
     let name: &str = label(params)?;
     let weight = parse_body::<WeightInput>(req)?.validate()?;
     let group = store::set_group_weight(ctx, req, name, weight).await?;
-    Ok(with_etag(ctx.ok(&group.view), group.etag()))
+    Ok(ctx.ok(&group.view).with_etag(group.etag()))
 }
 
 // -------------------------------------------------------------------- fleet
@@ -303,7 +298,7 @@ pub(crate) async fn get_capacity<P: Platform>(
     _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let (capacity, etag) = store::get_capacity(ctx.db()).await?;
-    Ok(with_etag(ctx.ok(&capacity), etag))
+    Ok(ctx.ok(&capacity).with_etag(etag))
 }
 
 #[operation(put, "/api/v1/capacity", id = "setCapacity", callers = operator, kind = "gateway_capacity",
@@ -326,7 +321,7 @@ pub(crate) async fn set_capacity<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let max_in_flight = parse_body::<CapacityInput>(req)?.validate()?;
     let (capacity, etag) = store::set_capacity(ctx, req, max_in_flight).await?;
-    Ok(with_etag(ctx.ok(&capacity), etag))
+    Ok(ctx.ok(&capacity).with_etag(etag))
 }
 
 /// Adds the OpenAPI links between a group's operations (by `name`).

@@ -233,6 +233,12 @@ impl ApiResponse {
         self
     }
 
+    /// The response with its resource's entity tag (`ETag`), which a later
+    /// write sends back in `If-Match`.
+    pub fn with_etag(self, etag: impl Into<String>) -> Self {
+        self.with_header("etag", etag)
+    }
+
     /// The first header with this name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -388,15 +388,15 @@ pub(crate) async fn get_me<P: Platform>(
                 _ => None,
             };
             let etag = user.etag();
-            let mut resp = ctx.ok(&Me {
-                kind: "user",
-                access_token_id: None,
-                user: Some(user),
-                session,
-                auth_modes: None,
-            });
-            resp.set_header("etag", etag);
-            return Ok(resp);
+            return Ok(ctx
+                .ok(&Me {
+                    kind: "user",
+                    access_token_id: None,
+                    user: Some(user),
+                    session,
+                    auth_modes: None,
+                })
+                .with_etag(etag));
         }
         Principal::AccessToken(t) => Me {
             kind: "accessToken",
@@ -486,9 +486,7 @@ pub(crate) async fn update_me<P: Platform>(
         throttle::release(ctx.db(), r).await?;
     }
     let etag = user.etag();
-    let mut resp = ctx.ok(&user);
-    resp.set_header("etag", etag);
-    Ok(resp)
+    Ok(ctx.ok(&user).with_etag(etag))
 }
 
 #[operation(delete, "/api/v1/auth/me", id = "deleteMe", callers = users,

@@ -77,12 +77,6 @@ pub(crate) fn user_id_of<P: Platform>(ctx: &RequestContext<'_, P>) -> Option<Str
     ctx.principal.user().map(|u| u.id.clone())
 }
 
-/// A response with the resource's ETag.
-pub(crate) fn with_etag(mut resp: ApiResponse, etag: String) -> ApiResponse {
-    resp.set_header("etag", etag);
-    resp
-}
-
 /// Organisation `org_id` as the caller sees it (with their role).
 pub(crate) async fn read_org<D: Database>(
     db: &D,
@@ -271,7 +265,7 @@ async fn create_org<P: Platform>(
     })
     .await?;
     let etag = org.etag();
-    Ok(with_etag(ctx.created(&org), etag))
+    Ok(ctx.created(&org).with_etag(etag))
 }
 
 #[operation(get, "/api/v1/organizations/{orgId}", id = "getOrganization", callers = users,
@@ -288,7 +282,7 @@ async fn get_org<P: Platform>(
     let access = org_access(ctx.db(), &ctx.principal, &org_id, OrgRole::Viewer).await?;
     let org = read_org(ctx.db(), &access.org_id, user_id_of(ctx).as_deref()).await?;
     let etag = org.etag();
-    Ok(with_etag(ctx.ok(&org), etag))
+    Ok(ctx.ok(&org).with_etag(etag))
 }
 
 #[operation(get, "/api/v1/organizations/{orgId}/events", id = "listOrgEvents", callers = users,

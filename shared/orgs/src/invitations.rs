@@ -21,9 +21,7 @@ use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
 
-use crate::api::{
-    member_insert_error, org_id_of, read_org, with_etag, InvitationPath, OrgPath, TokenPath,
-};
+use crate::api::{member_insert_error, org_id_of, read_org, InvitationPath, OrgPath, TokenPath};
 use crate::members::lock_and_resolve;
 use crate::model::{
     check_token, CreatedOrgInvitation, OrgInvitation, OrgInvitationCreate, Organization,
@@ -334,5 +332,5 @@ pub(crate) async fn accept_invitation<P: Platform>(
     })
     .await?;
     let etag = org.etag();
-    Ok(with_etag(ctx.ok(&org), etag))
+    Ok(ctx.ok(&org).with_etag(etag))
 }

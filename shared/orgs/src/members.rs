@@ -18,7 +18,7 @@ use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, Value};
 use serde_json::json;
 
-use crate::api::{org_id_of, user_id_of, with_etag, MemberPath, OrgPath};
+use crate::api::{org_id_of, user_id_of, MemberPath, OrgPath};
 use crate::model::{OrgMember, OrgMemberUpdate};
 use crate::{rules, sql};
 
@@ -113,7 +113,7 @@ pub(crate) async fn get_member<P: Platform>(
     let access = org_access(ctx.db(), &ctx.principal, &org_id, OrgRole::Viewer).await?;
     let member = read_member(ctx.db(), &access.org_id, &user_id, false).await?;
     let etag = member.etag();
-    Ok(with_etag(ctx.ok(&member), etag))
+    Ok(ctx.ok(&member).with_etag(etag))
 }
 
 #[operation(patch, "/api/v1/organizations/{orgId}/members/{userId}", id = "updateOrgMember", callers = users, kind = "org-member",
@@ -171,7 +171,7 @@ pub(crate) async fn update_member<P: Platform>(
     })
     .await?;
     let etag = member.etag();
-    Ok(with_etag(ctx.ok(&member), etag))
+    Ok(ctx.ok(&member).with_etag(etag))
 }
 
 #[operation(delete, "/api/v1/organizations/{orgId}/members/{userId}", id = "removeOrgMember", callers = users, kind = "org-member",

@@ -14,7 +14,7 @@ use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::Required;
 use utoipa::IntoParams;
 
-use crate::model::{policy_name, policy_name_schema, Policy, PolicyCreate, PolicyInput, PolicyRow};
+use crate::model::{policy_name, policy_name_schema, Policy, PolicyCreate, PolicyInput};
 use crate::service;
 
 cp_macros::route_group! {
@@ -59,11 +59,6 @@ impl IntoParams for PolicyPath {
     }
 }
 
-fn with_etag(mut resp: ApiResponse, row: &PolicyRow) -> ApiResponse {
-    resp.set_header("etag", row.etag());
-    resp
-}
-
 #[operation(get, "/api/v1/policies", id = "listPolicies", callers = operator,
     tag = "policies",
     summary = "List access policies (keyset pagination, oldest first)",
@@ -97,7 +92,7 @@ async fn create_policy<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<PolicyInput>(req)?.validate(None)?;
     let row = service::create(ctx, input).await?;
-    Ok(with_etag(ctx.created(&row.policy), &row))
+    Ok(ctx.created(&row.policy).with_etag(row.etag()))
 }
 
 #[operation(get, "/api/v1/policies/{name}", id = "getPolicy", callers = operator,
@@ -112,7 +107,7 @@ async fn get_policy<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let name: &str = path_name(params)?;
     let row = service::get(ctx.db(), name).await?;
-    Ok(with_etag(ctx.ok(&row.policy), &row))
+    Ok(ctx.ok(&row.policy).with_etag(row.etag()))
 }
 
 #[operation(put, "/api/v1/policies/{name}", id = "updatePolicy", callers = operator,
@@ -133,7 +128,7 @@ async fn update_policy<P: Platform>(
     let name: &str = path_name(params)?;
     let input = parse_body::<PolicyInput>(req)?.validate(Some(name))?;
     let row = service::update(ctx, req, input).await?;
-    Ok(with_etag(ctx.ok(&row.policy), &row))
+    Ok(ctx.ok(&row.policy).with_etag(row.etag()))
 }
 
 #[operation(delete, "/api/v1/policies/{name}", id = "deletePolicy", callers = operator,

@@ -70,11 +70,6 @@ impl IntoParams for NameQuery {
     }
 }
 
-fn with_etag(mut resp: ApiResponse, etag: &str) -> ApiResponse {
-    resp.set_header("etag", etag);
-    resp
-}
-
 #[operation(get, "/api/v1/skills/catalog", id = "listSkillBundles", callers = operator,
     tag = "skills",
     summary = "List skill bundles with entitlements and promotion history (keyset pagination, oldest first)",
@@ -113,7 +108,7 @@ async fn create_skill_bundle<P: Platform>(
     let input = parse_body::<SkillBundleCreate>(req)?.validate()?;
     let id = service::create(ctx, input).await?;
     let (bundle, etag) = service::get(ctx.db(), &id).await?;
-    Ok(with_etag(ctx.created(&bundle), &etag))
+    Ok(ctx.created(&bundle).with_etag(&etag))
 }
 
 #[operation(get, "/api/v1/skills/catalog/{id}", id = "getSkillBundle", callers = operator,
@@ -130,7 +125,7 @@ async fn get_skill_bundle<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let id: &str = &bundle_id(params)?;
     let (bundle, etag) = service::get(ctx.db(), id).await?;
-    Ok(with_etag(ctx.ok(&bundle), &etag))
+    Ok(ctx.ok(&bundle).with_etag(&etag))
 }
 
 #[operation(put, "/api/v1/skills/catalog/{id}", id = "updateSkillBundle", callers = operator,
@@ -153,7 +148,7 @@ async fn update_skill_bundle<P: Platform>(
     let input = parse_body::<SkillBundleUpdate>(req)?.validate()?;
     service::update(ctx, req, id, input).await?;
     let (bundle, etag) = service::get(ctx.db(), id).await?;
-    Ok(with_etag(ctx.ok(&bundle), &etag))
+    Ok(ctx.ok(&bundle).with_etag(&etag))
 }
 
 #[operation(delete, "/api/v1/skills/catalog/{id}", id = "deleteSkillBundle", callers = operator,

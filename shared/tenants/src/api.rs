@@ -138,11 +138,6 @@ impl IntoParams for TenantPath {
     }
 }
 
-pub(crate) fn with_etag(mut resp: ApiResponse, row: &TenantRow) -> ApiResponse {
-    resp.set_header("etag", row.etag());
-    resp
-}
-
 #[operation(get, "/api/v1/tenants", id = "listTenants", callers = users,
     tag = "tenants",
     summary = "List tenants (keyset pagination, oldest first; users see their organisations' tenants)",
@@ -180,7 +175,7 @@ async fn create_tenant<P: Platform>(
     let input = parse_body::<TenantInput>(req)?.validate(None)?;
     authorize_write(ctx, None, &input, None, None).await?;
     let row = service::create(ctx, input, None).await?;
-    Ok(with_etag(ctx.created(&row.tenant), &row))
+    Ok(ctx.created(&row.tenant).with_etag(row.etag()))
 }
 
 #[operation(get, "/api/v1/tenants/{name}", id = "getTenant", callers = users,
@@ -198,7 +193,7 @@ async fn get_tenant<P: Platform>(
     let name: &str = path_name(params)?;
     let row = guard(ctx, name, OrgRole::Viewer).await?;
     let row = service::refresh(ctx, row).await?;
-    Ok(with_etag(ctx.ok(&row.tenant), &row))
+    Ok(ctx.ok(&row.tenant).with_etag(row.etag()))
 }
 
 #[operation(put, "/api/v1/tenants/{name}", id = "updateTenant", callers = users,
@@ -223,7 +218,7 @@ async fn update_tenant<P: Platform>(
     let org_id = current.tenant.organization_id.clone();
     authorize_write(ctx, writer, &input, Some(&current), org_id.as_deref()).await?;
     let row = service::update(ctx, req, input, &current).await?;
-    Ok(with_etag(ctx.ok(&row.tenant), &row))
+    Ok(ctx.ok(&row.tenant).with_etag(row.etag()))
 }
 
 #[operation(delete, "/api/v1/tenants/{name}", id = "deleteTenant", callers = users,
@@ -270,7 +265,7 @@ async fn suspend_tenant<P: Platform>(
     let name: &str = path_name(params)?;
     guard(ctx, name, OrgRole::Member).await?;
     let row = service::set_suspended(ctx, name, true, None).await?;
-    Ok(with_etag(ctx.ok(&row.tenant), &row))
+    Ok(ctx.ok(&row.tenant).with_etag(row.etag()))
 }
 
 #[operation(post, "/api/v1/tenants/{name}/resume", id = "resumeTenant", callers = users,
@@ -290,7 +285,7 @@ async fn resume_tenant<P: Platform>(
     let name: &str = path_name(params)?;
     guard(ctx, name, OrgRole::Member).await?;
     let row = service::set_suspended(ctx, name, false, None).await?;
-    Ok(with_etag(ctx.ok(&row.tenant), &row))
+    Ok(ctx.ok(&row.tenant).with_etag(row.etag()))
 }
 
 fn dataset_name_schema() -> Object {

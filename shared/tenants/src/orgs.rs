@@ -20,7 +20,7 @@ use cp_platform::{Failure, Platform, RequestContext};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
-use crate::api::{include_decommissioned, with_etag, ListFilterQuery};
+use crate::api::{include_decommissioned, ListFilterQuery};
 use crate::lifecycle::Action;
 use crate::model::{Tenant, TenantCreate, TenantInput};
 use crate::service;
@@ -106,7 +106,7 @@ pub(crate) async fn create_organization_tenant<P: Platform>(
         input.owner_id = Some(user.id.clone());
     }
     let row = service::create(ctx, input, Some(&access.org_id)).await?;
-    Ok(with_etag(ctx.created(&row.tenant), &row))
+    Ok(ctx.created(&row.tenant).with_etag(row.etag()))
 }
 
 #[operation(get, "/api/v1/organizations/{orgId}/tenants/{tenantId}", id = "getOrganizationTenant", callers = users,
@@ -126,7 +126,7 @@ pub(crate) async fn get_organization_tenant<P: Platform>(
     let tenant_id = path_id(params, "tenantId")?.to_string();
     let row = service::get_in_org(ctx.db(), &org_id, &tenant_id).await?;
     let row = service::refresh(ctx, row).await?;
-    Ok(with_etag(ctx.ok(&row.tenant), &row))
+    Ok(ctx.ok(&row.tenant).with_etag(row.etag()))
 }
 
 #[operation(post, "/api/v1/organizations/{orgId}/tenants/{tenantId}/suspend", id = "suspendOrganizationTenant", callers = users,
@@ -200,5 +200,5 @@ async fn transition<P: Platform>(
         Action::Resume => service::set_suspended(ctx, name, false, Some(&tenant_id)).await?,
         Action::Decommission => service::decommission(ctx, name, Some(&tenant_id)).await?,
     };
-    Ok(with_etag(ctx.ok(&row.tenant), &row))
+    Ok(ctx.ok(&row.tenant).with_etag(row.etag()))
 }
