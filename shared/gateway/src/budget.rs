@@ -17,32 +17,10 @@ pub const MAX_CEILING: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false,
 /// OpenAPI pattern of a ceiling (what [`parse_ceiling`] accepts).
 pub const CEILING_PATTERN: &str = "^0*([0-9]{1,9}(\\.[0-9]{1,6})?|1000000000(\\.0{1,6})?)$";
 
-/// Parses a monthly ceiling: a plain decimal string (digits, at most one
-/// '.', no sign or exponent), at most [`CEILING_SCALE`] fractional digits,
-/// at most [`MAX_CEILING`].
+/// Parses a monthly ceiling ([`crate::money::parse_amount`] with
+/// [`CEILING_SCALE`] and [`MAX_CEILING`]).
 pub fn parse_ceiling(text: &str) -> Result<Decimal, String> {
-    let plain = !text.is_empty()
-        && text.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && text.chars().filter(|&c| c == '.').count() <= 1
-        && !text.starts_with('.')
-        && !text.ends_with('.');
-    if !plain {
-        return Err(format!(
-            "{text:?} is not a decimal amount like \"250.00\" (digits, at most one '.', no sign or exponent)"
-        ));
-    }
-    let value: Decimal = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a decimal amount"))?;
-    if value.scale() > CEILING_SCALE {
-        return Err(format!(
-            "{text:?} has more than {CEILING_SCALE} fractional digits"
-        ));
-    }
-    if value > MAX_CEILING {
-        return Err(format!("{text:?} exceeds the maximum of {MAX_CEILING}"));
-    }
-    Ok(value)
+    crate::money::parse_amount(text, CEILING_SCALE, MAX_CEILING, "250.00")
 }
 
 fn ceiling_schema(nullable: bool, description: &str) -> Object {

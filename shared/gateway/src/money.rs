@@ -15,10 +15,22 @@ pub const PRICE_SCALE: u32 = 6;
 /// The largest accepted price per million tokens.
 pub const MAX_PRICE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 
-/// Parses a price per million tokens: a plain decimal string, not negative,
-/// at most [`PRICE_SCALE`] fractional digits, at most [`MAX_PRICE`]. The
-/// error says what is wrong (callers put it under the field's name).
+/// Parses a price per million tokens ([`parse_amount`] with
+/// [`PRICE_SCALE`] and [`MAX_PRICE`]).
 pub fn parse_price(text: &str) -> Result<Decimal, String> {
+    parse_amount(text, PRICE_SCALE, MAX_PRICE, "3.00")
+}
+
+/// Parses an amount of money: a plain decimal string (digits, at most one
+/// '.', no sign or exponent), not negative, at most `scale` fractional
+/// digits, at most `max`. The error says what is wrong (callers put it
+/// under the field's name); `example` shows a good value.
+pub fn parse_amount(
+    text: &str,
+    scale: u32,
+    max: Decimal,
+    example: &str,
+) -> Result<Decimal, String> {
     let plain = !text.is_empty()
         && text.chars().all(|c| c.is_ascii_digit() || c == '.')
         && text.chars().filter(|&c| c == '.').count() <= 1
@@ -26,19 +38,17 @@ pub fn parse_price(text: &str) -> Result<Decimal, String> {
         && !text.ends_with('.');
     if !plain {
         return Err(format!(
-            "{text:?} is not a decimal amount like \"3.00\" (digits, at most one '.', no sign or exponent)"
+            "{text:?} is not a decimal amount like \"{example}\" (digits, at most one '.', no sign or exponent)"
         ));
     }
     let value: Decimal = text
         .parse()
         .map_err(|_| format!("{text:?} is not a decimal amount"))?;
-    if value.scale() > PRICE_SCALE {
-        return Err(format!(
-            "{text:?} has more than {PRICE_SCALE} fractional digits"
-        ));
+    if value.scale() > scale {
+        return Err(format!("{text:?} has more than {scale} fractional digits"));
     }
-    if value > MAX_PRICE {
-        return Err(format!("{text:?} exceeds the maximum of {MAX_PRICE}"));
+    if value > max {
+        return Err(format!("{text:?} exceeds the maximum of {max}"));
     }
     Ok(value)
 }
