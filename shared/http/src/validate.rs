@@ -29,6 +29,49 @@ impl Validator {
         }
     }
 
+    /// Refuses each of `fields` (name, present) the client sent although
+    /// the server owns it.
+    pub fn read_only(&mut self, fields: &[(&str, bool)]) {
+        for (field, present) in fields {
+            if *present {
+                self.error(*field, "is read-only");
+            }
+        }
+    }
+
+    /// The key of a resource named in its path on update (`PUT /x/{name}`)
+    /// and in its body on create: on a create (`path` None) the body's
+    /// `field`, required and checked by `valid`; on an update the path's,
+    /// which the body may repeat but not change.
+    pub fn key(
+        &mut self,
+        field: &str,
+        path: Option<&str>,
+        body: Option<String>,
+        valid: impl Fn(&str) -> Result<(), String>,
+    ) -> String {
+        match (path, body) {
+            (None, None) => {
+                self.error(field, "is required");
+                String::new()
+            }
+            (None, Some(given)) => {
+                if let Err(msg) = valid(&given) {
+                    self.error(field, msg);
+                }
+                given
+            }
+            (Some(path), Some(given)) if given != path => {
+                self.error(
+                    field,
+                    "cannot be changed; it must equal the name in the path",
+                );
+                path.to_owned()
+            }
+            (Some(path), _) => path.to_owned(),
+        }
+    }
+
     /// A DNS-1123 label (Kubernetes object names of our CRDs).
     pub fn dns_label(&mut self, field: &str, value: &str) {
         if let Err(msg) = dns_label(value) {

@@ -345,34 +345,11 @@ impl PolicyInput {
     /// Validates a create (`path_name` None) or an update of `path_name`.
     pub fn validate(self, path_name: Option<&str>) -> Result<ValidPolicy, ApiError> {
         let mut v = Validator::new();
-        for (field, present) in [
+        v.read_only(&[
             ("createdAt", self.created_at.is_some()),
             ("updatedAt", self.updated_at.is_some()),
-        ] {
-            if present {
-                v.error(field, "is read-only");
-            }
-        }
-        let name = match (path_name, self.name) {
-            (None, None) => {
-                v.error("name", "is required");
-                String::new()
-            }
-            (None, Some(n)) => {
-                if let Err(msg) = policy_name(&n) {
-                    v.error("name", msg);
-                }
-                n
-            }
-            (Some(p), Some(n)) if n != p => {
-                v.error(
-                    "name",
-                    "cannot be changed; it must equal the name in the path",
-                );
-                p.to_owned()
-            }
-            (Some(p), _) => p.to_owned(),
-        };
+        ]);
+        let name = v.key("name", path_name, self.name, policy_name);
         v.text("description", self.description.as_deref(), MAX_DESCRIPTION);
         let subjects = self.subjects.unwrap_or_default();
         let datasets = self.datasets.unwrap_or_default();

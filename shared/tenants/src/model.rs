@@ -342,7 +342,7 @@ impl TenantInput {
     /// Validates a create (`path_name` None) or an update of `path_name`.
     pub fn validate(self, path_name: Option<&str>) -> Result<ValidTenant, ApiError> {
         let mut v = Validator::new();
-        for (field, present) in [
+        v.read_only(&[
             ("phase", self.phase.is_some()),
             ("suspended", self.suspended.is_some()),
             ("ingressHost", self.ingress_host.is_some()),
@@ -352,31 +352,8 @@ impl TenantInput {
             ("organizationId", self.organization_id.is_some()),
             ("state", self.state.is_some()),
             ("decommissionedAt", self.decommissioned_at.is_some()),
-        ] {
-            if present {
-                v.error(field, "is read-only");
-            }
-        }
-        let name = match (path_name, self.name) {
-            (None, None) => {
-                v.error("name", "is required");
-                String::new()
-            }
-            (None, Some(n)) => {
-                if let Err(msg) = tenant_name(&n) {
-                    v.error("name", msg);
-                }
-                n
-            }
-            (Some(p), Some(n)) if n != p => {
-                v.error(
-                    "name",
-                    "cannot be changed; it must equal the name in the path",
-                );
-                p.to_owned()
-            }
-            (Some(p), _) => p.to_owned(),
-        };
+        ]);
+        let name = v.key("name", path_name, self.name, tenant_name);
         let email = self.email.unwrap_or_default();
         if email.is_empty() {
             v.error("email", "is required");
