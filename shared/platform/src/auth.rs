@@ -207,7 +207,11 @@ mod tests {
                 .authorize(Access::Write, GATEWAY_KEY_AREA, callers)
                 .is_err());
         }
-        for area in scopes::AREAS.iter().filter(|a| **a != GATEWAY_KEY_AREA) {
+        for area in scopes::AREAS
+            .iter()
+            .flat_map(|list| list.iter())
+            .filter(|a| **a != GATEWAY_KEY_AREA)
+        {
             assert!(key.authorize(Access::Read, area, ingest).is_err(), "{area}");
             assert!(
                 key.authorize(Access::Write, area, ingest).is_err(),
