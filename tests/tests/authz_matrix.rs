@@ -20,9 +20,10 @@
 //!   (with the request bodies that probe operator- and admin-only tenant
 //!   fields and dataset access); every operator-only row refuses them too;
 //! - a scope-limited access token (`tenants:write`): 403 on every operation
-//!   outside the `tenants` area, which is the operation's declared area, not
-//!   its path's (gateway keys and fair-share settings live under
-//!   `/tenants/{name}/...` but are areas of their own);
+//!   outside the `tenants` area, which is the operation's declared area
+//!   (`x-scope-area` in the document), not its path's (gateway keys and
+//!   fair-share settings live under `/tenants/{name}/...` but are areas of
+//!   their own);
 //! - a tenant gateway key: 403 everywhere but usage ingestion;
 //! - a browser session cookie without the CSRF header: 403 on every write.
 //!
@@ -703,27 +704,14 @@ const ROLES: &[RoleRow] = &[
     ),
 ];
 
-/// The scope area of an operation, as its route declares it.
-fn area(path: &str) -> &str {
-    let first = path
-        .strip_prefix("/api/v1/")
-        .and_then(|p| p.split('/').next())
-        .unwrap_or("");
-    match path {
-        "/api/v1/tenants/{name}/keys" => "keys",
-        "/api/v1/tenants/{name}/weight"
-        | "/api/v1/tenants/{name}/quota"
-        | "/api/v1/tenants/{name}/group" => "fairshare",
-        _ => first,
-    }
-}
-
 /// An operation the API serves, from its OpenAPI document.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Operation {
     method: String,
     path: String,
     public: bool,
+    /// Its scope area, as its declaration states it (`x-scope-area`).
+    area: String,
 }
 
 async fn served_operations() -> Vec<Operation> {
@@ -742,6 +730,7 @@ async fn served_operations() -> Vec<Operation> {
                 method: key.to_uppercase(),
                 path: path.clone(),
                 public: op["security"] == json!([{}]),
+                area: op["x-scope-area"].as_str().unwrap_or_default().to_owned(),
             });
         }
     }
@@ -1028,8 +1017,14 @@ async fn every_operation_has_a_row_and_every_caller_gets_its_status() {
                 cells.push((label.into(), f.request(r, Some(&auth)), 403));
             }
         }
-        // A token scoped to tenants reaches nothing else.
-        if area(r.path) != "tenants" {
+        // A token scoped to tenants reaches nothing else (the operation's
+        // declared area, which for gateway keys and fair-share settings
+        // under /tenants/{name}/... is not `tenants`).
+        let area = served
+            .iter()
+            .find(|o| o.method == r.method && o.path == r.path)
+            .map_or("", |o| o.area.as_str());
+        if area != "tenants" {
             let auth = format!("Bearer {}", f.tenants_token);
             cells.push(("tenants:write token".into(), f.request(r, Some(&auth)), 403));
         }

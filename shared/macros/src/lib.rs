@@ -169,6 +169,29 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         ));
     }
     let security = (callers == "Public").then(|| quote!(security(()),));
+    // Who may call it and its scope area, for clients and for the
+    // authorisation tests, which read them from the document.
+    let extensions = (callers != "Public").then(|| {
+        let who = CALLERS
+            .iter()
+            .find(|(_, variant)| callers == variant)
+            .map_or("", |(name, _)| *name)
+            .replace('_', "-");
+        let declared = area
+            .as_ref()
+            .and_then(|a| syn::parse2::<LitStr>(a.clone()).ok())
+            .map(|a| a.value());
+        let from_path = syn::parse2::<LitStr>(path.clone()).ok().and_then(|p| {
+            p.value()
+                .strip_prefix("/api/v1/")
+                .and_then(|rest| rest.split('/').next())
+                .map(str::to_owned)
+        });
+        let scope_area = declared
+            .or(from_path)
+            .map(|a| quote!(, ("x-scope-area" = json!(#a))));
+        quote!(extensions(("x-callers" = json!(#who)) #scope_area),)
+    });
     let method_upper = method.to_string().to_ascii_uppercase();
     let kind = kind.unwrap_or_else(|| quote!(""));
     let area = area.map_or_else(
@@ -181,7 +204,7 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         id.value()
     );
     Ok(quote! {
-        #[::utoipa::path(#method, path = #path, operation_id = #id, #security #(#rest),*)]
+        #[::utoipa::path(#method, path = #path, operation_id = #id, #security #extensions #(#rest),*)]
         #handler
 
         #[doc = #doc]
