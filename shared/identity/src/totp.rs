@@ -2,13 +2,14 @@
 //! second steps (what authenticator apps use by default), the base32 the
 //! secret is shown in (RFC 4648), and the `otpauth://` URI apps scan.
 //!
-//! Written here on the workspace's `hmac` and a `sha1` of the same
-//! RustCrypto generation rather than pulling a TOTP crate that brings a
-//! second generation of them.
+//! The HOTP computation and base32 are `totp-rs` (on the workspace's
+//! RustCrypto generation: hmac 0.13, sha1 0.11). What stays here is the
+//! policy: the window of one step either side, single use of a step (its
+//! `check` leaves replay to the caller) and the exact URI format.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha1::Sha1;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use subtle::ConstantTimeEq;
+use totp_rs::{Algorithm, Builder, Secret, Totp};
 
 /// Seconds per time step.
 pub const PERIOD_SECS: u64 = 30;
@@ -19,21 +20,28 @@ pub const SECRET_BYTES: usize = 20;
 /// Steps accepted either side of the current one (clock drift).
 pub const WINDOW: u64 = 1;
 
+/// A `totp-rs` generator for `secret` with `digits` digits. Built without
+/// its RFC checks (`build_noncompliant`): the secrets are ours (20 random
+/// bytes), and the RFC 4226 test vectors use 8 digits.
+fn generator(secret: &[u8], digits: u32) -> Totp {
+    Builder::new()
+        .with_algorithm(Algorithm::SHA1)
+        .with_digits(u8::try_from(digits).unwrap_or(6))
+        .with_step_duration(PERIOD_SECS)
+        .with_skew(0)
+        .with_secret(Secret::from(secret))
+        .build_noncompliant()
+}
+
 /// The HOTP value of `secret` at `counter` with `digits` digits (RFC 4226
 /// section 5.3: dynamic truncation, then modulo 10^digits).
 pub fn hotp(secret: &[u8], counter: u64, digits: u32) -> u32 {
-    // HMAC accepts a key of any length, so this cannot fail.
-    let Ok(mut mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(secret) else {
-        return 0;
-    };
-    mac.update(&counter.to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = usize::from(digest[digest.len() - 1] & 0x0f);
-    let binary = (u32::from(digest[offset]) & 0x7f) << 24
-        | u32::from(digest[offset + 1]) << 16
-        | u32::from(digest[offset + 2]) << 8
-        | u32::from(digest[offset + 3]);
-    binary % 10u32.pow(digits)
+    // totp-rs signs `time / step`: the counter's first second is that step.
+    generator(secret, digits)
+        .generate(counter.saturating_mul(PERIOD_SECS))
+        .to_string()
+        .parse()
+        .unwrap_or(0)
 }
 
 /// The time step of a Unix time (RFC 6238: T0 = 0, X = 30).
@@ -43,17 +51,21 @@ pub fn step_at(unix_secs: u64) -> u64 {
 
 /// The 6-digit code of `secret` at time step `step`, zero-padded.
 pub fn code_at(secret: &[u8], step: u64) -> String {
-    format!("{:06}", hotp(secret, step, DIGITS))
+    generator(secret, DIGITS)
+        .generate(step.saturating_mul(PERIOD_SECS))
+        .to_string()
 }
 
 /// Checks `code` against the steps `now_step - 1 ..= now_step + 1`, never
 /// accepting a step at or before `last_step` (each code works once).
 /// Returns the matching step. Every candidate is compared, in constant time,
-/// whichever matches.
+/// whichever matches (`totp-rs`'s `check` stops at the first match and
+/// knows nothing of used steps).
 pub fn verify(secret: &[u8], code: &str, now_step: u64, last_step: Option<u64>) -> Option<u64> {
+    let totp = generator(secret, DIGITS);
     let mut found = None;
     for step in now_step.saturating_sub(WINDOW)..=now_step.saturating_add(WINDOW) {
-        let expected = code_at(secret, step);
+        let expected = totp.generate(step.saturating_mul(PERIOD_SECS)).to_string();
         let same: bool = expected.as_bytes().ct_eq(code.as_bytes()).into();
         let fresh = last_step.is_none_or(|last| step > last);
         if same && fresh && found.is_none() {
@@ -70,60 +82,41 @@ pub fn new_secret() -> Result<[u8; SECRET_BYTES], getrandom::Error> {
     Ok(secret)
 }
 
-const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
 /// RFC 4648 base32, unpadded (as `otpauth://` URIs carry secrets).
 pub fn base32_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    let mut buffer: u64 = 0;
-    let mut bits = 0u32;
-    for &b in bytes {
-        buffer = (buffer << 8) | u64::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
+    Secret::from(bytes).to_base32()
 }
 
 /// Decodes RFC 4648 base32 (case-insensitive, padding and spaces ignored);
 /// `None` for any other character.
 pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let mut buffer: u64 = 0;
-    let mut bits = 0u32;
-    for c in text.bytes().filter(|c| !matches!(c, b'=' | b' ')) {
-        let v = BASE32.iter().position(|a| *a == c.to_ascii_uppercase())?;
-        buffer = (buffer << 5) | v as u64;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((buffer >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
+    let plain: String = text
+        .chars()
+        .filter(|c| !matches!(c, '=' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    Secret::try_from_base32(plain)
+        .ok()
+        .map(|s| s.as_bytes().to_vec())
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters and `@`.
+/// Everything but RFC 3986 unreserved characters and `@` is percent-encoded.
+const LABEL: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@');
+
 fn uri_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'@') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, LABEL).to_string()
 }
 
 /// The key URI authenticator apps scan:
 /// `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`.
+/// Built here rather than with totp-rs's `otpauth` feature: its parameter
+/// order and encoding differ from what this API has always answered, and it
+/// would bring the `url` crate into the component.
 pub fn otpauth_uri(issuer: &str, account: &str, secret_base32: &str) -> String {
     let issuer = uri_encode(issuer);
     format!(
