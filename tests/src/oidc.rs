@@ -48,13 +48,9 @@ pub fn split_url(url: &str) -> (String, String) {
 /// A query parameter of a URL, percent-decoded.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then(|| {
-            String::from_utf8_lossy(&cp_http::request::percent_decode(&v.replace('+', " ")))
-                .into_owned()
-        })
-    })
+    cp_http::request::form_pairs(query.as_bytes())
+        .into_iter()
+        .find_map(|(k, v)| (k == name).then_some(v))
 }
 
 /// `url` with query parameter `name` set to `value` (replaced or added).

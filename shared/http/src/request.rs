@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// HTTP method of an incoming request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -122,14 +124,7 @@ impl ApiRequest {
     /// Decoded query parameters in order. Undecodable pairs are kept with
     /// lossy decoding; validation happens where a parameter is used.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (decode_query_component(k), decode_query_component(v))
-            })
-            .collect()
+        form_pairs(self.query.as_bytes())
     }
 
     /// The first value of a query parameter.
@@ -141,44 +136,29 @@ impl ApiRequest {
     }
 }
 
-fn decode_query_component(raw: &str) -> String {
-    let replaced = raw.replace('+', " ");
-    String::from_utf8_lossy(&percent_decode(&replaced)).into_owned()
-}
+/// The RFC 3986 unreserved characters: what [`percent_encode`] leaves as is.
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-decodes bytes; malformed escapes are kept literally.
 pub fn percent_decode(raw: &str) -> Vec<u8> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
+    percent_decode_str(raw).collect()
 }
 
 /// Percent-encodes a string for use as a path segment or query value
 /// (everything but RFC 3986 unreserved characters).
 pub fn percent_encode(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for b in raw.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(raw, UNRESERVED).to_string()
+}
+
+/// Decodes an `application/x-www-form-urlencoded` string (a query string or
+/// a form body): pairs in order, `+` as a space, malformed escapes kept
+/// literally, invalid UTF-8 replaced (lossy).
+pub fn form_pairs(raw: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw).into_owned().collect()
 }
 
 /// A response ready to be written by the runtime adapter.
@@ -270,6 +250,24 @@ mod tests {
         assert_eq!(percent_decode("%zz"), b"%zz");
         assert_eq!(percent_decode("%ff"), vec![0xff]);
         assert_eq!(percent_encode("a b/é"), "a%20b%2F%C3%A9");
+        assert_eq!(
+            percent_encode("AZaz09-._~!*'()"),
+            "AZaz09-._~%21%2A%27%28%29"
+        );
+    }
+
+    #[test]
+    fn form_pairs_decode_plus_and_keep_malformed_escapes() {
+        assert_eq!(
+            form_pairs(b"a=1&&b&c=%zz+x%2B&d=%ff&e=%C3%A9"),
+            [
+                ("a".into(), "1".into()),
+                ("b".into(), String::new()),
+                ("c".into(), "%zz x+".into()),
+                ("d".into(), "\u{fffd}".into()),
+                ("e".into(), "é".into()),
+            ]
+        );
     }
 
     #[test]

@@ -437,16 +437,10 @@ fn form_fields(req: &ApiRequest) -> Result<DeviceDecision, ApiError> {
         ));
     }
     let mut decision = DeviceDecision::default();
-    let body = String::from_utf8_lossy(&req.body);
-    for pair in body.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| {
-            String::from_utf8_lossy(&cp_http::request::percent_decode(&s.replace('+', " ")))
-                .into_owned()
-        };
-        match decode(k).as_str() {
-            "userCode" => decision.user_code = Some(decode(v)),
-            "csrfToken" => decision.csrf_token = Some(decode(v)),
+    for (k, v) in cp_http::request::form_pairs(&req.body) {
+        match k.as_str() {
+            "userCode" => decision.user_code = Some(v),
+            "csrfToken" => decision.csrf_token = Some(v),
             other => return Err(ApiError::invalid(other, "unknown field")),
         }
     }

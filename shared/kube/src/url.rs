@@ -7,21 +7,9 @@
 
 use crate::error::KubeError;
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
 /// Encodes every byte outside `A-Z a-z 0-9 - . _ ~`.
 pub(crate) fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 0x0F)]));
-        }
-    }
-    out
+    cp_http::request::percent_encode(value)
 }
 
 /// Encodes one path segment, refusing values that would address a different
