@@ -3,17 +3,14 @@
 //! are read as microseconds. Child rows are written from one jsonb array per
 //! statement (`WITH ORDINALITY` keeps the request order in `position`).
 
-/// Microseconds since the epoch of a timestamptz column.
-macro_rules! micros {
-    ($col:literal) => {
-        concat!("(extract(epoch FROM ", $col, ") * 1000000)::int8")
-    };
-}
-
 /// The keyset condition after ($2 micros, $3 id).
 macro_rules! after {
     () => {
-        "(created_at, id) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)"
+        concat!(
+            "(created_at, id) > (",
+            cp_store::micros_timestamptz!("$2"),
+            ", $3::text::uuid)"
+        )
     };
 }
 
@@ -30,9 +27,9 @@ macro_rules! server_columns {
     () => {
         concat!(
             "id::text AS id, name, endpoint, transport, description, version, ",
-            micros!("created_at"),
+            cp_store::epoch_micros!("created_at"),
             " AS created_micros, ",
-            micros!("updated_at"),
+            cp_store::epoch_micros!("updated_at"),
             " AS updated_micros"
         )
     };
@@ -98,7 +95,7 @@ macro_rules! credential_columns {
         concat!(
             "id::text AS id, server_id::text AS owner, display_name, brokering_mode, secret_ref, ",
             "value_ciphertext IS NOT NULL AS has_value, value_hint, ",
-            micros!("created_at"),
+            cp_store::epoch_micros!("created_at"),
             " AS created_micros"
         )
     };
@@ -141,8 +138,10 @@ macro_rules! group_columns {
         concat!(
             "g.id::text AS id, g.name, g.description, g.version, ",
             "(SELECT count(*) FROM group_members m WHERE m.group_id = g.id) AS member_count, ",
-            "(extract(epoch FROM g.created_at) * 1000000)::int8 AS created_micros, ",
-            "(extract(epoch FROM g.updated_at) * 1000000)::int8 AS updated_micros"
+            cp_store::epoch_micros!("g.created_at"),
+            " AS created_micros, ",
+            cp_store::epoch_micros!("g.updated_at"),
+            " AS updated_micros"
         )
     };
 }
@@ -165,7 +164,9 @@ pub(crate) const GROUP_LIST_FIRST: &str = concat!(
 pub(crate) const GROUP_LIST_AFTER: &str = concat!(
     "SELECT ",
     group_columns!(),
-    " FROM groups g WHERE (g.created_at, g.id) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)",
+    " FROM groups g WHERE (g.created_at, g.id) > (",
+    cp_store::micros_timestamptz!("$2"),
+    ", $3::text::uuid)",
     " ORDER BY g.created_at, g.id LIMIT $1"
 );
 pub(crate) const GROUP_INSERT: &str =
@@ -213,8 +214,10 @@ macro_rules! source_columns {
         concat!(
             "s.id::text AS id, s.name, s.type, s.url, s.description, s.version, ",
             "(SELECT count(*) FROM third_party_items i WHERE i.source_id = s.id) AS item_count, ",
-            "(extract(epoch FROM s.created_at) * 1000000)::int8 AS created_micros, ",
-            "(extract(epoch FROM s.updated_at) * 1000000)::int8 AS updated_micros"
+            cp_store::epoch_micros!("s.created_at"),
+            " AS created_micros, ",
+            cp_store::epoch_micros!("s.updated_at"),
+            " AS updated_micros"
         )
     };
 }
@@ -237,7 +240,9 @@ pub(crate) const SOURCE_LIST_FIRST: &str = concat!(
 pub(crate) const SOURCE_LIST_AFTER: &str = concat!(
     "SELECT ",
     source_columns!(),
-    " FROM third_party_sources s WHERE (s.created_at, s.id) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)",
+    " FROM third_party_sources s WHERE (s.created_at, s.id) > (",
+    cp_store::micros_timestamptz!("$2"),
+    ", $3::text::uuid)",
     " ORDER BY s.created_at, s.id LIMIT $1"
 );
 pub(crate) const SOURCE_INSERT: &str =

@@ -26,13 +26,6 @@ use crate::fleet_model::{
 /// Cursor scope of `GET /fairshare/groups`.
 pub(crate) const GROUPS_SCOPE: &str = "fairshare-groups";
 
-/// Microseconds since the epoch of a timestamptz column.
-macro_rules! micros {
-    ($col:literal) => {
-        concat!("(extract(epoch FROM ", $col, ") * 1000000)::int8")
-    };
-}
-
 /// Whether an instance is live: seen within the liveness window (`$n`,
 /// seconds, passed as [`EXPIRES_AFTER_SECONDS`]).
 macro_rules! live {
@@ -68,7 +61,7 @@ macro_rules! settings_columns {
     () => {
         concat!(
             "tenant_name, weight, tokens_per_minute, group_name, version, ",
-            micros!("updated_at"),
+            cp_store::epoch_micros!("updated_at"),
             " AS updated_micros"
         )
     };
@@ -200,9 +193,9 @@ macro_rules! group_columns {
     () => {
         concat!(
             "g.name, g.weight, g.version, ",
-            micros!("g.created_at"),
+            cp_store::epoch_micros!("g.created_at"),
             " AS created_micros, ",
-            micros!("g.updated_at"),
+            cp_store::epoch_micros!("g.updated_at"),
             " AS updated_micros, ",
             "(SELECT count(*) FROM tenant_fairshare f WHERE f.group_name = g.name) AS member_count"
         )
@@ -218,7 +211,9 @@ const GROUP_LIST_AFTER: &str = concat!(
     "SELECT ",
     group_columns!(),
     " FROM fairshare_groups g WHERE (g.created_at, g.name) >
-        (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3)
+        (",
+    cp_store::micros_timestamptz!("$2"),
+    ", $3)
     ORDER BY g.created_at, g.name LIMIT $1"
 );
 const GROUP_GET: &str = concat!(
@@ -350,7 +345,7 @@ macro_rules! capacity_columns {
     () => {
         concat!(
             "max_in_flight, version, ",
-            micros!("updated_at"),
+            cp_store::epoch_micros!("updated_at"),
             " AS updated_micros"
         )
     };
@@ -389,7 +384,7 @@ fn decode_capacity(r: &Row) -> Result<CapacityRow, DbError> {
 
 const LIVE_INSTANCES: &str = concat!(
     "SELECT i.instance_id, i.max_in_flight, ",
-    micros!("i.last_seen_at"),
+    cp_store::epoch_micros!("i.last_seen_at"),
     " AS last_seen_micros,
         COALESCE(sum(l.in_flight), 0)::int8 AS in_flight,
         COALESCE(sum(l.queued), 0)::int8 AS queued
@@ -614,7 +609,11 @@ pub(crate) async fn live<D: Database>(db: &D) -> Result<FleetLive, Failure> {
 }
 
 /// The snapshot's time.
-const NOW: &str = concat!("SELECT ", micros!("now()"), " AS now_micros");
+const NOW: &str = concat!(
+    "SELECT ",
+    cp_store::epoch_micros!("now()"),
+    " AS now_micros"
+);
 
 const STATS: &str = concat!(
     "WITH live AS (SELECT instance_id FROM gateway_instances WHERE ",

@@ -43,20 +43,13 @@ pub const KEY_NAME_PATTERN: &str = concat!(
 
 // ------------------------------------------------------------------ queries
 
-/// Microseconds since the epoch of a timestamptz column (NULL stays NULL).
-macro_rules! micros {
-    ($col:literal) => {
-        concat!("(extract(epoch FROM ", $col, ") * 1000000)::int8")
-    };
-}
-
 macro_rules! key_columns {
     () => {
         concat!(
             "id::text AS id, tenant_name, name, key_prefix, disabled, ",
-            micros!("created_at"),
+            cp_store::epoch_micros!("created_at"),
             " AS created_micros, ",
-            micros!("last_used_at"),
+            cp_store::epoch_micros!("last_used_at"),
             " AS last_used_micros"
         )
     };
@@ -76,7 +69,9 @@ const KEY_LIST_AFTER: &str = concat!(
     "SELECT ",
     key_columns!(),
     " FROM gateway_keys WHERE (created_at, id) >
-        (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)
+        (",
+    cp_store::micros_timestamptz!("$2"),
+    ", $3::text::uuid)
     ORDER BY created_at, id LIMIT $1"
 );
 /// One tenant's keys, on `gateway_keys_tenant` (`$2` the tenant).
@@ -90,7 +85,9 @@ const KEY_LIST_TENANT_AFTER: &str = concat!(
     "SELECT ",
     key_columns!(),
     " FROM gateway_keys WHERE tenant_name = $4 AND (created_at, id) >
-        (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)
+        (",
+    cp_store::micros_timestamptz!("$2"),
+    ", $3::text::uuid)
     ORDER BY created_at, id LIMIT $1"
 );
 const KEY_DELETE: &str =

@@ -3,18 +3,11 @@
 //! as text (`numeric` is cast both ways, so amounts are exact), times are
 //! read as microseconds.
 
-/// Microseconds since the epoch of a timestamptz column.
-macro_rules! micros {
-    ($col:literal) => {
-        concat!("(extract(epoch FROM ", $col, ") * 1000000)::int8")
-    };
-}
-
 // -------------------------------------------------------------- provider keys
 
 pub(crate) const PROVIDER_KEYS: &str = concat!(
     "SELECT provider, key_hint, ",
-    micros!("updated_at"),
+    cp_store::epoch_micros!("updated_at"),
     " AS updated_micros FROM provider_keys"
 );
 /// Sets or replaces a key; `replaced` says which.
@@ -24,7 +17,7 @@ pub(crate) const PROVIDER_KEY_UPSERT: &str = concat!(
     ON CONFLICT (provider) DO UPDATE SET ciphertext = EXCLUDED.ciphertext,
         nonce = EXCLUDED.nonce, key_hint = EXCLUDED.key_hint, updated_at = now()
     RETURNING provider, key_hint, (xmax::text <> '0') AS replaced, ",
-    micros!("k.updated_at"),
+    cp_store::epoch_micros!("k.updated_at"),
     " AS updated_micros"
 );
 pub(crate) const PROVIDER_KEY_DELETE: &str =
@@ -40,9 +33,9 @@ macro_rules! model_columns {
             "output_price_per_million::text AS output_price, ",
             "cached_input_price_per_million::text AS cached_input_price, ",
             "cache_enabled, cache_ttl_seconds, cache_max_entries, version, ",
-            micros!("created_at"),
+            cp_store::epoch_micros!("created_at"),
             " AS created_micros, ",
-            micros!("updated_at"),
+            cp_store::epoch_micros!("updated_at"),
             " AS updated_micros"
         )
     };
@@ -68,7 +61,9 @@ pub(crate) const MODEL_LIST_AFTER: &str = concat!(
     "SELECT ",
     model_columns!(),
     " FROM models WHERE (created_at, id) > ",
-    "(timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)",
+    "(",
+    cp_store::micros_timestamptz!("$2"),
+    ", $3::text::uuid)",
     " ORDER BY created_at, id LIMIT $1"
 );
 pub(crate) const MODEL_INSERT: &str = concat!(
@@ -100,7 +95,7 @@ pub(crate) const MODEL_DELETE: &str = "DELETE FROM models WHERE id = $1::text::u
 
 pub(crate) const GLOBAL_GET: &str = concat!(
     "SELECT monthly_ceiling::text AS monthly_ceiling, version, ",
-    micros!("updated_at"),
+    cp_store::epoch_micros!("updated_at"),
     " AS updated_micros FROM ai_budget_global WHERE id"
 );
 /// Locks the global row (creating it first if need be) for a write.
@@ -108,14 +103,14 @@ pub(crate) const GLOBAL_ENSURE: &str =
     "INSERT INTO ai_budget_global (id, version) VALUES (true, 0) ON CONFLICT (id) DO NOTHING";
 pub(crate) const GLOBAL_GET_FOR_UPDATE: &str = concat!(
     "SELECT monthly_ceiling::text AS monthly_ceiling, version, ",
-    micros!("updated_at"),
+    cp_store::epoch_micros!("updated_at"),
     " AS updated_micros FROM ai_budget_global WHERE id FOR UPDATE"
 );
 pub(crate) const GLOBAL_UPDATE: &str = concat!(
     "UPDATE ai_budget_global SET monthly_ceiling = $1::text::numeric,
         version = version + 1, updated_at = now()
     WHERE id RETURNING monthly_ceiling::text AS monthly_ceiling, version, ",
-    micros!("updated_at"),
+    cp_store::epoch_micros!("updated_at"),
     " AS updated_micros"
 );
 
@@ -123,9 +118,9 @@ macro_rules! account_columns {
     () => {
         concat!(
             "a.user_id::text AS user_id, u.email, a.monthly_ceiling::text AS monthly_ceiling, ",
-            micros!("a.created_at"),
+            cp_store::epoch_micros!("a.created_at"),
             " AS created_micros, ",
-            micros!("a.updated_at"),
+            cp_store::epoch_micros!("a.updated_at"),
             " AS updated_micros"
         )
     };
@@ -142,7 +137,9 @@ pub(crate) const ACCOUNT_LIST_AFTER: &str = concat!(
     account_columns!(),
     " FROM ai_budget_accounts a JOIN users u ON u.id = a.user_id
     WHERE (a.created_at, a.user_id) >
-        (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)
+        (",
+    cp_store::micros_timestamptz!("$2"),
+    ", $3::text::uuid)
     ORDER BY a.created_at, a.user_id LIMIT $1"
 );
 /// The user, locked so it cannot be deleted before the ceiling is written.

@@ -290,9 +290,12 @@ async fn browser_user<P: Platform>(
 }
 
 /// A grant by user code, locked; `live` is false once expired.
-const GRANT_BY_USER_CODE: &str = "SELECT id::text AS id, status, expires_at > now() AS live,
-        (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros
-    FROM device_grants WHERE user_code = $1 FOR UPDATE";
+const GRANT_BY_USER_CODE: &str = concat!(
+    "SELECT id::text AS id, status, expires_at > now() AS live, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros
+    FROM device_grants WHERE user_code = $1 FOR UPDATE"
+);
 
 /// Why a grant cannot be decided: as an error or a 410 response.
 fn undecidable(ctx_request_id: &str, status: &str, live: bool) -> Result<ApiResponse, Failure> {

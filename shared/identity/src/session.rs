@@ -41,10 +41,14 @@ pub struct SessionInfo {
     pub expires_at: String,
 }
 
-const SESSION_INFO: &str = "SELECT email, issuer,
-        (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
-        (extract(epoch FROM expires_at) * 1000000)::int8 AS expires_micros
-    FROM user_sessions WHERE id = $1::text::uuid";
+const SESSION_INFO: &str = concat!(
+    "SELECT email, issuer, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros, ",
+    cp_store::epoch_micros!("expires_at"),
+    " AS expires_micros
+    FROM user_sessions WHERE id = $1::text::uuid"
+);
 
 /// Stores a session ($1 id, $2 cookie digest, $3 user, $4 verified email,
 /// $5 issuer, $6 lifetime in seconds).

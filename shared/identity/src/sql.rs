@@ -1,10 +1,15 @@
 //! The identity group's named queries (cp-store conventions).
 
 /// Columns of an access token row, as [`crate::model::AccessToken::from_row`] reads them.
-const TOKEN_COLUMNS: &str = "id::text AS id, name, token_prefix, scopes, created_by,
-    (extract(epoch FROM expires_at) * 1000000)::int8 AS expires_micros,
-    (extract(epoch FROM last_used_at) * 1000000)::int8 AS last_used_micros,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros";
+const TOKEN_COLUMNS: &str = concat!(
+    "id::text AS id, name, token_prefix, scopes, created_by, ",
+    cp_store::epoch_micros!("expires_at"),
+    " AS expires_micros, ",
+    cp_store::epoch_micros!("last_used_at"),
+    " AS last_used_micros, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros"
+);
 
 /// First page, keyset order (created_at, id) on `access_tokens_keyset`.
 pub(crate) fn list_first() -> String {
@@ -15,8 +20,9 @@ pub(crate) fn list_first() -> String {
 pub(crate) fn list_after() -> String {
     format!(
         "SELECT {TOKEN_COLUMNS} FROM access_tokens
-         WHERE (created_at, id) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)
-         ORDER BY created_at, id LIMIT $1"
+         WHERE (created_at, id) > ({p2_time}, $3::text::uuid)
+         ORDER BY created_at, id LIMIT $1",
+        p2_time = cp_store::micros_timestamptz!("$2")
     )
 }
 
@@ -30,28 +36,36 @@ pub(crate) fn insert() -> String {
              (id, name, token_prefix, token_hash, scopes, created_by, expires_at, parent_id)
          VALUES ($1::text::uuid, $2, $3, $4, $5, $6,
              COALESCE(now() + $7::int8 * interval '1 day',
-                      timestamptz 'epoch' + $9::int8 * interval '1 microsecond'),
+                      {p9_time}),
              $8::text::uuid)
-         RETURNING {TOKEN_COLUMNS}"
+         RETURNING {TOKEN_COLUMNS}",
+        p9_time = cp_store::micros_timestamptz!("$9")
     )
 }
 
 /// The expiry of a live access token ($1 id) in Unix microseconds (NULL:
 /// never), and whether `now() + $2 days` would outlive it.
-pub(crate) const TOKEN_EXPIRY: &str = "SELECT
-        (extract(epoch FROM expires_at) * 1000000)::int8 AS expires_micros,
+pub(crate) const TOKEN_EXPIRY: &str = concat!(
+    "SELECT ",
+    cp_store::epoch_micros!("expires_at"),
+    " AS expires_micros,
         COALESCE(now() + $2::int8 * interval '1 day' > expires_at, false) AS outlives
-    FROM access_tokens WHERE id = $1::text::uuid";
+    FROM access_tokens WHERE id = $1::text::uuid"
+);
 
 /// Revokes a token: its row goes.
 pub(crate) const DELETE: &str =
     "DELETE FROM access_tokens WHERE id = $1::text::uuid RETURNING name";
 
 /// Columns of a user row, as [`crate::account::User::from_row`] reads them.
-const USER_COLUMNS: &str = "id::text AS id, email, display_name,
-    email_verified_at IS NOT NULL AS email_verified, pending_email,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
-    (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros";
+const USER_COLUMNS: &str = concat!(
+    "id::text AS id, email, display_name,
+    email_verified_at IS NOT NULL AS email_verified, pending_email, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros, ",
+    cp_store::epoch_micros!("updated_at"),
+    " AS updated_micros"
+);
 
 /// Creates a user ($1 id, $2 email, $3 display name, $4 password hash).
 pub(crate) fn insert_user() -> String {
@@ -112,9 +126,13 @@ pub(crate) const REVOKE_JTI: &str = "INSERT INTO revoked_tokens (jti, user_id, e
 pub(crate) const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at < now()";
 
 /// Columns of an API key row, as [`crate::account::ApiKey::from_row`] reads them.
-const KEY_COLUMNS: &str = "id::text AS id, name, key_prefix,
-    (extract(epoch FROM last_used_at) * 1000000)::int8 AS last_used_micros,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros";
+const KEY_COLUMNS: &str = concat!(
+    "id::text AS id, name, key_prefix, ",
+    cp_store::epoch_micros!("last_used_at"),
+    " AS last_used_micros, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros"
+);
 
 /// First page of a user's ($2) keys, keyset order on `user_api_keys_keyset`.
 pub(crate) fn keys_first() -> String {
@@ -128,8 +146,9 @@ pub(crate) fn keys_first() -> String {
 pub(crate) fn keys_after() -> String {
     format!(
         "SELECT {KEY_COLUMNS} FROM user_api_keys WHERE user_id = $2::text::uuid
-           AND (created_at, id) > (timestamptz 'epoch' + $3::int8 * interval '1 microsecond', $4::text::uuid)
-         ORDER BY created_at, id LIMIT $1"
+           AND (created_at, id) > ({p3_time}, $4::text::uuid)
+         ORDER BY created_at, id LIMIT $1",
+        p3_time = cp_store::micros_timestamptz!("$3")
     )
 }
 
@@ -158,15 +177,21 @@ pub(crate) fn user_by_key() -> String {
 }
 
 /// A user's ($1) MFA state: `enabled_micros` is NULL while pending.
-pub(crate) const MFA_STATUS: &str =
-    "SELECT (extract(epoch FROM enabled_at) * 1000000)::int8 AS enabled_micros
-     FROM user_mfa WHERE user_id = $1::text::uuid";
+pub(crate) const MFA_STATUS: &str = concat!(
+    "SELECT ",
+    cp_store::epoch_micros!("enabled_at"),
+    " AS enabled_micros
+     FROM user_mfa WHERE user_id = $1::text::uuid"
+);
 
 /// A user's ($1) MFA row with the sealed secret, locked: every code check
 /// of the user runs one at a time.
-pub(crate) const MFA_FOR_UPDATE: &str = "SELECT secret_nonce, secret_ciphertext, last_step,
-        (extract(epoch FROM enabled_at) * 1000000)::int8 AS enabled_micros
-     FROM user_mfa WHERE user_id = $1::text::uuid FOR UPDATE";
+pub(crate) const MFA_FOR_UPDATE: &str = concat!(
+    "SELECT secret_nonce, secret_ciphertext, last_step, ",
+    cp_store::epoch_micros!("enabled_at"),
+    " AS enabled_micros
+     FROM user_mfa WHERE user_id = $1::text::uuid FOR UPDATE"
+);
 
 /// Stores a pending secret ($2 nonce, $3 ciphertext) for user $1, replacing
 /// a pending one; no row when MFA is already enabled.

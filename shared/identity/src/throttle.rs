@@ -153,21 +153,27 @@ const PRUNE: &str = "DELETE FROM auth_throttle WHERE bucket IN (
 
 /// Counts an attempt in bucket $1 (window $2 seconds) in one statement: the
 /// row lock serialises concurrent attempts, so each sees its own count.
-const RESERVE: &str = "INSERT INTO auth_throttle AS t (bucket, window_start, count, expires_at)
+const RESERVE: &str = concat!(
+    "INSERT INTO auth_throttle AS t (bucket, window_start, count, expires_at)
     VALUES ($1, now(), 1, now() + $2::int8 * interval '1 second')
     ON CONFLICT (bucket) DO UPDATE SET
         window_start = CASE WHEN t.expires_at <= now() THEN now() ELSE t.window_start END,
         count = CASE WHEN t.expires_at <= now() THEN 1 ELSE LEAST(t.count + 1, 1000000000) END,
         expires_at = CASE WHEN t.expires_at <= now()
             THEN now() + $2::int8 * interval '1 second' ELSE t.expires_at END
-    RETURNING count::int8 AS count,
-        (extract(epoch FROM window_start) * 1000000)::int8 AS window_micros,
-        GREATEST(ceil(extract(epoch FROM expires_at - now())), 1)::int8 AS retry_secs";
+    RETURNING count::int8 AS count, ",
+    cp_store::epoch_micros!("window_start"),
+    " AS window_micros,
+        GREATEST(ceil(extract(epoch FROM expires_at - now())), 1)::int8 AS retry_secs"
+);
 
 /// Gives back an attempt of bucket $1 in the window that started at $2.
-const RELEASE: &str = "UPDATE auth_throttle SET count = count - 1
+const RELEASE: &str = concat!(
+    "UPDATE auth_throttle SET count = count - 1
     WHERE bucket = $1 AND count > 0
-      AND window_start = timestamptz 'epoch' + $2::int8 * interval '1 microsecond'";
+      AND window_start = ",
+    cp_store::micros_timestamptz!("$2")
+);
 
 /// Counts an attempt of `kind` by `key` (an email, an address): a 429 with
 /// `Retry-After` when it is over the configured limit. Runs outside any

@@ -1,23 +1,16 @@
 //! The orgs group's named queries (cp-store conventions: ids and uuids
 //! cross the port as text, times as microseconds since the epoch).
 
-/// `$n` microseconds as a timestamptz (keyset cursors).
-macro_rules! at_micros {
-    ($n:literal) => {
-        concat!(
-            "(timestamptz 'epoch' + $",
-            $n,
-            "::int8 * interval '1 microsecond')"
-        )
-    };
-}
-
 /// Columns of an organisation, as [`crate::model::Organization::from_row`]
 /// reads them; `m` is the caller's membership row (or none).
-const ORG_COLUMNS: &str = "o.id::text AS id, o.name, o.created_by::text AS created_by, m.role,
-    (SELECT count(*) FROM org_members c WHERE c.org_id = o.id)::int8 AS member_count,
-    (extract(epoch FROM o.created_at) * 1000000)::int8 AS created_micros,
-    (extract(epoch FROM o.updated_at) * 1000000)::int8 AS updated_micros";
+const ORG_COLUMNS: &str = concat!(
+    "o.id::text AS id, o.name, o.created_by::text AS created_by, m.role,
+    (SELECT count(*) FROM org_members c WHERE c.org_id = o.id)::int8 AS member_count, ",
+    cp_store::epoch_micros!("o.created_at"),
+    " AS created_micros, ",
+    cp_store::epoch_micros!("o.updated_at"),
+    " AS updated_micros"
+);
 
 /// One organisation with the role of user $2 (NULL: none).
 pub(crate) fn org_by_id() -> String {
@@ -44,7 +37,7 @@ pub(crate) fn all_after() -> String {
          LEFT JOIN org_members m ON false
          WHERE (o.created_at, o.id) > ({}, $3::text::uuid)
          ORDER BY o.created_at, o.id LIMIT $1",
-        at_micros!(2)
+        cp_store::micros_timestamptz!("$2")
     )
 }
 
@@ -64,7 +57,7 @@ pub(crate) fn mine_after() -> String {
          JOIN org_members m ON m.org_id = o.id AND m.user_id = $2::text::uuid
          WHERE (o.created_at, o.id) > ({}, $4::text::uuid)
          ORDER BY o.created_at, o.id LIMIT $1",
-        at_micros!(3)
+        cp_store::micros_timestamptz!("$3")
     )
 }
 
@@ -83,10 +76,14 @@ pub(crate) const LOCK_OWNERS: &str = "SELECT user_id::text AS user_id FROM org_m
     WHERE org_id = $1::text::uuid AND role = 'owner' ORDER BY user_id FOR UPDATE";
 
 /// Columns of a member, as [`crate::model::OrgMember::from_row`] reads them.
-const MEMBER_COLUMNS: &str = "m.org_id::text AS org_id, m.user_id::text AS user_id,
-    u.email, u.display_name, m.role,
-    (extract(epoch FROM m.created_at) * 1000000)::int8 AS joined_micros,
-    (extract(epoch FROM m.updated_at) * 1000000)::int8 AS updated_micros";
+const MEMBER_COLUMNS: &str = concat!(
+    "m.org_id::text AS org_id, m.user_id::text AS user_id,
+    u.email, u.display_name, m.role, ",
+    cp_store::epoch_micros!("m.created_at"),
+    " AS joined_micros, ",
+    cp_store::epoch_micros!("m.updated_at"),
+    " AS updated_micros"
+);
 
 /// Member $2 of organisation $1.
 pub(crate) fn member() -> String {
@@ -116,7 +113,7 @@ pub(crate) fn members_after() -> String {
         "SELECT {MEMBER_COLUMNS} FROM org_members m JOIN users u ON u.id = m.user_id
          WHERE m.org_id = $2::text::uuid AND (m.created_at, m.user_id) > ({}, $4::text::uuid)
          ORDER BY m.created_at, m.user_id LIMIT $1",
-        at_micros!(3)
+        cp_store::micros_timestamptz!("$3")
     )
 }
 
@@ -134,10 +131,14 @@ pub(crate) const MEMBER_BY_EMAIL: &str = "SELECT m.user_id::text AS user_id, m.r
     WHERE m.org_id = $1::text::uuid AND u.email = $2";
 
 /// Columns of an invitation, as [`crate::model::OrgInvitation::from_row`] reads them.
-const INVITATION_COLUMNS: &str = "id::text AS id, org_id::text AS org_id, email, role, invited_by,
-    (extract(epoch FROM expires_at) * 1000000)::int8 AS expires_micros,
-    expires_at <= now() AS expired,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros";
+const INVITATION_COLUMNS: &str = concat!(
+    "id::text AS id, org_id::text AS org_id, email, role, invited_by, ",
+    cp_store::epoch_micros!("expires_at"),
+    " AS expires_micros,
+    expires_at <= now() AS expired, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros"
+);
 
 /// Deletes the pending invitation of ($1 org, $2 email), if any (re-inviting
 /// replaces it).
@@ -171,7 +172,7 @@ pub(crate) fn invitations_after() -> String {
          WHERE org_id = $2::text::uuid AND accepted_at IS NULL
            AND (created_at, id) > ({}, $4::text::uuid)
          ORDER BY created_at, id LIMIT $1",
-        at_micros!(3)
+        cp_store::micros_timestamptz!("$3")
     )
 }
 
@@ -193,8 +194,11 @@ pub(crate) const MARK_ACCEPTED: &str = "UPDATE org_invitations
     SET accepted_at = now(), accepted_by = $2::text::uuid WHERE id = $1::text::uuid";
 
 /// Columns of an event, as [`crate::model::OrgEventView::from_row`] reads them.
-const EVENT_COLUMNS: &str = "id::text AS id, kind, actor, subject, detail, request_id,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros";
+const EVENT_COLUMNS: &str = concat!(
+    "id::text AS id, kind, actor, subject, detail, request_id, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros"
+);
 
 /// First page of organisation $2's events, newest first (keyset
 /// `org_events_keyset`).
@@ -211,7 +215,7 @@ pub(crate) fn events_after() -> String {
         "SELECT {EVENT_COLUMNS} FROM org_events
          WHERE org_id = $2::text::uuid AND (created_at, id) < ({}, $4::text::uuid)
          ORDER BY created_at DESC, id DESC LIMIT $1",
-        at_micros!(3)
+        cp_store::micros_timestamptz!("$3")
     )
 }
 

@@ -2,9 +2,13 @@
 //! parameters, casts in SQL, times read as microseconds).
 
 /// Columns of a projection row, as [`crate::model::PolicyRow::from_row`] reads them.
-const COLUMNS: &str = "name, spec, kube_uid, kube_resource_version,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
-    (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros";
+const COLUMNS: &str = concat!(
+    "name, spec, kube_uid, kube_resource_version, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros, ",
+    cp_store::epoch_micros!("updated_at"),
+    " AS updated_micros"
+);
 
 /// One policy by name.
 pub(crate) fn get() -> String {
@@ -26,8 +30,9 @@ pub(crate) fn list_first() -> String {
 pub(crate) fn list_after() -> String {
     format!(
         "SELECT {COLUMNS} FROM access_policies
-         WHERE (created_at, name) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3)
-         ORDER BY created_at, name LIMIT $1"
+         WHERE (created_at, name) > ({p2_time}, $3)
+         ORDER BY created_at, name LIMIT $1",
+        p2_time = cp_store::micros_timestamptz!("$2")
     )
 }
 

@@ -3,10 +3,14 @@
 //! microseconds. Sets of ids travel as one jsonb array.
 
 /// Columns of a bundle row, as [`crate::model::BundleRow::from_row`] reads them.
-pub(crate) const SELECT_COLUMNS: &str = "id::text AS id, name, version, digest, scope, stage,
-    description, octet_length(content)::int8 AS content_size, revision,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
-    (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros";
+pub(crate) const SELECT_COLUMNS: &str = concat!(
+    "id::text AS id, name, version, digest, scope, stage,
+    description, octet_length(content)::int8 AS content_size, revision, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros, ",
+    cp_store::epoch_micros!("updated_at"),
+    " AS updated_micros"
+);
 
 /// One bundle by id ($1).
 pub(crate) fn get() -> String {
@@ -31,8 +35,9 @@ pub(crate) fn list_first() -> String {
 pub(crate) fn list_after() -> String {
     format!(
         "SELECT {SELECT_COLUMNS} FROM skill_bundles
-         WHERE (created_at, id) > (timestamptz 'epoch' + $2::int8 * interval '1 microsecond', $3::text::uuid)
-         ORDER BY created_at, id LIMIT $1"
+         WHERE (created_at, id) > ({p2_time}, $3::text::uuid)
+         ORDER BY created_at, id LIMIT $1",
+        p2_time = cp_store::micros_timestamptz!("$2")
     )
 }
 
@@ -49,8 +54,9 @@ pub(crate) fn list_name_after() -> String {
     format!(
         "SELECT {SELECT_COLUMNS} FROM skill_bundles
          WHERE name = $2
-           AND (created_at, id) > (timestamptz 'epoch' + $3::int8 * interval '1 microsecond', $4::text::uuid)
-         ORDER BY created_at, id LIMIT $1"
+           AND (created_at, id) > ({p3_time}, $4::text::uuid)
+         ORDER BY created_at, id LIMIT $1",
+        p3_time = cp_store::micros_timestamptz!("$3")
     )
 }
 
@@ -96,11 +102,15 @@ pub(crate) const EVER_PUBLISHED: &str = "SELECT 1 AS one FROM skill_promotions
     WHERE bundle_id = $1::text::uuid AND to_stage = 'published' LIMIT 1";
 
 /// Promotion history of several bundles ($1 jsonb array of ids), oldest first.
-pub(crate) const PROMOTIONS_OF: &str = "SELECT bundle_id::text AS bundle_id, from_stage, to_stage,
-    actor, request_id, (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros
+pub(crate) const PROMOTIONS_OF: &str = concat!(
+    "SELECT bundle_id::text AS bundle_id, from_stage, to_stage,
+    actor, request_id, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros
     FROM skill_promotions
     WHERE bundle_id IN (SELECT jsonb_array_elements_text($1::jsonb)::uuid)
-    ORDER BY created_at, id";
+    ORDER BY created_at, id"
+);
 
 /// Records a stage change ($1 id, $2 bundle, $3 from, $4 to, $5 actor, $6 request id).
 pub(crate) const PROMOTION_INSERT: &str = "INSERT INTO skill_promotions

@@ -11,7 +11,9 @@
 //! Conventions that keep both backends identical: parameters are sent as
 //! `bool`, `int8`, `text`, `bytea` or `jsonb`, so SQL casts where a column has
 //! another type (`$1::text::timestamptz`); timestamps are read back as
-//! microseconds (`(extract(epoch from t) * 1e6)::int8`).
+//! microseconds since the Unix epoch ([`epoch_micros!`]) and sent as such
+//! ([`micros_timestamptz!`]): Spin's PostgreSQL interface cannot read
+//! `timestamptz` into its datetime type.
 
 mod error;
 mod row;
@@ -28,6 +30,31 @@ pub use error::DbError;
 pub use row::Row;
 pub use tx::transaction;
 pub use value::Value;
+
+/// SQL for a `timestamptz` expression as Unix microseconds (`int8`), for
+/// `concat!` in query constants: `epoch_micros!("created_at")` is
+/// `(extract(epoch FROM created_at) * 1000000)::int8`.
+#[macro_export]
+macro_rules! epoch_micros {
+    ($expr:literal) => {
+        concat!("(extract(epoch FROM ", $expr, ") * 1000000)::int8")
+    };
+}
+
+/// SQL for the `timestamptz` of an `int8` of Unix microseconds (the inverse
+/// of [`epoch_micros!`]), for `concat!` in query constants:
+/// `micros_timestamptz!("$2")` is
+/// `timestamptz 'epoch' + $2::int8 * interval '1 microsecond'`.
+#[macro_export]
+macro_rules! micros_timestamptz {
+    ($expr:literal) => {
+        concat!(
+            "timestamptz 'epoch' + ",
+            $expr,
+            "::int8 * interval '1 microsecond'"
+        )
+    };
+}
 
 /// The first statement of every database session a component opens. Spin's pool
 /// (deadpool-postgres, `RecyclingMethod::Clean`) resets session settings when it lends a
@@ -66,5 +93,21 @@ impl<D: Database> Database for &D {
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         (**self).execute(sql, params).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn epoch_micros_sql() {
+        const READ: &str = concat!("SELECT ", epoch_micros!("created_at"), " AS created_micros");
+        assert_eq!(
+            READ,
+            "SELECT (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros"
+        );
+        assert_eq!(
+            micros_timestamptz!("$2"),
+            "timestamptz 'epoch' + $2::int8 * interval '1 microsecond'"
+        );
     }
 }

@@ -2,13 +2,18 @@
 //! (text, int8, bool, jsonb; casts in SQL); times are read as microseconds.
 
 /// Columns of a projection row, as [`crate::model::TenantRow::from_row`] reads them.
-pub(crate) const SELECT_COLUMNS: &str = "name, id::text AS id, org_id::text AS org_id, state,
+pub(crate) const SELECT_COLUMNS: &str = concat!(
+    "name, id::text AS id, org_id::text AS org_id, state,
     display_name, email, owner_user_id::text AS owner_id, team, cluster_tenant_ref,
     monthly_budget_cents, resources, skill_allowlist, policy_ref, phase, ingress_host,
-    kube_uid, kube_resource_version,
-    (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros,
-    (extract(epoch FROM updated_at) * 1000000)::int8 AS updated_micros,
-    (extract(epoch FROM decommissioned_at) * 1000000)::int8 AS decommissioned_micros";
+    kube_uid, kube_resource_version, ",
+    cp_store::epoch_micros!("created_at"),
+    " AS created_micros, ",
+    cp_store::epoch_micros!("updated_at"),
+    " AS updated_micros, ",
+    cp_store::epoch_micros!("decommissioned_at"),
+    " AS decommissioned_micros"
+);
 
 /// One tenant by name.
 pub(crate) fn get() -> String {
@@ -72,7 +77,12 @@ pub(crate) fn list(filter: &ListFilter, after: bool) -> (String, Option<String>)
     }
     if after {
         conditions.push(format!(
-            "(created_at, name) > (timestamptz 'epoch' + ${next}::int8 * interval '1 microsecond', ${})",
+            concat!(
+                "(created_at, name) > (",
+                cp_store::micros_timestamptz!("${}"),
+                ", ${})"
+            ),
+            next,
             next + 1
         ));
     }
@@ -211,10 +221,13 @@ pub(crate) const PURGE_BINDINGS: &str = concat!(
 
 /// The tombstone holding name `$1`, if any, and whether its hold of `$2`
 /// days still runs.
-pub(crate) const TOMBSTONE: &str = "SELECT
-    (extract(epoch FROM decommissioned_at + $2::int8 * interval '1 day') * 1000000)::int8 AS frees_micros,
+pub(crate) const TOMBSTONE: &str = concat!(
+    "SELECT ",
+    cp_store::epoch_micros!("decommissioned_at + $2::int8 * interval '1 day'"),
+    " AS frees_micros,
     decommissioned_at + $2::int8 * interval '1 day' > now() AS held
-    FROM tenants WHERE name = $1 AND state = 'decommissioned'";
+    FROM tenants WHERE name = $1 AND state = 'decommissioned'"
+);
 
 /// The caller's role in organisation `$1` (`$2`: the user's id).
 pub(crate) const MEMBER_ROLE: &str = "SELECT role FROM org_members
@@ -233,10 +246,13 @@ pub(crate) const DELETE: &str = "DELETE FROM tenants WHERE name = $1";
 
 /// The dataset memberships of the tenant now named `$1`: joined by id, so
 /// only those granted to this very tenant (on `tenant_datasets_tenant`).
-pub(crate) const DATASETS: &str = "SELECT d.dataset, d.access,
-    (extract(epoch FROM d.created_at) * 1000000)::int8 AS created_micros
+pub(crate) const DATASETS: &str = concat!(
+    "SELECT d.dataset, d.access, ",
+    cp_store::epoch_micros!("d.created_at"),
+    " AS created_micros
     FROM tenants t JOIN tenant_datasets d ON d.tenant_id = t.id
-    WHERE t.name = $1 ORDER BY d.dataset";
+    WHERE t.name = $1 ORDER BY d.dataset"
+);
 
 /// Removes all memberships of tenant `$1` (an id) before the replacement
 /// set is inserted.
@@ -245,10 +261,14 @@ pub(crate) const DATASETS_CLEAR: &str =
 
 /// Adds one membership of tenant `$5` (an id; `$1` its name), keeping the
 /// original time when it already existed.
-pub(crate) const DATASET_INSERT: &str = "INSERT INTO tenant_datasets
+pub(crate) const DATASET_INSERT: &str = concat!(
+    "INSERT INTO tenant_datasets
     (tenant_name, dataset, access, created_at, tenant_id)
-    VALUES ($1, $2, $3, COALESCE(timestamptz 'epoch' + $4::int8 * interval '1 microsecond', now()),
-      $5::text::uuid)";
+    VALUES ($1, $2, $3, COALESCE(",
+    cp_store::micros_timestamptz!("$4"),
+    ", now()),
+      $5::text::uuid)"
+);
 
 // --- effective contract sources: read-only views of the tables the catalog
 // (groups, MCP servers) and skills groups own; the contract is compiled here.

@@ -39,13 +39,6 @@ pub(super) const MAX_TENANT_POINTS: i64 = 100_000;
 /// failure (concurrent batches updating the same rollup rows).
 const INGEST_ATTEMPTS: usize = 3;
 
-/// Microseconds since the epoch of a timestamptz expression.
-macro_rules! micros {
-    ($col:literal) => {
-        concat!("(extract(epoch FROM ", $col, ") * 1000000)::int8")
-    };
-}
-
 // --------------------------------------------------------------- ingestion
 
 /// Which of the batch's tenants exist (`$1`: a JSON array of names).
@@ -206,7 +199,7 @@ macro_rules! series {
     ($width:literal) => {
         concat!(
             "SELECT ",
-            micros!("b"),
+            cp_store::epoch_micros!("b"),
             " AS start_micros, sum(requests)::int8 AS requests,
                 sum(input_tokens)::int8 AS input_tokens, sum(output_tokens)::int8 AS output_tokens,
                 sum(cached_tokens)::int8 AS cached_tokens, trim_scale(sum(cost))::text AS cost
@@ -225,7 +218,7 @@ macro_rules! series_by_tenant {
     ($width:literal) => {
         concat!(
             "SELECT tenant_name, ",
-            micros!("b"),
+            cp_store::epoch_micros!("b"),
             " AS start_micros, sum(requests)::int8 AS requests,
                 sum(input_tokens)::int8 AS input_tokens, sum(output_tokens)::int8 AS output_tokens,
                 sum(cached_tokens)::int8 AS cached_tokens, trim_scale(sum(cost))::text AS cost
@@ -275,9 +268,9 @@ const COSTS: &str = concat!(
 const RECORDS: &str = concat!(
     "SELECT id, request_id, tenant_name, key_id::text AS key_id, model, input_tokens,
         output_tokens, cached_tokens, cache_hit, latency_ms, trim_scale(cost)::text AS cost, ",
-    micros!("occurred_at"),
+    cp_store::epoch_micros!("occurred_at"),
     " AS occurred_micros, ",
-    micros!("ingested_at"),
+    cp_store::epoch_micros!("ingested_at"),
     " AS ingested_micros
     FROM token_usage
     WHERE ($2::text IS NULL OR tenant_name = $2::text)
