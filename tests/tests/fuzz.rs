@@ -229,7 +229,16 @@ fn the_api_behaves_as_its_openapi_document_says_under_fuzzing() {
     } else {
         "passed".to_owned()
     };
-    let summary = summary(&verdict, (seconds, examples), seed, &runs, &merged);
+    let mut summary = summary(&verdict, (seconds, examples), seed, &runs, &merged);
+    // `make test` prints the quality files last, so a CI log cut in the middle
+    // still shows what failed and how to reproduce it.
+    for r in &failed {
+        summary.push_str(&format!(
+            "--- {} run failures:\n{}\n",
+            r.role,
+            failure_cases(&r.output)
+        ));
+    }
     std::fs::write(quality.join("fuzz.txt"), &summary).unwrap();
     println!("{summary}");
 
@@ -843,6 +852,25 @@ fn failures_section(output: &str) -> String {
     tail(&output[start..], 30_000)
 }
 
+/// Only schemathesis' FAILURES (or ERRORS) block, bounded: the cases and
+/// their `Reproduce with` commands, without the warnings and statistics.
+fn failure_cases(output: &str) -> String {
+    let section = failures_section(output);
+    let mut lines = section.lines();
+    let mut out: Vec<&str> = lines.next().into_iter().collect();
+    out.extend(
+        lines.take_while(|l| !(l.starts_with("=====") && l.ends_with("=====") && l.contains(' '))),
+    );
+    let block = out.join("\n");
+    match block.char_indices().nth(6_000) {
+        Some((cut, _)) => format!(
+            "{}\n[... cut; the whole output is in fuzz.log]",
+            &block[..cut]
+        ),
+        None => block,
+    }
+}
+
 fn tail(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
@@ -897,4 +925,18 @@ fn summaries_map_requests_to_operations() {
     let merged = Traffic::merged([&t, &t].into_iter());
     assert_eq!((merged.requests, merged.covered()), (4, 2));
     assert!((merged.success_percent() - 25.0).abs() < 1e-9);
+}
+
+#[test]
+fn the_failure_summary_keeps_only_the_failing_cases() {
+    let output = "Test cases: 3 passed\n\
+        ===== FAILURES =====\n\
+        ___ PATCH /api/v1/auth/me ___\n\
+        Reproduce with:\n    curl -X PATCH http://h/api/v1/auth/me\n\
+        ===== WARNINGS =====\n\
+        Authentication failed\n";
+    let cases = failure_cases(output);
+    assert!(cases.starts_with("===== FAILURES ====="), "{cases}");
+    assert!(cases.contains("curl -X PATCH"), "{cases}");
+    assert!(!cases.contains("WARNINGS"), "{cases}");
 }

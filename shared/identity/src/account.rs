@@ -410,13 +410,16 @@ impl UpdateMe {
             check_email(&mut v, "email", e);
         }
         let password = self.current_password.as_deref().unwrap_or_default();
-        match (&self.email, password.is_empty()) {
-            (Some(_), true) => v.error(
+        match (&self.email, self.current_password.as_deref()) {
+            // An empty password is malformed whatever else the body holds.
+            (_, Some("")) => v.error("currentPassword", "must not be empty"),
+            (Some(_), None) => v.error(
                 "currentPassword",
                 "is required to change the email (re-authentication)",
             ),
-            (None, false) => v.error("currentPassword", "is only accepted with email"),
-            _ => v.max_chars("currentPassword", Some(password), password::MAX_CHARS),
+            (None, Some(_)) => v.error("currentPassword", "is only accepted with email"),
+            (Some(_), Some(p)) => v.max_chars("currentPassword", Some(p), password::MAX_CHARS),
+            (None, None) => {}
         }
         v.finish()?;
         Ok(ValidUpdateMe {
@@ -528,6 +531,14 @@ mod tests {
             .validate()
             .unwrap();
         assert_eq!(ok.email, Some(("b@example.com".into(), "pw".into())));
+        for empty in [
+            json!({"currentPassword": ""}),
+            json!({"email": "b@example.com", "currentPassword": ""}),
+        ] {
+            let err = update(empty).validate().unwrap_err();
+            assert_eq!(fields(&err), ["currentPassword"]);
+            assert!(err.to_string().contains("must not be empty"), "{err}");
+        }
         let name_only = update(json!({"displayName": "B"})).validate().unwrap();
         assert_eq!(name_only.email, None);
     }
