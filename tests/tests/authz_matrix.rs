@@ -21,7 +21,7 @@
 //!   fields and dataset access); every operator-only row refuses them too;
 //! - a scope-limited access token (`tenants:write`): 403 on every operation
 //!   outside the `tenants` area, which is the operation's declared area
-//!   (`x-scope-area` in the document), not its path's (gateway keys and
+//!   (`x-access.scopeArea` in the document), not its path's (gateway keys and
 //!   fair-share settings live under `/tenants/{name}/...` but are areas of
 //!   their own);
 //! - a tenant gateway key: 403 everywhere but usage ingestion;
@@ -710,7 +710,7 @@ struct Operation {
     method: String,
     path: String,
     public: bool,
-    /// Its scope area, as its declaration states it (`x-scope-area`).
+    /// Its scope area, as its declaration states it (`x-access.scopeArea`).
     area: String,
 }
 
@@ -730,7 +730,7 @@ async fn served_operations() -> Vec<Operation> {
                 method: key.to_uppercase(),
                 path: path.clone(),
                 public: op["security"] == json!([{}]),
-                area: op["x-scope-area"].as_str().unwrap_or_default().to_owned(),
+                area: op["x-access"]["scopeArea"].as_str().unwrap_or_default().to_owned(),
             });
         }
     }

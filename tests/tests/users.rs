@@ -771,10 +771,12 @@ async fn signup_emails_are_unverified_and_email_changes_need_reauthentication() 
             json!({"email": target, "currentPassword": "wrong-password-123"}),
             "currentPassword",
         ),
+        // A password given without an email change is checked all the same.
         (
-            json!({"displayName": "X", "currentPassword": GOOD}),
+            json!({"displayName": "X", "currentPassword": "wrong-password-123"}),
             "currentPassword",
         ),
+        (json!({"currentPassword": ""}), "currentPassword"),
     ] {
         let err = bearer(&token, "PATCH", "/api/v1/auth/me")
             .json(&body)
@@ -783,6 +785,12 @@ async fn signup_emails_are_unverified_and_email_changes_need_reauthentication() 
             .expect_error(400, "VALIDATION_ERROR");
         assert_eq!(err["fieldErrors"][0]["field"], field, "{body}");
     }
+    let renamed = bearer(&token, "PATCH", "/api/v1/auth/me")
+        .json(&json!({"displayName": "X", "currentPassword": GOOD}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(renamed["data"]["displayName"], "X");
     let me = bearer(&token, "PATCH", "/api/v1/auth/me")
         .json(&json!({"email": target, "currentPassword": GOOD}))
         .send()

@@ -384,7 +384,8 @@ pub struct UpdateMe {
     /// change. Needs `currentPassword`.
     #[schema(schema_with = new_email_schema)]
     pub email: Option<String>,
-    /// The account's password: required with `email` (re-authentication).
+    /// The account's password: required with `email`, and checked whenever
+    /// given (re-authentication).
     #[schema(schema_with = password_schema)]
     pub current_password: Option<String>,
 }
@@ -394,8 +395,10 @@ pub struct UpdateMe {
 pub struct ValidUpdateMe {
     /// New display name.
     pub display_name: Option<String>,
-    /// New normalised email, and the password re-authenticating it.
-    pub email: Option<(String, String)>,
+    /// New normalised email.
+    pub email: Option<String>,
+    /// The password re-authenticating the change (always with `email`).
+    pub current_password: Option<String>,
 }
 
 impl UpdateMe {
@@ -409,25 +412,19 @@ impl UpdateMe {
             }
             check_email(&mut v, "email", e);
         }
-        let password = self.current_password.as_deref().unwrap_or_default();
         match (&self.email, self.current_password.as_deref()) {
-            // An empty password is malformed whatever else the body holds.
             (_, Some("")) => v.error("currentPassword", "must not be empty"),
             (Some(_), None) => v.error(
                 "currentPassword",
                 "is required to change the email (re-authentication)",
             ),
-            (None, Some(_)) => v.error("currentPassword", "is only accepted with email"),
-            (Some(_), Some(p)) => v.max_chars("currentPassword", Some(p), password::MAX_CHARS),
-            (None, None) => {}
+            (_, p) => v.max_chars("currentPassword", p, password::MAX_CHARS),
         }
         v.finish()?;
         Ok(ValidUpdateMe {
             display_name: self.display_name,
-            email: self
-                .email
-                .as_deref()
-                .map(|e| (normalise_email(e), password.to_owned())),
+            email: self.email.as_deref().map(normalise_email),
+            current_password: self.current_password,
         })
     }
 }
@@ -523,14 +520,16 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(fields(&err), ["currentPassword"]);
-        let err = update(json!({"displayName": "B", "currentPassword": "x"}))
+        // Re-authentication without an email change is allowed (and checked).
+        let reauth = update(json!({"displayName": "B", "currentPassword": "x"}))
             .validate()
-            .unwrap_err();
-        assert_eq!(fields(&err), ["currentPassword"]);
+            .unwrap();
+        assert_eq!(reauth.current_password.as_deref(), Some("x"));
         let ok = update(json!({"email": "B@Example.com", "currentPassword": "pw"}))
             .validate()
             .unwrap();
-        assert_eq!(ok.email, Some(("b@example.com".into(), "pw".into())));
+        assert_eq!(ok.email.as_deref(), Some("b@example.com"));
+        assert_eq!(ok.current_password.as_deref(), Some("pw"));
         for empty in [
             json!({"currentPassword": ""}),
             json!({"email": "b@example.com", "currentPassword": ""}),

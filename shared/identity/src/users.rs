@@ -428,8 +428,9 @@ pub(crate) async fn get_me<P: Platform>(
     tag = "auth",
     summary = "Change the caller's display name, or ask for another email (users only)",
     description = "`If-Match` with the ETag of GET /auth/me is honoured (stale: 409 CONFLICT). \
-        A new `email` needs `currentPassword` (re-authentication; a wrong one is a 400 naming \
-        it, and counts as a failed login) and does not take effect: it is stored as \
+        A new `email` needs `currentPassword`; a `currentPassword` is checked whenever it is \
+        given (re-authentication; a wrong one is a 400 naming it, and counts as a failed \
+        login). The new email does not take effect: it is stored as \
         `pendingEmail` until verified, and nothing (sign-in, invitations, identity-provider \
         linking) uses it before then. Sending the account's own email cancels a pending change. \
         An account without a password (identity-provider sign-in) takes its email from the \
@@ -446,7 +447,7 @@ pub(crate) async fn update_me<P: Platform>(
     let caller = user_of(ctx)?;
     let input = parse_body::<UpdateMe>(req)?.validate()?;
     // Re-authentication counts against the account's failed-login limit.
-    let reserved = match &input.email {
+    let reserved = match &input.current_password {
         Some(_) => Some(throttle::reserve(ctx, Kind::LoginAccount, &caller.email).await?),
         None => None,
     };
@@ -458,7 +459,7 @@ pub(crate) async fn update_me<P: Platform>(
             return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
         };
         cp_http::etag::check_if_match(req, &User::from_row(&row)?.etag())?;
-        if let Some((_, current)) = &input.email {
+        if let Some(current) = &input.current_password {
             check_current_password(row.opt_text("password_hash")?, current)?;
         }
         let row = db
@@ -467,7 +468,7 @@ pub(crate) async fn update_me<P: Platform>(
                 &[
                     caller.id.as_str().into(),
                     input.display_name.clone().into(),
-                    input.email.as_ref().map(|(e, _)| e.as_str()).into(),
+                    input.email.as_deref().into(),
                 ],
             )
             .await?;

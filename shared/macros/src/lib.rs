@@ -170,7 +170,9 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     }
     let security = (callers == "Public").then(|| quote!(security(()),));
     // Who may call it and its scope area, for clients and for the
-    // authorisation tests, which read them from the document.
+    // authorisation tests, which read them from the document. One extension
+    // holding both: utoipa keeps extensions in a hash map, and the committed
+    // document must come out byte-identical on every run.
     let extensions = (callers != "Public").then(|| {
         let who = CALLERS
             .iter()
@@ -189,8 +191,8 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         });
         let scope_area = declared
             .or(from_path)
-            .map(|a| quote!(, ("x-scope-area" = json!(#a))));
-        quote!(extensions(("x-callers" = json!(#who)) #scope_area),)
+            .map_or_else(|| quote!(), |a| quote!(, "scopeArea": #a));
+        quote!(extensions(("x-access" = json!({"callers": #who #scope_area}))),)
     });
     let method_upper = method.to_string().to_ascii_uppercase();
     let kind = kind.unwrap_or_else(|| quote!(""));
