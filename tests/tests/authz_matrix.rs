@@ -730,7 +730,10 @@ async fn served_operations() -> Vec<Operation> {
                 method: key.to_uppercase(),
                 path: path.clone(),
                 public: op["security"] == json!([{}]),
-                area: op["x-access"]["scopeArea"].as_str().unwrap_or_default().to_owned(),
+                area: op["x-access"]["scopeArea"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             });
         }
     }

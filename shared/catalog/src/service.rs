@@ -8,7 +8,7 @@ use cp_crypto::MasterKey;
 use cp_http::pagination::PageRequest;
 use cp_http::{time, ApiError, ApiRequest, FieldError, PaginationInfo};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -48,44 +48,42 @@ fn ids_json<T>(rows: &[Versioned<T>]) -> Value {
 
 // ---------------------------------------------------------------- MCP servers
 
-fn decode_server(r: &Row) -> Result<Versioned<McpServer>, DbError> {
-    let created_micros = r.i64("created_micros")?;
-    let id = r.text("id")?;
-    Ok(Versioned {
-        view: McpServer {
-            id: id.clone(),
+/// A server without its grants and credentials (see [`attach_server_children`]).
+impl FromRow for McpServer {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text("id")?,
             name: r.text("name")?,
             endpoint: r.text("endpoint")?,
             transport: r.text("transport")?,
             description: r.opt_text("description")?,
             grants: Vec::new(),
             credentials: Vec::new(),
-            created_at: time::micros_rfc3339(created_micros),
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
             updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
-        },
-        version: r.i64("version")?,
-        created_micros,
-        id,
-    })
+        })
+    }
 }
 
-fn decode_credential(r: &Row) -> Result<Credential, DbError> {
-    let secret_ref = match r.json("secret_ref")? {
-        serde_json::Value::Null => None,
-        v => Some(
-            serde_json::from_value::<SecretRef>(v)
-                .map_err(|e| DbError::Decode(format!("secret_ref: {e}")))?,
-        ),
-    };
-    Ok(Credential {
-        id: r.text("id")?,
-        display_name: r.text("display_name")?,
-        brokering_mode: r.text("brokering_mode")?,
-        secret_ref,
-        has_value: r.bool("has_value")?,
-        value_hint: r.opt_text("value_hint")?,
-        created_at: time::micros_rfc3339(r.i64("created_micros")?),
-    })
+impl FromRow for Credential {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        let secret_ref = match r.json("secret_ref")? {
+            serde_json::Value::Null => None,
+            v => Some(
+                serde_json::from_value::<SecretRef>(v)
+                    .map_err(|e| DbError::Decode(format!("secret_ref: {e}")))?,
+            ),
+        };
+        Ok(Credential {
+            id: r.text("id")?,
+            display_name: r.text("display_name")?,
+            brokering_mode: r.text("brokering_mode")?,
+            secret_ref,
+            has_value: r.bool("has_value")?,
+            value_hint: r.opt_text("value_hint")?,
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
+        })
+    }
 }
 
 /// Fills in the grants and credentials of `servers` (two queries in all).
@@ -112,7 +110,7 @@ async fn attach_server_children<D: Database>(
     }
     for r in db.query(sql::CREDENTIALS_OF, &[ids]).await? {
         if let Some(&i) = index.get(&r.text("owner")?) {
-            servers[i].view.credentials.push(decode_credential(&r)?);
+            servers[i].view.credentials.push(Credential::from_row(&r)?);
         }
     }
     Ok(())
@@ -127,7 +125,7 @@ pub(crate) async fn list_servers<D: Database>(
         first: sql::SERVER_LIST_FIRST,
         after: sql::SERVER_LIST_AFTER,
     };
-    let (mut rows, info) = keyset_page(db, page, list, None, decode_server).await?;
+    let (mut rows, info) = keyset_page(db, page, list, None).await?;
     attach_server_children(db, &mut rows).await?;
     Ok((views(rows), info))
 }
@@ -137,9 +135,9 @@ async fn find_server<D: Database>(
     sql: &str,
     id: Uuid,
 ) -> Result<Versioned<McpServer>, Failure> {
-    let row = db.query_opt(sql, &[id.to_string().into()]).await?;
-    let row = row.ok_or_else(|| ApiError::not_found("MCP_SERVER", id.to_string()))?;
-    Ok(decode_server(&row)?)
+    db.fetch_opt(sql, &[id.to_string().into()])
+        .await?
+        .ok_or_else(|| ApiError::not_found("MCP_SERVER", id.to_string()).into())
 }
 
 pub(crate) async fn get_server<D: Database>(
@@ -433,15 +431,7 @@ pub(crate) async fn list_credentials<D: Database>(
         first: sql::CREDENTIALS_FIRST,
         after: sql::CREDENTIALS_AFTER,
     };
-    let decode = |r: &Row| {
-        Ok(Versioned {
-            view: decode_credential(r)?,
-            version: 0,
-            created_micros: r.i64("created_micros")?,
-            id: r.text("id")?,
-        })
-    };
-    let (rows, info) = keyset_page(db, page, list, Some(id.to_string().into()), decode).await?;
+    let (rows, info) = keyset_page(db, page, list, Some(id.to_string().into())).await?;
     Ok((views(rows), info))
 }
 
@@ -508,24 +498,20 @@ pub(crate) async fn delete_credential<P: Platform>(
 
 // --------------------------------------------------------------------- groups
 
-fn decode_group(r: &Row) -> Result<Versioned<Group>, DbError> {
-    let created_micros = r.i64("created_micros")?;
-    let id = r.text("id")?;
-    Ok(Versioned {
-        view: Group {
-            id: id.clone(),
+/// A group without its members and awareness grants (see [`attach_awareness`]).
+impl FromRow for Group {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text("id")?,
             name: r.text("name")?,
             description: r.opt_text("description")?,
             member_count: r.i64("member_count")?,
             members: None,
             awareness_grants: Vec::new(),
-            created_at: time::micros_rfc3339(created_micros),
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
             updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
-        },
-        version: r.i64("version")?,
-        created_micros,
-        id,
-    })
+        })
+    }
 }
 
 async fn attach_awareness<D: Database>(
@@ -560,15 +546,15 @@ pub(crate) async fn list_groups<D: Database>(
         first: sql::GROUP_LIST_FIRST,
         after: sql::GROUP_LIST_AFTER,
     };
-    let (mut rows, info) = keyset_page(db, page, list, None, decode_group).await?;
+    let (mut rows, info) = keyset_page(db, page, list, None).await?;
     attach_awareness(db, &mut rows).await?;
     Ok((views(rows), info))
 }
 
 async fn find_group<D: Database>(db: &D, sql: &str, id: Uuid) -> Result<Versioned<Group>, Failure> {
-    let row = db.query_opt(sql, &[id.to_string().into()]).await?;
-    let row = row.ok_or_else(|| ApiError::not_found("GROUP", id.to_string()))?;
-    Ok(decode_group(&row)?)
+    db.fetch_opt(sql, &[id.to_string().into()])
+        .await?
+        .ok_or_else(|| ApiError::not_found("GROUP", id.to_string()).into())
 }
 
 pub(crate) async fn get_group<D: Database>(db: &D, id: Uuid) -> Result<Versioned<Group>, Failure> {
@@ -715,25 +701,21 @@ pub(crate) async fn delete_group<P: Platform>(
 
 // -------------------------------------------------------- third-party sources
 
-fn decode_source(r: &Row) -> Result<Versioned<ThirdPartySource>, DbError> {
-    let created_micros = r.i64("created_micros")?;
-    let id = r.text("id")?;
-    Ok(Versioned {
-        view: ThirdPartySource {
-            id: id.clone(),
+/// A source without its items.
+impl FromRow for ThirdPartySource {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text("id")?,
             name: r.text("name")?,
             kind: r.text("type")?,
             url: r.text("url")?,
             description: r.opt_text("description")?,
             item_count: r.i64("item_count")?,
             items: None,
-            created_at: time::micros_rfc3339(created_micros),
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
             updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
-        },
-        version: r.i64("version")?,
-        created_micros,
-        id,
-    })
+        })
+    }
 }
 
 pub(crate) async fn list_sources<D: Database>(
@@ -745,7 +727,7 @@ pub(crate) async fn list_sources<D: Database>(
         first: sql::SOURCE_LIST_FIRST,
         after: sql::SOURCE_LIST_AFTER,
     };
-    let (rows, info) = keyset_page(db, page, list, None, decode_source).await?;
+    let (rows, info) = keyset_page(db, page, list, None).await?;
     Ok((views(rows), info))
 }
 
@@ -754,9 +736,9 @@ async fn find_source<D: Database>(
     sql: &str,
     id: Uuid,
 ) -> Result<Versioned<ThirdPartySource>, Failure> {
-    let row = db.query_opt(sql, &[id.to_string().into()]).await?;
-    let row = row.ok_or_else(|| ApiError::not_found("THIRD_PARTY_SOURCE", id.to_string()))?;
-    Ok(decode_source(&row)?)
+    db.fetch_opt(sql, &[id.to_string().into()])
+        .await?
+        .ok_or_else(|| ApiError::not_found("THIRD_PARTY_SOURCE", id.to_string()).into())
 }
 
 pub(crate) async fn get_source<D: Database>(

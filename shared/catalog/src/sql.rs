@@ -93,7 +93,9 @@ pub(crate) const GROUPS_EXISTING: &str = "SELECT name FROM groups
 macro_rules! credential_columns {
     () => {
         concat!(
-            "id::text AS id, server_id::text AS owner, display_name, brokering_mode, secret_ref, ",
+            // Credentials are never changed in place: their version is 0.
+            "id::text AS id, 0::int8 AS version, server_id::text AS owner, display_name, ",
+            "brokering_mode, secret_ref, ",
             "value_ciphertext IS NOT NULL AS has_value, value_hint, ",
             cp_store::epoch_micros!("created_at"),
             " AS created_micros"

@@ -12,7 +12,7 @@ use cp_http::pagination::PageRequest;
 use cp_http::{time, ApiError, ApiRequest, FieldError, PaginationInfo};
 use cp_platform::resource::Versioned;
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde_json::json;
 
 use crate::fairshare::{allocate, GroupWeight, TenantLoad};
@@ -84,23 +84,27 @@ const SETTINGS_UPDATE: &str = concat!(
 /// The group, locked so it stays while a tenant is assigned to it.
 const GROUP_FOR_SHARE: &str = "SELECT name FROM fairshare_groups WHERE name = $1 FOR SHARE";
 
-fn decode_settings(r: &Row) -> Result<(TenantFairshare, i64), DbError> {
-    let version = r.i64("version")?;
-    let updated_at = if version > 0 {
-        Some(time::micros_rfc3339(r.i64("updated_micros")?))
-    } else {
-        None
-    };
-    Ok((
-        TenantFairshare {
-            tenant: r.text("tenant_name")?,
-            weight: r.i64("weight")?,
-            tokens_per_minute: r.opt_i64("tokens_per_minute")?,
-            group: r.opt_text("group_name")?,
-            updated_at,
-        },
-        version,
-    ))
+/// A tenant's settings with their version (0: the defaults, never changed).
+struct StoredSettings {
+    settings: TenantFairshare,
+    version: i64,
+}
+
+impl FromRow for StoredSettings {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        let version = r.i64("version")?;
+        let updated_micros = r.i64("updated_micros")?;
+        Ok(Self {
+            settings: TenantFairshare {
+                tenant: r.text("tenant_name")?,
+                weight: r.i64("weight")?,
+                tokens_per_minute: r.opt_i64("tokens_per_minute")?,
+                group: r.opt_text("group_name")?,
+                updated_at: (version > 0).then(|| time::micros_rfc3339(updated_micros)),
+            },
+            version,
+        })
+    }
 }
 
 /// One change to a tenant's settings.
@@ -157,12 +161,12 @@ pub(crate) async fn change_settings<P: Platform>(
             }
         }
         db.execute(SETTINGS_ENSURE, &[name.into()]).await?;
-        let row = db.query_one(SETTINGS_FOR_UPDATE, &[name.into()]).await?;
-        let (mut settings, version) = decode_settings(&row)?;
-        cp_http::etag::check_if_match(req, &etag(version))?;
+        let current: StoredSettings = db.fetch_one(SETTINGS_FOR_UPDATE, &[name.into()]).await?;
+        cp_http::etag::check_if_match(req, &etag(current.version))?;
+        let mut settings = current.settings;
         let detail = change.apply(&mut settings);
-        let row = db
-            .query_one(
+        let after: StoredSettings = db
+            .fetch_one(
                 SETTINGS_UPDATE,
                 &[
                     name.into(),
@@ -177,8 +181,7 @@ pub(crate) async fn change_settings<P: Platform>(
             .detail(detail)
             .write(db)
             .await?;
-        let (settings, version) = decode_settings(&row)?;
-        Ok::<_, Failure>((settings, etag(version)))
+        Ok::<_, Failure>((after.settings, etag(after.version)))
     })
     .await
 }
@@ -192,7 +195,7 @@ fn etag(version: i64) -> String {
 macro_rules! group_columns {
     () => {
         concat!(
-            "g.name, g.weight, g.version, ",
+            "g.name AS id, g.name, g.weight, g.version, ",
             cp_store::epoch_micros!("g.created_at"),
             " AS created_micros, ",
             cp_store::epoch_micros!("g.updated_at"),
@@ -230,21 +233,16 @@ const GROUP_INSERT: &str = "INSERT INTO fairshare_groups (name, weight) VALUES (
 const GROUP_UPDATE_WEIGHT: &str = "UPDATE fairshare_groups
     SET weight = $2::int8, version = version + 1, updated_at = now() WHERE name = $1";
 
-fn decode_group(r: &Row) -> Result<Versioned<FairshareGroup>, DbError> {
-    let created_micros = r.i64("created_micros")?;
-    let name = r.text("name")?;
-    Ok(Versioned {
-        view: FairshareGroup {
-            name: name.clone(),
+impl FromRow for FairshareGroup {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            name: r.text("name")?,
             weight: r.i64("weight")?,
             member_count: r.i64("member_count")?,
-            created_at: time::micros_rfc3339(created_micros),
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
             updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
-        },
-        version: r.i64("version")?,
-        created_micros,
-        id: name,
-    })
+        })
+    }
 }
 
 fn group_not_found(name: &str) -> Failure {
@@ -276,7 +274,7 @@ pub(crate) async fn list_groups<D: Database>(
     };
     let groups = rows
         .iter()
-        .map(decode_group)
+        .map(Versioned::<FairshareGroup>::from_row)
         .collect::<Result<Vec<_>, _>>()?;
     let (groups, info) = page.paginate(GROUPS_SCOPE, groups, cp_platform::resource::cursor_key);
     Ok((groups.into_iter().map(|g| g.view).collect(), info))
@@ -309,7 +307,7 @@ pub(crate) async fn create_group<P: Platform>(
         let row = db
             .query_one(GROUP_GET, &[group.name.as_str().into()])
             .await?;
-        Ok::<_, Failure>(decode_group(&row)?)
+        Ok::<_, Failure>(Versioned::from_row(&row)?)
     })
     .await
 }
@@ -325,7 +323,7 @@ pub(crate) async fn set_group_weight<P: Platform>(
             .query_opt(GROUP_GET_FOR_UPDATE, &[name.into()])
             .await?
             .ok_or_else(|| group_not_found(name))?;
-        let current = decode_group(&row)?;
+        let current = Versioned::<FairshareGroup>::from_row(&row)?;
         cp_http::etag::check_if_match(req, &current.etag())?;
         db.execute(GROUP_UPDATE_WEIGHT, &[name.into(), Value::Int(weight)])
             .await?;
@@ -334,7 +332,7 @@ pub(crate) async fn set_group_weight<P: Platform>(
             .write(db)
             .await?;
         let row = db.query_one(GROUP_GET, &[name.into()]).await?;
-        Ok::<_, Failure>(decode_group(&row)?)
+        Ok::<_, Failure>(Versioned::from_row(&row)?)
     })
     .await
 }
@@ -374,12 +372,14 @@ struct CapacityRow {
     updated_micros: i64,
 }
 
-fn decode_capacity(r: &Row) -> Result<CapacityRow, DbError> {
-    Ok(CapacityRow {
-        max_in_flight: r.i64("max_in_flight")?,
-        version: r.i64("version")?,
-        updated_micros: r.i64("updated_micros")?,
-    })
+impl FromRow for CapacityRow {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            max_in_flight: r.i64("max_in_flight")?,
+            version: r.i64("version")?,
+            updated_micros: r.i64("updated_micros")?,
+        })
+    }
 }
 
 const LIVE_INSTANCES: &str = concat!(
@@ -399,23 +399,22 @@ const LIVE_COUNT: &str = concat!(
     live!("last_seen_at", "$1")
 );
 
-fn decode_instance(r: &Row) -> Result<LiveInstance, DbError> {
-    Ok(LiveInstance {
-        instance_id: r.text("instance_id")?,
-        last_seen_at: time::micros_rfc3339(r.i64("last_seen_micros")?),
-        max_in_flight: r.i64("max_in_flight")?,
-        in_flight: r.i64("in_flight")?,
-        queued: r.i64("queued")?,
-    })
+impl FromRow for LiveInstance {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            instance_id: r.text("instance_id")?,
+            last_seen_at: time::micros_rfc3339(r.i64("last_seen_micros")?),
+            max_in_flight: r.i64("max_in_flight")?,
+            in_flight: r.i64("in_flight")?,
+            queued: r.i64("queued")?,
+        })
+    }
 }
 
 async fn live_instances<D: Database>(db: &D) -> Result<Vec<LiveInstance>, Failure> {
     Ok(db
-        .query(LIVE_INSTANCES, &[Value::Int(EXPIRES_AFTER_SECONDS)])
-        .await?
-        .iter()
-        .map(decode_instance)
-        .collect::<Result<_, _>>()?)
+        .fetch_all(LIVE_INSTANCES, &[Value::Int(EXPIRES_AFTER_SECONDS)])
+        .await?)
 }
 
 fn capacity_view(c: &CapacityRow, instances: Vec<LiveInstance>) -> Capacity {
@@ -453,7 +452,7 @@ async fn snapshot<D: Database, T>(
 /// The capacity with the live instances, and its ETag.
 pub(crate) async fn get_capacity<D: Database>(db: &D) -> Result<(Capacity, String), Failure> {
     snapshot(db, async |db| {
-        let c = decode_capacity(&db.query_one(CAPACITY_GET, &[]).await?)?;
+        let c = db.fetch_one::<CapacityRow>(CAPACITY_GET, &[]).await?;
         let instances = live_instances(db).await?;
         Ok((capacity_view(&c, instances), etag(c.version)))
     })
@@ -466,7 +465,9 @@ pub(crate) async fn set_capacity<P: Platform>(
     max_in_flight: i64,
 ) -> Result<(Capacity, String), Failure> {
     let c = transaction(ctx.db(), async |db| {
-        let current = decode_capacity(&db.query_one(CAPACITY_FOR_UPDATE, &[]).await?)?;
+        let current = db
+            .fetch_one::<CapacityRow>(CAPACITY_FOR_UPDATE, &[])
+            .await?;
         cp_http::etag::check_if_match(req, &etag(current.version))?;
         let row = db
             .query_one(CAPACITY_UPDATE, &[Value::Int(max_in_flight)])
@@ -478,7 +479,7 @@ pub(crate) async fn set_capacity<P: Platform>(
             }))
             .write(db)
             .await?;
-        Ok::<_, Failure>(decode_capacity(&row)?)
+        Ok::<_, Failure>(CapacityRow::from_row(&row)?)
     })
     .await?;
     let instances = live_instances(ctx.db()).await?;
@@ -592,7 +593,7 @@ fn slots(c: &FleetCapacity) -> u64 {
 
 pub(crate) async fn live<D: Database>(db: &D) -> Result<FleetLive, Failure> {
     snapshot(db, async |db| {
-        let c = decode_capacity(&db.query_one(CAPACITY_GET, &[]).await?)?;
+        let c = db.fetch_one::<CapacityRow>(CAPACITY_GET, &[]).await?;
         let instances = live_instances(db).await?;
         let n = i64::try_from(instances.len()).unwrap_or(i64::MAX);
         let capacity = fleet_capacity(c.max_in_flight, n);
@@ -627,7 +628,7 @@ const STATS: &str = concat!(
 
 pub(crate) async fn stats<D: Database>(db: &D) -> Result<FleetStats, Failure> {
     snapshot(db, async |db| {
-        let c = decode_capacity(&db.query_one(CAPACITY_GET, &[]).await?)?;
+        let c = db.fetch_one::<CapacityRow>(CAPACITY_GET, &[]).await?;
         let r = db
             .query_one(STATS, &[Value::Int(EXPIRES_AFTER_SECONDS)])
             .await?;

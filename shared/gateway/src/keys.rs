@@ -12,9 +12,9 @@ use cp_http::validate::{dns_label, pattern_string, Validator, DNS_LABEL_PATTERN}
 use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
-use cp_platform::resource::{keyset_page, views, KeysetList, Versioned};
+use cp_platform::resource::{keyset_page, views, KeysetList};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
@@ -46,7 +46,7 @@ pub const KEY_NAME_PATTERN: &str = concat!(
 macro_rules! key_columns {
     () => {
         concat!(
-            "id::text AS id, tenant_name, name, key_prefix, disabled, ",
+            "id::text AS id, version, tenant_name, name, key_prefix, disabled, ",
             cp_store::epoch_micros!("created_at"),
             " AS created_micros, ",
             cp_store::epoch_micros!("last_used_at"),
@@ -189,23 +189,18 @@ pub struct CreatedGatewayKey {
     pub plain_text_key: String,
 }
 
-fn decode_key(r: &Row) -> Result<Versioned<GatewayKey>, DbError> {
-    let created_micros = r.i64("created_micros")?;
-    let id = r.text("id")?;
-    Ok(Versioned {
-        view: GatewayKey {
-            id: id.clone(),
+impl FromRow for GatewayKey {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text("id")?,
             tenant: r.text("tenant_name")?,
             name: r.text("name")?,
             key_prefix: r.text("key_prefix")?,
             disabled: r.bool("disabled")?,
-            created_at: time::micros_rfc3339(created_micros),
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
             last_used_at: r.opt_i64("last_used_micros")?.map(time::micros_rfc3339),
-        },
-        version: 0,
-        created_micros,
-        id,
-    })
+        })
+    }
 }
 
 fn not_found(id: &str) -> Failure {
@@ -299,7 +294,7 @@ pub(crate) async fn create_key<P: Platform>(
             .detail(json!({ "name": name, "keyPrefix": prefix }))
             .write(db)
             .await?;
-        Ok::<_, Failure>(decode_key(&row)?.view)
+        Ok::<_, Failure>(GatewayKey::from_row(&row)?)
     })
     .await?;
     Ok(ctx.created(&CreatedGatewayKey {
@@ -337,7 +332,7 @@ pub(crate) async fn list_keys<P: Platform>(
         },
     };
     let extra = tenant.map(Value::Text);
-    let (rows, pagination) = keyset_page(ctx.db(), &page, list, extra, decode_key).await?;
+    let (rows, pagination) = keyset_page::<_, GatewayKey>(ctx.db(), &page, list, extra).await?;
     Ok(ctx.list(&views(rows), pagination))
 }
 
@@ -399,7 +394,7 @@ pub(crate) async fn set_disabled<P: Platform>(
             )
             .await?
             .ok_or_else(|| not_found(&id))?;
-        let key = decode_key(&row)?.view;
+        let key = GatewayKey::from_row(&row)?;
         ctx.audit("gateway_key", &id)
             .tenant(&key.tenant)
             .detail(json!({ "name": key.name, "disabled": disabled }))

@@ -7,7 +7,7 @@ use cp_crypto::MasterKey;
 use cp_http::pagination::PageRequest;
 use cp_http::{time, ApiError, ApiRequest, PaginationInfo};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
@@ -30,23 +30,21 @@ fn master_key<P: Platform>(ctx: &RequestContext<'_, P>) -> Result<MasterKey, Fai
     cp_platform::config::require_secrets_key(ctx.platform, "provider keys cannot be stored")
 }
 
-fn decode_key_status(r: &Row) -> Result<ProviderKey, DbError> {
-    Ok(ProviderKey {
-        provider: r.text("provider")?,
-        configured: true,
-        last_four: r.opt_text("key_hint")?,
-        updated_at: Some(time::micros_rfc3339(r.i64("updated_micros")?)),
-    })
+/// A stored (so configured) provider key.
+impl FromRow for ProviderKey {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            provider: r.text("provider")?,
+            configured: true,
+            last_four: r.opt_text("key_hint")?,
+            updated_at: Some(time::micros_rfc3339(r.i64("updated_micros")?)),
+        })
+    }
 }
 
 /// Every provider, configured or not, in [`PROVIDERS`] order.
 pub(crate) async fn list_keys<D: Database>(db: &D) -> Result<Vec<ProviderKey>, Failure> {
-    let stored = db
-        .query(sql::PROVIDER_KEYS, &[])
-        .await?
-        .iter()
-        .map(decode_key_status)
-        .collect::<Result<Vec<_>, _>>()?;
+    let stored: Vec<ProviderKey> = db.fetch_all(sql::PROVIDER_KEYS, &[]).await?;
     Ok(PROVIDERS
         .iter()
         .map(|p| {
@@ -92,7 +90,7 @@ pub(crate) async fn put_key<P: Platform>(
             .detail(json!({ "provider": provider, "replaced": replaced }))
             .write(db)
             .await?;
-        Ok::<_, Failure>(decode_key_status(&row)?)
+        Ok::<_, Failure>(ProviderKey::from_row(&row)?)
     })
     .await
 }
@@ -116,12 +114,10 @@ pub(crate) async fn delete_key<P: Platform>(
 
 // --------------------------------------------------------------------- models
 
-fn decode_model(r: &Row) -> Result<Versioned<Model>, DbError> {
-    let created_micros = r.i64("created_micros")?;
-    let id = r.text("id")?;
-    Ok(Versioned {
-        view: Model {
-            id: id.clone(),
+impl FromRow for Model {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.text("id")?,
             name: r.text("name")?,
             provider: r.text("provider")?,
             upstream_model: r.text("upstream_model")?,
@@ -134,13 +130,10 @@ fn decode_model(r: &Row) -> Result<Versioned<Model>, DbError> {
                 ttl_seconds: r.i64("cache_ttl_seconds")?,
                 max_entries: r.i64("cache_max_entries")?,
             },
-            created_at: time::micros_rfc3339(created_micros),
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
             updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
-        },
-        version: r.i64("version")?,
-        created_micros,
-        id,
-    })
+        })
+    }
 }
 
 /// Maps a unique violation of the model name to a 409 naming it.
@@ -163,14 +156,14 @@ pub(crate) async fn list_models<D: Database>(
         first: sql::MODEL_LIST_FIRST,
         after: sql::MODEL_LIST_AFTER,
     };
-    let (rows, info) = keyset_page(db, page, list, None, decode_model).await?;
+    let (rows, info) = keyset_page(db, page, list, None).await?;
     Ok((views(rows), info))
 }
 
 async fn find_model<D: Database>(db: &D, sql: &str, id: Uuid) -> Result<Versioned<Model>, Failure> {
-    let row = db.query_opt(sql, &[id.to_string().into()]).await?;
-    let row = row.ok_or_else(|| ApiError::not_found("MODEL", id.to_string()))?;
-    Ok(decode_model(&row)?)
+    db.fetch_opt(sql, &[id.to_string().into()])
+        .await?
+        .ok_or_else(|| ApiError::not_found("MODEL", id.to_string()).into())
 }
 
 pub(crate) async fn get_model<D: Database>(db: &D, id: Uuid) -> Result<Versioned<Model>, Failure> {
@@ -227,7 +220,7 @@ pub(crate) async fn create_model<P: Platform>(
             .detail(model_detail(&input))
             .write(db)
             .await?;
-        Ok::<_, Failure>(decode_model(&row)?)
+        Ok::<_, Failure>(Versioned::from_row(&row)?)
     })
     .await
 }
@@ -249,7 +242,7 @@ pub(crate) async fn replace_model<P: Platform>(
         let mut detail = model_detail(&input);
         detail["previousName"] = json!(current.view.name);
         ctx.audit("model", &mid).detail(detail).write(db).await?;
-        Ok::<_, Failure>(decode_model(&row)?)
+        Ok::<_, Failure>(Versioned::from_row(&row)?)
     })
     .await
 }
@@ -279,7 +272,7 @@ pub(crate) async fn set_cache<P: Platform>(
             .detail(json!({ "name": current.view.name, "cache": cache }))
             .write(db)
             .await?;
-        Ok::<_, Failure>(decode_model(&row)?)
+        Ok::<_, Failure>(Versioned::from_row(&row)?)
     })
     .await
 }
@@ -302,37 +295,47 @@ pub(crate) async fn delete_model<P: Platform>(
 
 // ------------------------------------------------------------------ AI budget
 
-/// The global ceiling with its version (0 before it was ever set).
-fn decode_global(r: Option<&Row>) -> Result<(GlobalBudget, i64), DbError> {
-    match r {
-        None => Ok((
-            GlobalBudget {
-                monthly_ceiling: None,
-                updated_at: None,
-            },
-            0,
-        )),
-        Some(r) => Ok((
-            GlobalBudget {
-                monthly_ceiling: r.opt_text("monthly_ceiling")?,
-                updated_at: Some(time::micros_rfc3339(r.i64("updated_micros")?)),
-            },
-            r.i64("version")?,
-        )),
+/// The global ceiling with its version: 0 before it was ever set, when
+/// there is no row yet or the row a first write locks.
+struct StoredGlobal {
+    budget: GlobalBudget,
+    version: i64,
+}
+
+impl StoredGlobal {
+    const UNSET: Self = Self {
+        budget: GlobalBudget {
+            monthly_ceiling: None,
+            updated_at: None,
+        },
+        version: 0,
+    };
+
+    fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.version.to_string())
     }
-    .map(|(mut g, version)| {
-        if version == 0 {
-            g.updated_at = None;
-        }
-        (g, version)
-    })
+}
+
+impl FromRow for StoredGlobal {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        let version = r.i64("version")?;
+        let updated_micros = r.i64("updated_micros")?;
+        Ok(Self {
+            budget: GlobalBudget {
+                monthly_ceiling: r.opt_text("monthly_ceiling")?,
+                updated_at: (version > 0).then(|| time::micros_rfc3339(updated_micros)),
+            },
+            version,
+        })
+    }
 }
 
 /// The global budget and its ETag.
 pub(crate) async fn get_global<D: Database>(db: &D) -> Result<(GlobalBudget, String), Failure> {
-    let row = db.query_opt(sql::GLOBAL_GET, &[]).await?;
-    let (g, version) = decode_global(row.as_ref())?;
-    Ok((g, cp_http::etag::for_version(&version.to_string())))
+    let g: Option<StoredGlobal> = db.fetch_opt(sql::GLOBAL_GET, &[]).await?;
+    let g = g.unwrap_or(StoredGlobal::UNSET);
+    let etag = g.etag();
+    Ok((g.budget, etag))
 }
 
 pub(crate) async fn put_global<P: Platform>(
@@ -342,38 +345,32 @@ pub(crate) async fn put_global<P: Platform>(
 ) -> Result<(GlobalBudget, String), Failure> {
     transaction(ctx.db(), async |db| {
         db.execute(sql::GLOBAL_ENSURE, &[]).await?;
-        let current = db.query_opt(sql::GLOBAL_GET_FOR_UPDATE, &[]).await?;
-        let (before, version) = decode_global(current.as_ref())?;
-        cp_http::etag::check_if_match(req, &cp_http::etag::for_version(&version.to_string()))?;
-        let row = db.query_one(sql::GLOBAL_UPDATE, &[amount(ceiling)]).await?;
+        let before: StoredGlobal = db.fetch_one(sql::GLOBAL_GET_FOR_UPDATE, &[]).await?;
+        cp_http::etag::check_if_match(req, &before.etag())?;
+        let after: StoredGlobal = db.fetch_one(sql::GLOBAL_UPDATE, &[amount(ceiling)]).await?;
         ctx.audit("ai_budget", "global")
             .detail(json!({
                 "monthlyCeiling": ceiling.map(|d| d.to_string()),
-                "previousMonthlyCeiling": before.monthly_ceiling,
+                "previousMonthlyCeiling": before.budget.monthly_ceiling,
             }))
             .write(db)
             .await?;
-        let (g, version) = decode_global(Some(&row))?;
-        Ok::<_, Failure>((g, cp_http::etag::for_version(&version.to_string())))
+        let etag = after.etag();
+        Ok::<_, Failure>((after.budget, etag))
     })
     .await
 }
 
-fn decode_account(r: &Row) -> Result<Versioned<AccountBudget>, DbError> {
-    let created_micros = r.i64("created_micros")?;
-    let id = r.text("user_id")?;
-    Ok(Versioned {
-        view: AccountBudget {
-            user_id: id.clone(),
+impl FromRow for AccountBudget {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            user_id: r.text("id")?,
             email: r.text("email")?,
             monthly_ceiling: r.text("monthly_ceiling")?,
-            created_at: time::micros_rfc3339(created_micros),
+            created_at: time::micros_rfc3339(r.i64("created_micros")?),
             updated_at: time::micros_rfc3339(r.i64("updated_micros")?),
-        },
-        version: 0,
-        created_micros,
-        id,
-    })
+        })
+    }
 }
 
 pub(crate) async fn list_accounts<D: Database>(
@@ -385,7 +382,7 @@ pub(crate) async fn list_accounts<D: Database>(
         first: sql::ACCOUNT_LIST_FIRST,
         after: sql::ACCOUNT_LIST_AFTER,
     };
-    let (rows, info) = keyset_page(db, page, list, None, decode_account).await?;
+    let (rows, info) = keyset_page(db, page, list, None).await?;
     Ok((views(rows), info))
 }
 
@@ -411,7 +408,7 @@ pub(crate) async fn put_account<P: Platform>(
             .detail(json!({ "monthlyCeiling": ceiling.to_string(), "created": created }))
             .write(db)
             .await?;
-        Ok::<_, Failure>((decode_account(&row)?.view, created))
+        Ok::<_, Failure>((AccountBudget::from_row(&row)?, created))
     })
     .await
 }
@@ -440,9 +437,17 @@ mod tests {
 
     #[test]
     fn the_global_budget_before_it_was_ever_set() {
-        let (g, v) = decode_global(None).unwrap();
-        assert_eq!(v, 0);
-        assert_eq!(g.monthly_ceiling, None);
-        assert_eq!(g.updated_at, None);
+        let g = StoredGlobal::UNSET;
+        assert_eq!(g.version, 0);
+        assert_eq!(g.budget.monthly_ceiling, None);
+        assert_eq!(g.budget.updated_at, None);
+        let row = cp_store::Row::new(
+            ["monthly_ceiling", "version", "updated_micros"]
+                .map(String::from)
+                .into(),
+            vec![Value::Null, Value::Int(0), Value::Int(1)],
+        );
+        let locked = StoredGlobal::from_row(&row).unwrap();
+        assert_eq!((locked.version, locked.budget.updated_at), (0, None));
     }
 }

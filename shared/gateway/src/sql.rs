@@ -117,7 +117,8 @@ pub(crate) const GLOBAL_UPDATE: &str = concat!(
 macro_rules! account_columns {
     () => {
         concat!(
-            "a.user_id::text AS user_id, u.email, a.monthly_ceiling::text AS monthly_ceiling, ",
+            "a.user_id::text AS id, a.version, u.email, ",
+            "a.monthly_ceiling::text AS monthly_ceiling, ",
             cp_store::epoch_micros!("a.created_at"),
             " AS created_micros, ",
             cp_store::epoch_micros!("a.updated_at"),

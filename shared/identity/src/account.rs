@@ -3,7 +3,7 @@
 
 use cp_http::validate::{pattern_string, Validator, EMAIL_PATTERN, TEXT_PATTERN};
 use cp_http::{time, ApiError};
-use cp_store::{DbError, Row};
+use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
@@ -46,8 +46,15 @@ pub struct User {
 }
 
 impl User {
-    /// Decodes a row of the user queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+    /// The profile's ETag.
+    pub fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.updated_micros.to_string())
+    }
+}
+
+/// Decodes a row of the user queries.
+impl FromRow for User {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let updated_micros = row.i64("updated_micros")?;
         Ok(Self {
             id: row.text("id")?,
@@ -59,11 +66,6 @@ impl User {
             updated_at: time::micros_rfc3339(updated_micros),
             updated_micros,
         })
-    }
-
-    /// The profile's ETag.
-    pub fn etag(&self) -> String {
-        cp_http::etag::for_version(&self.updated_micros.to_string())
     }
 }
 
@@ -126,9 +128,19 @@ pub struct ApiKey {
     pub created_micros: i64,
 }
 
-impl ApiKey {
-    /// Decodes a row of the key queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+impl ApiKey {}
+
+/// The answer to `DELETE /auth/api-keys`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedApiKeys {
+    /// How many keys were revoked.
+    pub revoked: i64,
+}
+
+/// Decodes a row of the key queries.
+impl FromRow for ApiKey {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let created_micros = row.i64("created_micros")?;
         Ok(Self {
             id: row.text("id")?,
@@ -139,14 +151,6 @@ impl ApiKey {
             created_micros,
         })
     }
-}
-
-/// The answer to `DELETE /auth/api-keys`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RevokedApiKeys {
-    /// How many keys were revoked.
-    pub revoked: i64,
 }
 
 /// A key just created: the only time its plaintext is returned.

@@ -10,7 +10,7 @@ use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathPar
 use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;

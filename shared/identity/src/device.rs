@@ -24,7 +24,7 @@ use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope};
 use cp_macros::operation;
 use cp_platform::auth::UserPrincipal;
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};

@@ -26,7 +26,7 @@ use cp_http::PathParams;
 use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope};
 use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
@@ -252,8 +252,8 @@ struct MfaRow {
     last_step: Option<u64>,
 }
 
-impl MfaRow {
-    fn from_row(row: &Row) -> Result<Self, Failure> {
+impl FromRow for MfaRow {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         Ok(Self {
             sealed: Sealed {
                 nonce: row.bytes("secret_nonce")?,
@@ -265,7 +265,9 @@ impl MfaRow {
                 .and_then(|s| u64::try_from(s).ok()),
         })
     }
+}
 
+impl MfaRow {
     fn secret(&self, key: &MasterKey, user_id: &str) -> Result<Vec<u8>, Failure> {
         key.open(&self.sealed, &secret_aad(user_id)).map_err(|e| {
             Failure::with_cause(ApiError::Internal, format!("opening a TOTP secret: {e}"))
@@ -580,13 +582,9 @@ pub(crate) async fn verify<P: Platform>(
             return refuse(ctx, db, "", "unknownOrExpiredToken", bad_token()).await;
         };
         let user_id = ch.text("user_id")?;
-        let mfa = match db
-            .query_opt(sql::MFA_FOR_UPDATE, &[user_id.as_str().into()])
-            .await?
-        {
-            Some(row) => Some(MfaRow::from_row(&row)?),
-            None => None,
-        };
+        let mfa: Option<MfaRow> = db
+            .fetch_opt(sql::MFA_FOR_UPDATE, &[user_id.as_str().into()])
+            .await?;
         let Some(mfa) = mfa.filter(|m| m.enabled_micros.is_some()) else {
             // MFA was disabled since the password step: log in again.
             db.execute(sql::MFA_DELETE_CHALLENGE, &[digest.as_str().into()])
@@ -660,10 +658,7 @@ pub(crate) async fn disable<P: Platform>(
     };
     let user_id = caller.id.as_str();
     let outcome = transaction(ctx.db(), async |db| {
-        let mfa = match db.query_opt(sql::MFA_FOR_UPDATE, &[user_id.into()]).await? {
-            Some(row) => Some(MfaRow::from_row(&row)?),
-            None => None,
-        };
+        let mfa: Option<MfaRow> = db.fetch_opt(sql::MFA_FOR_UPDATE, &[user_id.into()]).await?;
         let Some(mfa) = mfa.filter(|m| m.enabled_micros.is_some()) else {
             return Err(ApiError::Conflict("MFA is not enabled".into()).into());
         };

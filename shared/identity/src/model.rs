@@ -3,7 +3,7 @@
 use cp_http::validate::{pattern_string, Validator, TEXT_PATTERN};
 use cp_http::{time, ApiError};
 use cp_platform::scopes::{self, Scope, SCOPE_PATTERN};
-use cp_store::{DbError, Row};
+use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
@@ -40,9 +40,23 @@ pub struct AccessToken {
     pub created_micros: i64,
 }
 
-impl AccessToken {
-    /// Decodes a row of the `sql` queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+impl AccessToken {}
+
+/// A token just created: the only time its plaintext is returned.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedAccessToken {
+    /// The token.
+    #[serde(flatten)]
+    pub token: AccessToken,
+    /// The secret: send it as `Authorization: Bearer <plainTextToken>`. It is
+    /// stored only as a SHA-256 digest and never returned again.
+    pub plain_text_token: String,
+}
+
+/// Decodes a row of the `sql` queries.
+impl FromRow for AccessToken {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let created_micros = row.i64("created_micros")?;
         Ok(Self {
             id: row.text("id")?,
@@ -57,18 +71,6 @@ impl AccessToken {
             created_micros,
         })
     }
-}
-
-/// A token just created: the only time its plaintext is returned.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedAccessToken {
-    /// The token.
-    #[serde(flatten)]
-    pub token: AccessToken,
-    /// The secret: send it as `Authorization: Bearer <plainTextToken>`. It is
-    /// stored only as a SHA-256 digest and never returned again.
-    pub plain_text_token: String,
 }
 
 fn name_schema() -> Object {

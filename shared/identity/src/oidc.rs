@@ -46,7 +46,7 @@ use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope};
 use cp_macros::operation;
 use cp_platform::audit::AuditEntry;
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, Value};
+use cp_store::{transaction, Database, FromRow, Value};
 use jwt_simple::prelude::{
     ECDSAP256PublicKeyLike, ES256PublicKey, JWTClaims, RS256PublicKey, RSAPublicKeyLike, Token,
     VerificationOptions,

@@ -1,6 +1,6 @@
 //! The identity group's named queries (cp-store conventions).
 
-/// Columns of an access token row, as [`crate::model::AccessToken::from_row`] reads them.
+/// Columns of an access token row, as [`AccessToken`](crate::model::AccessToken) (its `FromRow`) reads them.
 const TOKEN_COLUMNS: &str = concat!(
     "id::text AS id, name, token_prefix, scopes, created_by, ",
     cp_store::epoch_micros!("expires_at"),
@@ -57,7 +57,7 @@ pub(crate) const TOKEN_EXPIRY: &str = concat!(
 pub(crate) const DELETE: &str =
     "DELETE FROM access_tokens WHERE id = $1::text::uuid RETURNING name";
 
-/// Columns of a user row, as [`crate::account::User::from_row`] reads them.
+/// Columns of a user row, as [`User`](crate::account::User) (its `FromRow`) reads them.
 const USER_COLUMNS: &str = concat!(
     "id::text AS id, email, display_name,
     email_verified_at IS NOT NULL AS email_verified, pending_email, ",
@@ -125,7 +125,7 @@ pub(crate) const REVOKE_JTI: &str = "INSERT INTO revoked_tokens (jti, user_id, e
 /// Revocations of tokens that have expired anyway are no longer needed.
 pub(crate) const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at < now()";
 
-/// Columns of an API key row, as [`crate::account::ApiKey::from_row`] reads them.
+/// Columns of an API key row, as [`ApiKey`](crate::account::ApiKey) (its `FromRow`) reads them.
 const KEY_COLUMNS: &str = concat!(
     "id::text AS id, name, key_prefix, ",
     cp_store::epoch_micros!("last_used_at"),

@@ -192,7 +192,9 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         let scope_area = declared
             .or(from_path)
             .map_or_else(|| quote!(), |a| quote!(, "scopeArea": #a));
-        quote!(extensions(("x-access" = json!({"callers": #who #scope_area}))),)
+        quote!(extensions(
+            ("x-access" = json!({"callers": #who #scope_area}))
+        ),)
     });
     let method_upper = method.to_string().to_ascii_uppercase();
     let kind = kind.unwrap_or_else(|| quote!(""));

@@ -15,7 +15,7 @@ use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde_json::json;
 
 use crate::api::{org_id_of, user_id_of, MemberPath, OrgPath};

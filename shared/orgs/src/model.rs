@@ -4,7 +4,7 @@
 use crate::roles::OrgRole;
 use cp_http::validate::{pattern_string, Validator, EMAIL_PATTERN, TEXT_PATTERN};
 use cp_http::{time, ApiError};
-use cp_store::{DbError, Row};
+use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
@@ -85,8 +85,15 @@ pub struct Organization {
 }
 
 impl Organization {
-    /// Decodes a row of the organisation queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+    /// The organisation's ETag.
+    pub fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.updated_micros.to_string())
+    }
+}
+
+/// Decodes a row of the organisation queries.
+impl FromRow for Organization {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let created_micros = row.i64("created_micros")?;
         let updated_micros = row.i64("updated_micros")?;
         Ok(Self {
@@ -103,11 +110,6 @@ impl Organization {
             created_micros,
             updated_micros,
         })
-    }
-
-    /// The organisation's ETag.
-    pub fn etag(&self) -> String {
-        cp_http::etag::for_version(&self.updated_micros.to_string())
     }
 }
 
@@ -139,8 +141,15 @@ pub struct OrgMember {
 }
 
 impl OrgMember {
-    /// Decodes a row of the member queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+    /// The membership's ETag.
+    pub fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.updated_micros.to_string())
+    }
+}
+
+/// Decodes a row of the member queries.
+impl FromRow for OrgMember {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let joined_micros = row.i64("joined_micros")?;
         let updated_micros = row.i64("updated_micros")?;
         Ok(Self {
@@ -154,11 +163,6 @@ impl OrgMember {
             joined_micros,
             updated_micros,
         })
-    }
-
-    /// The membership's ETag.
-    pub fn etag(&self) -> String {
-        cp_http::etag::for_version(&self.updated_micros.to_string())
     }
 }
 
@@ -188,9 +192,24 @@ pub struct OrgInvitation {
     pub created_micros: i64,
 }
 
-impl OrgInvitation {
-    /// Decodes a row of the invitation queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+impl OrgInvitation {}
+
+/// An invitation just created: the only time its token is returned.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedOrgInvitation {
+    /// The invitation.
+    #[serde(flatten)]
+    pub invitation: OrgInvitation,
+    /// The single-use token (`cpinv_…`) to send to the invitee, who accepts
+    /// with `POST /api/v1/invitations/{token}/accept`. Stored only as a
+    /// SHA-256 digest and never returned again.
+    pub plain_text_token: String,
+}
+
+/// Decodes a row of the invitation queries.
+impl FromRow for OrgInvitation {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let created_micros = row.i64("created_micros")?;
         Ok(Self {
             id: row.text("id")?,
@@ -204,19 +223,6 @@ impl OrgInvitation {
             created_micros,
         })
     }
-}
-
-/// An invitation just created: the only time its token is returned.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatedOrgInvitation {
-    /// The invitation.
-    #[serde(flatten)]
-    pub invitation: OrgInvitation,
-    /// The single-use token (`cpinv_…`) to send to the invitee, who accepts
-    /// with `POST /api/v1/invitations/{token}/accept`. Stored only as a
-    /// SHA-256 digest and never returned again.
-    pub plain_text_token: String,
 }
 
 /// One organisation-visible change.
@@ -245,9 +251,22 @@ pub struct OrgEventView {
     pub created_micros: i64,
 }
 
-impl OrgEventView {
-    /// Decodes a row of the event queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+impl OrgEventView {}
+
+fn name_schema() -> Object {
+    let mut s = pattern_string(
+        false,
+        TEXT_PATTERN,
+        MAX_NAME,
+        "Display name (1-100 characters, no control characters).",
+    );
+    s.min_length = Some(1);
+    s
+}
+
+/// Decodes a row of the event queries.
+impl FromRow for OrgEventView {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let created_micros = row.i64("created_micros")?;
         Ok(Self {
             id: row.text("id")?,
@@ -260,17 +279,6 @@ impl OrgEventView {
             created_micros,
         })
     }
-}
-
-fn name_schema() -> Object {
-    let mut s = pattern_string(
-        false,
-        TEXT_PATTERN,
-        MAX_NAME,
-        "Display name (1-100 characters, no control characters).",
-    );
-    s.min_length = Some(1);
-    s
 }
 
 fn email_schema() -> Object {

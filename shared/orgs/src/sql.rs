@@ -1,7 +1,7 @@
 //! The orgs group's named queries (cp-store conventions: ids and uuids
 //! cross the port as text, times as microseconds since the epoch).
 
-/// Columns of an organisation, as [`crate::model::Organization::from_row`]
+/// Columns of an organisation, as [`Organization`](crate::model::Organization) (its `FromRow`)
 /// reads them; `m` is the caller's membership row (or none).
 const ORG_COLUMNS: &str = concat!(
     "o.id::text AS id, o.name, o.created_by::text AS created_by, m.role,
@@ -75,7 +75,7 @@ pub(crate) const INSERT_MEMBER: &str = "INSERT INTO org_members (org_id, user_id
 pub(crate) const LOCK_OWNERS: &str = "SELECT user_id::text AS user_id FROM org_members
     WHERE org_id = $1::text::uuid AND role = 'owner' ORDER BY user_id FOR UPDATE";
 
-/// Columns of a member, as [`crate::model::OrgMember::from_row`] reads them.
+/// Columns of a member, as [`OrgMember`](crate::model::OrgMember) (its `FromRow`) reads them.
 const MEMBER_COLUMNS: &str = concat!(
     "m.org_id::text AS org_id, m.user_id::text AS user_id,
     u.email, u.display_name, m.role, ",
@@ -130,7 +130,7 @@ pub(crate) const MEMBER_BY_EMAIL: &str = "SELECT m.user_id::text AS user_id, m.r
     FROM org_members m JOIN users u ON u.id = m.user_id
     WHERE m.org_id = $1::text::uuid AND u.email = $2";
 
-/// Columns of an invitation, as [`crate::model::OrgInvitation::from_row`] reads them.
+/// Columns of an invitation, as [`OrgInvitation`](crate::model::OrgInvitation) (its `FromRow`) reads them.
 const INVITATION_COLUMNS: &str = concat!(
     "id::text AS id, org_id::text AS org_id, email, role, invited_by, ",
     cp_store::epoch_micros!("expires_at"),
@@ -193,7 +193,7 @@ pub(crate) fn invitation_by_token() -> String {
 pub(crate) const MARK_ACCEPTED: &str = "UPDATE org_invitations
     SET accepted_at = now(), accepted_by = $2::text::uuid WHERE id = $1::text::uuid";
 
-/// Columns of an event, as [`crate::model::OrgEventView::from_row`] reads them.
+/// Columns of an event, as [`OrgEventView`](crate::model::OrgEventView) (its `FromRow`) reads them.
 const EVENT_COLUMNS: &str = concat!(
     "id::text AS id, kind, actor, subject, detail, request_id, ",
     cp_store::epoch_micros!("created_at"),

@@ -15,7 +15,7 @@
 //!   rewrites each drifted row from its CRD, re-reading the CRD under the
 //!   row's lock so a write that raced the check is never undone. Each check
 //!   records its counts in `drift_reports` for `/prom`. Rows a kind marks
-//!   retired ([`Projected::row_retired`]: tombstones whose CRD was deleted on
+//!   retired ([`ProjectionRow::retired`]: tombstones whose CRD was deleted on
 //!   purpose) and CRDs under their names are left out of both.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ use std::marker::PhantomData;
 
 use cp_http::ApiError;
 use cp_kube::{KubeClient, KubeError, ObjectOf, Resource};
-use cp_store::{transaction, Database, DbError, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -33,10 +33,25 @@ use crate::{Failure, Platform, RequestContext};
 /// Label on every CRD this control plane writes.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "opencrane-control-plane");
 
+/// A decoded projection row: which CRD it mirrors, at which version.
+pub trait ProjectionRow: FromRow {
+    /// The resource's name.
+    fn name(&self) -> &str;
+    /// UID of the CRD the row projects.
+    fn kube_uid(&self) -> &str;
+    /// `resourceVersion` of the CRD at the row's last write (its ETag).
+    fn kube_resource_version(&self) -> &str;
+    /// Whether the row is a tombstone of a retired resource whose CRD is
+    /// meant to be gone: drift and repair skip its name entirely.
+    fn retired(&self) -> bool {
+        false
+    }
+}
+
 /// A CRD kind with a PostgreSQL projection.
 pub trait Projected: Resource {
     /// A decoded projection row.
-    type Row;
+    type Row: ProjectionRow;
     /// Upper-snake kind for error codes (`TENANT` → `TENANT_NOT_FOUND`).
     const ERROR_KIND: &'static str;
     /// Resource kind in audit entries and messages (`tenant`).
@@ -55,14 +70,6 @@ pub trait Projected: Resource {
     /// Delete the row of name `$1`.
     fn sql_delete() -> &'static str;
 
-    /// Decodes a row of the SELECT queries.
-    fn decode(row: &Row) -> Result<Self::Row, DbError>;
-    /// The row's resource name.
-    fn row_name(row: &Self::Row) -> &str;
-    /// UID of the CRD the row projects.
-    fn row_uid(row: &Self::Row) -> &str;
-    /// `resourceVersion` of the CRD at the row's last write (its ETag).
-    fn row_resource_version(row: &Self::Row) -> &str;
     /// The parameters of [`Self::sql_upsert`]/[`Self::sql_update`] projecting `obj`.
     fn row_params(obj: &ObjectOf<Self>) -> Vec<Value>;
     /// Spec-derived fields where `row` differs from `obj` (empty: in sync).
@@ -72,13 +79,6 @@ pub trait Projected: Resource {
     fn audit_tenant(name: &str) -> Option<&str> {
         let _ = name;
         None
-    }
-
-    /// Whether `row` is a tombstone of a retired resource whose CRD is
-    /// meant to be gone: drift and repair skip its name entirely.
-    fn row_retired(row: &Self::Row) -> bool {
-        let _ = row;
-        false
     }
 }
 
@@ -160,15 +160,15 @@ pub fn dry_run(req: &cp_http::ApiRequest) -> Result<bool, ApiError> {
 pub fn compare<R: Projected>(crds: &[ObjectOf<R>], rows: &[R::Row]) -> DriftReport {
     let retired: Vec<&str> = rows
         .iter()
-        .filter(|r| R::row_retired(r))
-        .map(|r| R::row_name(r))
+        .filter(|r| r.retired())
+        .map(|r| r.name())
         .collect();
-    let rows: Vec<&R::Row> = rows.iter().filter(|r| !R::row_retired(r)).collect();
+    let rows: Vec<&R::Row> = rows.iter().filter(|r| !r.retired()).collect();
     let crds: Vec<&ObjectOf<R>> = crds
         .iter()
         .filter(|c| !retired.contains(&c.name()))
         .collect();
-    let by_name: BTreeMap<&str, &R::Row> = rows.iter().map(|r| (R::row_name(r), *r)).collect();
+    let by_name: BTreeMap<&str, &R::Row> = rows.iter().map(|r| (r.name(), *r)).collect();
     let crd_names: BTreeMap<&str, &ObjectOf<R>> = crds.iter().map(|c| (c.name(), *c)).collect();
     let mut items = Vec::new();
     for (name, obj) in &crd_names {
@@ -316,7 +316,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
             let row = db
                 .query_opt(&R::sql_get_for_update(), &[name.into()])
                 .await?
-                .map(|r| R::decode(&r))
+                .map(|r| R::Row::from_row(&r))
                 .transpose()?
                 .ok_or_else(|| Self::not_found(name))?;
             work(db, row).await
@@ -349,7 +349,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     ) -> Result<(), Failure> {
         let conditional = req.header("if-match").is_some();
         self.locked(name, async |db, row| {
-            let etag = cp_http::etag::for_version(R::row_resource_version(&row));
+            let etag = cp_http::etag::for_version(row.kube_resource_version());
             cp_http::etag::check_if_match(req, &etag)?;
             let mut attempts = 0;
             let updated = loop {
@@ -417,7 +417,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     /// Deletes the CRD `row` projects, by UID (inside [`Self::locked`]):
     /// already gone is fine; another UID under the name is a 409.
     pub async fn delete_crd(&self, name: &str, row: &R::Row) -> Result<(), Failure> {
-        match self.kube.delete::<R>(name, Some(R::row_uid(row))).await {
+        match self.kube.delete::<R>(name, Some(row.kube_uid())).await {
             Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
             Err(KubeError::Conflict { .. }) => Err(ApiError::Conflict(format!(
                 "{} '{name}' was re-created in Kubernetes (different UID); run POST {}/repair first",
@@ -437,7 +437,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
             .query(&R::sql_all(), &[])
             .await?
             .iter()
-            .map(R::decode)
+            .map(R::Row::from_row)
             .collect::<Result<Vec<_>, DbError>>()?;
         let report = compare::<R>(&crds, &rows);
         let n = |v: usize| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
@@ -494,7 +494,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
             let row = db
                 .query_opt(&R::sql_get_for_update(), &[name.into()])
                 .await?
-                .map(|r| R::decode(&r))
+                .map(|r| R::Row::from_row(&r))
                 .transpose()?;
             let crd = match self.kube.get::<R>(name).await {
                 Ok(o) => Some(o),

@@ -5,7 +5,7 @@
 use cp_http::pagination::PageRequest;
 use cp_http::ApiError;
 use cp_http::PaginationInfo;
-use cp_store::{transaction, Database, DbError, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde_json::json;
 
 use crate::{Failure, Platform, RequestContext};
@@ -27,6 +27,19 @@ impl<T> Versioned<T> {
     /// Its ETag.
     pub fn etag(&self) -> String {
         cp_http::etag::for_version(&self.version.to_string())
+    }
+}
+
+/// A versioned resource row: the view's own columns plus `version`,
+/// `created_micros` and `id`.
+impl<T: FromRow> FromRow for Versioned<T> {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            view: T::from_row(row)?,
+            version: row.i64("version")?,
+            created_micros: row.i64("created_micros")?,
+            id: row.text("id")?,
+        })
     }
 }
 
@@ -73,15 +86,17 @@ pub struct KeysetList<'a> {
 
 /// One page of a keyset list: rows fetched ([`keyset_rows`]), decoded,
 /// trimmed to the limit, with the next cursor.
-pub async fn keyset_page<D: Database, T>(
+pub async fn keyset_page<D: Database, T: FromRow>(
     db: &D,
     page: &PageRequest,
     list: KeysetList<'_>,
     extra: Option<Value>,
-    decode: impl Fn(&Row) -> Result<Versioned<T>, DbError>,
 ) -> Result<(Vec<Versioned<T>>, PaginationInfo), Failure> {
     let rows = keyset_rows(db, page, list.first, list.after, extra).await?;
-    let rows = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let rows = rows
+        .iter()
+        .map(Versioned::<T>::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(page.paginate(list.scope, rows, cursor_key))
 }
 

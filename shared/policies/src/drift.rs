@@ -2,8 +2,8 @@
 //! side of the shared dual-write mechanism (`cp_platform::dualwrite`).
 
 use cp_kube::{AccessPolicyObject, AccessPolicySpec, AccessPolicyStatus, Resource};
-use cp_platform::dualwrite::Projected;
-use cp_store::{DbError, Row, Value};
+use cp_platform::dualwrite::{Projected, ProjectionRow};
+use cp_store::Value;
 
 use crate::model::PolicyRow;
 use crate::sql;
@@ -47,22 +47,6 @@ impl Projected for PolicyKind {
         sql::DELETE
     }
 
-    fn decode(row: &Row) -> Result<PolicyRow, DbError> {
-        PolicyRow::from_row(row)
-    }
-
-    fn row_name(row: &PolicyRow) -> &str {
-        &row.policy.name
-    }
-
-    fn row_uid(row: &PolicyRow) -> &str {
-        &row.kube_uid
-    }
-
-    fn row_resource_version(row: &PolicyRow) -> &str {
-        &row.kube_resource_version
-    }
-
     fn row_params(obj: &AccessPolicyObject) -> Vec<Value> {
         vec![
             obj.name().into(),
@@ -96,6 +80,20 @@ impl Projected for PolicyKind {
             obj.metadata.uid.as_deref().unwrap_or_default() == row.kube_uid,
         );
         diff
+    }
+}
+
+impl ProjectionRow for PolicyRow {
+    fn name(&self) -> &str {
+        &self.policy.name
+    }
+
+    fn kube_uid(&self) -> &str {
+        &self.kube_uid
+    }
+
+    fn kube_resource_version(&self) -> &str {
+        &self.kube_resource_version
     }
 }
 

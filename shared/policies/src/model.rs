@@ -7,7 +7,7 @@ use cp_http::validate::{
 };
 use cp_http::{time, ApiError};
 use cp_kube::{AccessPolicySpec, DatasetRules as SpecDatasetRules, PolicySubjects};
-use cp_store::{DbError, Row};
+use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{
     AdditionalProperties, ArrayBuilder, Object, ObjectBuilder, SchemaType, Type,
@@ -387,8 +387,15 @@ pub struct PolicyRow {
 }
 
 impl PolicyRow {
-    /// Decodes a row of the `sql` queries.
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+    /// The ETag of this policy.
+    pub fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.kube_resource_version)
+    }
+}
+
+/// Decodes a row of the `sql` queries.
+impl FromRow for PolicyRow {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let name = row.text("name")?;
         let spec: AccessPolicySpec = serde_json::from_value(row.json("spec")?)
             .map_err(|e| DbError::Decode(format!("spec: {e}")))?;
@@ -405,11 +412,6 @@ impl PolicyRow {
             kube_resource_version: row.text("kube_resource_version")?,
             created_micros,
         })
-    }
-
-    /// The ETag of this policy.
-    pub fn etag(&self) -> String {
-        cp_http::etag::for_version(&self.kube_resource_version)
     }
 }
 

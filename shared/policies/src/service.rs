@@ -7,7 +7,7 @@ use cp_http::{ApiError, ApiRequest, FieldError, PaginationInfo};
 use cp_kube::Resource;
 use cp_platform::dualwrite::{DriftReport, DualWrite, RepairReport};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{Database, DbError, Value};
+use cp_store::{Database, DbError, FromRow, Value};
 use serde_json::json;
 
 use crate::drift::PolicyKind;
@@ -21,9 +21,8 @@ pub(crate) const LIST_SCOPE: &str = "policies";
 type Policies<'c, 'a, P> = DualWrite<'c, 'a, P, PolicyKind>;
 
 pub(crate) async fn get<D: Database>(db: &D, name: &str) -> Result<PolicyRow, Failure> {
-    let row = db.query_opt(&sql::get(), &[name.into()]).await?;
-    row.map(|r| PolicyRow::from_row(&r))
-        .transpose()?
+    db.fetch_opt(&sql::get(), &[name.into()])
+        .await?
         .ok_or_else(|| ApiError::not_found("POLICY", name).into())
 }
 

@@ -1,7 +1,7 @@
 //! The policies' named queries (cp-store conventions: text/int8/jsonb
 //! parameters, casts in SQL, times read as microseconds).
 
-/// Columns of a projection row, as [`crate::model::PolicyRow::from_row`] reads them.
+/// Columns of a projection row, as [`PolicyRow`](crate::model::PolicyRow) (its `FromRow`) reads them.
 const COLUMNS: &str = concat!(
     "name, spec, kube_uid, kube_resource_version, ",
     cp_store::epoch_micros!("created_at"),

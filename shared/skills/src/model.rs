@@ -3,7 +3,7 @@
 
 use cp_http::validate::{pattern_string, Validator, DNS_LABEL_PATTERN, TEXT_PATTERN};
 use cp_http::{time, ApiError};
-use cp_store::{DbError, Row};
+use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
@@ -594,25 +594,6 @@ pub(crate) struct BundleRow {
 }
 
 impl BundleRow {
-    /// Reads the columns of [`crate::sql::SELECT_COLUMNS`].
-    pub(crate) fn from_row(r: &Row) -> Result<Self, DbError> {
-        let stage = r.text("stage")?;
-        Ok(Self {
-            id: r.text("id")?,
-            name: r.text("name")?,
-            version: r.text("version")?,
-            digest: r.text("digest")?,
-            scope: r.text("scope")?,
-            stage: Stage::parse(&stage)
-                .ok_or_else(|| DbError::Decode(format!("unknown stage '{stage}'")))?,
-            description: r.opt_text("description")?,
-            content_size: r.opt_i64("content_size")?,
-            revision: r.i64("revision")?,
-            created_micros: r.i64("created_micros")?,
-            updated_micros: r.i64("updated_micros")?,
-        })
-    }
-
     /// The ETag of this version of the bundle.
     pub(crate) fn etag(&self) -> String {
         cp_http::etag::for_version(&self.revision.to_string())
@@ -640,6 +621,27 @@ impl BundleRow {
             created_at: time::micros_rfc3339(self.created_micros),
             updated_at: time::micros_rfc3339(self.updated_micros),
         }
+    }
+}
+
+/// Reads the columns of [`crate::sql::SELECT_COLUMNS`].
+impl FromRow for BundleRow {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        let stage = r.text("stage")?;
+        Ok(Self {
+            id: r.text("id")?,
+            name: r.text("name")?,
+            version: r.text("version")?,
+            digest: r.text("digest")?,
+            scope: r.text("scope")?,
+            stage: Stage::parse(&stage)
+                .ok_or_else(|| DbError::Decode(format!("unknown stage '{stage}'")))?,
+            description: r.opt_text("description")?,
+            content_size: r.opt_i64("content_size")?,
+            revision: r.i64("revision")?,
+            created_micros: r.i64("created_micros")?,
+            updated_micros: r.i64("updated_micros")?,
+        })
     }
 }
 

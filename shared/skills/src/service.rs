@@ -8,7 +8,7 @@ use std::time::Duration;
 use cp_http::pagination::PageRequest;
 use cp_http::{ApiError, ApiRequest, FieldError, PaginationInfo};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, Row, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -36,8 +36,7 @@ fn not_found(id: &str) -> Failure {
 }
 
 async fn find<D: Database>(db: &D, id: &str) -> Result<Option<BundleRow>, Failure> {
-    let row = db.query_opt(&sql::get(), &[id.into()]).await?;
-    Ok(row.map(|r| BundleRow::from_row(&r)).transpose()?)
+    Ok(db.fetch_opt(&sql::get(), &[id.into()]).await?)
 }
 
 fn ids_json(rows: &[BundleRow]) -> Value {
@@ -320,11 +319,9 @@ pub(crate) async fn update<P: Platform>(
     f: ValidFields,
 ) -> Result<(), Failure> {
     transaction(ctx.db(), async |db| {
-        let row = db
-            .query_opt(&sql::get_for_update(), &[id.into()])
+        let row: BundleRow = db
+            .fetch_opt(&sql::get_for_update(), &[id.into()])
             .await?
-            .map(|r| BundleRow::from_row(&r))
-            .transpose()?
             .ok_or_else(|| not_found(id))?;
         cp_http::etag::check_if_match(req, &row.etag())?;
         let target = f.stage.unwrap_or(row.stage);

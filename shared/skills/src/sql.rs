@@ -2,7 +2,7 @@
 //! conventions (text, int8, bytea, jsonb; casts in SQL); times are read as
 //! microseconds. Sets of ids travel as one jsonb array.
 
-/// Columns of a bundle row, as [`crate::model::BundleRow::from_row`] reads them.
+/// Columns of a bundle row, as [`BundleRow`](crate::model::BundleRow) (its `FromRow`) reads them.
 pub(crate) const SELECT_COLUMNS: &str = concat!(
     "id::text AS id, name, version, digest, scope, stage,
     description, octet_length(content)::int8 AS content_size, revision, ",

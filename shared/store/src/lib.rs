@@ -27,7 +27,7 @@ pub mod native;
 pub mod spin;
 
 pub use error::DbError;
-pub use row::Row;
+pub use row::{FromRow, Row};
 pub use tx::transaction;
 pub use value::Value;
 
@@ -83,6 +83,32 @@ pub trait Database {
         self.query_opt(sql, params)
             .await?
             .ok_or_else(|| DbError::Decode("query returned no row".into()))
+    }
+
+    /// Runs a query and reads every row as a `T`.
+    async fn fetch_all<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, DbError> {
+        self.query(sql, params)
+            .await?
+            .iter()
+            .map(T::from_row)
+            .collect()
+    }
+
+    /// Runs a query expected to return at most one row, read as a `T`.
+    async fn fetch_opt<T: FromRow>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<T>, DbError> {
+        self.query_opt(sql, params)
+            .await?
+            .map(|r| T::from_row(&r))
+            .transpose()
+    }
+
+    /// Runs a query expected to return exactly one row, read as a `T`.
+    async fn fetch_one<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<T, DbError> {
+        T::from_row(&self.query_one(sql, params).await?)
     }
 }
 

@@ -4,6 +4,16 @@ use std::sync::Arc;
 
 use crate::{DbError, Value};
 
+/// A value read from one result row: the one way a domain type is decoded
+/// from SQL (see [`crate::Database::fetch_all`] and its siblings). Each
+/// implementation names the columns it reads; the query constants that feed
+/// it select exactly those.
+pub trait FromRow: Sized {
+    /// Reads the value from `row` (a missing or mistyped column is a
+    /// [`DbError::Decode`]).
+    fn from_row(row: &Row) -> Result<Self, DbError>;
+}
+
 /// One result row.
 #[derive(Debug, Clone)]
 pub struct Row {

@@ -3,8 +3,8 @@
 //! writes, drift detection and repair the same way for every kind.
 
 use cp_kube::{Resource, TenantObject, TenantSpec, TenantStatus};
-use cp_platform::dualwrite::Projected;
-use cp_store::{DbError, Row, Value};
+use cp_platform::dualwrite::{Projected, ProjectionRow};
+use cp_store::Value;
 use serde_json::json;
 
 use crate::lifecycle::State;
@@ -53,22 +53,6 @@ impl Projected for TenantKind {
         sql::DELETE
     }
 
-    fn decode(row: &Row) -> Result<TenantRow, DbError> {
-        TenantRow::from_row(row)
-    }
-
-    fn row_name(row: &TenantRow) -> &str {
-        &row.tenant.name
-    }
-
-    fn row_uid(row: &TenantRow) -> &str {
-        &row.kube_uid
-    }
-
-    fn row_resource_version(row: &TenantRow) -> &str {
-        &row.kube_resource_version
-    }
-
     fn row_params(obj: &TenantObject) -> Vec<Value> {
         Projection::of(obj).params()
     }
@@ -79,10 +63,6 @@ impl Projected for TenantKind {
 
     fn audit_tenant(name: &str) -> Option<&str> {
         Some(name)
-    }
-
-    fn row_retired(row: &TenantRow) -> bool {
-        row.state == State::Decommissioned
     }
 }
 
@@ -220,6 +200,24 @@ impl Projection {
         check("suspended", self.suspended == t.suspended);
         check("uid", self.kube_uid == row.kube_uid);
         diff
+    }
+}
+
+impl ProjectionRow for TenantRow {
+    fn name(&self) -> &str {
+        &self.tenant.name
+    }
+
+    fn kube_uid(&self) -> &str {
+        &self.kube_uid
+    }
+
+    fn kube_resource_version(&self) -> &str {
+        &self.kube_resource_version
+    }
+
+    fn retired(&self) -> bool {
+        self.state == State::Decommissioned
     }
 }
 

@@ -9,7 +9,7 @@ use cp_http::validate::{
 };
 use cp_http::{time, ApiError};
 use cp_kube::{TenantObject, TenantResources, TenantSpec};
-use cp_store::{DbError, Row};
+use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
@@ -551,8 +551,15 @@ pub struct TenantRow {
 }
 
 impl TenantRow {
-    /// Decodes a row of [`crate::sql::SELECT_COLUMNS`].
-    pub fn from_row(row: &Row) -> Result<Self, DbError> {
+    /// The ETag of this tenant.
+    pub fn etag(&self) -> String {
+        cp_http::etag::for_version(&self.kube_resource_version)
+    }
+}
+
+/// Decodes a row of [`crate::sql::SELECT_COLUMNS`].
+impl FromRow for TenantRow {
+    fn from_row(row: &Row) -> Result<Self, DbError> {
         let budget_cents = row.opt_i64("monthly_budget_cents")?;
         let resources: Resources = serde_json::from_value(row.json("resources")?)
             .map_err(|e| DbError::Decode(format!("resources: {e}")))?;
@@ -592,11 +599,6 @@ impl TenantRow {
             kube_resource_version: row.text("kube_resource_version")?,
             created_micros,
         })
-    }
-
-    /// The ETag of this tenant.
-    pub fn etag(&self) -> String {
-        cp_http::etag::for_version(&self.kube_resource_version)
     }
 }
 

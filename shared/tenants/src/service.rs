@@ -7,7 +7,7 @@ use cp_kube::{KubeError, Resource};
 use cp_platform::dualwrite::{DriftReport, DualWrite, RepairReport};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_policies::rules::TenantPolicies;
-use cp_store::{transaction, Database, DbError, Value};
+use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde_json::json;
 
 use crate::access::not_found;
@@ -25,8 +25,7 @@ pub(crate) const LIST_SCOPE: &str = "tenants";
 type Tenants<'c, 'a, P> = DualWrite<'c, 'a, P, TenantKind>;
 
 pub(crate) async fn find<D: Database>(db: &D, name: &str) -> Result<Option<TenantRow>, Failure> {
-    let row = db.query_opt(&sql::get(), &[name.into()]).await?;
-    Ok(row.map(|r| TenantRow::from_row(&r)).transpose()?)
+    Ok(db.fetch_opt(&sql::get(), &[name.into()]).await?)
 }
 
 pub(crate) async fn get<D: Database>(db: &D, name: &str) -> Result<TenantRow, Failure> {
@@ -39,11 +38,8 @@ pub(crate) async fn get_in_org<D: Database>(
     org_id: &str,
     id: &str,
 ) -> Result<TenantRow, Failure> {
-    let row = db
-        .query_opt(&sql::get_in_org(), &[id.into(), org_id.into()])
-        .await?;
-    row.map(|r| TenantRow::from_row(&r))
-        .transpose()?
+    db.fetch_opt(&sql::get_in_org(), &[id.into(), org_id.into()])
+        .await?
         .ok_or_else(|| not_found(id))
 }
 

@@ -1,7 +1,7 @@
 //! The tenants' named queries. Parameters follow the `cp-store` conventions
 //! (text, int8, bool, jsonb; casts in SQL); times are read as microseconds.
 
-/// Columns of a projection row, as [`crate::model::TenantRow::from_row`] reads them.
+/// Columns of a projection row, as [`TenantRow`](crate::model::TenantRow) (its `FromRow`) reads them.
 pub(crate) const SELECT_COLUMNS: &str = concat!(
     "name, id::text AS id, org_id::text AS org_id, state,
     display_name, email, owner_user_id::text AS owner_id, team, cluster_tenant_ref,
