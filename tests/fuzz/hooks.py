@@ -106,8 +106,10 @@ Owner run (paths under /auth/, /organizations and /invitations/):
 
 14. Path ids: a positive `orgId` names the owner's organisation (or one the
     owner created in this run, reached by a link of 27); `userId` the owner
-    (reads) or a spare verified member (role changes and removal; invited
-    and accepted again whenever the fuzzer removed them); `invitationId` a
+    (reads) or a spare verified member (role changes and removal; never
+    the one the fuzzer removed last, so a deleted member stays deleted for
+    the scenario that deleted it; the others are invited and accepted again
+    when the fuzzer removed them); `invitationId` a
     new pending invitation; `tenantId` a tenant of the organisation in the
     state the operation needs (suspended before a resume, active before a
     suspend, a new one to decommission, since that ends it); an API key
@@ -647,13 +649,23 @@ def _mfa_enabled(case) -> dict:
 
 
 def _member(case) -> dict:
-    """A spare user who is a member of the owner's organisation (invited and
-    accepted again whenever the fuzzer removed them)."""
+    """A spare user who is a member of the owner's organisation. The member
+    the fuzzer removed last is never brought back for the next request: a
+    stateful scenario that removes a member and then addresses it again must
+    get its 404. Another spare is used instead (invited and accepted again
+    if the fuzzer removed it earlier)."""
     org = _FIXTURES["orgId"]
-    user = _FIXTURES["spares"][0]
-    if _call(case, "GET", f"/api/v1/organizations/{org}/members/{user['id']}")[0] != 200:
-        _invite_and_accept(case, user)
-    return user
+    removed = _STATE.get("removedMembers", [])
+    # Never removed first, then the longest ago; the latest one not at all.
+    spares = sorted(
+        (u for u in _FIXTURES["spares"] if not removed or u["id"] != removed[-1]),
+        key=lambda u: removed.index(u["id"]) if u["id"] in removed else -1,
+    )
+    for user in spares:
+        if _call(case, "GET", f"/api/v1/organizations/{org}/members/{user['id']}")[0] == 200:
+            return user
+    _invite_and_accept(case, spares[0])
+    return spares[0]
 
 
 def _invitation_for(case, email: str, role: str = "member") -> dict:
@@ -905,13 +917,23 @@ def _litellm_key(tenant: str) -> None:
 @schemathesis.hook
 def after_call(context, case, response):
     """Organisations the owner created in this run (followed by links, see
-    `before_load_schema`) stay as they are in positive requests."""
-    if _ROLE == "owner" and case.operation.method.upper() == "POST" \
-            and case.operation.path == "/api/v1/organizations" and response.status_code == 201:
+    `before_load_schema`) stay as they are in positive requests; members the
+    fuzzer removed are remembered, so `_member` does not bring them back."""
+    if _ROLE != "owner":
+        return
+    op = (case.operation.method.upper(), case.operation.path)
+    if op == ("POST", "/api/v1/organizations") and response.status_code == 201:
         try:
             _STATE.setdefault("orgs", set()).add(response.json()["data"]["id"])
         except (ValueError, KeyError, TypeError):
             pass
+    elif op == ("DELETE", "/api/v1/organizations/{orgId}/members/{userId}") \
+            and response.status_code == 204:
+        user = (case.path_parameters or {}).get("userId")
+        removed = _STATE.setdefault("removedMembers", [])
+        if user in removed:
+            removed.remove(user)
+        removed.append(user)
 
 
 
