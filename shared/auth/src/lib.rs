@@ -129,16 +129,33 @@ const SESSION_LOOKUP: &str = "SELECT s.id::text AS id, u.id::text AS user_id, u.
     FROM user_sessions s JOIN users u ON u.id = s.user_id
     WHERE s.token_hash = $1 AND s.expires_at > now() AND s.created_at >= u.tokens_valid_after";
 
-/// Every value of cookie `name` in the request's `Cookie` headers, in order.
+/// Every value of cookie `name` in the request's `Cookie` headers, in order
+/// (surrounding double quotes removed; malformed pairs skipped).
 pub fn cookies<'a>(req: &'a ApiRequest, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     req.headers
         .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-        .flat_map(|(_, v)| v.split(';'))
-        .filter_map(move |pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k.trim() == name).then(|| v.trim().trim_matches('"'))
+        .flat_map(|(_, v)| cookie::Cookie::split_parse(v.as_str()))
+        .filter_map(move |c| {
+            let c = c.ok()?;
+            (c.name_raw()? == name).then_some(c.value_raw()?.trim_matches('"'))
         })
+}
+
+/// A `Set-Cookie` value: HttpOnly (no script reads it), Secure (never over
+/// plain HTTP, loopback aside in browsers), SameSite=Lax (not sent on
+/// cross-site subrequests or POSTs), never a `Domain` (host-only, as the
+/// `__Host-` prefix of the session cookie requires). `max_age_secs` 0
+/// deletes the cookie.
+pub fn set_cookie(name: &str, value: &str, path: &str, max_age_secs: i64) -> String {
+    cookie::Cookie::build((name, value))
+        .http_only(true)
+        .secure(true)
+        .same_site(cookie::SameSite::Lax)
+        .path(path)
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build()
+        .to_string()
 }
 
 /// The value of cookie `name` (the first, when sent several times).
@@ -396,6 +413,24 @@ mod tests {
         );
         assert!(!has_credentials(&ApiRequest::new(Method::Get, "/")));
         assert!(has_credentials(&req("__Host-cp_session=cps_x")));
+    }
+
+    #[test]
+    fn set_cookie_is_host_only_secure_and_lax() {
+        let c = set_cookie(SESSION_COOKIE, "cps_x", "/", 3600);
+        let attrs: Vec<&str> = c.split("; ").collect();
+        assert_eq!(attrs[0], "__Host-cp_session=cps_x");
+        for a in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=3600",
+        ] {
+            assert!(attrs.contains(&a), "{a} missing from {c}");
+        }
+        assert!(!c.to_ascii_lowercase().contains("domain"), "{c}");
+        assert!(set_cookie(SESSION_COOKIE, "", "/", 0).contains("Max-Age=0"));
     }
 
     #[test]

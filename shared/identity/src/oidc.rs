@@ -923,7 +923,7 @@ pub(crate) async fn login<P: Platform>(
         .with_header("cache-control", "no-store")
         .with_header(
             "set-cookie",
-            session::set_cookie(
+            cp_auth::set_cookie(
                 LOGIN_COOKIE,
                 &browser,
                 callback_path(client.redirect_uri),
@@ -1138,7 +1138,7 @@ async fn complete_login<P: Platform>(
         .with_header("cache-control", "no-store")
         .with_header(
             "set-cookie",
-            session::set_cookie(cp_auth::SESSION_COOKIE, &cookie, "/", SESSION_TTL_SECS),
+            cp_auth::set_cookie(cp_auth::SESSION_COOKIE, &cookie, "/", SESSION_TTL_SECS),
         ))
 }
 

@@ -117,17 +117,9 @@ pub(crate) async fn create<D: Database>(
     Ok(secret)
 }
 
-/// `Set-Cookie` for a cookie: HttpOnly (no script reads it), Secure (never
-/// over plain HTTP, loopback aside in browsers), SameSite=Lax (not sent on
-/// cross-site subrequests or POSTs), never a `Domain` (host-only, as the
-/// `__Host-` prefix of the session cookie requires).
-pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age_secs: i64) -> String {
-    format!("{name}={value}; HttpOnly; Secure; SameSite=Lax; Path={path}; Max-Age={max_age_secs}")
-}
-
 /// `Set-Cookie` that deletes the session cookie.
 pub(crate) fn clear_session_cookie() -> String {
-    set_cookie(SESSION_COOKIE, "", "/", 0)
+    cp_auth::set_cookie(SESSION_COOKIE, "", "/", 0)
 }
 
 #[operation(post, "/api/v1/auth/logout", id = "logOutSession", callers = public,
