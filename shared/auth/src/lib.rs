@@ -35,6 +35,8 @@
 //! add that header without a CORS preflight, which this API never grants;
 //! a missing header is a 403. Bearer tokens are not affected.
 
+#![deny(missing_docs)]
+
 pub mod jwt;
 
 use cp_http::{ApiError, ApiRequest};

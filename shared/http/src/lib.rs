@@ -5,6 +5,8 @@
 //!
 //! Every route group uses these; none re-implements them.
 
+#![deny(missing_docs)]
+
 pub mod envelope;
 pub mod error;
 pub mod etag;

@@ -36,6 +36,8 @@
 //! the scope), `users` (also signed-in users, whose organisation role the
 //! handler checks) and `gateway_keys` (also tenant gateway keys).
 
+#![deny(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens, TokenTree};
 use quote::{format_ident, quote, ToTokens};

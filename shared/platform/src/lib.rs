@@ -8,6 +8,8 @@
 //! [`RequestContext`] with the authenticated [`Principal`] and the ports
 //! ([`Platform`]): the database, outbound HTTP and Spin variables.
 
+#![deny(missing_docs)]
+
 pub mod audit;
 pub mod auth;
 pub mod config;

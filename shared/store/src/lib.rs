@@ -15,6 +15,8 @@
 //! ([`micros_timestamptz!`]): Spin's PostgreSQL interface cannot read
 //! `timestamptz` into its datetime type.
 
+#![deny(missing_docs)]
+
 mod error;
 mod row;
 pub mod sentinel;
