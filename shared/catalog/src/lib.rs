@@ -4,6 +4,8 @@
 //! values are sealed with `cp-crypto` under the `secrets_key` variable and
 //! never leave the database again through this API.
 
+#![deny(missing_docs)]
+
 pub mod api;
 pub mod model;
 pub mod schema;

@@ -7,6 +7,8 @@
 //! Nothing here ever formats a key or a plaintext: [`MasterKey`]'s `Debug`
 //! is redacted and errors carry no data.
 
+#![deny(missing_docs)]
+
 mod mac;
 mod token;
 

@@ -36,6 +36,8 @@
 //! outside the API and imported by repair binds its new names to the
 //! tenants holding them at the repair, and skips names no tenant holds.
 
+#![deny(missing_docs)]
+
 pub mod api;
 pub mod drift;
 pub mod model;

@@ -20,6 +20,8 @@
 //! offered at. Entitlements (`tenant` or `group` subjects) say who may use it;
 //! a group must exist when named, a tenant need not exist yet.
 
+#![deny(missing_docs)]
+
 pub mod api;
 pub mod model;
 pub mod oci;

@@ -28,6 +28,8 @@
 //! tenants ([`access`]); which fields a user's role may set, and the limits
 //! of their tenants, are in [`authority`].
 
+#![deny(missing_docs)]
+
 mod access;
 pub mod api;
 pub mod authority;
