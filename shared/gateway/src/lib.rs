@@ -17,6 +17,8 @@
 //! - [`usage`]: token-usage ingestion and reads, costs, month-to-date spend.
 //! - [`litellm`]: LiteLLM virtual keys through LiteLLM's admin API.
 
+#![deny(missing_docs)]
+
 pub mod api;
 pub mod budget;
 pub mod fairshare;

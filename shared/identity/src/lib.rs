@@ -8,6 +8,8 @@
 //! exchange ([`oidc`]), the browser sessions it creates ([`session`]), CLI
 //! login by the device grant ([`device`]) and pod tokens ([`pod_token`]).
 
+#![deny(missing_docs)]
+
 pub mod account;
 pub mod api;
 pub mod device;

@@ -5,6 +5,8 @@
 //! from every route group's annotations and checks the copy), and the
 //! API.md `404 NOT_FOUND` envelope for every path no other group serves.
 
+#![deny(missing_docs)]
+
 pub mod metrics;
 
 use cp_http::error::ErrorBody;

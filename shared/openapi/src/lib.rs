@@ -2,6 +2,8 @@
 //! group's annotations. The committed `openapi.json` must equal it (tested
 //! here and through the running host), so the spec cannot drift.
 
+#![deny(missing_docs)]
+
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -7,6 +7,8 @@
 //! written in the same transaction as the change. The rules of who may
 //! change whose role are pure functions in [`rules`].
 
+#![deny(missing_docs)]
+
 pub mod api;
 mod invitations;
 mod members;
