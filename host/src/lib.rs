@@ -14,6 +14,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 mod allowed_hosts;
 mod bench;
 mod bindings;

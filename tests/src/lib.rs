@@ -17,6 +17,7 @@
 //! parallel; tests that need the whole fleet to themselves (drift, faults)
 //! live in their own binary and serialise on [`exclusive`].
 
+#![deny(missing_docs)]
 #![allow(clippy::unwrap_used)]
 
 pub mod oidc;

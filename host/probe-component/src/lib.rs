@@ -12,6 +12,8 @@
 //! - `op=loop`: never returns (a guest stuck in a loop).
 //! - `op=hog&mib=N`: allocates and touches N MiB of linear memory, reporting how much.
 
+#![deny(missing_docs)]
+
 use serde_json::{json, Map, Value};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::pg4::{Connection, Interval, ParameterValue, PgError, QueryError, RangeBoundKind};

@@ -10,6 +10,8 @@
 //! looks like (a Kubernetes `Status` object, a LiteLLM `{"error": {...}}`
 //! body).
 
+#![deny(missing_docs)]
+
 mod faults;
 mod server;
 
