@@ -8,6 +8,8 @@
 //! file is refused (the checksum differs): write a new migration instead.
 //! A session-level advisory lock serialises concurrent runners.
 
+#![deny(missing_docs)]
+
 use anyhow::{bail, Context as _};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;

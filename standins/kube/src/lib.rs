@@ -66,6 +66,8 @@
 //! - Service account tokens are unsigned (see [`token`]).
 //! - Authentication is one static bearer token; there is no authorization.
 
+#![deny(missing_docs)]
+
 pub mod admin;
 pub mod controllers;
 mod deployments;

@@ -57,6 +57,8 @@
 //!   the start of the next period); nothing is ever reset or expired.
 //! - Deleted keys are gone (LiteLLM also keeps a deleted-keys table).
 
+#![deny(missing_docs)]
+
 pub mod admin;
 mod api;
 pub mod keys;
