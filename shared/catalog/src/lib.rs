@@ -11,5 +11,6 @@ pub mod model;
 pub mod schema;
 mod service;
 mod sql;
+pub mod subjects;
 
 pub use api::Catalog;

@@ -2,11 +2,11 @@
 //! with its audit entry, so a failure (validation against the database, a
 //! duplicate name, a lost connection) leaves nothing half written.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use cp_crypto::MasterKey;
 use cp_http::pagination::PageRequest;
-use cp_http::{time, ApiError, ApiRequest, FieldError, PaginationInfo};
+use cp_http::{time, ApiError, ApiRequest, PaginationInfo};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde_json::json;
@@ -236,52 +236,6 @@ fn credentials_detail(creds: &[ValidCredential]) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-/// Every subject a grant names must exist (a 400 naming `grants[i].name`):
-/// a group, or a live tenant, to which the grant is bound by id, never to a
-/// name someone could claim later (`cp_platform::tenant_refs`).
-async fn check_grant_subjects<D: Database>(db: &D, grants: &[Grant]) -> Result<(), Failure> {
-    let field = |i: usize| format!("grants[{i}].name");
-    let groups: Vec<&str> = grants
-        .iter()
-        .filter(|g| g.kind == "group")
-        .map(|g| g.name.as_str())
-        .collect();
-    let existing: HashSet<String> = if groups.is_empty() {
-        HashSet::new()
-    } else {
-        db.query(sql::GROUPS_EXISTING, &[Value::Json(json!(groups))])
-            .await?
-            .iter()
-            .map(|r| r.text("name"))
-            .collect::<Result<_, _>>()?
-    };
-    let tenants: Vec<(String, &str)> = grants
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.kind == "tenant")
-        .map(|(i, g)| (field(i), g.name.as_str()))
-        .collect();
-    let mut tenant_errors = cp_platform::tenant_refs::check(db, &tenants).await?;
-    // In request order.
-    let mut errors: Vec<FieldError> = Vec::new();
-    for (i, g) in grants.iter().enumerate() {
-        if g.kind == "group" && !existing.contains(&g.name) {
-            errors.push(FieldError::new(
-                field(i),
-                format!("names no existing group ('{}')", g.name),
-            ));
-        }
-        if let Some(p) = tenant_errors.iter().position(|e| e.field == field(i)) {
-            errors.push(tenant_errors.swap_remove(p));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors).into())
-    }
-}
-
 /// Every tenant member must be a live tenant (a 400 naming
 /// `members[i].name`); the membership is bound to its id.
 async fn check_members<D: Database>(db: &D, members: &[Member]) -> Result<(), Failure> {
@@ -305,7 +259,12 @@ async fn write_server_children<D: Database>(
     id: &str,
     input: &ValidMcpServer,
 ) -> Result<(), Failure> {
-    check_grant_subjects(db, &input.grants).await?;
+    let subjects: Vec<(&str, &str)> = input
+        .grants
+        .iter()
+        .map(|g| (g.kind.as_str(), g.name.as_str()))
+        .collect();
+    crate::subjects::check(db, "grants", &subjects).await?;
     if !input.grants.is_empty() {
         db.execute(
             sql::GRANTS_INSERT,

@@ -85,11 +85,6 @@ pub(crate) const GRANTS_INSERT: &str = concat!(
     cp_platform::tenant_id_of_element!(),
     " FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)"
 );
-/// The existing groups among the names of $1 (a jsonb array), share-locked
-/// so none is deleted before the granting transaction commits.
-pub(crate) const GROUPS_EXISTING: &str = "SELECT name FROM groups
-    WHERE name IN (SELECT jsonb_array_elements_text($1::jsonb)) FOR SHARE";
-
 macro_rules! credential_columns {
     () => {
         concat!(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cp_http::pagination::PageRequest;
-use cp_http::{ApiError, ApiRequest, FieldError, PaginationInfo};
+use cp_http::{ApiError, ApiRequest, PaginationInfo};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde::Serialize;
@@ -170,52 +170,15 @@ pub(crate) async fn get<D: Database>(db: &D, id: &str) -> Result<(SkillBundle, S
     Ok((bundle, etag))
 }
 
-/// Checks that every group entitlement names an existing group and every
-/// tenant entitlement a live tenant (a 400 naming `entitlements[i].name`
-/// otherwise), locking those groups and tenants until the transaction
-/// ends. A tenant entitlement is bound to the tenant's id
-/// (`cp_platform::tenant_refs`): a later tenant of the name inherits nothing.
+/// Checks that every entitlement names an existing group or a live tenant
+/// (a 400 naming `entitlements[i].name` otherwise), locking those groups and
+/// tenants until the transaction ends (`cp_catalog::subjects`).
 async fn check_subjects<D: Database>(db: &D, ents: &[SkillEntitlement]) -> Result<(), Failure> {
-    let field = |i: usize| format!("entitlements[{i}].name");
-    let groups: Vec<&str> = ents
+    let subjects: Vec<(&str, &str)> = ents
         .iter()
-        .filter(|e| e.kind == "group")
-        .map(|e| e.name.as_str())
+        .map(|e| (e.kind.as_str(), e.name.as_str()))
         .collect();
-    let existing: Vec<String> = if groups.is_empty() {
-        Vec::new()
-    } else {
-        db.query(sql::GROUPS_EXISTING, &[Value::Json(json!(groups))])
-            .await?
-            .iter()
-            .map(|r| r.text("name"))
-            .collect::<Result<_, _>>()?
-    };
-    let tenants: Vec<(String, &str)> = ents
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.kind == "tenant")
-        .map(|(i, e)| (field(i), e.name.as_str()))
-        .collect();
-    let mut tenant_errors = cp_platform::tenant_refs::check(db, &tenants).await?;
-    // In request order.
-    let mut missing: Vec<FieldError> = Vec::new();
-    for (i, e) in ents.iter().enumerate() {
-        if e.kind == "group" && !existing.contains(&e.name) {
-            missing.push(FieldError::new(
-                field(i),
-                format!("no group named '{}' exists", e.name),
-            ));
-        }
-        if let Some(p) = tenant_errors.iter().position(|t| t.field == field(i)) {
-            missing.push(tenant_errors.swap_remove(p));
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(missing).into())
-    }
+    cp_catalog::subjects::check(db, "entitlements", &subjects).await
 }
 
 async fn write_entitlements<D: Database>(

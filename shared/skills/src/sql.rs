@@ -117,12 +117,6 @@ pub(crate) const PROMOTION_INSERT: &str = "INSERT INTO skill_promotions
     (id, bundle_id, from_stage, to_stage, actor, request_id)
     VALUES ($1::text::uuid, $2::text::uuid, $3, $4, $5, $6)";
 
-/// Which of these group names ($1 jsonb array) exist; the rows stay
-/// key-share locked until commit, so a group cannot vanish between this
-/// check and the entitlement insert.
-pub(crate) const GROUPS_EXISTING: &str = "SELECT name FROM groups
-    WHERE name IN (SELECT jsonb_array_elements_text($1::jsonb)) FOR KEY SHARE";
-
 /// The newest 100 versions of a name ($1), shown oldest first.
 pub(crate) const VERSIONS: &str = "SELECT id, version, stage FROM (
       SELECT id::text AS id, version, stage, created_at, id AS uid FROM skill_bundles
