@@ -18,7 +18,14 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-/// An `http(s)://` URL as [`URL_PATTERN`] describes it.
+/// What [`is_http_url`] accepts, for validation messages.
+const URL_RULE: &str = "must be an http:// or https:// URL of at most 2048 characters: an ASCII \
+    host name or IPv4 address (an internationalised name in its xn-- form; no user info, no \
+    IPv6 literal), an optional port, then no spaces or control characters";
+
+/// An `http(s)://` URL as [`URL_PATTERN`] describes it. The host is what
+/// every URL parser agrees on, so a stored endpoint never fails to parse
+/// where it is used.
 pub fn is_http_url(s: &str) -> bool {
     let Some(rest) = s
         .strip_prefix("https://")
@@ -26,13 +33,17 @@ pub fn is_http_url(s: &str) -> bool {
     else {
         return false;
     };
-    let bad = |c: char| c.is_control() || c == ' ';
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let host_char = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=%".contains(c);
     s.chars().count() <= URL_MAX
-        && rest
-            .chars()
-            .next()
-            .is_some_and(|c| !bad(c) && !matches!(c, '/' | '?' | '#'))
-        && !rest.chars().any(bad)
+        && !host.is_empty()
+        && host.chars().all(host_char)
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        && !tail.chars().any(|c| c.is_control() || c == ' ')
 }
 
 /// A stdio command line as [`COMMAND_PATTERN`] describes it.
@@ -353,7 +364,7 @@ impl McpServerInput {
             Some(e) => v.check(
                 is_http_url(e),
                 "endpoint",
-                "must be an http:// or https:// URL (at most 2048 characters, no spaces)",
+                URL_RULE,
             ),
         }
         v.text("description", self.description.as_deref(), DESCRIPTION_MAX);
@@ -693,11 +704,7 @@ impl SourceInput {
         let kind = one_of(&mut v, "type", self.kind.as_deref(), SOURCE_TYPES);
         match self.url.as_deref() {
             None => v.error("url", "is required"),
-            Some(u) => v.check(
-                is_http_url(u),
-                "url",
-                "must be an http:// or https:// URL (at most 2048 characters, no spaces)",
-            ),
+            Some(u) => v.check(is_http_url(u), "url", URL_RULE),
         }
         v.text("description", self.description.as_deref(), DESCRIPTION_MAX);
         let items = self.items.unwrap_or_default();
@@ -711,11 +718,7 @@ impl SourceInput {
             }
             title(&mut v, &format!("items[{i}].title"), Some(&it.title), 500);
             if let Some(u) = &it.url {
-                v.check(
-                    is_http_url(u),
-                    format!("items[{i}].url"),
-                    "must be an http:// or https:// URL (at most 2048 characters, no spaces)",
-                );
+                v.check(is_http_url(u), format!("items[{i}].url"), URL_RULE);
             }
         }
         v.finish()?;
@@ -780,7 +783,9 @@ mod tests {
         for ok in [
             "http://a",
             "https://mcp.example.com:8443/sse?x=1",
-            "https://ü.example/ä",
+            "https://xn--tda.example/ä",
+            "http://10.0.0.1:80#top",
+            "https://a?q=[1]",
         ] {
             assert!(is_http_url(ok), "{ok}");
         }
@@ -792,6 +797,15 @@ mod tests {
             "http://a b",
             "HTTP://a",
             "http://a\n",
+            // Hosts URL parsers disagree on (or refuse): brackets, user
+            // info, non-ASCII, a bad port.
+            "http://[",
+            "http://[::1]/",
+            "https://user:pw@a/",
+            "https://ü.example/",
+            "https://a:/x",
+            "https://a:123456",
+            "https://a:8b",
         ] {
             assert!(!is_http_url(bad), "{bad}");
         }

@@ -14,9 +14,13 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::RefOr;
 
-/// An `http://` or `https://` URL: a host part, then no spaces or control
-/// characters (see [`crate::model::is_http_url`]).
-pub const URL_PATTERN: &str = "^https?://[^\\x00-\\x20\\x7F-\\x9F/?#][^\\x00-\\x20\\x7F-\\x9F]*$";
+/// An `http://` or `https://` URL (see [`crate::model::is_http_url`]): an
+/// ASCII host name or IPv4 address (RFC 3986 reg-name characters; an
+/// internationalised name in its `xn--` form; no user info, no IPv6
+/// literal), an optional port, then a path, query or fragment without
+/// spaces or control characters.
+pub const URL_PATTERN: &str =
+    "^https?://[A-Za-z0-9._~!$&'()*+,;=%-]+(:[0-9]{1,5})?([/?#][^\\x00-\\x20\\x7F-\\x9F]*)?$";
 /// Longest URL.
 pub const URL_MAX: usize = 2048;
 /// A stdio command line: no control characters, not starting with a space.
