@@ -1,7 +1,6 @@
 //! The `catalog` route group: routes, request parsing, responses, and the
 //! OpenAPI description of each route (generated from these annotations).
 
-use cp_http::error::ErrorBody;
 use cp_http::ids::{id_param, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
@@ -109,8 +108,7 @@ impl IntoParams for SourcePath {
     tag = "mcp-servers",
     summary = "List MCP servers with their grants and credential metadata (keyset pagination, oldest first)",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<McpServer>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<McpServer>)))]
 async fn list_mcp_servers<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -132,11 +130,7 @@ async fn list_mcp_servers<P: Platform>(
         is revoked when the tenant is deleted or decommissioned.",
     request_body = McpServerInput,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<McpServer>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<McpServer>, headers(("ETag" = String)))))]
 async fn create_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -151,9 +145,7 @@ async fn create_mcp_server<P: Platform>(
     tag = "mcp-servers",
     summary = "Get an MCP server",
     params(ServerPath),
-    responses((status = 200, body = Envelope<McpServer>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<McpServer>, headers(("ETag" = String)))))]
 async fn get_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -173,11 +165,7 @@ async fn get_mcp_server<P: Platform>(
         fails (validation, a missing group, a stale If-Match) changes nothing.",
     request_body = McpServerInput,
     params(ServerPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<McpServer>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<McpServer>, headers(("ETag" = String)))))]
 async fn replace_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -193,10 +181,7 @@ async fn replace_mcp_server<P: Platform>(
     tag = "mcp-servers",
     summary = "Delete an MCP server with its grants and credentials",
     params(ServerPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_mcp_server<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -211,9 +196,7 @@ async fn delete_mcp_server<P: Platform>(
     tag = "mcp-servers",
     summary = "List an MCP server's brokered credentials (metadata only; keyset pagination)",
     params(ServerPath, PageQuery),
-    responses((status = 200, body = ListEnvelope<Credential>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<Credential>)))]
 async fn list_mcp_server_credentials<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -231,11 +214,7 @@ async fn list_mcp_server_credentials<P: Platform>(
     description = "An inline `value` needs the `secrets_key` variable (503 UNAVAILABLE naming it otherwise).",
     request_body = CredentialInput,
     params(ServerPath, IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<Credential>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<Credential>)))]
 async fn create_mcp_server_credential<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -251,10 +230,7 @@ async fn create_mcp_server_credential<P: Platform>(
     tag = "mcp-servers",
     summary = "Remove a brokered credential",
     params(CredentialPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_mcp_server_credential<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -272,8 +248,7 @@ async fn delete_mcp_server_credential<P: Platform>(
     tag = "groups",
     summary = "List groups with member counts and awareness grants (keyset pagination, oldest first)",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<Group>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<Group>)))]
 async fn list_groups<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -292,11 +267,7 @@ async fn list_groups<P: Platform>(
         member, and it goes when the tenant is deleted or decommissioned.",
     request_body = GroupInput,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<Group>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<Group>, headers(("ETag" = String)))))]
 async fn create_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -311,9 +282,7 @@ async fn create_group<P: Platform>(
     tag = "groups",
     summary = "Get a group with its members",
     params(GroupPath),
-    responses((status = 200, body = Envelope<Group>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Group>, headers(("ETag" = String)))))]
 async fn get_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -332,11 +301,7 @@ async fn get_group<P: Platform>(
         bound as on create.",
     request_body = GroupUpdate,
     params(GroupPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Group>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Group>, headers(("ETag" = String)))))]
 async fn replace_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -353,10 +318,7 @@ async fn replace_group<P: Platform>(
     tag = "groups",
     summary = "Delete a group with its members and awareness grants",
     params(GroupPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -373,8 +335,7 @@ async fn delete_group<P: Platform>(
     tag = "third-party-sources",
     summary = "List third-party sources with item counts (keyset pagination, oldest first)",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<ThirdPartySource>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<ThirdPartySource>)))]
 async fn list_third_party_sources<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -390,11 +351,7 @@ async fn list_third_party_sources<P: Platform>(
     summary = "Register a third-party source with its linked items",
     request_body = SourceInput,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<ThirdPartySource>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<ThirdPartySource>, headers(("ETag" = String)))))]
 async fn create_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -409,9 +366,7 @@ async fn create_third_party_source<P: Platform>(
     tag = "third-party-sources",
     summary = "Get a third-party source with its items",
     params(SourcePath),
-    responses((status = 200, body = Envelope<ThirdPartySource>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<ThirdPartySource>, headers(("ETag" = String)))))]
 async fn get_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -427,11 +382,7 @@ async fn get_third_party_source<P: Platform>(
     summary = "Replace a third-party source and its items (one transaction)",
     request_body = SourceInput,
     params(SourcePath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<ThirdPartySource>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<ThirdPartySource>, headers(("ETag" = String)))))]
 async fn replace_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -447,10 +398,7 @@ async fn replace_third_party_source<P: Platform>(
     tag = "third-party-sources",
     summary = "Delete a third-party source with its items",
     params(SourcePath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_third_party_source<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

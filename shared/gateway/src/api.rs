@@ -6,7 +6,6 @@
 //! capacity), [`crate::usage`] (token-usage ingestion, usage, costs, spend)
 //! and [`crate::litellm`] (LiteLLM virtual keys).
 
-use cp_http::error::ErrorBody;
 use cp_http::ids::{id_param, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
@@ -157,8 +156,7 @@ impl IntoParams for AccountPath {
     summary = "Every provider and whether its API key is configured (never the key)",
     description = "One entry per provider of the fixed set, in a fixed order: `configured`, and for a \
         configured key `updatedAt` and, when the key has at least 12 characters, `lastFour`.",
-    responses((status = 200, body = Envelope<Vec<ProviderKey>>),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Vec<ProviderKey>>)))]
 async fn list_provider_keys<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -175,11 +173,7 @@ async fn list_provider_keys<P: Platform>(
         `secrets_key` this is a 503 UNAVAILABLE naming the variable.",
     request_body = ProviderKeyInput,
     params(ProviderPath, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<ProviderKey>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<ProviderKey>)))]
 async fn set_provider_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -194,10 +188,7 @@ async fn set_provider_key<P: Platform>(
     tag = "providers",
     summary = "Remove a provider's API key",
     params(ProviderPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_provider_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -214,8 +205,7 @@ async fn delete_provider_key<P: Platform>(
     tag = "models",
     summary = "List registered models (keyset pagination, oldest first)",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<Model>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<Model>)))]
 async fn list_models<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -235,11 +225,7 @@ async fn list_models<P: Platform>(
         name is a 409.",
     request_body = ModelInput,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<Model>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<Model>, headers(("ETag" = String)))))]
 async fn create_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -254,9 +240,7 @@ async fn create_model<P: Platform>(
     tag = "models",
     summary = "Get a model",
     params(ModelPath),
-    responses((status = 200, body = Envelope<Model>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Model>, headers(("ETag" = String)))))]
 async fn get_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -275,11 +259,7 @@ async fn get_model<P: Platform>(
         If-Match or a name another model has is a 409.",
     request_body = ModelInput,
     params(ModelPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Model>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Model>, headers(("ETag" = String)))))]
 async fn replace_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -295,10 +275,7 @@ async fn replace_model<P: Platform>(
     tag = "models",
     summary = "Delete a model",
     params(ModelPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -316,11 +293,7 @@ async fn delete_model<P: Platform>(
         model's own PUT.",
     request_body = CacheInput,
     params(ModelPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Model>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Model>, headers(("ETag" = String)))))]
 async fn set_model_cache<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -337,8 +310,7 @@ async fn set_model_cache<P: Platform>(
 #[operation(get, "/api/v1/ai-budget/global", id = "getGlobalBudget", callers = operator, kind = "ai_budget",
     tag = "ai-budget",
     summary = "The global monthly AI spend ceiling (null: none)",
-    responses((status = 200, body = Envelope<GlobalBudget>, headers(("ETag" = String))),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<GlobalBudget>, headers(("ETag" = String)))))]
 async fn get_global_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -354,11 +326,7 @@ async fn get_global_budget<P: Platform>(
     description = "`monthlyCeiling` is US dollars as a decimal STRING, exact (a JSON number is a 400).",
     request_body = GlobalBudgetInput,
     params(IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<GlobalBudget>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<GlobalBudget>, headers(("ETag" = String)))))]
 async fn set_global_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -373,8 +341,7 @@ async fn set_global_budget<P: Platform>(
     tag = "ai-budget",
     summary = "List per-account monthly ceilings (keyset pagination, oldest first)",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<AccountBudget>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<AccountBudget>)))]
 async fn list_account_budgets<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -393,11 +360,7 @@ async fn list_account_budgets<P: Platform>(
     request_body = AccountBudgetInput,
     params(AccountPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<AccountBudget>),
-              (status = 201, body = Envelope<AccountBudget>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 201, body = Envelope<AccountBudget>)))]
 async fn set_account_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -417,10 +380,7 @@ async fn set_account_budget<P: Platform>(
     tag = "ai-budget",
     summary = "Remove an account's monthly ceiling",
     params(AccountPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_account_budget<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -3,7 +3,6 @@
 //! in-flight and the current allocation from [`crate::fairshare`]), the live
 //! snapshot, stats and the fleet's capacity.
 
-use cp_http::error::ErrorBody;
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
@@ -87,12 +86,7 @@ async fn change_tenant<P: Platform>(
         decommissioned tenant is a 409. Users get a 403.",
     request_body = WeightInput,
     params(TenantNamePath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<TenantFairshare>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantFairshare>, headers(("ETag" = String)))))]
 pub(crate) async fn set_tenant_weight<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -114,12 +108,7 @@ pub(crate) async fn set_tenant_weight<P: Platform>(
         ETag and If-Match as for the weight.",
     request_body = QuotaInput,
     params(TenantNamePath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<TenantFairshare>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantFairshare>, headers(("ETag" = String)))))]
 pub(crate) async fn set_tenant_quota<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -141,12 +130,7 @@ pub(crate) async fn set_tenant_quota<P: Platform>(
         the weight.",
     request_body = GroupAssignInput,
     params(TenantNamePath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<TenantFairshare>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantFairshare>, headers(("ETag" = String)))))]
 pub(crate) async fn set_tenant_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -169,8 +153,7 @@ pub(crate) async fn set_tenant_group<P: Platform>(
         share the `default` group (weight 1 unless a group named `default` exists) and are not \
         counted.",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<FairshareGroup>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<FairshareGroup>)))]
 pub(crate) async fn list_groups<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -188,11 +171,7 @@ pub(crate) async fn list_groups<P: Platform>(
         its tenants by their weights. A duplicate name is a 409.",
     request_body = GroupCreateInput,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<FairshareGroup>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<FairshareGroup>, headers(("ETag" = String)))))]
 pub(crate) async fn create_group<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -209,11 +188,7 @@ pub(crate) async fn create_group<P: Platform>(
     description = "If-Match guards it (a stale ETag is a 409).",
     request_body = WeightInput,
     params(GroupNamePath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<FairshareGroup>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<FairshareGroup>, headers(("ETag" = String)))))]
 pub(crate) async fn set_group_weight<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -246,11 +221,7 @@ pub(crate) async fn set_group_weight<P: Platform>(
         Telemetry, not configuration: a heartbeat writes no audit entry.",
     request_body = HeartbeatInput,
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<HeartbeatAnswer>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<HeartbeatAnswer>)))]
 pub(crate) async fn heartbeat<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -264,8 +235,7 @@ pub(crate) async fn heartbeat<P: Platform>(
     tag = "fairshare",
     summary = "The live scheduler snapshot: capacity, live instances and every tenant's allocation",
     description = "Live instances only (seen within the last 30 seconds). Reads only.",
-    responses((status = 200, body = Envelope<FleetLive>),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<FleetLive>)))]
 pub(crate) async fn live<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -277,8 +247,7 @@ pub(crate) async fn live<P: Platform>(
 #[operation(get, "/api/v1/stats", id = "getGatewayStats", callers = operator, kind = "gateway_instance",
     tag = "fairshare",
     summary = "In-flight and queued requests and capacity over the live gateway instances",
-    responses((status = 200, body = Envelope<FleetStats>),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<FleetStats>)))]
 pub(crate) async fn stats<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -290,8 +259,7 @@ pub(crate) async fn stats<P: Platform>(
 #[operation(get, "/api/v1/capacity", id = "getCapacity", callers = operator, kind = "gateway_capacity",
     tag = "fairshare",
     summary = "The per-instance max in-flight, and what each live instance was last told",
-    responses((status = 200, body = Envelope<Capacity>, headers(("ETag" = String))),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Capacity>, headers(("ETag" = String)))))]
 pub(crate) async fn get_capacity<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -309,11 +277,7 @@ pub(crate) async fn get_capacity<P: Platform>(
         is a 409).",
     request_body = CapacityInput,
     params(IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Capacity>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Capacity>, headers(("ETag" = String)))))]
 pub(crate) async fn set_capacity<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

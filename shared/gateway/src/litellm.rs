@@ -279,11 +279,8 @@ impl IntoParams for TenantNamePath {
         out, failing or refusing the master key: 502 UPSTREAM_ERROR saying which (never its \
         answer). `litellm_url` or `litellm_master_key` unset: 503 UNAVAILABLE naming it.",
     params(TenantNamePath),
-    responses((status = 200, body = Envelope<LitellmKey>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 502, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<LitellmKey>), (status = 409, body = ErrorBody),
+              (status = 502, body = ErrorBody)))]
 pub(crate) async fn get_litellm_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -315,10 +312,7 @@ pub(crate) async fn get_litellm_key<P: Platform>(
         deletion itself leaves the outcome unknown: GET tells.",
     params(TenantNamePath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<LitellmKeyRevocation>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 pub(crate) async fn revoke_litellm_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -15,7 +15,6 @@ mod spend;
 mod store;
 mod views;
 
-use cp_http::error::ErrorBody;
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
@@ -55,11 +54,7 @@ const ACCOUNTS_TENANT: &str = "accounts";
         tokens-per-minute quota state, so the gateway can refuse work.",
     request_body = UsageBatch,
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<IngestResult>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<IngestResult>)))]
 pub(crate) async fn ingest_token_usage<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -87,9 +82,7 @@ pub(crate) async fn ingest_token_usage<P: Platform>(
         records ingested later with older timestamps appear on later pages only if they sort \
         after it.",
     params(RecordsQuery, PageQuery),
-    responses((status = 200, body = ListEnvelope<UsageRecord>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<UsageRecord>)))]
 pub(crate) async fn list_token_usage<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -133,9 +126,7 @@ async fn totals<P: Platform>(
         whole hours come from the hourly rollup and the partial hours at the edges from the raw \
         records, so totals are exact for any range.",
     params(UsageQuery, GroupByQuery),
-    responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<UsageReport>)))]
 pub(crate) async fn get_usage<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -148,9 +139,7 @@ pub(crate) async fn get_usage<P: Platform>(
     tag = "usage",
     summary = "Usage totals over a range per gateway key (`GET /usage?groupBy=key`)",
     params(UsageQuery),
-    responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<UsageReport>)))]
 pub(crate) async fn get_usage_by_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -163,9 +152,7 @@ pub(crate) async fn get_usage_by_key<P: Platform>(
     tag = "usage",
     summary = "Usage totals over a range per model (`GET /usage?groupBy=model`)",
     params(UsageQuery),
-    responses((status = 200, body = Envelope<UsageReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<UsageReport>)))]
 pub(crate) async fn get_usage_by_model<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -205,9 +192,7 @@ fn series_query(
         records. A bucket straddling `from` or `to` counts only what lies inside the range. At \
         most 10000 buckets (a 400 naming `bucket` otherwise).",
     params(BucketQuery, UsageQuery),
-    responses((status = 200, body = Envelope<SeriesReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<SeriesReport>)))]
 pub(crate) async fn get_usage_series<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -229,9 +214,7 @@ pub(crate) async fn get_usage_series<P: Platform>(
     description = "As `GET /usage/series`, one series per tenant with usage (by name). At most \
         100000 points in all (a 400 naming `bucket` otherwise).",
     params(BucketQuery, UsageQuery),
-    responses((status = 200, body = Envelope<TenantSeriesReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantSeriesReport>)))]
 pub(crate) async fn get_usage_series_by_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -251,9 +234,7 @@ pub(crate) async fn get_usage_series_by_tenant<P: Platform>(
     tag = "usage",
     summary = "Response-cache hit rate over a range, overall and per model",
     params(UsageQuery),
-    responses((status = 200, body = Envelope<CacheReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<CacheReport>)))]
 pub(crate) async fn get_usage_cache<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -272,9 +253,7 @@ pub(crate) async fn get_usage_cache<P: Platform>(
     description = "Each record's cost was fixed at ingestion from its model's prices then. \
         Amounts are US dollars as decimal strings.",
     params(UsageQuery),
-    responses((status = 200, body = Envelope<CostReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<CostReport>)))]
 pub(crate) async fn get_costs<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -309,9 +288,7 @@ async fn spend<P: Platform>(
         100 %. With no ceiling, `ceiling`, `ceilingSource`, `remaining` and `percentUsed` are \
         null. A tenant named `accounts` is served at `/ai-budget/accounts/spend`.",
     params(TenantNamePath),
-    responses((status = 200, body = Envelope<TenantSpend>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantSpend>)))]
 pub(crate) async fn get_tenant_spend<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -328,9 +305,7 @@ pub(crate) async fn get_tenant_spend<P: Platform>(
     description = "`GET /ai-budget/{tenantName}/spend` for the tenant named `accounts`, whose \
         path the account ceiling routes (`/ai-budget/accounts/{userId}`) would otherwise take. \
         404 TENANT_NOT_FOUND when there is no such tenant.",
-    responses((status = 200, body = Envelope<TenantSpend>),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantSpend>)))]
 pub(crate) async fn get_accounts_tenant_spend<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -1,7 +1,6 @@
 //! The `identity` route group: `/access-tokens` and the `/auth` routes
 //! (users, sessions, personal API keys: [`crate::users`]).
 
-use cp_http::error::ErrorBody;
 use cp_http::ids::{id_param, new_id, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
@@ -82,7 +81,7 @@ impl IntoParams for TokenIdPath {
     tag = "access-tokens",
     summary = "List access tokens (never their secrets; keyset pagination, oldest first)",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<AccessToken>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<AccessToken>)))]
 async fn list_access_tokens<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -126,7 +125,7 @@ async fn list_access_tokens<P: Platform>(
         `expiresInDays`, and revoking the creator revokes it too.",
     request_body = AccessTokenCreate,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<CreatedAccessToken>), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<CreatedAccessToken>)))]
 async fn create_access_token<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -209,7 +208,7 @@ async fn create_access_token<P: Platform>(
     tag = "access-tokens",
     summary = "Revoke an access token (it stops working at once) and delete it",
     params(TokenIdPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "Revoked")))]
 async fn delete_access_token<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -163,8 +163,7 @@ const INSERT_GRANT: &str =
         `device_start_window_secs`, default 30 per 10 minutes): over it, 429 RATE_LIMITED with \
         `Retry-After`.",
     params(cp_http::params::IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<DeviceAuthorization>), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<DeviceAuthorization>), (status = 429, body = ErrorBody)))]
 pub(crate) async fn start<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -327,11 +326,9 @@ fn undecidable(ctx_request_id: &str, status: &str, live: bool) -> Result<ApiResp
         sign-in), an unknown one a 404, 410 once expired, 409 once decided.",
     params(ActivateParams),
     responses((status = 200, description = "The page", content_type = "text/html", body = String),
-        (status = 303, description = "To /auth/login, returning here",
+              (status = 303, description = "To /auth/login, returning here",
             headers(("location" = String, description = "The login"))),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 410, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+              (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
 pub(crate) async fn activate<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -521,9 +518,8 @@ async fn decide<P: Platform>(
     request_body(content = DeviceDecision, content_type = "application/x-www-form-urlencoded"),
     params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, description = "Approved", content_type = "text/html", body = String),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 410, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
 pub(crate) async fn approve<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -540,9 +536,8 @@ pub(crate) async fn approve<P: Platform>(
     request_body(content = DeviceDecision, content_type = "application/x-www-form-urlencoded"),
     params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, description = "Denied", content_type = "text/html", body = String),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 410, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 410, body = ErrorBody)))]
 pub(crate) async fn deny<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -595,10 +590,8 @@ const COLLECT: &str = "UPDATE device_grants SET status = 'collected' WHERE id = 
         already collected).",
     params(PollParams),
     responses((status = 200, body = Envelope<Session>),
-        (status = 202, body = Envelope<DevicePending>),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 410, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+              (status = 202, body = Envelope<DevicePending>), (status = 401, body = ErrorBody),
+              (status = 410, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn poll<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -384,7 +384,7 @@ fn status_of(row: Option<&Row>) -> Result<MfaStatus, Failure> {
 #[operation(get, "/api/v1/auth/mfa/status", id = "getMfaStatus", callers = users,
     tag = "auth",
     summary = "Whether the caller (a user) has MFA enabled, and since when",
-    responses((status = 200, body = Envelope<MfaStatus>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<MfaStatus>)))]
 pub(crate) async fn get_status<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -406,8 +406,7 @@ pub(crate) async fn get_status<P: Platform>(
         POST /auth/mfa/verify-setup confirms a code. Calling setup again replaces a pending \
         secret. 409 CONFLICT when MFA is already enabled.",
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<MfaSetup>), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<MfaSetup>)))]
 pub(crate) async fn set_up<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -460,9 +459,7 @@ pub(crate) async fn set_up<P: Platform>(
         enabled.",
     request_body = MfaCode,
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<MfaStatus>), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<MfaStatus>), (status = 429, body = ErrorBody)))]
 pub(crate) async fn verify_setup<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -563,7 +560,7 @@ pub(crate) async fn is_enabled<D: Database>(db: &D, user_id: &str) -> Result<boo
     request_body = MfaVerify,
     params(IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 429, body = ErrorBody)))]
 pub(crate) async fn verify<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -642,9 +639,7 @@ pub(crate) async fn verify<P: Platform>(
         not enabled.",
     request_body = MfaDisable,
     params(IdempotencyKeyHeader),
-    responses((status = 204, description = "Disabled"), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Disabled"), (status = 429, body = ErrorBody)))]
 pub(crate) async fn disable<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -873,8 +873,7 @@ fn callback_path(redirect_uri: &str) -> &str {
     responses((status = 302, description = "To the provider's authorization endpoint",
             headers(("location" = String, description = "The authorization request"),
                 ("set-cookie" = String, description = "`cp_login`, binding the attempt to the browser"))),
-        (status = 400, body = ErrorBody), (status = 502, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 pub(crate) async fn login<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -1030,9 +1029,8 @@ async fn exchange_code<P: Platform>(
     responses((status = 303, description = "Signed in; to `returnTo` (default /api/v1/auth/me)",
             headers(("location" = String, description = "Where the login asked to return"),
                 ("set-cookie" = String, description = "`__Host-cp_session`"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub(crate) async fn callback<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -1217,8 +1215,8 @@ pub struct OidcTokenExchange {
     request_body = OidcTokenExchange,
     params(cp_http::params::IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Session>), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 502, body = ErrorBody)))]
 pub(crate) async fn exchange_id_token<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

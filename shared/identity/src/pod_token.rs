@@ -64,9 +64,7 @@ fn no_session() -> Failure {
         audience `https://<ingressHost>` and lives 10 minutes: call again before `expiresAt`.",
     params(cp_http::params::IdempotencyKeyHeader),
     security(("session" = [])),
-    responses((status = 200, body = Envelope<PodToken>), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 502, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<PodToken>), (status = 502, body = ErrorBody)))]
 pub(crate) async fn create<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -11,7 +11,6 @@
 //! `X-Requested-With` on cookie-authenticated writes: CSRF).
 
 use cp_auth::{SESSION_COOKIE, SESSION_PREFIX};
-use cp_http::error::ErrorBody;
 use cp_http::PathParams;
 use cp_http::{ApiRequest, ApiResponse};
 use cp_macros::operation;
@@ -129,8 +128,7 @@ pub(crate) fn clear_session_cookie() -> String {
         still answers 204 and clears the cookie. Every session cookie the request carries is \
         ended. Bearer JWTs are revoked at DELETE /auth/token. \
         No X-Requested-With is needed: a forged logout only signs the victim out.",
-    responses((status = 204, description = "Signed out; `Set-Cookie` clears `__Host-cp_session`"),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Signed out; `Set-Cookie` clears `__Host-cp_session`")))]
 pub(crate) async fn log_out<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -243,7 +243,7 @@ pub(crate) async fn log_in<P: Platform>(
     description = "The token answers 401 from then on. Only a JWT can be revoked here (an API \
         key is revoked at DELETE /auth/api-keys/{id}).",
     params(IdempotencyKeyHeader),
-    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "Revoked")))]
 pub(crate) async fn log_out<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -294,8 +294,7 @@ pub(crate) async fn log_out<P: Platform>(
         logins of the account (429 RATE_LIMITED beyond the limit).",
     request_body = ChangePassword,
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Session>), (status = 403, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Session>), (status = 429, body = ErrorBody)))]
 pub(crate) async fn change_password<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -437,8 +436,7 @@ pub(crate) async fn get_me<P: Platform>(
         provider: a 400 naming `currentPassword`.",
     request_body = UpdateMe,
     params(IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<User>), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<User>), (status = 429, body = ErrorBody)))]
 pub(crate) async fn update_me<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -497,7 +495,7 @@ pub(crate) async fn update_me<P: Platform>(
         only owner of an organisation: make another member owner first. Their memberships go \
         with the account.",
     params(IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_me<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -537,7 +535,7 @@ pub(crate) async fn delete_me<P: Platform>(
     tag = "auth",
     summary = "List the caller's personal API keys (never their secrets; keyset pagination, oldest first)",
     params(PageQuery),
-    responses((status = 200, body = ListEnvelope<ApiKey>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<ApiKey>)))]
 pub(crate) async fn list_api_keys<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -582,7 +580,7 @@ pub(crate) async fn list_api_keys<P: Platform>(
         for a JWT at /auth/api-key-token. It is stored as a SHA-256 digest.",
     request_body = ApiKeyCreate,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<CreatedApiKey>), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<CreatedApiKey>)))]
 pub(crate) async fn create_api_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -625,7 +623,7 @@ pub(crate) async fn create_api_key<P: Platform>(
     tag = "auth",
     summary = "Revoke one of the caller's API keys (it stops working at once); another user's key is 404",
     params(TokenIdPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "Revoked")))]
 pub(crate) async fn delete_api_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -660,7 +658,7 @@ pub(crate) async fn delete_api_key<P: Platform>(
         (it ends every JWT). After a suspected compromise, change the password and call this. \
         Answers how many keys were revoked (0 is fine); one audit entry names them.",
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<RevokedApiKeys>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<RevokedApiKeys>)))]
 pub(crate) async fn revoke_api_keys<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -9,7 +9,6 @@
 
 pub mod metrics;
 
-use cp_http::error::ErrorBody;
 use cp_http::{ApiRequest, ApiResponse, Envelope, PathParams};
 use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
@@ -52,7 +51,7 @@ async fn get_liveness<P: Platform>(
 
 #[operation(get, "/api/v1/health", id = "getHealth", callers = public, tag = "meta",
     summary = "Readiness: the service and its database answer",
-    responses((status = 200, body = Envelope<Health>), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Health>)))]
 async fn get_health<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -67,8 +66,7 @@ async fn get_health<P: Platform>(
 
 #[operation(get, "/prom", id = "getPrometheusMetrics", callers = public, tag = "meta",
     summary = "Prometheus metrics (OpenMetrics text), read from PostgreSQL at scrape time",
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 async fn get_prometheus_metrics<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -8,7 +8,6 @@
 //! 404), and a role below what the route needs is a 403 naming both roles.
 
 use crate::roles::{org_access, org_not_found, OrgRole};
-use cp_http::error::ErrorBody;
 use cp_http::ids::{id_param, new_id, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
@@ -213,7 +212,7 @@ async fn list_orgs<P: Platform>(
         `org.created` and `member.joined` events.",
     request_body = OrganizationCreate,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<Organization>), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<Organization>)))]
 async fn create_org<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -294,7 +293,7 @@ async fn get_org<P: Platform>(
         same transaction as the change. Keyset pagination: pass `pagination.nextCursor` back \
         for older events.",
     params(OrgPath, PageQuery),
-    responses((status = 200, body = ListEnvelope<OrgEventView>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<OrgEventView>)))]
 async fn list_events<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -10,7 +10,6 @@
 //! the invitation names; an accepted or expired invitation is a 409.
 
 use crate::roles::{org_access, OrgRole};
-use cp_http::error::ErrorBody;
 use cp_http::ids::{new_id, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
@@ -44,7 +43,7 @@ pub(crate) const EMAIL_NOT_VERIFIED: &str = "EMAIL_NOT_VERIFIED";
     description = "Pending means not accepted; an expired one stays listed (`expired: true`) \
         until it is re-sent or revoked.",
     params(OrgPath, PageQuery),
-    responses((status = 200, body = ListEnvelope<OrgInvitation>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<OrgInvitation>)))]
 pub(crate) async fn list_invitations<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -86,8 +85,7 @@ pub(crate) async fn list_invitations<P: Platform>(
         working; event `invitation.replaced`); inviting a current member is a 409.",
     request_body = OrgInvitationCreate,
     params(OrgPath, IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<CreatedOrgInvitation>), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<CreatedOrgInvitation>)))]
 pub(crate) async fn create_invitation<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -173,7 +171,7 @@ pub(crate) async fn create_invitation<P: Platform>(
     tag = "organizations",
     summary = "Revoke a pending invitation (admin and above; an owner invitation needs owner); its token stops working",
     params(InvitationPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody)))]
+    responses((status = 204, description = "Revoked")))]
 pub(crate) async fn revoke_invitation<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -224,8 +222,7 @@ pub(crate) async fn revoke_invitation<P: Platform>(
         404; an invitation already accepted, or expired, is a 409 CONFLICT (ask for a new one); \
         an existing member is a 409. Answers the organisation with the caller's new role.",
     params(TokenPath, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Organization>), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Organization>)))]
 pub(crate) async fn accept_invitation<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

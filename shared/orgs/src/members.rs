@@ -7,7 +7,6 @@
 //! owner left (409).
 
 use crate::roles::{org_access, OrgAccess, OrgRole};
-use cp_http::error::ErrorBody;
 use cp_http::ids::path_id;
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
@@ -125,8 +124,7 @@ pub(crate) async fn get_member<P: Platform>(
         member already has changes nothing and records no event.",
     request_body = OrgMemberUpdate,
     params(MemberPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<OrgMember>), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<OrgMember>)))]
 pub(crate) async fn update_member<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -180,8 +178,7 @@ pub(crate) async fn update_member<P: Platform>(
     description = "The last owner can never be removed nor leave: 409 CONFLICT saying so. The \
         `member.removed` event says whether the member left (`left: true`).",
     params(MemberPath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Removed"), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 204, description = "Removed")))]
 pub(crate) async fn remove_member<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

@@ -83,8 +83,7 @@ async fn list_policies<P: Platform>(
     request_body = PolicyCreate,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Policy>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 async fn create_policy<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -119,7 +118,7 @@ async fn get_policy<P: Platform>(
     request_body = PolicyInput,
     params(PolicyPath, IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Policy>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 async fn update_policy<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

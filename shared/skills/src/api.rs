@@ -74,8 +74,7 @@ impl IntoParams for NameQuery {
     tag = "skills",
     summary = "List skill bundles with entitlements and promotion history (keyset pagination, oldest first)",
     params(NameQuery, PageQuery),
-    responses((status = 200, body = ListEnvelope<SkillBundle>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<SkillBundle>)))]
 async fn list_skill_bundles<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -95,11 +94,7 @@ async fn list_skill_bundles<P: Platform>(
     summary = "Publish a skill bundle version (starts at `draft` unless `stage` says otherwise)",
     request_body = SkillBundleCreate,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<SkillBundle>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<SkillBundle>, headers(("ETag" = String)))))]
 async fn create_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -115,9 +110,7 @@ async fn create_skill_bundle<P: Platform>(
     tag = "skills",
     summary = "Get a skill bundle with its content, entitlements, promotion history and sibling versions",
     params(BundlePath),
-    responses((status = 200, body = Envelope<SkillBundle>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<SkillBundle>, headers(("ETag" = String)))))]
 async fn get_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -134,11 +127,7 @@ async fn get_skill_bundle<P: Platform>(
                (one step forward or back to draft, else 409); once published, content and digest are immutable (409)",
     request_body = SkillBundleUpdate,
     params(BundlePath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<SkillBundle>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<SkillBundle>, headers(("ETag" = String)))))]
 async fn update_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -155,9 +144,7 @@ async fn update_skill_bundle<P: Platform>(
     tag = "skills",
     summary = "Delete a skill bundle with its entitlements and promotion history",
     params(BundlePath, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_skill_bundle<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -176,9 +163,7 @@ async fn delete_skill_bundle<P: Platform>(
                    artifact), `failed` (with `error`), `skipped` (no content). 200 with the outcomes even \
                    when some failed; 502 when the registry is not configured or cannot be reached at all.",
     params(IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<BackfillReport>), (status = 401, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<BackfillReport>), (status = 502, body = ErrorBody)))]
 async fn backfill_skill_bundles<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,

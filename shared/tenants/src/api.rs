@@ -142,8 +142,7 @@ impl IntoParams for TenantPath {
     tag = "tenants",
     summary = "List tenants (keyset pagination, oldest first; users see their organisations' tenants)",
     params(PageQuery, ListFilterQuery),
-    responses((status = 200, body = ListEnvelope<Tenant>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<Tenant>)))]
 async fn list_tenants<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -163,10 +162,7 @@ async fn list_tenants<P: Platform>(
     request_body = TenantCreate,
     params(IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 async fn create_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -182,9 +178,7 @@ async fn create_tenant<P: Platform>(
     tag = "tenants",
     summary = "Get a tenant",
     params(TenantPath),
-    responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String)))))]
 async fn get_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -202,11 +196,7 @@ async fn get_tenant<P: Platform>(
     request_body = TenantInput,
     params(TenantPath, IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 async fn update_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -226,11 +216,7 @@ async fn update_tenant<P: Platform>(
     summary = "Delete a tenant: operators delete CRD and row (the name is free at once); an organisation admin decommissions it",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 204, description = "Deleted (operators) or decommissioned (users)"),
-              (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 async fn delete_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -253,10 +239,7 @@ async fn delete_tenant<P: Platform>(
     summary = "Suspend an active tenant: spec.suspended and its Deployment scaled to zero (409 naming the state otherwise)",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 async fn suspend_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -273,10 +256,7 @@ async fn suspend_tenant<P: Platform>(
     summary = "Resume a suspended tenant (409 naming the state otherwise)",
     params(TenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 async fn resume_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -376,9 +356,7 @@ fn datasets_view(tenant: &str, ms: Vec<Membership>) -> TenantDatasets {
     tag = "tenants",
     summary = "Get a tenant's dataset memberships",
     params(TenantPath),
-    responses((status = 200, body = Envelope<TenantDatasets>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantDatasets>)))]
 async fn get_tenant_datasets<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -395,11 +373,7 @@ async fn get_tenant_datasets<P: Platform>(
     summary = "Replace a tenant's dataset memberships (DATASET_DENIED when its policy forbids one)",
     request_body = ReplaceDatasets,
     params(TenantPath, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<TenantDatasets>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody), (status = 502, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<TenantDatasets>), (status = 502, body = ErrorBody)))]
 async fn replace_tenant_datasets<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -436,9 +410,7 @@ async fn replace_tenant_datasets<P: Platform>(
     tag = "tenants",
     summary = "Compile the tenant's effective contract (datasets, MCP servers, skills, with reasons)",
     params(TenantPath),
-    responses((status = 200, body = Envelope<EffectiveContract>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<EffectiveContract>), (status = 502, body = ErrorBody)))]
 async fn get_tenant_effective_contract<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -453,9 +425,7 @@ async fn get_tenant_effective_contract<P: Platform>(
 #[operation(get, "/api/v1/tenants/drift", id = "getTenantDrift", callers = operator,
     tag = "tenants",
     summary = "Compare Tenant CRDs (truth) with their PostgreSQL projection rows (operators; decommissioned tenants are skipped)",
-    responses((status = 200, body = Envelope<DriftReport>), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<DriftReport>), (status = 502, body = ErrorBody)))]
 async fn get_tenant_drift<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -471,9 +441,7 @@ async fn get_tenant_drift<P: Platform>(
     params(("dryRun" = Option<bool>, Query, nullable = false,
             description = "Only report what would change (default true)"),
            IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<RepairReport>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<RepairReport>), (status = 502, body = ErrorBody)))]
 async fn repair_tenants<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -63,9 +63,7 @@ async fn org<P: Platform>(
     tag = "tenants",
     summary = "List an organisation's tenants (viewer; keyset pagination, oldest first)",
     params(OrgPath, PageQuery, ListFilterQuery),
-    responses((status = 200, body = ListEnvelope<Tenant>), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ListEnvelope<Tenant>)))]
 pub(crate) async fn list_organization_tenants<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -86,11 +84,7 @@ pub(crate) async fn list_organization_tenants<P: Platform>(
     request_body = TenantCreate,
     params(OrgPath, IdempotencyKeyHeader),
     responses((status = 201, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 pub(crate) async fn create_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -113,10 +107,7 @@ pub(crate) async fn create_organization_tenant<P: Platform>(
     tag = "tenants",
     summary = "Get one of the organisation's tenants, decommissioned ones included (viewer)",
     params(OrgTenantPath),
-    responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String)))))]
 pub(crate) async fn get_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -134,10 +125,7 @@ pub(crate) async fn get_organization_tenant<P: Platform>(
     summary = "Suspend an active tenant (member; 409 naming the state otherwise; event tenant.suspended)",
     params(OrgTenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 pub(crate) async fn suspend_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -151,10 +139,7 @@ pub(crate) async fn suspend_organization_tenant<P: Platform>(
     summary = "Resume a suspended tenant (member; 409 naming the state otherwise; event tenant.resumed)",
     params(OrgTenantPath, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<Tenant>, headers(("ETag" = String))),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 502, body = ErrorBody)))]
 pub(crate) async fn resume_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
@@ -168,11 +153,7 @@ pub(crate) async fn resume_organization_tenant<P: Platform>(
     summary = "Decommission a tenant, finally (admin): the CRD is deleted, the row kept as a \
                tombstone, the name held for 30 days; event tenant.decommissioned",
     params(OrgTenantPath, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Tenant>),
-              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Tenant>), (status = 502, body = ErrorBody)))]
 pub(crate) async fn decommission_organization_tenant<P: Platform>(
     ctx: &RequestContext<'_, P>,
     _req: &ApiRequest,
