@@ -48,8 +48,12 @@ pub trait ProjectionRow: FromRow {
     }
 }
 
-/// A CRD kind with a PostgreSQL projection.
-pub trait Projected: Resource {
+/// A CRD kind with a PostgreSQL projection. Implemented by a marker type
+/// of the owning domain crate (the orphan rule keeps it off `cp_kube`'s
+/// resource types), naming the CRD kind it projects.
+pub trait Projected {
+    /// The CRD kind.
+    type Kube: Resource;
     /// A decoded projection row.
     type Row: ProjectionRow;
     /// Upper-snake kind for error codes (`TENANT` → `TENANT_NOT_FOUND`).
@@ -58,27 +62,44 @@ pub trait Projected: Resource {
     const AUDIT_KIND: &'static str;
     /// The collection route, for messages pointing at repair (`/api/v1/tenants`).
     const ROUTE: &'static str;
-
-    /// `SELECT <columns> FROM <table> WHERE name = $1 FOR UPDATE`.
-    fn sql_get_for_update() -> String;
-    /// Every row, for drift detection.
-    fn sql_all() -> String;
+    /// The projection table, keyed by a unique `name`.
+    const TABLE: &'static str;
+    /// The select list [`Self::Row`] decodes.
+    const COLUMNS: &'static str;
     /// Insert-or-replace a row from [`Self::row_params`].
-    fn sql_upsert() -> &'static str;
+    const UPSERT: &'static str;
     /// Update a row from [`Self::row_params`] (`$1` is the name).
-    fn sql_update() -> &'static str;
+    const UPDATE: &'static str;
     /// Delete the row of name `$1`.
-    fn sql_delete() -> &'static str;
+    const DELETE: &'static str;
 
-    /// The parameters of [`Self::sql_upsert`]/[`Self::sql_update`] projecting `obj`.
-    fn row_params(obj: &ObjectOf<Self>) -> Vec<Value>;
+    /// The parameters of [`Self::UPSERT`]/[`Self::UPDATE`] projecting `obj`.
+    fn row_params(obj: &ObjectOf<Self::Kube>) -> Vec<Value>;
     /// Spec-derived fields where `row` differs from `obj` (empty: in sync).
-    fn differences(obj: &ObjectOf<Self>, row: &Self::Row) -> Vec<&'static str>;
+    fn differences(obj: &ObjectOf<Self::Kube>, row: &Self::Row) -> Vec<&'static str>;
 
     /// The tenant an audit entry about `name` concerns, if any.
     fn audit_tenant(name: &str) -> Option<&str> {
         let _ = name;
         None
+    }
+
+    /// The row of name `$1`, locked for the transaction.
+    fn sql_get_for_update() -> String {
+        format!(
+            "SELECT {} FROM {} WHERE name = $1 FOR UPDATE",
+            Self::COLUMNS,
+            Self::TABLE
+        )
+    }
+
+    /// Every row, tombstones included (drift skips retired names).
+    fn sql_all() -> String {
+        format!(
+            "SELECT {} FROM {} ORDER BY name",
+            Self::COLUMNS,
+            Self::TABLE
+        )
     }
 }
 
@@ -157,19 +178,20 @@ pub fn dry_run(req: &cp_http::ApiRequest) -> Result<bool, ApiError> {
 }
 
 /// Compares CRDs (truth) with projection rows.
-pub fn compare<R: Projected>(crds: &[ObjectOf<R>], rows: &[R::Row]) -> DriftReport {
+pub fn compare<R: Projected>(crds: &[ObjectOf<R::Kube>], rows: &[R::Row]) -> DriftReport {
     let retired: Vec<&str> = rows
         .iter()
         .filter(|r| r.retired())
         .map(|r| r.name())
         .collect();
     let rows: Vec<&R::Row> = rows.iter().filter(|r| !r.retired()).collect();
-    let crds: Vec<&ObjectOf<R>> = crds
+    let crds: Vec<&ObjectOf<R::Kube>> = crds
         .iter()
         .filter(|c| !retired.contains(&c.name()))
         .collect();
     let by_name: BTreeMap<&str, &R::Row> = rows.iter().map(|r| (r.name(), *r)).collect();
-    let crd_names: BTreeMap<&str, &ObjectOf<R>> = crds.iter().map(|c| (c.name(), *c)).collect();
+    let crd_names: BTreeMap<&str, &ObjectOf<R::Kube>> =
+        crds.iter().map(|c| (c.name(), *c)).collect();
     let mut items = Vec::new();
     for (name, obj) in &crd_names {
         let item = |kind, fields| DriftItem {
@@ -253,9 +275,9 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     /// Creates the CRD, then its row and audit entry (see the module docs).
     pub async fn create(
         &self,
-        obj: ObjectOf<R>,
+        obj: ObjectOf<R::Kube>,
         detail: serde_json::Value,
-    ) -> Result<ObjectOf<R>, Failure> {
+    ) -> Result<ObjectOf<R::Kube>, Failure> {
         self.create_with(obj, detail, async |_, _| Ok(())).await
     }
 
@@ -264,14 +286,14 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     /// database failure.
     pub async fn create_with(
         &self,
-        mut obj: ObjectOf<R>,
+        mut obj: ObjectOf<R::Kube>,
         detail: serde_json::Value,
-        also: impl AsyncFnOnce(&P::Db, &ObjectOf<R>) -> Result<(), Failure>,
-    ) -> Result<ObjectOf<R>, Failure> {
+        also: impl AsyncFnOnce(&P::Db, &ObjectOf<R::Kube>) -> Result<(), Failure>,
+    ) -> Result<ObjectOf<R::Kube>, Failure> {
         obj.metadata
             .labels
             .insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
-        let created = match self.kube.create::<R>(&obj).await {
+        let created = match self.kube.create::<R::Kube>(&obj).await {
             Ok(o) => o,
             Err(KubeError::AlreadyExists { .. }) => {
                 return Err(ApiError::Conflict(format!(
@@ -285,15 +307,14 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
         };
         let name = created.name().to_owned();
         let written = transaction(self.ctx.db(), async |db| {
-            db.execute(R::sql_upsert(), &R::row_params(&created))
-                .await?;
+            db.execute(R::UPSERT, &R::row_params(&created)).await?;
             self.audit(&name, detail).write(db).await?;
             also(db, &created).await
         })
         .await;
         if let Err(db_err) = written {
             let uid = created.metadata.uid.clone().unwrap_or_default();
-            if let Err(e) = self.kube.delete::<R>(&name, Some(&uid)).await {
+            if let Err(e) = self.kube.delete::<R::Kube>(&name, Some(&uid)).await {
                 eprintln!(
                     "request_id={} {} {name}: CRD left without a row after a database failure; compensation failed: {e}",
                     self.ctx.request_id,
@@ -325,8 +346,8 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     }
 
     /// The CRD of an existing row (`409` when it vanished: drift).
-    pub async fn crd(&self, name: &str) -> Result<ObjectOf<R>, Failure> {
-        match self.kube.get::<R>(name).await {
+    pub async fn crd(&self, name: &str) -> Result<ObjectOf<R::Kube>, Failure> {
+        match self.kube.get::<R::Kube>(name).await {
             Ok(o) => Ok(o),
             Err(KubeError::NotFound { .. }) => Err(Self::drifted(name)),
             Err(e) => Err(e.into()),
@@ -345,7 +366,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
         &self,
         req: &cp_http::ApiRequest,
         name: &str,
-        apply: impl Fn(&mut ObjectOf<R>),
+        apply: impl Fn(&mut ObjectOf<R::Kube>),
     ) -> Result<(), Failure> {
         let conditional = req.header("if-match").is_some();
         self.locked(name, async |db, row| {
@@ -365,7 +386,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
                     .into());
                 }
                 apply(&mut obj);
-                match self.kube.replace::<R>(&obj).await {
+                match self.kube.replace::<R::Kube>(&obj).await {
                     Ok(o) => break o,
                     Err(KubeError::Conflict { .. }) if attempts < 3 => continue,
                     Err(e) => return Err(e.into()),
@@ -383,10 +404,10 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     pub async fn project(
         &self,
         db: &P::Db,
-        obj: &ObjectOf<R>,
+        obj: &ObjectOf<R::Kube>,
         detail: serde_json::Value,
     ) -> Result<(), Failure> {
-        db.execute(R::sql_update(), &R::row_params(obj)).await?;
+        db.execute(R::UPDATE, &R::row_params(obj)).await?;
         self.audit(obj.name(), detail).write(db).await?;
         Ok(())
     }
@@ -407,7 +428,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
         self.locked(name, async |db, row| {
             self.delete_crd(name, &row).await?;
             also(db, &row).await?;
-            db.execute(R::sql_delete(), &[name.into()]).await?;
+            db.execute(R::DELETE, &[name.into()]).await?;
             self.audit(name, detail).write(db).await?;
             Ok(())
         })
@@ -417,7 +438,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
     /// Deletes the CRD `row` projects, by UID (inside [`Self::locked`]):
     /// already gone is fine; another UID under the name is a 409.
     pub async fn delete_crd(&self, name: &str, row: &R::Row) -> Result<(), Failure> {
-        match self.kube.delete::<R>(name, Some(row.kube_uid())).await {
+        match self.kube.delete::<R::Kube>(name, Some(row.kube_uid())).await {
             Ok(_) | Err(KubeError::NotFound { .. }) => Ok(()),
             Err(KubeError::Conflict { .. }) => Err(ApiError::Conflict(format!(
                 "{} '{name}' was re-created in Kubernetes (different UID); run POST {}/repair first",
@@ -431,7 +452,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
 
     /// Compares every CRD with every row and records the counts.
     pub async fn drift(&self) -> Result<DriftReport, Failure> {
-        let crds = self.kube.list::<R>(None).await?.items;
+        let crds = self.kube.list::<R::Kube>(None).await?.items;
         let db = self.ctx.db();
         let rows = db
             .query(&R::sql_all(), &[])
@@ -448,7 +469,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
                missing_rows = excluded.missing_rows, orphan_rows = excluded.orphan_rows,
                stale_rows = excluded.stale_rows",
             &[
-                R::PLURAL.into(),
+                <R::Kube as Resource>::PLURAL.into(),
                 n(report.missing_rows),
                 n(report.orphan_rows),
                 n(report.stale_rows),
@@ -496,7 +517,7 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
                 .await?
                 .map(|r| R::Row::from_row(&r))
                 .transpose()?;
-            let crd = match self.kube.get::<R>(name).await {
+            let crd = match self.kube.get::<R::Kube>(name).await {
                 Ok(o) => Some(o),
                 Err(KubeError::NotFound { .. }) => None,
                 Err(e) => return Err(Failure::from(e)),
@@ -504,15 +525,15 @@ impl<'c, 'a, P: Platform, R: Projected> DualWrite<'c, 'a, P, R> {
             let done = match (crd, row) {
                 (None, None) => "none",
                 (None, Some(_)) => {
-                    db.execute(R::sql_delete(), &[name.into()]).await?;
+                    db.execute(R::DELETE, &[name.into()]).await?;
                     "deleteRow"
                 }
                 (Some(obj), None) => {
-                    db.execute(R::sql_upsert(), &R::row_params(&obj)).await?;
+                    db.execute(R::UPSERT, &R::row_params(&obj)).await?;
                     "insertRow"
                 }
                 (Some(obj), Some(row)) if !R::differences(&obj, &row).is_empty() => {
-                    db.execute(R::sql_update(), &R::row_params(&obj)).await?;
+                    db.execute(R::UPDATE, &R::row_params(&obj)).await?;
                     "updateRow"
                 }
                 (Some(_), Some(_)) => "none",

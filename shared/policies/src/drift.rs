@@ -1,7 +1,7 @@
 //! How an AccessPolicy CRD projects into its PostgreSQL row: the policies'
 //! side of the shared dual-write mechanism (`cp_platform::dualwrite`).
 
-use cp_kube::{AccessPolicyObject, AccessPolicySpec, AccessPolicyStatus, Resource};
+use cp_kube::AccessPolicyObject;
 use cp_platform::dualwrite::{Projected, ProjectionRow};
 use cp_store::Value;
 
@@ -12,40 +12,18 @@ use crate::sql;
 #[derive(Debug, Clone, Copy)]
 pub enum PolicyKind {}
 
-impl Resource for PolicyKind {
-    type Spec = AccessPolicySpec;
-    type Status = AccessPolicyStatus;
-    const GROUP: &'static str = <cp_kube::AccessPolicy as Resource>::GROUP;
-    const VERSION: &'static str = <cp_kube::AccessPolicy as Resource>::VERSION;
-    const KIND: &'static str = <cp_kube::AccessPolicy as Resource>::KIND;
-    const PLURAL: &'static str = <cp_kube::AccessPolicy as Resource>::PLURAL;
-}
-
 impl Projected for PolicyKind {
+    type Kube = cp_kube::AccessPolicy;
     type Row = PolicyRow;
     const ERROR_KIND: &'static str = "POLICY";
     const AUDIT_KIND: &'static str = "policy";
     const ROUTE: &'static str = "/api/v1/policies";
 
-    fn sql_get_for_update() -> String {
-        sql::get_for_update()
-    }
-
-    fn sql_all() -> String {
-        sql::all()
-    }
-
-    fn sql_upsert() -> &'static str {
-        sql::UPSERT_CREATED
-    }
-
-    fn sql_update() -> &'static str {
-        sql::UPDATE
-    }
-
-    fn sql_delete() -> &'static str {
-        sql::DELETE
-    }
+    const TABLE: &'static str = "access_policies";
+    const COLUMNS: &'static str = sql::COLUMNS;
+    const UPSERT: &'static str = sql::UPSERT_CREATED;
+    const UPDATE: &'static str = sql::UPDATE;
+    const DELETE: &'static str = sql::DELETE;
 
     fn row_params(obj: &AccessPolicyObject) -> Vec<Value> {
         vec![
@@ -102,10 +80,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::model::Policy;
+    use cp_kube::{AccessPolicySpec, Resource};
     use cp_platform::dualwrite::compare;
 
     fn crd(name: &str, skills: &[&str]) -> AccessPolicyObject {
-        let mut obj = PolicyKind::object(
+        let mut obj = cp_kube::AccessPolicy::object(
             name,
             AccessPolicySpec {
                 skills: skills.iter().map(|s| (*s).to_owned()).collect(),

@@ -107,7 +107,10 @@ pub(crate) async fn create<P: Platform>(
 ) -> Result<PolicyRow, Failure> {
     check_subject_tenants(ctx.db(), &input.name, &input).await?;
     let created = Policies::new(ctx)?
-        .create(PolicyKind::object(&input.name, input.spec), json!({}))
+        .create(
+            cp_kube::AccessPolicy::object(&input.name, input.spec),
+            json!({}),
+        )
         .await?;
     get(ctx.db(), created.name()).await
 }

@@ -2,7 +2,7 @@
 //! parameters, casts in SQL, times read as microseconds).
 
 /// Columns of a projection row, as [`PolicyRow`](crate::model::PolicyRow) (its `FromRow`) reads them.
-const COLUMNS: &str = concat!(
+pub(crate) const COLUMNS: &str = concat!(
     "name, spec, kube_uid, kube_resource_version, ",
     cp_store::epoch_micros!("created_at"),
     " AS created_micros, ",
@@ -13,12 +13,6 @@ const COLUMNS: &str = concat!(
 /// One policy by name.
 pub(crate) fn get() -> String {
     format!("SELECT {COLUMNS} FROM access_policies WHERE name = $1")
-}
-
-/// One policy by name, locked until the transaction ends (writes to one
-/// policy are serialised so the row always ends at the last CRD write).
-pub(crate) fn get_for_update() -> String {
-    format!("SELECT {COLUMNS} FROM access_policies WHERE name = $1 FOR UPDATE")
 }
 
 /// First page, keyset order (created_at, name) on `access_policies_keyset`.
@@ -34,11 +28,6 @@ pub(crate) fn list_after() -> String {
          ORDER BY created_at, name LIMIT $1",
         p2_time = cp_store::micros_timestamptz!("$2")
     )
-}
-
-/// Every row (drift detection compares all of them).
-pub(crate) fn all() -> String {
-    format!("SELECT {COLUMNS} FROM access_policies ORDER BY name")
 }
 
 /// The policies that apply to tenant `$1` (an id): those bound to it as a

@@ -2,7 +2,7 @@
 //! the shared dual-write mechanism (`cp_platform::dualwrite`), which does the
 //! writes, drift detection and repair the same way for every kind.
 
-use cp_kube::{Resource, TenantObject, TenantSpec, TenantStatus};
+use cp_kube::TenantObject;
 use cp_platform::dualwrite::{Projected, ProjectionRow};
 use cp_store::Value;
 use serde_json::json;
@@ -18,40 +18,18 @@ use crate::sql;
 #[derive(Debug, Clone, Copy)]
 pub enum TenantKind {}
 
-impl Resource for TenantKind {
-    type Spec = TenantSpec;
-    type Status = TenantStatus;
-    const GROUP: &'static str = <cp_kube::Tenant as Resource>::GROUP;
-    const VERSION: &'static str = <cp_kube::Tenant as Resource>::VERSION;
-    const KIND: &'static str = <cp_kube::Tenant as Resource>::KIND;
-    const PLURAL: &'static str = <cp_kube::Tenant as Resource>::PLURAL;
-}
-
 impl Projected for TenantKind {
+    type Kube = cp_kube::Tenant;
     type Row = TenantRow;
     const ERROR_KIND: &'static str = "TENANT";
     const AUDIT_KIND: &'static str = "tenant";
     const ROUTE: &'static str = "/api/v1/tenants";
 
-    fn sql_get_for_update() -> String {
-        sql::get_for_update()
-    }
-
-    fn sql_all() -> String {
-        sql::all()
-    }
-
-    fn sql_upsert() -> &'static str {
-        sql::UPSERT_CREATED
-    }
-
-    fn sql_update() -> &'static str {
-        sql::UPDATE
-    }
-
-    fn sql_delete() -> &'static str {
-        sql::DELETE
-    }
+    const TABLE: &'static str = "tenants";
+    const COLUMNS: &'static str = sql::SELECT_COLUMNS;
+    const UPSERT: &'static str = sql::UPSERT_CREATED;
+    const UPDATE: &'static str = sql::UPDATE;
+    const DELETE: &'static str = sql::DELETE;
 
     fn row_params(obj: &TenantObject) -> Vec<Value> {
         Projection::of(obj).params()
@@ -226,6 +204,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::model::Tenant;
+    use cp_kube::{Resource, TenantSpec};
     use cp_platform::dualwrite::{compare, DriftItem, DriftReport};
 
     fn compare_tenants(crds: &[TenantObject], rows: &[TenantRow]) -> DriftReport {
@@ -233,7 +212,7 @@ mod tests {
     }
 
     fn crd(name: &str, email: &str) -> TenantObject {
-        let mut obj = TenantKind::object(
+        let mut obj = cp_kube::Tenant::object(
             name,
             TenantSpec {
                 email: email.into(),

@@ -146,7 +146,7 @@ pub(crate) async fn create<P: Platform>(
     check_name_free(ctx.db(), &input.name).await?;
     let dw = Tenants::new(ctx)?;
     let id = cp_http::ids::new_id().to_string();
-    let mut obj = TenantKind::object(&input.name, input.spec);
+    let mut obj = cp_kube::Tenant::object(&input.name, input.spec);
     obj.metadata
         .labels
         .insert(TENANT_ID_LABEL.into(), id.clone());
@@ -191,7 +191,7 @@ pub(crate) async fn refresh<P: Platform>(
         return Ok(row);
     };
     let name = row.tenant.name.clone();
-    let Ok(obj) = kube.get::<TenantKind>(&name).await else {
+    let Ok(obj) = kube.get::<cp_kube::Tenant>(&name).await else {
         return Ok(row);
     };
     let phase = projected_phase(&obj);
@@ -366,14 +366,14 @@ pub(crate) async fn set_suspended<P: Platform>(
         // A merge patch of the one field: no read-modify-write race with
         // the operator's status updates.
         let patch = |value: bool| json!({ "spec": { "suspended": value } });
-        let updated = kube.merge_patch::<TenantKind>(name, &patch(suspend)).await?;
+        let updated = kube.merge_patch::<cp_kube::Tenant>(name, &patch(suspend)).await?;
         let replicas = if suspend { 0 } else { 1 };
         match kube.set_deployment_replicas(name, replicas).await {
             // No Deployment yet: the operator creates it honouring spec.suspended.
             Ok(_) | Err(KubeError::NotFound { .. }) => {}
             Err(scale_err) => {
                 // Revert the CRD so spec and pod never disagree silently.
-                if let Err(e) = kube.merge_patch::<TenantKind>(name, &patch(!suspend)).await {
+                if let Err(e) = kube.merge_patch::<cp_kube::Tenant>(name, &patch(!suspend)).await {
                     eprintln!(
                         "request_id={} tenant {name}: reverting spec.suspended failed ({e}); drift will show it",
                         ctx.request_id

@@ -28,12 +28,6 @@ pub(crate) fn get_in_org() -> String {
     )
 }
 
-/// One tenant by name, locked until the transaction ends: writes to one
-/// tenant are serialised so the row always ends at the last CRD write.
-pub(crate) fn get_for_update() -> String {
-    format!("SELECT {SELECT_COLUMNS} FROM tenants WHERE name = $1 FOR UPDATE")
-}
-
 /// Which tenants a list shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ListFilter {
@@ -91,12 +85,6 @@ pub(crate) fn list(filter: &ListFilter, after: bool) -> (String, Option<String>)
         conditions.join(" AND ")
     );
     (sql, param)
-}
-
-/// Every row, tombstones included (drift detection compares all of them
-/// and skips the tombstones' names).
-pub(crate) fn all() -> String {
-    format!("SELECT {SELECT_COLUMNS} FROM tenants ORDER BY name")
 }
 
 /// The statements removing everything bound to the tenants of the CTE
