@@ -6,13 +6,12 @@
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
-use cp_http::validate::{dns_label, pattern_string, DNS_LABEL_PATTERN};
+use cp_http::validate::{dns_label, dns_label_schema};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
 use cp_platform::{Failure, Platform, RequestContext};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
 use crate::fleet_model::{
@@ -32,15 +31,7 @@ fn label(params: &PathParams) -> Result<&str, Failure> {
 const OPERATORS_ONLY: &str = "a tenant's fair-share settings are the platform operator's";
 
 fn name_param(description: &str) -> Parameter {
-    let mut schema = pattern_string(false, DNS_LABEL_PATTERN, 63, description);
-    schema.min_length = Some(1);
-    ParameterBuilder::new()
-        .name("name")
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some(description))
-        .schema(Some(schema))
-        .build()
+    cp_http::params::path_param("name", description, dns_label_schema(false, description))
 }
 
 /// `{name}` of a tenant, for the OpenAPI document.

@@ -3,7 +3,7 @@
 //! the pure arithmetic the heartbeat answer needs besides
 //! [`crate::fairshare::allocate`].
 
-use cp_http::validate::{dns_label, pattern_string, Validator, DNS_LABEL_PATTERN};
+use cp_http::validate::{dns_label, dns_label_schema, pattern_string, Validator};
 use cp_http::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
@@ -74,21 +74,15 @@ fn tpm_schema() -> Object {
     )
 }
 
-fn label_schema(nullable: bool, description: &str) -> Object {
-    let mut s = pattern_string(nullable, DNS_LABEL_PATTERN, 63, description);
-    s.min_length = Some(1);
-    s
-}
-
 fn group_ref_schema() -> Object {
-    label_schema(
+    dns_label_schema(
         true,
         "An existing fair-share group (a 400 naming `group` otherwise); null: the default group.",
     )
 }
 
 fn group_name_schema() -> Object {
-    label_schema(false, "Unique group name (DNS-1123 label).")
+    dns_label_schema(false, "Unique group name (DNS-1123 label).")
 }
 
 fn capacity_schema() -> Object {
@@ -116,7 +110,7 @@ fn load_schema() -> Object {
 }
 
 fn heartbeat_tenant_schema() -> Object {
-    label_schema(
+    dns_label_schema(
         false,
         "The tenant (DNS-1123 label); at most once per heartbeat. Tenants that do not (or no \
          longer) exist are accepted and get the default settings.",

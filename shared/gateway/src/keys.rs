@@ -7,7 +7,7 @@ use cp_http::ids::{id_param, new_id, path_id};
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
-use cp_http::validate::{dns_label, pattern_string, Validator, DNS_LABEL_PATTERN};
+use cp_http::validate::{dns_label, dns_label_schema, pattern_string, Validator};
 use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
@@ -16,9 +16,8 @@ use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::Object;
-use utoipa::openapi::Required;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -220,15 +219,12 @@ pub struct TenantFilterQuery;
 
 impl IntoParams for TenantFilterQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let mut schema = pattern_string(false, DNS_LABEL_PATTERN, 63, "Tenant name");
-        schema.min_length = Some(1);
-        vec![ParameterBuilder::new()
-            .name("tenant")
-            .parameter_in(ParameterIn::Query)
-            .required(Required::False)
-            .description(Some("Only this tenant's keys"))
-            .schema(Some(schema))
-            .build()]
+        let schema = dns_label_schema(false, "Tenant name");
+        vec![cp_http::params::query_param(
+            "tenant",
+            "Only this tenant's keys",
+            schema,
+        )]
     }
 }
 

@@ -34,9 +34,9 @@ use cp_store::Database;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::{ObjectBuilder, Required, Type};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
+
+use crate::usage::TenantNamePath;
 
 use client::{KeyInfo, LitellmClient, LitellmConfig, LitellmError};
 
@@ -245,27 +245,6 @@ async fn find_keys<'c, T: cp_http::outbound::HttpTransport>(
         keys.push((token, key));
     }
     Ok(keys)
-}
-
-/// `{tenantName}`, for the OpenAPI document.
-pub struct TenantNamePath;
-
-impl IntoParams for TenantNamePath {
-    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![ParameterBuilder::new()
-            .name("tenantName")
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .description(Some("The tenant's name (a DNS-1123 label)"))
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(1))
-                    .max_length(Some(63))
-                    .pattern(Some("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
-            ))
-            .build()]
-    }
 }
 
 #[operation(get, "/api/v1/ai-budget/{tenantName}/litellm-key", id = "getLitellmKey", callers = operator, kind = "litellm_key",

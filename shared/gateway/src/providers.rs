@@ -4,9 +4,8 @@
 use cp_http::validate::Validator;
 use cp_http::ApiError;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::Required;
 use utoipa::{IntoParams, ToSchema};
 
 /// The providers a key can be configured for, in the order lists show them.
@@ -57,13 +56,11 @@ pub struct ProviderPath;
 
 impl IntoParams for ProviderPath {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![ParameterBuilder::new()
-            .name("provider")
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .description(Some("The provider (a fixed set; anything else is a 400)."))
-            .schema(Some(provider_schema()))
-            .build()]
+        vec![cp_http::params::path_param(
+            "provider",
+            "The provider (a fixed set; anything else is a 400).",
+            provider_schema(),
+        )]
     }
 }
 

@@ -24,7 +24,8 @@ use cp_macros::operation;
 use cp_platform::auth::Principal;
 use cp_platform::{Failure, Platform, RequestContext};
 
-use input::{BucketQuery, GroupByQuery, RecordsQuery, Reporter, TenantNamePath, UsageQuery};
+pub(crate) use input::TenantNamePath;
+use input::{BucketQuery, GroupByQuery, RecordsQuery, Reporter, UsageQuery};
 pub use input::{UsageBatch, UsageRecordInput};
 pub use views::{
     Bucket, BudgetLevel, BudgetState, CacheReport, CacheStats, CeilingSource, CeilingState,

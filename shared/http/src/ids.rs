@@ -3,9 +3,8 @@
 //! `{id}` path parameters through [`path_id`] (a 400 naming the parameter
 //! for anything but a canonical UUID) and documents them with [`id_param`].
 
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::Parameter;
 use utoipa::openapi::schema::Object;
-use utoipa::openapi::Required;
 use uuid::Uuid;
 
 use crate::validate::pattern_string;
@@ -49,13 +48,7 @@ pub fn id_schema(description: &str) -> Object {
 
 /// OpenAPI description of an `{id}`-style path parameter.
 pub fn id_param(name: &str, description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .description(Some(description))
-        .schema(Some(id_schema(description)))
-        .build()
+    crate::params::path_param(name, description, id_schema(description))
 }
 
 #[cfg(test)]

@@ -8,7 +8,43 @@
 //! These types only document; the values are read from the request where
 //! they are used. Use them in `#[utoipa::path(params(...))]`.
 
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::Object;
+use utoipa::openapi::Required;
 use utoipa::IntoParams;
+
+/// A required path parameter with its schema, for a hand-written
+/// [`IntoParams`] (where the schema is one the validator shares).
+pub fn path_param(name: &str, description: &str, schema: Object) -> Parameter {
+    parameter(name, ParameterIn::Path, Required::True, description, schema)
+}
+
+/// An optional query parameter with its schema (see [`path_param`]).
+pub fn query_param(name: &str, description: &str, schema: Object) -> Parameter {
+    parameter(
+        name,
+        ParameterIn::Query,
+        Required::False,
+        description,
+        schema,
+    )
+}
+
+fn parameter(
+    name: &str,
+    place: ParameterIn,
+    required: Required,
+    description: &str,
+    schema: Object,
+) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(place)
+        .required(required)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
 
 /// Pattern of an `Idempotency-Key`: 1 to 255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";

@@ -136,6 +136,14 @@ pub fn pattern_string(nullable: bool, pattern: &str, max: usize, description: &s
         .build()
 }
 
+/// OpenAPI schema of a DNS-1123 label: 1 to 63 characters of
+/// [`DNS_LABEL_PATTERN`].
+pub fn dns_label_schema(nullable: bool, description: &str) -> Object {
+    let mut schema = pattern_string(nullable, DNS_LABEL_PATTERN, 63, description);
+    schema.min_length = Some(1);
+    schema
+}
+
 /// OpenAPI pattern of a DNS-1123 label (with `maxLength: 63`).
 pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 

@@ -19,8 +19,7 @@ use cp_platform::openapi::ResourceLinks;
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde_json::json;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
 use crate::model::{
@@ -146,13 +145,7 @@ impl IntoParams for TokenPath {
                            was created";
         let mut schema = pattern_string(false, TOKEN_PATTERN, MAX_TOKEN, description);
         schema.min_length = Some(7);
-        vec![ParameterBuilder::new()
-            .name("token")
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .description(Some(description))
-            .schema(Some(schema))
-            .build()]
+        vec![cp_http::params::path_param("token", description, schema)]
     }
 }
 

@@ -10,8 +10,7 @@ use cp_macros::operation;
 use cp_platform::dualwrite::{dry_run, DriftReport, RepairReport};
 use cp_platform::openapi::ResourceLinks;
 use cp_platform::{Failure, Platform, RequestContext};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
 use crate::model::{policy_name, policy_name_schema, Policy, PolicyCreate, PolicyInput};
@@ -49,13 +48,11 @@ pub struct PolicyPath;
 
 impl IntoParams for PolicyPath {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![ParameterBuilder::new()
-            .name("name")
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .description(Some("Policy name"))
-            .schema(Some(policy_name_schema()))
-            .build()]
+        vec![cp_http::params::path_param(
+            "name",
+            "Policy name",
+            policy_name_schema(),
+        )]
     }
 }
 

@@ -10,8 +10,7 @@ use cp_http::validate::dns_label;
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::{Failure, Platform, RequestContext};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
 use crate::model::{
@@ -60,13 +59,11 @@ pub struct NameQuery;
 
 impl IntoParams for NameQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![ParameterBuilder::new()
-            .name("name")
-            .parameter_in(ParameterIn::Query)
-            .required(Required::False)
-            .description(Some("Only the versions of this bundle name"))
-            .schema(Some(name_schema()))
-            .build()]
+        vec![cp_http::params::query_param(
+            "name",
+            "Only the versions of this bundle name",
+            name_schema(),
+        )]
     }
 }
 

@@ -11,9 +11,8 @@ use cp_macros::operation;
 use cp_orgs::roles::OrgRole;
 use cp_platform::{Failure, Platform, RequestContext};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::Required;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access;
@@ -128,13 +127,11 @@ pub struct TenantPath;
 
 impl IntoParams for TenantPath {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![ParameterBuilder::new()
-            .name("name")
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .description(Some("Tenant name"))
-            .schema(Some(tenant_name_schema()))
-            .build()]
+        vec![cp_http::params::path_param(
+            "name",
+            "Tenant name",
+            tenant_name_schema(),
+        )]
     }
 }
 

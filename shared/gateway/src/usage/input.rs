@@ -5,12 +5,14 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cp_http::ids::{parse_id, UUID_PATTERN};
-use cp_http::validate::{dns_label, pattern_string, Validator, DNS_LABEL_PATTERN};
+use cp_http::validate::{
+    dns_label, dns_label_schema, pattern_string, Validator, DNS_LABEL_PATTERN,
+};
 use cp_http::{ApiError, ApiRequest};
 use serde::Deserialize;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
-use utoipa::openapi::{KnownFormat, Required};
+use utoipa::openapi::KnownFormat;
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::{Bucket, GroupBy};
@@ -608,13 +610,7 @@ pub(super) fn bucket(req: &ApiRequest, v: &mut Validator) -> Bucket {
 // ------------------------------------------------- query parameters (docs)
 
 fn query(name: &str, description: &str, schema: Object) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Query)
-        .required(Required::False)
-        .description(Some(description))
-        .schema(Some(schema))
-        .build()
+    cp_http::params::query_param(name, description, schema)
 }
 
 fn time_schema(description: &str) -> Object {
@@ -635,8 +631,7 @@ fn enum_schema(values: &[&'static str], description: &str) -> Object {
 }
 
 fn filter_params() -> Vec<Parameter> {
-    let mut tenant = pattern_string(false, DNS_LABEL_PATTERN, 63, "Only this tenant's usage.");
-    tenant.min_length = Some(1);
+    let tenant = dns_label_schema(false, "Only this tenant's usage.");
     let mut key = pattern_string(false, UUID_PATTERN, 36, "Only this gateway key's usage.");
     key.format = Some(SchemaFormat::Custom("uuid".into()));
     let mut model = pattern_string(
@@ -725,20 +720,17 @@ impl IntoParams for BucketQuery {
     }
 }
 
-/// `{tenantName}` of the spend route.
-pub(super) struct TenantNamePath;
+/// `{tenantName}` of the spend and LiteLLM key routes.
+pub(crate) struct TenantNamePath;
 
 impl IntoParams for TenantNamePath {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        let mut s = pattern_string(false, DNS_LABEL_PATTERN, 63, "The tenant's name.");
-        s.min_length = Some(1);
-        vec![ParameterBuilder::new()
-            .name("tenantName")
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .description(Some("The tenant's name."))
-            .schema(Some(s))
-            .build()]
+        let description = "The tenant's name (a DNS-1123 label).";
+        vec![cp_http::params::path_param(
+            "tenantName",
+            description,
+            dns_label_schema(false, description),
+        )]
     }
 }
 
