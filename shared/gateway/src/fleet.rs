@@ -22,9 +22,7 @@ use crate::fleet_store::{self as store, SettingsChange};
 
 /// The `{name}` path parameter (a tenant or a group), or a 400 naming it.
 fn label(params: &PathParams) -> Result<&str, Failure> {
-    let name = params.get("name");
-    dns_label(name).map_err(|msg| ApiError::invalid("name", msg))?;
-    Ok(name)
+    Ok(params.valid("name", dns_label)?)
 }
 
 /// Why users get a 403 on these `/tenants/{name}/...` routes.

@@ -248,8 +248,7 @@ pub(crate) async fn create_key<P: Platform>(
     // Under /tenants, which users reach: refuse them before anything else.
     ctx.principal
         .forbid_users("gateway keys are the platform operator's")?;
-    let tenant = params.get("name");
-    dns_label(tenant).map_err(|msg| ApiError::invalid("name", msg))?;
+    let tenant = params.valid("name", dns_label)?;
     let name = parse_body::<GatewayKeyCreate>(req)?.validate()?;
     let secret = cp_crypto::new_token(cp_auth::GATEWAY_KEY_PREFIX)
         .map_err(|e| Failure::with_cause(ApiError::Internal, format!("generating a key: {e}")))?;

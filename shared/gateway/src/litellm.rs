@@ -57,9 +57,7 @@ const TENANT_EXISTS: &str = "SELECT name FROM tenants WHERE name = $1";
 /// The `{tenantName}` path parameter (a 400 naming it when it cannot be a
 /// tenant name).
 fn tenant_name(params: &PathParams) -> Result<&str, Failure> {
-    let name = params.get("tenantName");
-    dns_label(name).map_err(|msg| Failure::from(ApiError::invalid("tenantName", msg)))?;
-    Ok(name)
+    Ok(params.valid("tenantName", dns_label)?)
 }
 
 async fn require_tenant<P: Platform>(

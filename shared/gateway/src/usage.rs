@@ -295,8 +295,7 @@ pub(crate) async fn get_tenant_spend<P: Platform>(
     _req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let tenant = params.get("tenantName");
-    dns_label(tenant).map_err(|msg| ApiError::invalid("tenantName", msg))?;
+    let tenant = params.valid("tenantName", dns_label)?;
     spend(ctx, tenant).await
 }
 

@@ -111,6 +111,18 @@ impl PathParams {
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     }
+
+    /// The value of `{name}` once `check` accepts it, else a 400 naming the
+    /// parameter with `check`'s reason.
+    pub fn valid(
+        &self,
+        name: &str,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<&str, ApiError> {
+        let value = self.get(name);
+        check(value).map_err(|msg| ApiError::invalid(name, msg))?;
+        Ok(value)
+    }
 }
 
 /// A matched route.

@@ -5,7 +5,7 @@ use cp_http::error::ErrorBody;
 use cp_http::json::parse_body;
 use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
-use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
+use cp_http::{ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::dualwrite::{dry_run, DriftReport, RepairReport};
 use cp_platform::openapi::ResourceLinks;
@@ -38,9 +38,7 @@ cp_macros::route_group! {
 
 /// The `{name}` path parameter, validated (a 400 naming `name`).
 fn path_name(params: &PathParams) -> Result<&str, Failure> {
-    let name = params.get("name");
-    policy_name(name).map_err(|msg| Failure::from(ApiError::invalid("name", msg)))?;
-    Ok(name)
+    Ok(params.valid("name", policy_name)?)
 }
 
 /// The `{name}` path parameter, for the OpenAPI document.

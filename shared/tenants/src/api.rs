@@ -117,9 +117,7 @@ pub struct ListFilterQuery {
 
 /// The `{name}` path parameter, validated (a 400 naming `name`).
 fn path_name(params: &PathParams) -> Result<&str, Failure> {
-    let name = params.get("name");
-    dns_label(name).map_err(|msg| Failure::from(ApiError::invalid("name", msg)))?;
-    Ok(name)
+    Ok(params.valid("name", dns_label)?)
 }
 
 /// The `{name}` path parameter, for the OpenAPI document.
