@@ -3,7 +3,7 @@
 //! the pure arithmetic the heartbeat answer needs besides
 //! [`crate::fairshare::allocate`].
 
-use cp_http::validate::{dns_label, dns_label_schema, pattern_string, Validator};
+use cp_http::validate::{dns_label, dns_label_schema, integer_schema, pattern_string, Validator};
 use cp_http::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
@@ -42,22 +42,8 @@ pub(crate) const QUOTA_WINDOW_SECONDS: i64 = 60;
 
 // ------------------------------------------------------------------ schemas
 
-fn integer(nullable: bool, min: i64, max: i64, description: &str) -> Object {
-    let t = if nullable {
-        SchemaType::from_iter([Type::Integer, Type::Null])
-    } else {
-        SchemaType::Type(Type::Integer)
-    };
-    ObjectBuilder::new()
-        .schema_type(t)
-        .minimum(Some(min))
-        .maximum(Some(max))
-        .description(Some(description))
-        .build()
-}
-
 fn weight_schema() -> Object {
-    integer(
+    integer_schema(
         false,
         0,
         MAX_WEIGHT,
@@ -66,7 +52,7 @@ fn weight_schema() -> Object {
 }
 
 fn tpm_schema() -> Object {
-    integer(
+    integer_schema(
         true,
         1,
         MAX_TOKENS_PER_MINUTE,
@@ -86,7 +72,7 @@ fn group_name_schema() -> Object {
 }
 
 fn capacity_schema() -> Object {
-    integer(
+    integer_schema(
         false,
         1,
         MAX_IN_FLIGHT,
@@ -106,7 +92,7 @@ fn instance_id_schema() -> Object {
 }
 
 fn load_schema() -> Object {
-    integer(false, 0, MAX_LOAD, "A count (0-1000000).")
+    integer_schema(false, 0, MAX_LOAD, "A count (0-1000000).")
 }
 
 fn heartbeat_tenant_schema() -> Object {

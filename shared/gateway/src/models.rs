@@ -2,7 +2,7 @@
 //! with which response-cache settings. Request bodies with their validation
 //! (every problem at once, each naming its field) and the views returned.
 
-use cp_http::validate::{pattern_string, Validator};
+use cp_http::validate::{integer_schema, pattern_string, Validator};
 use cp_http::ApiError;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -140,23 +140,10 @@ fn upstream_schema() -> Object {
     s
 }
 
-fn integer(nullable: bool, max: i64, description: &str) -> Object {
-    let t = if nullable {
-        SchemaType::from_iter([Type::Integer, Type::Null])
-    } else {
-        SchemaType::Type(Type::Integer)
-    };
-    ObjectBuilder::new()
-        .schema_type(t)
-        .minimum(Some(1))
-        .maximum(Some(max))
-        .description(Some(description))
-        .build()
-}
-
 fn context_schema() -> Object {
-    integer(
+    integer_schema(
         false,
+        1,
         MAX_CONTEXT_WINDOW,
         "Context window in tokens (1-100000000).",
     )
@@ -344,16 +331,18 @@ impl ModelInput {
 }
 
 fn ttl_schema() -> Object {
-    integer(
+    integer_schema(
         false,
+        1,
         MAX_CACHE_TTL,
         "How long a cached response is served, in seconds (1-2592000).",
     )
 }
 
 fn entries_schema() -> Object {
-    integer(
+    integer_schema(
         false,
+        1,
         MAX_CACHE_ENTRIES,
         "Most responses cached for the model (1-10000000).",
     )

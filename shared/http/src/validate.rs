@@ -136,6 +136,22 @@ pub fn pattern_string(nullable: bool, pattern: &str, max: usize, description: &s
         .build()
 }
 
+/// OpenAPI schema of an integer field between `min` and `max` (what its
+/// validator enforces); `nullable` allows JSON `null`.
+pub fn integer_schema(nullable: bool, min: i64, max: i64, description: &str) -> Object {
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::Integer, Type::Null])
+    } else {
+        SchemaType::Type(Type::Integer)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .minimum(Some(min))
+        .maximum(Some(max))
+        .description(Some(description))
+        .build()
+}
+
 /// OpenAPI schema of a DNS-1123 label: 1 to 63 characters of
 /// [`DNS_LABEL_PATTERN`].
 pub fn dns_label_schema(nullable: bool, description: &str) -> Object {

@@ -1,11 +1,11 @@
 //! Access tokens as the API shows them, and the request creating one.
 
-use cp_http::validate::{pattern_string, Validator, TEXT_PATTERN};
+use cp_http::validate::{integer_schema, pattern_string, Validator, TEXT_PATTERN};
 use cp_http::{time, ApiError};
 use cp_platform::scopes::{self, Scope, SCOPE_PATTERN};
 use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayBuilder, Object, SchemaType, Type};
 use utoipa::ToSchema;
 
 /// Characters of a token shown in lists (`cpat_` and the first random ones).
@@ -104,15 +104,13 @@ fn scopes_schema() -> ArrayBuilder {
 }
 
 fn days_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
-        .minimum(Some(1))
-        .maximum(Some(MAX_DAYS))
-        .description(Some(
-            "Lifetime in days (1-3650); omitted: no expiry, or, for a token created by another \
-             access token, its creator's expiry (a token never outlives its creator).",
-        ))
-        .build()
+    integer_schema(
+        true,
+        1,
+        MAX_DAYS,
+        "Lifetime in days (1-3650); omitted: no expiry, or, for a token created by another \
+         access token, its creator's expiry (a token never outlives its creator).",
+    )
 }
 
 /// Body of `POST /access-tokens`.

@@ -2,7 +2,7 @@
 //! and the requests that change them.
 
 use crate::roles::OrgRole;
-use cp_http::validate::{pattern_string, Validator, EMAIL_PATTERN, TEXT_PATTERN};
+use cp_http::validate::{integer_schema, pattern_string, Validator, EMAIL_PATTERN, TEXT_PATTERN};
 use cp_http::{time, ApiError};
 use cp_store::{DbError, FromRow, Row};
 use serde::{Deserialize, Serialize};
@@ -298,12 +298,12 @@ fn role_input_schema() -> Object {
 }
 
 fn days_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::Integer))
-        .minimum(Some(1))
-        .maximum(Some(MAX_INVITATION_DAYS))
-        .description(Some("Days until the invitation expires (1-30, default 7)."))
-        .build()
+    integer_schema(
+        false,
+        1,
+        MAX_INVITATION_DAYS,
+        "Days until the invitation expires (1-30, default 7).",
+    )
 }
 
 fn required<'a>(v: &mut Validator, field: &str, value: &'a Option<String>) -> &'a str {

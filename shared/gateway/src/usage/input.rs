@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cp_http::ids::{parse_id, UUID_PATTERN};
 use cp_http::validate::{
-    dns_label, dns_label_schema, pattern_string, Validator, DNS_LABEL_PATTERN,
+    dns_label, dns_label_schema, integer_schema, pattern_string, Validator, DNS_LABEL_PATTERN,
 };
 use cp_http::{ApiError, ApiRequest};
 use serde::Deserialize;
@@ -158,39 +158,28 @@ fn model_schema() -> Object {
     s
 }
 
-fn count_schema(nullable: bool, max: i64, description: &str) -> Object {
-    let t = if nullable {
-        SchemaType::from_iter([Type::Integer, Type::Null])
-    } else {
-        SchemaType::Type(Type::Integer)
-    };
-    ObjectBuilder::new()
-        .schema_type(t)
-        .minimum(Some(0))
-        .maximum(Some(max))
-        .description(Some(description))
-        .build()
-}
-
 fn input_schema() -> Object {
-    count_schema(
+    integer_schema(
         false,
+        0,
         MAX_TOKENS,
         "Input (prompt) tokens, cached ones included (0-1000000000).",
     )
 }
 
 fn output_schema() -> Object {
-    count_schema(
+    integer_schema(
         false,
+        0,
         MAX_TOKENS,
         "Output (completion) tokens (0-1000000000).",
     )
 }
 
 fn cached_schema() -> Object {
-    count_schema(
+    integer_schema(
         true,
+        0,
         MAX_TOKENS,
         "The part of inputTokens served from the provider's prompt cache (at most inputTokens; \
          priced at the model's cached input price when it has one). null or absent: 0.",
@@ -198,8 +187,9 @@ fn cached_schema() -> Object {
 }
 
 fn latency_schema() -> Object {
-    count_schema(
+    integer_schema(
         false,
+        0,
         MAX_LATENCY_MS,
         "Latency in milliseconds (0-86400000).",
     )
