@@ -837,3 +837,48 @@ async fn an_unverified_password_account_cannot_accept_an_email_bound_invitation(
     let joined = accept(&unverified, &token).await.expect(200);
     assert_eq!(joined["data"]["role"], "member");
 }
+
+/// Every item of the list at `path`, read `limit` at a time through the
+/// cursors.
+async fn paged(user: &User, path: &str, limit: usize) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut url = format!("{path}?limit={limit}");
+    loop {
+        let page = user.call("GET", &url).send().await.expect(200);
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= limit, "{page}");
+        items.extend(data.iter().cloned());
+        match page["pagination"]["nextCursor"].as_str() {
+            Some(c) => url = format!("{path}?limit={limit}&cursor={c}"),
+            None => return items,
+        }
+    }
+}
+
+#[tokio::test]
+async fn members_and_invitations_page_through_their_cursors() {
+    let owner = sign_up("pg-owner").await;
+    let org = create_org(&owner, "Paging").await;
+    for role in ["admin", "member", "viewer"] {
+        join(&owner, &org, &sign_up("pg-member").await, role).await;
+    }
+    for i in 0..3 {
+        invite(
+            &owner,
+            &org,
+            &format!("{}@example.com", unique(&format!("pg{i}"))),
+            "viewer",
+        )
+        .await
+        .expect(201);
+    }
+    for (list, expected) in [("members", 4), ("invitations", 3)] {
+        let path = format!("/api/v1/organizations/{org}/{list}");
+        let all = owner.call("GET", &path).send().await.expect(200)["data"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(all.len(), expected, "{list}: {all:?}");
+        assert_eq!(paged(&owner, &path, 1).await, all, "{list}");
+    }
+}

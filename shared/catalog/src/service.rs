@@ -17,7 +17,7 @@ use crate::model::{
     ThirdPartySource, ValidCredential, ValidGroup, ValidMcpServer, ValidSource,
 };
 use crate::sql;
-use cp_platform::resource::{delete_audited, keyset_page, views, KeysetList, Versioned};
+use cp_platform::resource::{delete_audited, keyset_page, views, KeysetList, TieBreak, Versioned};
 
 /// Cursor scope of `GET /mcp-servers`.
 pub(crate) const SERVERS_SCOPE: &str = "mcp-servers";
@@ -124,6 +124,7 @@ pub(crate) async fn list_servers<D: Database>(
         scope: SERVERS_SCOPE,
         first: sql::SERVER_LIST_FIRST,
         after: sql::SERVER_LIST_AFTER,
+        tie: TieBreak::Id,
     };
     let (mut rows, info) = keyset_page(db, page, list, None).await?;
     attach_server_children(db, &mut rows).await?;
@@ -389,6 +390,7 @@ pub(crate) async fn list_credentials<D: Database>(
         scope: CREDENTIALS_SCOPE,
         first: sql::CREDENTIALS_FIRST,
         after: sql::CREDENTIALS_AFTER,
+        tie: TieBreak::Id,
     };
     let (rows, info) = keyset_page(db, page, list, Some(id.to_string().into())).await?;
     Ok((views(rows), info))
@@ -504,6 +506,7 @@ pub(crate) async fn list_groups<D: Database>(
         scope: GROUPS_SCOPE,
         first: sql::GROUP_LIST_FIRST,
         after: sql::GROUP_LIST_AFTER,
+        tie: TieBreak::Id,
     };
     let (mut rows, info) = keyset_page(db, page, list, None).await?;
     attach_awareness(db, &mut rows).await?;
@@ -685,6 +688,7 @@ pub(crate) async fn list_sources<D: Database>(
         scope: SOURCES_SCOPE,
         first: sql::SOURCE_LIST_FIRST,
         after: sql::SOURCE_LIST_AFTER,
+        tie: TieBreak::Id,
     };
     let (rows, info) = keyset_page(db, page, list, None).await?;
     Ok((views(rows), info))

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use cp_http::pagination::PageRequest;
 use cp_http::{time, ApiError, ApiRequest, FieldError, PaginationInfo};
 use cp_platform::resource::Versioned;
+use cp_platform::resource::{keyset_page, views, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde_json::json;
@@ -249,35 +250,19 @@ fn group_not_found(name: &str) -> Failure {
     ApiError::not_found("FAIRSHARE_GROUP", name).into()
 }
 
-/// One page of groups, oldest first. The keyset's second key is the name
-/// (not a UUID), so this does what `keyset_page` does with a text key.
+/// One page of groups, oldest first (ties broken by name).
 pub(crate) async fn list_groups<D: Database>(
     db: &D,
     page: &PageRequest,
 ) -> Result<(Vec<FairshareGroup>, PaginationInfo), Failure> {
-    let rows = match &page.after {
-        None => {
-            db.query(GROUP_LIST_FIRST, &[Value::Int(page.fetch_limit())])
-                .await?
-        }
-        Some(c) => {
-            db.query(
-                GROUP_LIST_AFTER,
-                &[
-                    Value::Int(page.fetch_limit()),
-                    Value::Int(c.micros_at(0)?),
-                    c.str_at(1)?.into(),
-                ],
-            )
-            .await?
-        }
+    let list = KeysetList {
+        scope: GROUPS_SCOPE,
+        first: GROUP_LIST_FIRST,
+        after: GROUP_LIST_AFTER,
+        tie: TieBreak::Name,
     };
-    let groups = rows
-        .iter()
-        .map(Versioned::<FairshareGroup>::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let (groups, info) = page.paginate(GROUPS_SCOPE, groups, cp_platform::resource::cursor_key);
-    Ok((groups.into_iter().map(|g| g.view).collect(), info))
+    let (groups, info) = keyset_page::<_, FairshareGroup>(db, page, list, None).await?;
+    Ok((views(groups), info))
 }
 
 pub(crate) async fn create_group<P: Platform>(

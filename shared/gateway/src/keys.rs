@@ -11,7 +11,7 @@ use cp_http::validate::{dns_label, dns_label_schema, pattern_string, Validator};
 use cp_http::{time, ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
-use cp_platform::resource::{keyset_page, views, KeysetList};
+use cp_platform::resource::{keyset_page, views, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Row, Value};
 use serde::{Deserialize, Serialize};
@@ -312,11 +312,13 @@ pub(crate) async fn list_keys<P: Platform>(
             scope: LIST_SCOPE,
             first: KEY_LIST_FIRST,
             after: KEY_LIST_AFTER,
+            tie: TieBreak::Id,
         },
         Some(_) => KeysetList {
             scope: LIST_SCOPE,
             first: KEY_LIST_TENANT_FIRST,
             after: KEY_LIST_TENANT_AFTER,
+            tie: TieBreak::Id,
         },
     };
     let extra = tenant.map(Value::Text);

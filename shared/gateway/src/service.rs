@@ -16,7 +16,7 @@ use crate::budget::{AccountBudget, GlobalBudget};
 use crate::models::{CacheSettings, Model, ValidModel, DEFAULT_CACHE};
 use crate::providers::{key_aad, key_hint, ProviderKey, ValidKey, PROVIDERS};
 use crate::sql;
-use cp_platform::resource::{delete_audited, keyset_page, views, KeysetList, Versioned};
+use cp_platform::resource::{delete_audited, keyset_page, views, KeysetList, TieBreak, Versioned};
 
 /// Cursor scope of `GET /models`.
 pub(crate) const MODELS_SCOPE: &str = "models";
@@ -155,6 +155,7 @@ pub(crate) async fn list_models<D: Database>(
         scope: MODELS_SCOPE,
         first: sql::MODEL_LIST_FIRST,
         after: sql::MODEL_LIST_AFTER,
+        tie: TieBreak::Id,
     };
     let (rows, info) = keyset_page(db, page, list, None).await?;
     Ok((views(rows), info))
@@ -381,6 +382,7 @@ pub(crate) async fn list_accounts<D: Database>(
         scope: ACCOUNTS_SCOPE,
         first: sql::ACCOUNT_LIST_FIRST,
         after: sql::ACCOUNT_LIST_AFTER,
+        tie: TieBreak::Id,
     };
     let (rows, info) = keyset_page(db, page, list, None).await?;
     Ok((views(rows), info))

@@ -8,8 +8,9 @@ use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
+use cp_platform::resource::{keyset_list, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, FromRow, Value};
+use cp_store::{transaction, Database, FromRow, Value};
 use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
@@ -88,31 +89,16 @@ async fn list_access_tokens<P: Platform>(
     _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, LIST_SCOPE)?;
-    let db = ctx.db();
-    let rows = match &page.after {
-        None => {
-            db.query(&sql::list_first(), &[Value::Int(page.fetch_limit())])
-                .await?
-        }
-        Some(c) => {
-            db.query(
-                &sql::list_after(),
-                &[
-                    Value::Int(page.fetch_limit()),
-                    Value::Int(c.micros_at(0)?),
-                    c.id_at(1)?.into(),
-                ],
-            )
-            .await?
-        }
+    let list = KeysetList {
+        scope: LIST_SCOPE,
+        first: &sql::list_first(),
+        after: &sql::list_after(),
+        tie: TieBreak::Id,
     };
-    let tokens = rows
-        .iter()
-        .map(AccessToken::from_row)
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let (tokens, pagination) = page.paginate(LIST_SCOPE, tokens, |t| {
+    let (tokens, pagination) = keyset_list(ctx.db(), &page, list, None, |t: &AccessToken| {
         vec![json!(t.created_micros), json!(t.id)]
-    });
+    })
+    .await?;
     Ok(ctx.list(&tokens, pagination))
 }
 

@@ -142,13 +142,13 @@ pub(crate) fn keys_first() -> String {
     )
 }
 
-/// Next page of a user's ($2) keys after ($3 micros, $4 id).
+/// Next page of a user's ($4) keys after ($2 micros, $3 id).
 pub(crate) fn keys_after() -> String {
     format!(
-        "SELECT {KEY_COLUMNS} FROM user_api_keys WHERE user_id = $2::text::uuid
-           AND (created_at, id) > ({p3_time}, $4::text::uuid)
+        "SELECT {KEY_COLUMNS} FROM user_api_keys WHERE user_id = $4::text::uuid
+           AND (created_at, id) > ({p2_time}, $3::text::uuid)
          ORDER BY created_at, id LIMIT $1",
-        p3_time = cp_store::micros_timestamptz!("$3")
+        p2_time = cp_store::micros_timestamptz!("$2")
     )
 }
 

@@ -16,6 +16,7 @@ use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::auth::{UserPrincipal, UserVia};
+use cp_platform::resource::{keyset_list, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde_json::json;
@@ -543,33 +544,17 @@ pub(crate) async fn list_api_keys<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let caller = user_of(ctx)?;
     let page = PageRequest::from_request(req, KEYS_SCOPE)?;
-    let db = ctx.db();
-    let user: Value = caller.id.as_str().into();
-    let rows = match &page.after {
-        None => {
-            db.query(&sql::keys_first(), &[Value::Int(page.fetch_limit()), user])
-                .await?
-        }
-        Some(c) => {
-            db.query(
-                &sql::keys_after(),
-                &[
-                    Value::Int(page.fetch_limit()),
-                    user,
-                    Value::Int(c.micros_at(0)?),
-                    c.id_at(1)?.into(),
-                ],
-            )
-            .await?
-        }
+    let list = KeysetList {
+        scope: KEYS_SCOPE,
+        first: &sql::keys_first(),
+        after: &sql::keys_after(),
+        tie: TieBreak::Id,
     };
-    let keys = rows
-        .iter()
-        .map(ApiKey::from_row)
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let (keys, pagination) = page.paginate(KEYS_SCOPE, keys, |k| {
+    let user = Some(caller.id.as_str().into());
+    let (keys, pagination) = keyset_list(ctx.db(), &page, list, user, |k: &ApiKey| {
         vec![json!(k.created_micros), json!(k.id)]
-    });
+    })
+    .await?;
     Ok(ctx.list(&keys, pagination))
 }
 

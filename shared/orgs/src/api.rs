@@ -16,6 +16,7 @@ use cp_http::validate::pattern_string;
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_platform::openapi::ResourceLinks;
+use cp_platform::resource::{keyset_list, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde_json::json;
@@ -295,26 +296,17 @@ async fn list_events<P: Platform>(
     let org_id = org_id_of(params)?;
     let page = PageRequest::from_request(req, EVENTS_SCOPE)?;
     let access = org_access(ctx.db(), &ctx.principal, &org_id, OrgRole::Viewer).await?;
-    let db = ctx.db();
-    let limit = Value::Int(page.fetch_limit());
-    let org: Value = access.org_id.as_str().into();
-    let rows = match &page.after {
-        None => db.query(&sql::events_first(), &[limit, org]).await?,
-        Some(c) => {
-            db.query(
-                &sql::events_after(),
-                &[limit, org, Value::Int(c.micros_at(0)?), c.id_at(1)?.into()],
-            )
-            .await?
-        }
+    let list = KeysetList {
+        scope: EVENTS_SCOPE,
+        first: &sql::events_first(),
+        after: &sql::events_after(),
+        tie: TieBreak::Id,
     };
-    let events = rows
-        .iter()
-        .map(OrgEventView::from_row)
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let (events, pagination) = page.paginate(EVENTS_SCOPE, events, |e| {
+    let org = Some(access.org_id.as_str().into());
+    let (events, pagination) = keyset_list(ctx.db(), &page, list, org, |e: &OrgEventView| {
         vec![json!(e.created_micros), json!(e.id)]
-    });
+    })
+    .await?;
     Ok(ctx.list(&events, pagination))
 }
 

@@ -16,8 +16,9 @@ use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
+use cp_platform::resource::{keyset_list, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, FromRow, Value};
+use cp_store::{transaction, Database, FromRow, Value};
 use serde_json::json;
 
 use crate::api::{member_insert_error, org_id_of, read_org, InvitationPath, OrgPath, TokenPath};
@@ -52,26 +53,17 @@ pub(crate) async fn list_invitations<P: Platform>(
     let org_id = org_id_of(params)?;
     let page = PageRequest::from_request(req, INVITATIONS_SCOPE)?;
     let access = org_access(ctx.db(), &ctx.principal, &org_id, OrgRole::Admin).await?;
-    let db = ctx.db();
-    let limit = Value::Int(page.fetch_limit());
-    let org: Value = access.org_id.as_str().into();
-    let rows = match &page.after {
-        None => db.query(&sql::invitations_first(), &[limit, org]).await?,
-        Some(c) => {
-            db.query(
-                &sql::invitations_after(),
-                &[limit, org, Value::Int(c.micros_at(0)?), c.id_at(1)?.into()],
-            )
-            .await?
-        }
+    let list = KeysetList {
+        scope: INVITATIONS_SCOPE,
+        first: &sql::invitations_first(),
+        after: &sql::invitations_after(),
+        tie: TieBreak::Id,
     };
-    let invitations = rows
-        .iter()
-        .map(OrgInvitation::from_row)
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let (invitations, pagination) = page.paginate(INVITATIONS_SCOPE, invitations, |i| {
+    let org = Some(access.org_id.as_str().into());
+    let (invitations, pagination) = keyset_list(ctx.db(), &page, list, org, |i: &OrgInvitation| {
         vec![json!(i.created_micros), json!(i.id)]
-    });
+    })
+    .await?;
     Ok(ctx.list(&invitations, pagination))
 }
 

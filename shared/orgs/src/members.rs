@@ -13,8 +13,9 @@ use cp_http::pagination::PageRequest;
 use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
+use cp_platform::resource::{keyset_list, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
-use cp_store::{transaction, Database, DbError, FromRow, Value};
+use cp_store::{transaction, Database, FromRow};
 use serde_json::json;
 
 use crate::api::{org_id_of, user_id_of, MemberPath, OrgPath};
@@ -74,26 +75,17 @@ pub(crate) async fn list_members<P: Platform>(
     let org_id = org_id_of(params)?;
     let page = PageRequest::from_request(req, MEMBERS_SCOPE)?;
     let access = org_access(ctx.db(), &ctx.principal, &org_id, OrgRole::Viewer).await?;
-    let db = ctx.db();
-    let limit = Value::Int(page.fetch_limit());
-    let org: Value = access.org_id.as_str().into();
-    let rows = match &page.after {
-        None => db.query(&sql::members_first(), &[limit, org]).await?,
-        Some(c) => {
-            db.query(
-                &sql::members_after(),
-                &[limit, org, Value::Int(c.micros_at(0)?), c.id_at(1)?.into()],
-            )
-            .await?
-        }
+    let list = KeysetList {
+        scope: MEMBERS_SCOPE,
+        first: &sql::members_first(),
+        after: &sql::members_after(),
+        tie: TieBreak::Id,
     };
-    let members = rows
-        .iter()
-        .map(OrgMember::from_row)
-        .collect::<Result<Vec<_>, DbError>>()?;
-    let (members, pagination) = page.paginate(MEMBERS_SCOPE, members, |m| {
+    let org = Some(access.org_id.as_str().into());
+    let (members, pagination) = keyset_list(ctx.db(), &page, list, org, |m: &OrgMember| {
         vec![json!(m.joined_micros), json!(m.user_id)]
-    });
+    })
+    .await?;
     Ok(ctx.list(&members, pagination))
 }
 

@@ -107,13 +107,13 @@ pub(crate) fn members_first() -> String {
     )
 }
 
-/// Next page of organisation $2's members after ($3 micros, $4 user id).
+/// Next page of organisation $4's members after ($2 micros, $3 user id).
 pub(crate) fn members_after() -> String {
     format!(
         "SELECT {MEMBER_COLUMNS} FROM org_members m JOIN users u ON u.id = m.user_id
-         WHERE m.org_id = $2::text::uuid AND (m.created_at, m.user_id) > ({}, $4::text::uuid)
+         WHERE m.org_id = $4::text::uuid AND (m.created_at, m.user_id) > ({}, $3::text::uuid)
          ORDER BY m.created_at, m.user_id LIMIT $1",
-        cp_store::micros_timestamptz!("$3")
+        cp_store::micros_timestamptz!("$2")
     )
 }
 
@@ -165,14 +165,14 @@ pub(crate) fn invitations_first() -> String {
     )
 }
 
-/// Next page of organisation $2's pending invitations after ($3 micros, $4 id).
+/// Next page of organisation $4's pending invitations after ($2 micros, $3 id).
 pub(crate) fn invitations_after() -> String {
     format!(
         "SELECT {INVITATION_COLUMNS} FROM org_invitations
-         WHERE org_id = $2::text::uuid AND accepted_at IS NULL
-           AND (created_at, id) > ({}, $4::text::uuid)
+         WHERE org_id = $4::text::uuid AND accepted_at IS NULL
+           AND (created_at, id) > ({}, $3::text::uuid)
          ORDER BY created_at, id LIMIT $1",
-        cp_store::micros_timestamptz!("$3")
+        cp_store::micros_timestamptz!("$2")
     )
 }
 
@@ -209,13 +209,13 @@ pub(crate) fn events_first() -> String {
     )
 }
 
-/// Next (older) page of organisation $2's events before ($3 micros, $4 id).
+/// Next (older) page of organisation $4's events before ($2 micros, $3 id).
 pub(crate) fn events_after() -> String {
     format!(
         "SELECT {EVENT_COLUMNS} FROM org_events
-         WHERE org_id = $2::text::uuid AND (created_at, id) < ({}, $4::text::uuid)
+         WHERE org_id = $4::text::uuid AND (created_at, id) < ({}, $3::text::uuid)
          ORDER BY created_at DESC, id DESC LIMIT $1",
-        cp_store::micros_timestamptz!("$3")
+        cp_store::micros_timestamptz!("$2")
     )
 }
 

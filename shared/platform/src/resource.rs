@@ -48,32 +48,20 @@ pub fn cursor_key<T>(v: &Versioned<T>) -> Vec<serde_json::Value> {
     vec![json!(v.created_micros), json!(v.id)]
 }
 
-/// Rows of a keyset list: the `first` page (`$1` the limit, then `extra`)
-/// or the page `after` the request's cursor (`$1` the limit, `$2` the
-/// creation time in microseconds, `$3` the id, then `extra`). A forged
-/// cursor is a 400 ([`cp_http::pagination::Cursor::micros_at`]).
-pub async fn keyset_rows<D: Database>(
-    db: &D,
-    page: &PageRequest,
-    first: &str,
-    after: &str,
-    extra: Option<Value>,
-) -> Result<Vec<Row>, Failure> {
-    let mut params = vec![Value::Int(page.fetch_limit())];
-    let sql = match &page.after {
-        None => first,
-        Some(c) => {
-            params.push(Value::Int(c.micros_at(0)?));
-            params.push(c.id_at(1)?.into());
-            after
-        }
-    };
-    params.extend(extra);
-    Ok(db.query(sql, &params).await?)
+/// What breaks ties between rows created in the same microsecond: the
+/// second key of a `(created_at, …)` keyset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TieBreak {
+    /// The row's UUID id (a cursor holding anything else is a 400).
+    Id,
+    /// The row's unique name.
+    Name,
 }
 
-/// A `(created_at, id)` keyset list: its cursor scope and its two queries
-/// (see [`keyset_rows`] for their parameters).
+/// A `(created_at, id or name)` keyset list: its cursor scope and its two
+/// queries. The `first` page's parameters are `$1` the limit, then the
+/// list's filter; the page `after` a cursor's are `$1` the limit, `$2` the
+/// creation time in microseconds, `$3` the tie-breaker, then the filter.
 #[derive(Debug, Clone, Copy)]
 pub struct KeysetList<'a> {
     /// The cursor scope (a cursor of another list is a 400).
@@ -82,22 +70,61 @@ pub struct KeysetList<'a> {
     pub first: &'a str,
     /// The query of the page after a cursor.
     pub after: &'a str,
+    /// The keyset's second key.
+    pub tie: TieBreak,
+}
+
+/// The rows of one page of `list`, `filter` being its one parameter after
+/// the keyset's (if any). A forged cursor is a 400
+/// ([`cp_http::pagination::Cursor::micros_at`]).
+pub async fn keyset_rows<D: Database>(
+    db: &D,
+    page: &PageRequest,
+    list: KeysetList<'_>,
+    filter: Option<Value>,
+) -> Result<Vec<Row>, Failure> {
+    let mut params = vec![Value::Int(page.fetch_limit())];
+    let sql = match &page.after {
+        None => list.first,
+        Some(c) => {
+            params.push(Value::Int(c.micros_at(0)?));
+            params.push(match list.tie {
+                TieBreak::Id => c.id_at(1)?.into(),
+                TieBreak::Name => c.str_at(1)?.into(),
+            });
+            list.after
+        }
+    };
+    params.extend(filter);
+    Ok(db.query(sql, &params).await?)
 }
 
 /// One page of a keyset list: rows fetched ([`keyset_rows`]), decoded,
-/// trimmed to the limit, with the next cursor.
+/// trimmed to the limit, with the next cursor made by `key` from the last
+/// item (`[created micros, tie-breaker]`).
+pub async fn keyset_list<D: Database, T: FromRow>(
+    db: &D,
+    page: &PageRequest,
+    list: KeysetList<'_>,
+    filter: Option<Value>,
+    key: impl Fn(&T) -> Vec<serde_json::Value>,
+) -> Result<(Vec<T>, PaginationInfo), Failure> {
+    let rows = keyset_rows(db, page, list, filter).await?;
+    let items = rows
+        .iter()
+        .map(T::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page.paginate(list.scope, items, key))
+}
+
+/// [`keyset_list`] of versioned resources, keyed by creation time and id.
 pub async fn keyset_page<D: Database, T: FromRow>(
     db: &D,
     page: &PageRequest,
     list: KeysetList<'_>,
-    extra: Option<Value>,
+    filter: Option<Value>,
 ) -> Result<(Vec<Versioned<T>>, PaginationInfo), Failure> {
-    let rows = keyset_rows(db, page, list.first, list.after, extra).await?;
-    let rows = rows
-        .iter()
-        .map(Versioned::<T>::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page.paginate(list.scope, rows, cursor_key))
+    keyset_list(db, page, list, filter, cursor_key).await
 }
 
 /// The views of versioned resources.

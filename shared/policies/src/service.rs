@@ -6,6 +6,7 @@ use cp_http::pagination::PageRequest;
 use cp_http::{ApiError, ApiRequest, FieldError, PaginationInfo};
 use cp_kube::Resource;
 use cp_platform::dualwrite::{DriftReport, DualWrite, RepairReport};
+use cp_platform::resource::{keyset_list, KeysetList, TieBreak};
 use cp_platform::{Failure, Platform, RequestContext};
 use cp_store::{Database, DbError, FromRow, Value};
 use serde_json::json;
@@ -30,30 +31,16 @@ pub(crate) async fn list<D: Database>(
     db: &D,
     page: &PageRequest,
 ) -> Result<(Vec<PolicyRow>, PaginationInfo), Failure> {
-    let rows = match &page.after {
-        None => {
-            db.query(&sql::list_first(), &[Value::Int(page.fetch_limit())])
-                .await?
-        }
-        Some(c) => {
-            db.query(
-                &sql::list_after(),
-                &[
-                    Value::Int(page.fetch_limit()),
-                    Value::Int(c.micros_at(0)?),
-                    c.str_at(1)?.into(),
-                ],
-            )
-            .await?
-        }
+    let list = KeysetList {
+        scope: LIST_SCOPE,
+        first: &sql::list_first(),
+        after: &sql::list_after(),
+        tie: TieBreak::Name,
     };
-    let rows = rows
-        .iter()
-        .map(PolicyRow::from_row)
-        .collect::<Result<Vec<_>, DbError>>()?;
-    Ok(page.paginate(LIST_SCOPE, rows, |r| {
+    keyset_list(db, page, list, None, |r: &PolicyRow| {
         vec![json!(r.created_micros), json!(r.policy.name)]
-    }))
+    })
+    .await
 }
 
 /// Checks `subjects.tenants` of a write to policy `name` (see the crate
