@@ -555,6 +555,48 @@ impl Resp {
         assert_eq!(self.header("x-request-id"), v["requestId"].as_str());
         v
     }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Headers and body, for an assertion's message or a leak scan.
+    pub fn describe(&self) -> String {
+        format!("{:?}\n{}", self.headers, self.text())
+    }
+}
+
+/// The fields an error's `fieldErrors` name, in order.
+#[track_caller]
+pub fn field_errors(err: &Value) -> Vec<String> {
+    err["fieldErrors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fieldErrors in {err}"))
+        .iter()
+        .map(|f| f["field"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every audit entry as text, one per line (for leak scans).
+pub async fn audit_log_text() -> String {
+    db().await
+        .query("SELECT a::text FROM audit_log a ORDER BY at, id", &[])
+        .await
+        .unwrap_or_else(|e| panic!("reading the audit log: {e}"))
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// An HTTP request builder against the host.

@@ -4,17 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{call, count, create_tenant, db, unique, Resp, SECRETS_KEY};
+use cp_tests::{call, count, create_tenant, db, field_errors, unique, Resp, SECRETS_KEY};
 use serde_json::{json, Value};
-
-fn fields(v: &Value) -> Vec<String> {
-    v["fieldErrors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 async fn create(path: &str, body: &Value) -> (Value, String) {
     let resp = call("POST", path).json(body).send().await;
@@ -199,7 +190,7 @@ async fn mcp_server_validation_names_each_field() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
-        fields(&v),
+        field_errors(&v),
         [
             "name",
             "endpoint",
@@ -216,14 +207,14 @@ async fn mcp_server_validation_names_each_field() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["transport"]);
+    assert_eq!(field_errors(&v), ["transport"]);
 
     let v = call("POST", "/api/v1/mcp-servers")
         .json(&json!({"name": "x", "transport": "sse", "endpoint": "https://x", "extra": 1}))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["extra"]);
+    assert_eq!(field_errors(&v), ["extra"]);
 
     // A grant must name an existing group or a live tenant (a grant never
     // waits for a name someone else could claim).
@@ -234,7 +225,7 @@ async fn mcp_server_validation_names_each_field() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["grants[0].name", "grants[1].name"]);
+    assert_eq!(field_errors(&v), ["grants[0].name", "grants[1].name"]);
     assert!(
         v["fieldErrors"][0]["message"]
             .as_str()
@@ -256,7 +247,7 @@ async fn mcp_server_validation_names_each_field() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["id"]);
+    assert_eq!(field_errors(&v), ["id"]);
     let v = call(
         "GET",
         "/api/v1/mcp-servers?cursor=v1.eyJzIjoiZ3JvdXBzIiwiayI6WzAsIiJdfQ",
@@ -264,7 +255,7 @@ async fn mcp_server_validation_names_each_field() {
     .send()
     .await
     .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["cursor"], "a cursor of another list");
+    assert_eq!(field_errors(&v), ["cursor"], "a cursor of another list");
 }
 
 #[tokio::test]
@@ -339,7 +330,7 @@ async fn a_failed_put_changes_nothing() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&put), ["grants[0].name", "grants[1].name"]);
+    assert_eq!(field_errors(&put), ["grants[0].name", "grants[1].name"]);
 
     let after = call("GET", &format!("/api/v1/mcp-servers/{id}"))
         .send()
@@ -425,7 +416,7 @@ async fn credentials_sub_resource() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["displayName", "secretRef"]);
+    assert_eq!(field_errors(&v), ["displayName", "secretRef"]);
     let missing = uuid::Uuid::now_v7();
     call(
         "POST",
@@ -456,7 +447,7 @@ async fn credentials_sub_resource() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["credentialId"]);
+    assert_eq!(field_errors(&v), ["credentialId"]);
 }
 
 fn base64(bytes: &[u8]) -> String {
@@ -656,7 +647,7 @@ async fn groups_round_trip() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["name"]);
+    assert_eq!(field_errors(&v), ["name"]);
 
     // PUT replaces members and grants.
     let put = call("PUT", &format!("/api/v1/groups/{id}"))
@@ -700,7 +691,7 @@ async fn groups_round_trip() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
-        fields(&v),
+        field_errors(&v),
         [
             "members[0].name",
             "awarenessGrants[1].scope",
@@ -826,7 +817,7 @@ async fn third_party_sources_round_trip() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
-        fields(&v),
+        field_errors(&v),
         ["type", "url", "items[1].externalId", "items[1].url"]
     );
 

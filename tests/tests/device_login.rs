@@ -45,22 +45,18 @@ async fn pause() {
     .await;
 }
 
-fn text(resp: &Resp) -> String {
-    String::from_utf8_lossy(&resp.body).into_owned()
-}
-
 /// The activation page for `grant`, as the signed-in `browser` sees it.
 async fn activation_page(browser: &Browser, grant: &Value) -> String {
     let resp = browser
         .get(grant["verificationUriComplete"].as_str().unwrap())
         .await;
-    assert_eq!(resp.status, 200, "{}", text(&resp));
+    assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.header("x-frame-options"), Some("DENY"));
     assert!(resp
         .header("content-type")
         .unwrap()
         .starts_with("text/html"));
-    text(&resp)
+    resp.text()
 }
 
 /// Submits the page's form whose action ends with `action`.
@@ -139,8 +135,8 @@ async fn a_cli_signs_in_with_the_device_grant_end_to_end() {
     assert!(html.contains(&who) && html.contains(user_code), "{html}");
 
     let approved = submit(&browser, &html, "approve").await;
-    assert_eq!(approved.status, 200, "{}", text(&approved));
-    assert!(text(&approved).contains("signed in"));
+    assert_eq!(approved.status, 200, "{}", approved.text());
+    assert!(approved.text().contains("signed in"));
 
     // The next poll gets the token, exactly once.
     pause().await;
@@ -172,7 +168,7 @@ async fn a_denied_device_gets_no_token() {
     let browser = signed_in(&email("device-deny")).await;
     let html = activation_page(&browser, &grant).await;
     let denied = submit(&browser, &html, "deny").await;
-    assert_eq!(denied.status, 200, "{}", text(&denied));
+    assert_eq!(denied.status, 200, "{}", denied.text());
     poll(grant["deviceCode"].as_str().unwrap())
         .await
         .expect_error(410, "DEVICE_CODE_DENIED");
@@ -269,7 +265,7 @@ async fn approving_needs_the_session_and_the_pages_csrf_token() {
     let ok = browser
         .post_form(&approve, &[("userCode", &typed), ("csrfToken", &csrf)])
         .await;
-    assert_eq!(ok.status, 200, "{}", text(&ok));
+    assert_eq!(ok.status, 200, "{}", ok.text());
 }
 
 #[tokio::test]
@@ -277,7 +273,7 @@ async fn the_activation_page_asks_for_a_code_and_polls_need_a_known_one() {
     let browser = signed_in(&email("device-page")).await;
     let resp = browser.get(&cp_url("/api/v1/auth/device/activate")).await;
     assert_eq!(resp.status, 200);
-    assert!(text(&resp).contains("name=\"userCode\""));
+    assert!(resp.text().contains("name=\"userCode\""));
     browser
         .get(&cp_url("/api/v1/auth/device/activate?userCode=BCDF-BCDF"))
         .await

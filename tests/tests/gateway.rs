@@ -4,36 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{call, db, sign_up, unique, Resp, SECRETS_KEY};
+use cp_tests::{call, db, field_errors, sign_up, unique, SECRETS_KEY};
 use serde_json::{json, Value};
-
-fn fields(v: &Value) -> Vec<String> {
-    v["fieldErrors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn text(r: &Resp) -> String {
-    format!(
-        "{:?}\n{}",
-        r.headers,
-        String::from_utf8_lossy(&r.body).into_owned()
-    )
-}
-
-/// Every audit entry, as text.
-async fn audit_rows() -> Vec<String> {
-    db().await
-        .query("SELECT t::text FROM audit_log t", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
 
 /// Actions audited for one resource, oldest first.
 async fn audited(kind: &str, name: &str) -> Vec<String> {
@@ -120,10 +92,10 @@ async fn provider_keys_are_write_only_encrypted_and_never_disclosed() {
     assert_eq!(p["configured"], true);
     assert_eq!(p["lastFour"], "Zq9w");
     assert!(p["updatedAt"].as_str().is_some());
-    texts.push(text(&put));
+    texts.push(put.describe());
     let list = call("GET", "/api/v1/providers/keys").send().await;
     assert_eq!(provider_entry(&list.expect(200), "openai"), p);
-    texts.push(text(&list));
+    texts.push(list.describe());
 
     // At rest: ciphertext under the master key, bound to the provider.
     let (ciphertext, plain) = stored_key("openai").await.unwrap();
@@ -139,7 +111,7 @@ async fn provider_keys_are_write_only_encrypted_and_never_disclosed() {
         .send()
         .await;
     assert_eq!(put.expect(200)["data"]["lastFour"], "Lm3x");
-    texts.push(text(&put));
+    texts.push(put.describe());
     assert_eq!(stored_key("openai").await.unwrap().1, second);
     // A short key shows no hint.
     let put = call("PUT", "/api/v1/providers/keys/groq")
@@ -162,9 +134,12 @@ async fn provider_keys_are_write_only_encrypted_and_never_disclosed() {
             .json(&body)
             .send()
             .await;
-        assert_eq!(fields(&r.expect_error(400, "VALIDATION_ERROR")), [field]);
-        assert!(!text(&r).contains("987654321123"));
-        texts.push(text(&r));
+        assert_eq!(
+            field_errors(&r.expect_error(400, "VALIDATION_ERROR")),
+            [field]
+        );
+        assert!(!r.describe().contains("987654321123"));
+        texts.push(r.describe());
     }
     for (method, path) in [
         ("PUT", "/api/v1/providers/keys/acme"),
@@ -177,12 +152,12 @@ async fn provider_keys_are_write_only_encrypted_and_never_disclosed() {
         }
         let r = c.send().await;
         let v = r.expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), ["provider"], "{method} {path}");
+        assert_eq!(field_errors(&v), ["provider"], "{method} {path}");
         assert!(v["fieldErrors"][0]["message"]
             .as_str()
             .unwrap()
             .contains("anthropic"));
-        texts.push(text(&r));
+        texts.push(r.describe());
     }
 
     // Delete.
@@ -230,7 +205,7 @@ async fn provider_keys_are_write_only_encrypted_and_never_disclosed() {
             json!({"provider": "openai"}),
         ]
     );
-    let audit = audit_rows().await;
+    let audit = cp_tests::audit_log_text().await;
     let log = cp_tests::server_log("the key scan of the host log").unwrap_or_default();
     for s in [&secret, &second] {
         for needle in [s.as_str(), &s[8..30], &s[s.len() - 4..]] {
@@ -240,7 +215,7 @@ async fn provider_keys_are_write_only_encrypted_and_never_disclosed() {
                     "key in a response: {t}"
                 );
             }
-            assert!(!audit.iter().any(|a| a.contains(needle)), "key in audit");
+            assert!(!audit.contains(needle), "key in audit");
             assert!(!log.contains(needle), "key in the host log");
         }
     }
@@ -375,7 +350,7 @@ async fn models_round_trip_with_exact_prices_and_cache_settings() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), expected, "{body}");
+        assert_eq!(field_errors(&v), expected, "{body}");
     }
     // A model PUT keeps the cache settings.
     let put = call("PUT", &format!("/api/v1/models/{id}"))
@@ -408,7 +383,7 @@ async fn models_round_trip_with_exact_prices_and_cache_settings() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["id"]);
+    assert_eq!(field_errors(&v), ["id"]);
 
     assert_eq!(
         audited("model", &id).await,
@@ -472,14 +447,14 @@ async fn model_names_are_unique_and_prices_are_validated() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), [field], "{field}: {value}");
+        assert_eq!(field_errors(&v), [field], "{field}: {value}");
     }
     let v = call("POST", "/api/v1/models")
         .json(&json!({"name": unique("x"), "cache": {"enabled": true}}))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["cache"]);
+    assert_eq!(field_errors(&v), ["cache"]);
 
     // Keyset pages walk every model once.
     let mut mine = Vec::new();
@@ -554,7 +529,7 @@ async fn budget_ceilings_are_exact_and_per_account() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), ["monthlyCeiling"], "{body}");
+        assert_eq!(field_errors(&v), ["monthlyCeiling"], "{body}");
     }
     let cleared = call("PUT", "/api/v1/ai-budget/global")
         .json(&json!({"monthlyCeiling": null}))
@@ -598,7 +573,7 @@ async fn budget_ceilings_are_exact_and_per_account() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["monthlyCeiling"]);
+    assert_eq!(field_errors(&v), ["monthlyCeiling"]);
     // The users themselves may not touch budgets.
     ada.call("GET", "/api/v1/ai-budget/accounts")
         .send()
@@ -641,7 +616,7 @@ async fn budget_ceilings_are_exact_and_per_account() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["userId"]);
+    assert_eq!(field_errors(&v), ["userId"]);
 
     // Delete.
     call("DELETE", &path(&ada.id)).send().await.expect(204);

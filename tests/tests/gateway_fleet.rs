@@ -10,25 +10,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{bearer, call, create_tenant, db, exclusive, sign_up, unique, Resp};
+use cp_tests::{
+    audit_log_text, bearer, call, create_tenant, db, exclusive, field_errors, sign_up, unique, Resp,
+};
 use serde_json::{json, Value};
-
-fn fields(v: &Value) -> Vec<String> {
-    v["fieldErrors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn text(r: &Resp) -> String {
-    format!(
-        "{:?}\n{}",
-        r.headers,
-        String::from_utf8_lossy(&r.body).into_owned()
-    )
-}
 
 /// Actions audited for one resource, oldest first, with their tenant.
 async fn audited(kind: &str, name: &str) -> Vec<String> {
@@ -46,17 +31,6 @@ async fn audited(kind: &str, name: &str) -> Vec<String> {
 }
 
 /// Every audit entry, as text.
-async fn audit_text() -> String {
-    db().await
-        .query("SELECT t::text FROM audit_log t", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Marks a tenant decommissioned in its row (what the lifecycle does,
 /// without the Kubernetes round trip).
 async fn decommission(name: &str) {
@@ -134,13 +108,13 @@ async fn a_gateway_key_is_shown_once_authenticates_and_can_be_disabled_and_delet
         ]
     );
     let all = call("GET", "/api/v1/keys?limit=1000").send().await;
-    assert!(!text(&all).contains(&secret) && !text(&all).contains(&stored));
+    assert!(!all.describe().contains(&secret) && !all.describe().contains(&stored));
     // The audit entry names the key, never its secret.
     assert_eq!(
         audited("gateway_key", &id).await,
         [format!("createGatewayKey:success:{tenant}")]
     );
-    assert!(!audit_text().await.contains(&secret));
+    assert!(!audit_log_text().await.contains(&secret));
 
     // An enabled key authenticates, but reaches only usage ingestion.
     bearer(&secret, "GET", "/api/v1/stats")
@@ -187,7 +161,7 @@ async fn a_gateway_key_is_shown_once_authenticates_and_can_be_disabled_and_delet
 
     // Deleted: gone from lists, refused with a 401, a second delete is a 404.
     let del = call("DELETE", &format!("/api/v1/keys/{id}")).send().await;
-    assert_eq!(del.status, 204, "{}", text(&del));
+    assert_eq!(del.status, 204, "{}", del.describe());
     assert!(keys_of(&tenant).await.is_empty());
     bearer(&secret, "GET", "/api/v1/stats")
         .send()
@@ -239,7 +213,7 @@ async fn gateway_key_requests_are_validated_and_refused_where_they_must_be() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["name"]);
+    assert_eq!(field_errors(&v), ["name"]);
     for bad in [
         json!({}),
         json!({"name": ""}),
@@ -254,7 +228,7 @@ async fn gateway_key_requests_are_validated_and_refused_where_they_must_be() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        let f = fields(&v);
+        let f = field_errors(&v);
         assert!(f == ["name"] || f == ["extra"], "{bad}: {v}");
     }
     assert!(keys_of(&tenant).await.is_empty());
@@ -315,7 +289,7 @@ async fn gateway_key_requests_are_validated_and_refused_where_they_must_be() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), [field], "{query}");
+        assert_eq!(field_errors(&v), [field], "{query}");
     }
     assert!(keys_of(&unique("nobody")).await.is_empty());
 
@@ -333,7 +307,7 @@ async fn gateway_key_requests_are_validated_and_refused_where_they_must_be() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["id"]);
+    assert_eq!(field_errors(&v), ["id"]);
     let key = keys_of(&tenant).await[0]["id"].as_str().unwrap().to_owned();
     for bad in [
         json!({}),
@@ -345,7 +319,7 @@ async fn gateway_key_requests_are_validated_and_refused_where_they_must_be() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), ["disabled"], "{bad}");
+        assert_eq!(field_errors(&v), ["disabled"], "{bad}");
     }
 
     // A decommissioned tenant gets no new keys.
@@ -474,7 +448,7 @@ async fn tenant_weight_quota_and_group_start_from_the_defaults_and_are_guarded()
         let v = patch_tenant(method, &tenant, what, body.clone())
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), [field], "{what} {body}");
+        assert_eq!(field_errors(&v), [field], "{what} {body}");
     }
 
     // Users are refused first, even for a tenant that does not exist.
@@ -497,7 +471,7 @@ async fn tenant_weight_quota_and_group_start_from_the_defaults_and_are_guarded()
         let v = patch_tenant(method, "UPPER", what, body.clone())
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), ["name"]);
+        assert_eq!(field_errors(&v), ["name"]);
     }
 
     decommission(&tenant).await;
@@ -537,7 +511,7 @@ async fn fairshare_groups_are_created_listed_and_reweighted() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), [field], "{body}");
+        assert_eq!(field_errors(&v), [field], "{body}");
     }
 
     // Two members.
@@ -601,7 +575,7 @@ async fn fairshare_groups_are_created_listed_and_reweighted() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["weight"]);
+    assert_eq!(field_errors(&v), ["weight"]);
     call(
         "PATCH",
         &format!("/api/v1/fairshare/groups/{}/weight", unique("none")),
@@ -1008,7 +982,7 @@ async fn a_capacity_change_reaches_each_instance_at_its_next_heartbeat() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), [field], "{body}");
+        assert_eq!(field_errors(&v), [field], "{body}");
     }
     let entries: Vec<String> = db()
         .await
@@ -1044,7 +1018,10 @@ async fn heartbeats_are_validated_entry_by_entry() {
             .await
             .expect_error(400, "VALIDATION_ERROR")
     };
-    assert_eq!(fields(&send(json!({})).await), ["instanceId", "tenants"]);
+    assert_eq!(
+        field_errors(&send(json!({})).await),
+        ["instanceId", "tenants"]
+    );
     let v = send(json!({
         "instanceId": "gw 1",
         "tenants": [
@@ -1055,7 +1032,7 @@ async fn heartbeats_are_validated_entry_by_entry() {
     }))
     .await;
     assert_eq!(
-        fields(&v),
+        field_errors(&v),
         [
             "instanceId",
             "tenants[1].tenant",
@@ -1066,14 +1043,14 @@ async fn heartbeats_are_validated_entry_by_entry() {
         ]
     );
     let v = send(json!({"instanceId": "gw", "tenants": [{"tenant": "a", "inFlight": 1, "queued": 0, "x": 1}]})).await;
-    assert_eq!(fields(&v), ["tenants[0].x"]);
+    assert_eq!(field_errors(&v), ["tenants[0].x"]);
     let v = send(json!({"instanceId": "x".repeat(129), "tenants": []})).await;
-    assert_eq!(fields(&v), ["instanceId"]);
+    assert_eq!(field_errors(&v), ["instanceId"]);
     let many: Vec<Value> = (0..10_001)
         .map(|i| json!({"tenant": format!("t{i}"), "inFlight": 0, "queued": 0}))
         .collect();
     let v = send(json!({"instanceId": "gw", "tenants": many})).await;
-    assert_eq!(fields(&v), ["tenants"]);
+    assert_eq!(field_errors(&v), ["tenants"]);
 
     let user = sign_up("fleet-user").await;
     for (method, path) in [

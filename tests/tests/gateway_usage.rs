@@ -12,17 +12,8 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{Duration, SecondsFormat, Utc};
-use cp_tests::{bearer, call, db, env, exclusive, sign_up, unique, Resp};
+use cp_tests::{bearer, call, db, env, exclusive, field_errors, sign_up, unique, Resp};
 use serde_json::{json, Value};
-
-fn fields(v: &Value) -> Vec<String> {
-    v["fieldErrors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no fieldErrors in {v}"))
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// An RFC 3339 time `secs` seconds ago.
 fn ago(secs: i64) -> String {
@@ -336,7 +327,7 @@ async fn one_bad_record_rejects_the_whole_batch_and_writes_nothing() {
     .await
     .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
-        fields(&err),
+        field_errors(&err),
         [
             "records[2].cachedTokens",
             "records[3].timestamp",
@@ -352,35 +343,38 @@ async fn one_bad_record_rejects_the_whole_batch_and_writes_nothing() {
     ])
     .await
     .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&err), ["records[1].model", "records[2].tenant"]);
+    assert_eq!(
+        field_errors(&err),
+        ["records[1].model", "records[2].tenant"]
+    );
     assert_eq!(stored(&t).await, 0);
 
     // Shape errors.
     let e = ingest(vec![]).await.expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&e), ["records"]);
+    assert_eq!(field_errors(&e), ["records"]);
     let many: Vec<Value> = (0..1001)
         .map(|i| rec(&format!("m-{i}"), &t, &m, 1, 1, &ago(5)))
         .collect();
     let e = ingest(many).await.expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&e), ["records"]);
+    assert_eq!(field_errors(&e), ["records"]);
     let mut unknown = rec("u-1", &t, &m, 1, 1, &ago(5));
     unknown["promptTokens"] = json!(1);
     let e = ingest(vec![unknown])
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&e), ["records[0].promptTokens"]);
+    assert_eq!(field_errors(&e), ["records[0].promptTokens"]);
     let mut float = rec("u-2", &t, &m, 1, 1, &ago(5));
     float["outputTokens"] = json!(1.5);
     let e = ingest(vec![float])
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&e), ["records[0].outputTokens"]);
+    assert_eq!(field_errors(&e), ["records[0].outputTokens"]);
     let mut number_time = rec("u-3", &t, &m, 1, 1, &ago(5));
     number_time["timestamp"] = json!("2026-02-30T00:00:00Z");
     let e = ingest(vec![number_time])
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&e), ["records[0].timestamp"]);
+    assert_eq!(field_errors(&e), ["records[0].timestamp"]);
     call("POST", "/api/v1/token-usage")
         .json(&json!({}))
         .send()
@@ -575,7 +569,7 @@ async fn series_bucket_by_minute_hour_and_day_across_boundaries() {
     .send()
     .await
     .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&e), ["bucket"]);
+    assert_eq!(field_errors(&e), ["bucket"]);
     call(
         "GET",
         &q("minute", "2025-03-01T00:00:00Z", "2025-03-07T22:40:00Z"),
@@ -596,7 +590,7 @@ async fn series_bucket_by_minute_hour_and_day_across_boundaries() {
                 .send()
                 .await
                 .expect_error(400, "VALIDATION_ERROR");
-            assert_eq!(fields(&e), [field], "{path}?{query}");
+            assert_eq!(field_errors(&e), [field], "{path}?{query}");
         }
     }
     // An inverted range is empty, not an error.
@@ -700,7 +694,7 @@ async fn usage_totals_group_by_tenant_key_and_model() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&e), [field], "{path}?{query}");
+        assert_eq!(field_errors(&e), [field], "{path}?{query}");
     }
 }
 
@@ -779,7 +773,7 @@ async fn raw_records_page_newest_first_with_filters() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&e), ["cursor"]);
+        assert_eq!(field_errors(&e), ["cursor"]);
     }
 }
 
@@ -1026,7 +1020,7 @@ async fn spend_goes_ok_warning_exceeded_against_tenant_account_and_global_ceilin
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&e), ["tenantName"]);
+    assert_eq!(field_errors(&e), ["tenantName"]);
 }
 
 #[tokio::test]

@@ -64,10 +64,6 @@ async fn listed(alias: &str) -> Vec<Value> {
         .clone()
 }
 
-fn text(r: &Resp) -> String {
-    String::from_utf8_lossy(&r.body).into_owned()
-}
-
 #[tokio::test]
 async fn the_metadata_shows_no_key_material() {
     let (name, key) = tenant_with_key("llm-meta").await;
@@ -76,7 +72,7 @@ async fn the_metadata_shows_no_key_material() {
 
     let resp = call("GET", &key_path(&name)).send().await;
     let v = resp.expect(200);
-    let body = text(&resp);
+    let body = resp.text();
     assert!(!body.contains(raw), "the raw key leaked: {body}");
     assert!(!body.contains(&raw[3..]), "nor its secret part: {body}");
     assert!(!body.contains(token), "nor its hash: {body}");
@@ -169,7 +165,7 @@ async fn revoking_deletes_the_key_in_litellm_and_audits_it() {
         .send()
         .await;
     let v = resp.expect(200);
-    let body = text(&resp);
+    let body = resp.text();
     assert!(
         !body.contains(raw) && !body.contains(key["token"].as_str().unwrap()),
         "{body}"
@@ -334,7 +330,7 @@ fn assert_upstream(r: &Resp, message: &str) -> String {
     let v = r.expect_error(502, "UPSTREAM_ERROR");
     let got = v["error"].as_str().unwrap().to_owned();
     assert!(got.contains(message), "{got}");
-    let body = text(r);
+    let body = r.text();
     assert!(
         !body.contains("injected"),
         "LiteLLM's answer leaked: {body}"
@@ -468,7 +464,7 @@ async fn several_keys_under_one_alias_are_a_conflict_and_all_revoked() {
     expected.sort_unstable();
     assert_eq!(names, expected);
     for k in [&first, &second] {
-        assert!(!text(&resp).contains(k["key"].as_str().unwrap()));
+        assert!(!resp.text().contains(k["key"].as_str().unwrap()));
     }
     assert_eq!(listed(&alias).await, Vec::<Value>::new());
     let detail: String = db()
@@ -565,7 +561,7 @@ async fn a_wrong_master_key_is_a_502_naming_the_variable() {
              check the `litellm_master_key` variable",
         );
         // LiteLLM's 401 echoes the presented key's last characters.
-        assert!(!text(&r).contains("zq9w"), "{}", text(&r));
+        assert!(!r.text().contains("zq9w"), "{}", r.text());
     }
     let log = std::fs::read_to_string(&host.log).unwrap();
     assert!(!log.contains(wrong) && !log.contains("zq9w"), "{log}");
@@ -591,7 +587,7 @@ async fn an_unreachable_litellm_is_a_502_without_detail() {
             "LiteLLM is unreachable while listing keys (GET /key/list)",
         );
         let port = closed.rsplit(':').next().unwrap();
-        assert!(!text(&r).contains(port), "no address: {}", text(&r));
+        assert!(!r.text().contains(port), "no address: {}", r.text());
     }
     // A tenant that does not exist is still a 404: the database answers first.
     host.send(call("GET", &key_path(&unique("llm-none"))))
@@ -629,5 +625,5 @@ async fn an_unconfigured_litellm_is_a_503_naming_the_variable() {
         &r,
         "the host does not allow outbound requests to LiteLLM while listing keys",
     );
-    assert!(text(&r).contains("`litellm_allowed_host`"));
+    assert!(r.text().contains("`litellm_allowed_host`"));
 }

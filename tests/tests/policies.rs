@@ -7,7 +7,10 @@
 #![allow(clippy::unwrap_used)]
 
 use cp_kube_standin::Fault;
-use cp_tests::{call, count, create_tenant, db, env, exclusive, kube, tenant_body, unique};
+use cp_tests::{
+    call, count, create_tenant, db, env, exclusive, field_errors, kube, sha256_hex, tenant_body,
+    unique,
+};
 use serde_json::{json, Value};
 
 fn crd_path(name: &str) -> String {
@@ -46,15 +49,6 @@ async fn reset() {
 
 async fn row_count(name: &str) -> i64 {
     count("SELECT count(*) FROM access_policies WHERE name = $1", name).await
-}
-
-fn field_names(v: &Value) -> Vec<String> {
-    v["fieldErrors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -152,7 +146,7 @@ async fn bad_input_names_each_field_and_writes_nothing() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
-        field_names(&v),
+        field_errors(&v),
         [
             "createdAt",
             "subjects.tenants[0]",
@@ -169,7 +163,7 @@ async fn bad_input_names_each_field_and_writes_nothing() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&v), ["name"]);
+    assert_eq!(field_errors(&v), ["name"]);
     let v = call("POST", "/api/v1/policies")
         .json(&json!({"name": name, "subjects": {"users": []}}))
         .send()
@@ -195,7 +189,7 @@ async fn bad_input_names_each_field_and_writes_nothing() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&v), ["name"]);
+    assert_eq!(field_errors(&v), ["name"]);
     call("GET", "/api/v1/policies/Not_A_Name")
         .send()
         .await
@@ -407,7 +401,7 @@ async fn seed_catalog(tenant: &str, group: &str, server: &str, skill: &str) {
     call("POST", "/api/v1/skills/catalog")
         .json(&json!({
             "name": skill, "version": "1.0.0", "scope": "tenant", "stage": "published",
-            "content": content, "digest": format!("sha256:{}", sha256_hex(content)),
+            "content": content, "digest": format!("sha256:{}", sha256_hex(content.as_bytes())),
             "entitlements": [{"kind": "tenant", "name": tenant}]
         }))
         .send()
@@ -423,15 +417,6 @@ async fn seed_catalog(tenant: &str, group: &str, server: &str, skill: &str) {
         .send()
         .await
         .expect(201);
-}
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    hex_lower(&sha2::Sha256::digest(text.as_bytes()))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]

@@ -12,7 +12,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{call, email, env, kube, sign_up, tenant_crd_path, unique, TestUser, GOOD_PASSWORD};
+use cp_tests::{
+    call, email, env, field_errors, kube, sign_up, tenant_crd_path, unique, TestUser, GOOD_PASSWORD,
+};
 use serde_json::{json, Value};
 
 /// A new organisation owned by `owner`; returns its id.
@@ -40,15 +42,6 @@ async fn org_tenant(user: &TestUser, org_id: &str) -> Value {
         .await
         .expect(201)["data"]
         .clone()
-}
-
-fn fields(err: &Value) -> Vec<String> {
-    err["fieldErrors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// The writable fields of a read tenant, to send back with changes.
@@ -96,7 +89,7 @@ async fn a_signed_up_user_cannot_give_a_tenant_operator_grade_fields() {
     .await
     .expect_error(403, "LIMIT_EXCEEDED");
     assert_eq!(
-        fields(&err),
+        field_errors(&err),
         [
             "monthlyBudgetUsd",
             "resources.cpu",
@@ -113,18 +106,18 @@ async fn a_signed_up_user_cannot_give_a_tenant_operator_grade_fields() {
     }))
     .await
     .expect_error(403, "FIELD_FORBIDDEN");
-    assert_eq!(fields(&err), ["policyRef", "clusterTenantRef"]);
+    assert_eq!(field_errors(&err), ["policyRef", "clusterTenantRef"]);
     // Another owner than oneself.
     let other = sign_up("self-other").await;
     let err = create(json!({"name": name, "email": owner.email, "ownerId": other.id}))
         .await
         .expect_error(403, "FIELD_FORBIDDEN");
-    assert_eq!(fields(&err), ["ownerId"]);
+    assert_eq!(field_errors(&err), ["ownerId"]);
     // A negative quantity is malformed.
     let err = create(json!({"name": name, "email": owner.email, "resources": {"cpu": "-1"}}))
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&err), ["resources.cpu"]);
+    assert_eq!(field_errors(&err), ["resources.cpu"]);
 
     // Within the limits (4 CPUs, 8Gi, 50Gi, $1000 by default) it works, and
     // the creator owns the tenant.
@@ -167,7 +160,7 @@ async fn a_signed_up_user_cannot_give_a_tenant_operator_grade_fields() {
         .send()
         .await
         .expect_error(403, "LIMIT_EXCEEDED");
-    assert_eq!(fields(&err), ["resources.cpu"]);
+    assert_eq!(field_errors(&err), ["resources.cpu"]);
 }
 
 #[tokio::test]
@@ -199,7 +192,7 @@ async fn members_cannot_change_what_only_admins_may() {
         .send()
         .await
         .expect_error(403, "FIELD_FORBIDDEN");
-    assert_eq!(fields(&err), ["monthlyBudgetUsd", "resources.memory"]);
+    assert_eq!(field_errors(&err), ["monthlyBudgetUsd", "resources.memory"]);
     // An admin may, within the limits.
     let done = admin
         .call("PUT", &path)
@@ -217,7 +210,7 @@ async fn members_cannot_change_what_only_admins_may() {
         .send()
         .await
         .expect_error(403, "FIELD_FORBIDDEN");
-    assert_eq!(fields(&err), ["ownerId"]);
+    assert_eq!(field_errors(&err), ["ownerId"]);
 }
 
 /// Creates an access policy (operator) and returns its name.
@@ -308,7 +301,7 @@ async fn a_member_cannot_swap_a_restrictive_policy_for_a_permissive_one() {
         .send()
         .await
         .expect_error(403, "FIELD_FORBIDDEN");
-    assert_eq!(fields(&err), ["policyRef"]);
+    assert_eq!(field_errors(&err), ["policyRef"]);
     // Clearing it is changing it, too.
     let mut clear = writable(&t);
     clear["policyRef"] = Value::Null;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cp_tests::{call, count, db, oci_registry_url, send_to, unique};
+use cp_tests::{call, count, db, field_errors, oci_registry_url, send_to, unique};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -56,15 +56,6 @@ fn put_body(bundle: &Value, change: Value) -> Value {
         body[k] = v.clone();
     }
     body
-}
-
-fn field_names(err: &Value) -> Vec<String> {
-    err["fieldErrors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
@@ -214,7 +205,7 @@ async fn validation_errors_name_the_field() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
-        field_names(&err),
+        field_errors(&err),
         ["version", "digest", "entitlements[2].kind"]
     );
 
@@ -228,7 +219,7 @@ async fn validation_errors_name_the_field() {
         .await
         .expect_error(400, "VALIDATION_ERROR");
     assert_eq!(
-        field_names(&err),
+        field_errors(&err),
         ["entitlements[0].name", "entitlements[1].name"]
     );
     assert_eq!(
@@ -245,7 +236,7 @@ async fn validation_errors_name_the_field() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&err), ["colour"]);
+    assert_eq!(field_errors(&err), ["colour"]);
 
     let mut body = bundle_body(&name, "1.0.0", "x");
     body["stage"] = json!("live");
@@ -255,25 +246,25 @@ async fn validation_errors_name_the_field() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&err), ["scope", "stage"]);
+    assert_eq!(field_errors(&err), ["scope", "stage"]);
 
     let err = call("POST", CATALOG)
         .json(&json!({"name": name, "version": "1.0.0", "scope": "platform"}))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&err), ["digest"]);
+    assert_eq!(field_errors(&err), ["digest"]);
 
     let err = call("GET", &path("not-a-uuid"))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&err), ["id"]);
+    assert_eq!(field_errors(&err), ["id"]);
     let err = call("GET", &format!("{CATALOG}?name=Bad_Name"))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&err), ["name"]);
+    assert_eq!(field_errors(&err), ["name"]);
     call("GET", &path("0190f5c2-7a4b-7c3d-8e9f-0a1b2c3d4e5f"))
         .send()
         .await
@@ -330,7 +321,7 @@ async fn versions_coexist_and_a_duplicate_version_conflicts() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(field_names(&err), ["cursor"]);
+    assert_eq!(field_errors(&err), ["cursor"]);
 }
 
 #[tokio::test]

@@ -28,14 +28,14 @@ async fn an_unreachable_registry_is_a_502_and_nothing_is_recorded() {
     let content = "# Offline\n";
     call("POST", "/api/v1/skills/catalog")
         .json(&json!({"name": "offline", "version": "1.0.0",
-                      "digest": sha256_hex(b"stored elsewhere"),
+                      "digest": digest_of(b"stored elsewhere"),
                       "scope": "platform", "stage": "published"}))
         .send()
         .await
         .expect(201);
     let with_content = call("POST", "/api/v1/skills/catalog")
         .json(&json!({"name": "offline", "version": "1.1.0",
-                      "digest": sha256_hex(content.as_bytes()),
+                      "digest": digest_of(content.as_bytes()),
                       "scope": "platform", "content": content, "stage": "published"}))
         .send()
         .await
@@ -68,11 +68,6 @@ async fn an_unreachable_registry_is_a_502_and_nothing_is_recorded() {
     );
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", cp_tests::sha256_hex(bytes))
 }

@@ -15,26 +15,10 @@
 #![allow(clippy::unwrap_used)]
 
 use cp_tests::{
-    call, count, create_tenant, db, kube, sign_up, tenant_body, tenant_crd_path, unique, TestUser,
+    call, count, create_tenant, db, field_errors, kube, sha256_hex, sign_up, tenant_body,
+    tenant_crd_path, unique, TestUser,
 };
 use serde_json::{json, Value};
-
-fn fields(v: &Value) -> Vec<String> {
-    v["fieldErrors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A signed-up user owning a new organisation; returns the user and the
 /// organisation's id.
@@ -104,7 +88,7 @@ async fn grant_everything(name: &str) -> Granted {
     let b = call("POST", "/api/v1/skills/catalog")
         .json(&json!({
             "name": skill, "version": "1.0.0", "scope": "tenant", "stage": "published",
-            "content": content, "digest": format!("sha256:{}", sha256_hex(content)),
+            "content": content, "digest": format!("sha256:{}", sha256_hex(content.as_bytes())),
             "entitlements": [{"kind": "tenant", "name": name}]
         }))
         .send()
@@ -234,7 +218,7 @@ async fn a_grant_to_a_tenant_name_nobody_holds_is_refused_and_its_claimant_gets_
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["grants[0].name"]);
+    assert_eq!(field_errors(&v), ["grants[0].name"]);
     assert!(
         v["fieldErrors"][0]["message"]
             .as_str()
@@ -253,7 +237,7 @@ async fn a_grant_to_a_tenant_name_nobody_holds_is_refused_and_its_claimant_gets_
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["members[1].name"]);
+    assert_eq!(field_errors(&v), ["members[1].name"]);
     let v = call("POST", "/api/v1/skills/catalog")
         .json(&json!({
             "name": unique("skill"), "version": "1.0.0", "scope": "tenant",
@@ -263,14 +247,14 @@ async fn a_grant_to_a_tenant_name_nobody_holds_is_refused_and_its_claimant_gets_
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["entitlements[0].name"]);
+    assert_eq!(field_errors(&v), ["entitlements[0].name"]);
     let policy = unique("pol");
     let v = call("POST", "/api/v1/policies")
         .json(&json!({"name": policy, "subjects": {"tenants": [name]}, "mcpServers": [server]}))
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["subjects.tenants[0]"]);
+    assert_eq!(field_errors(&v), ["subjects.tenants[0]"]);
     call("GET", &format!("/api/v1/policies/{policy}"))
         .send()
         .await
@@ -330,7 +314,7 @@ async fn a_deleted_tenants_name_claimed_by_an_outsider_inherits_nothing() {
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["subjects.tenants[0]"]);
+    assert_eq!(field_errors(&v), ["subjects.tenants[0]"]);
     assert!(
         v["error"]
             .as_str()
@@ -416,7 +400,7 @@ async fn a_decommissioned_tenants_bindings_go_and_a_later_claimant_inherits_noth
         .send()
         .await
         .expect_error(400, "VALIDATION_ERROR");
-    assert_eq!(fields(&v), ["subjects.tenants[0]"]);
+    assert_eq!(field_errors(&v), ["subjects.tenants[0]"]);
     assert!(v["error"].as_str().unwrap().contains("is gone"), "{v}");
     // A tombstone cannot be granted anything.
     let v = call("POST", "/api/v1/groups")
@@ -489,14 +473,14 @@ async fn tenant_names_colliding_with_kubernetes_objects_are_refused() {
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), ["name"], "{name}");
+        assert_eq!(field_errors(&v), ["name"], "{name}");
         let v = user
             .call("POST", &format!("/api/v1/organizations/{org}/tenants"))
             .json(&tenant_body(name))
             .send()
             .await
             .expect_error(400, "VALIDATION_ERROR");
-        assert_eq!(fields(&v), ["name"], "{name}");
+        assert_eq!(field_errors(&v), ["name"], "{name}");
         kube("GET", &tenant_crd_path(name), None).await.expect(404);
     }
     // Names merely containing them are fine.

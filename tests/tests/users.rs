@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use cp_tests::{
-    bearer, call, count, db, email, forge_jwt as forge, jwt_claims as claims_of,
+    audit_log_text, bearer, call, count, db, email, forge_jwt as forge, jwt_claims as claims_of,
     jwt_key as test_key, log_in, unique, GOOD_PASSWORD as GOOD,
 };
 use serde_json::{json, Value};
@@ -32,17 +32,6 @@ fn now_secs() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-async fn audit_text() -> String {
-    db().await
-        .query("SELECT a::text FROM audit_log a", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[tokio::test]
@@ -190,7 +179,7 @@ async fn login_failures_look_the_same_and_are_audited_without_the_password() {
             ),
         ]
     );
-    let audit = audit_text().await;
+    let audit = audit_log_text().await;
     assert!(audit.contains("unknown email"));
     assert!(!audit.contains(wrong_pw) && !audit.contains(GOOD));
 
@@ -661,7 +650,7 @@ async fn no_password_key_or_token_appears_after_creation() {
         let resp = c.send().await;
         texts.push(String::from_utf8_lossy(&resp.body).into_owned());
     }
-    let audit = audit_text().await;
+    let audit = audit_log_text().await;
     let log = cp_tests::server_log("the secret scan of the host log").unwrap_or_default();
     for secret in [&pw, &key, &token] {
         for text in &texts {
@@ -817,4 +806,35 @@ async fn signup_emails_are_unverified_and_email_changes_need_reauthentication() 
         .get::<_, String>(0);
     assert!(detail.contains("pendingEmail"), "{detail}");
     assert!(!detail.contains(GOOD), "{detail}");
+}
+
+#[tokio::test]
+async fn api_keys_page_through_their_cursor() {
+    let user = sign_up(&cp_tests::email("keys-pager"), GOOD).await;
+    let token = token_of(&user);
+    let mut created = Vec::new();
+    for i in 0..3 {
+        let key = cp_tests::bearer(&token, "POST", "/api/v1/auth/api-keys")
+            .json(&json!({ "name": format!("key-{i}") }))
+            .send()
+            .await
+            .expect(201);
+        created.push(key["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut url = "/api/v1/auth/api-keys?limit=1".to_owned();
+    loop {
+        let page = cp_tests::bearer(&token, "GET", &url)
+            .send()
+            .await
+            .expect(200);
+        let data = page["data"].as_array().unwrap();
+        assert_eq!(data.len(), 1, "{page}");
+        seen.push(data[0]["id"].as_str().unwrap().to_owned());
+        match page["pagination"]["nextCursor"].as_str() {
+            Some(c) => url = format!("/api/v1/auth/api-keys?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, created, "oldest first, each once");
 }
