@@ -6,21 +6,47 @@
 //!   evaluator deciding a request (default deny, highest priority first,
 //!   deny wins a tie);
 //! - [`model`]: secret types and the limits on values, tags and
-//!   descriptions.
+//!   descriptions;
+//! - [`envelope`]: envelope encryption (data key per version, vault key per
+//!   vault, master key) and master-key rotation.
 //!
 //! Errors that reach API clients convert into [`cp_http::ApiError`] naming
 //! the offending field; nothing here ever formats a key or a secret value.
 
 #![deny(missing_docs)]
 
+pub mod envelope;
 pub mod glob;
 pub mod model;
 pub mod path;
 pub mod policy;
 
+pub use envelope::{
+    EncryptedVersion, EnvelopeError, LocalMasterKey, MasterKeyProvider, SecretBytes, VaultKey,
+    VersionRef,
+};
 pub use glob::PathGlob;
 pub use model::{ModelError, SecretType};
 pub use path::{PathError, PathPrefix, SecretPath};
 pub use policy::{
     evaluate, AccessRequest, Action, Decision, Effect, Policy, Principal, PrincipalKind, Requester,
 };
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Runs a future that never pends (local crypto, fake transports).
+    pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the future pended; only ready futures are expected here"),
+        }
+    }
+}
