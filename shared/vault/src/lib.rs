@@ -8,19 +8,23 @@
 //! - [`model`]: secret types and the limits on values, tags and
 //!   descriptions;
 //! - [`envelope`]: envelope encryption (data key per version, vault key per
-//!   vault, master key) and master-key rotation.
+//!   vault, master key) and master-key rotation;
+//! - [`cmek`]: client-side customer-managed keys: fingerprints, the key
+//!   headers and the client ciphertext format.
 //!
 //! Errors that reach API clients convert into [`cp_http::ApiError`] naming
 //! the offending field; nothing here ever formats a key or a secret value.
 
 #![deny(missing_docs)]
 
+pub mod cmek;
 pub mod envelope;
 pub mod glob;
 pub mod model;
 pub mod path;
 pub mod policy;
 
+pub use cmek::{CmekCipher, CmekError, CmekKey, Fingerprint};
 pub use envelope::{
     EncryptedVersion, EnvelopeError, LocalMasterKey, MasterKeyProvider, SecretBytes, VaultKey,
     VersionRef,
