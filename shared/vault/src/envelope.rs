@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::kms::KmsError;
 use crate::path::SecretPath;
 
 /// Length of vault and data keys, in bytes (AES-256).
@@ -73,6 +74,9 @@ pub enum EnvelopeError {
     /// A key of the wrong length.
     #[error("a key must be {KEY_LEN} bytes")]
     KeyLength,
+    /// The KMS refused or failed (see [`KmsError`]).
+    #[error(transparent)]
+    Kms(#[from] KmsError),
 }
 
 impl From<CryptoError> for EnvelopeError {

@@ -10,7 +10,9 @@
 //! - [`envelope`]: envelope encryption (data key per version, vault key per
 //!   vault, master key) and master-key rotation;
 //! - [`cmek`]: client-side customer-managed keys: fingerprints, the key
-//!   headers and the client ciphertext format.
+//!   headers and the client ciphertext format;
+//! - [`kms`]: an AWS KMS client (JSON 1.1, SigV4) over the outbound-HTTP
+//!   port, and the KMS-backed master key.
 //!
 //! Errors that reach API clients convert into [`cp_http::ApiError`] naming
 //! the offending field; nothing here ever formats a key or a secret value.
@@ -20,6 +22,7 @@
 pub mod cmek;
 pub mod envelope;
 pub mod glob;
+pub mod kms;
 pub mod model;
 pub mod path;
 pub mod policy;
@@ -30,6 +33,7 @@ pub use envelope::{
     VersionRef,
 };
 pub use glob::PathGlob;
+pub use kms::{AwsCredentials, KmsClient, KmsConfig, KmsError, KmsMasterKey};
 pub use model::{ModelError, SecretType};
 pub use path::{PathError, PathPrefix, SecretPath};
 pub use policy::{
