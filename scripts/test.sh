@@ -17,7 +17,7 @@ if [ "${free_kib:-0}" -lt $((20 * 1024 * 1024)) ]; then
 fi
 
 WASM_CRATES=(-p cp-http -p cp-store -p cp-kube -p cp-platform -p cp-auth -p cp-tenants -p cp-policies
-             -p cp-catalog -p cp-crypto -p cp-skills -p cp-identity -p cp-orgs -p cp-meta -p cp-gateway
+             -p cp-catalog -p cp-crypto -p cp-skills -p cp-identity -p cp-orgs -p cp-meta -p cp-gateway -p cp-vault
              -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills -p cp-fn-identity -p cp-fn-orgs -p cp-fn-gateway
              -p cp-host-probe)
 
@@ -51,6 +51,10 @@ export CP_OCI_REGISTRY_URL
 step "OIDC identity provider (oidc-provider on Node, tests/oidc)"
 CP_OIDC_ISSUER=$(scripts/oidc.sh start)
 export CP_OIDC_ISSUER
+
+step "AWS KMS API (moto into .local/kms, shared/vault/tests/kms.rs)"
+CP_KMS_URL=$(scripts/kms.sh start)
+export CP_KMS_URL
 
 step "tests"
 status=0
