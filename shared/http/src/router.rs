@@ -188,14 +188,25 @@ fn split_path(raw: &str) -> Result<Vec<String>, ApiError> {
 }
 
 /// Matches a pattern; returns which segments were literal and the params.
+/// A last part `{name...}` takes the rest of the path (one segment or more,
+/// joined with `/`, empty ones kept so the handler's validation names them).
 fn match_pattern(pattern: &'static str, segments: &[String]) -> Option<(Vec<bool>, PathParams)> {
     let parts: Vec<&'static str> = pattern.trim_start_matches('/').split('/').collect();
-    if parts.len() != segments.len() {
+    let rest = parts
+        .last()
+        .and_then(|p| p.strip_prefix('{'))
+        .and_then(|p| p.strip_suffix("...}"));
+    let fixed = if rest.is_some() {
+        parts.len() - 1
+    } else {
+        parts.len()
+    };
+    if segments.len() < fixed || (rest.is_none() && segments.len() != fixed) {
         return None;
     }
-    let mut shape = Vec::with_capacity(parts.len());
+    let mut shape = Vec::with_capacity(segments.len());
     let mut params = Vec::new();
-    for (part, seg) in parts.iter().zip(segments) {
+    for (part, seg) in parts[..fixed].iter().zip(segments) {
         if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
             if seg.is_empty() {
                 return None;
@@ -208,7 +219,21 @@ fn match_pattern(pattern: &'static str, segments: &[String]) -> Option<(Vec<bool
             return None;
         }
     }
+    if let Some(name) = rest {
+        let tail = &segments[fixed..];
+        if tail.is_empty() || tail.iter().all(String::is_empty) {
+            return None;
+        }
+        params.push((name, tail.join("/")));
+        shape.extend(tail.iter().map(|_| false));
+    }
     Some((shape, PathParams(params)))
+}
+
+/// The OpenAPI form of a route pattern: a rest parameter `{name...}` is
+/// documented as `{name}` (its value may hold `/`, sent as is or as `%2F`).
+pub fn openapi_path(pattern: &str) -> String {
+    pattern.replace("...}", "}")
 }
 
 #[cfg(test)]
@@ -248,6 +273,55 @@ mod tests {
 
     fn op(method: Method, path: &str) -> Result<Op, ApiError> {
         match_route(ROUTES, &method, path).map(|m| m.route.op)
+    }
+
+    #[test]
+    fn a_rest_parameter_takes_every_remaining_segment() {
+        const REST: &[Route<Op>] = &[
+            route("GET", "/api/v1/vaults/{id}/secrets/{path...}", Op::Get),
+            route("GET", "/api/v1/vaults/{id}/secrets", Op::List),
+            route("GET", "/api/v1/vaults/{id}/versions/{path...}", Op::Drift),
+        ];
+        let m = |p: &str| match_route(REST, &Method::Get, p);
+        let one = m("/api/v1/vaults/v1/secrets/api-keys/openai").unwrap();
+        assert_eq!(one.route.op, Op::Get);
+        assert_eq!(one.params.get("id"), "v1");
+        assert_eq!(one.params.get("path"), "api-keys/openai");
+        assert_eq!(
+            m("/api/v1/vaults/v1/secrets/db")
+                .unwrap()
+                .params
+                .get("path"),
+            "db"
+        );
+        // An encoded slash is a slash; empty segments reach the handler.
+        assert_eq!(
+            m("/api/v1/vaults/v1/secrets/a%2Fb/c")
+                .unwrap()
+                .params
+                .get("path"),
+            "a/b/c"
+        );
+        assert_eq!(
+            m("/api/v1/vaults/v1/secrets/a//b")
+                .unwrap()
+                .params
+                .get("path"),
+            "a//b"
+        );
+        assert_eq!(m("/api/v1/vaults/v1/secrets").unwrap().route.op, Op::List);
+        assert_eq!(
+            m("/api/v1/vaults/v1/versions/x/y").unwrap().route.op,
+            Op::Drift
+        );
+        assert!(matches!(
+            m("/api/v1/vaults/v1/secrets/"),
+            Err(ApiError::RouteNotFound(_))
+        ));
+        assert_eq!(
+            openapi_path("/api/v1/vaults/{id}/secrets/{path...}"),
+            "/api/v1/vaults/{id}/secrets/{path}"
+        );
     }
 
     #[test]

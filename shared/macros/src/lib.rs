@@ -198,6 +198,15 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
             ("x-access" = json!({"callers": #who #scope_area}))
         ),)
     });
+    // A rest parameter `{name...}` is routed as such and documented as
+    // `{name}` (`cp_http::router::openapi_path`).
+    let doc_path = match syn::parse2::<LitStr>(path.clone()) {
+        Ok(lit) if lit.value().contains("...}") => {
+            let documented = LitStr::new(&lit.value().replace("...}", "}"), lit.span());
+            quote!(#documented)
+        }
+        _ => path.clone(),
+    };
     let method_upper = method.to_string().to_ascii_uppercase();
     let kind = kind.unwrap_or_else(|| quote!(""));
     let area = area.map_or_else(
@@ -210,7 +219,7 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         id.value()
     );
     Ok(quote! {
-        #[::utoipa::path(#method, path = #path, operation_id = #id, #security #extensions #(#rest),*)]
+        #[::utoipa::path(#method, path = #doc_path, operation_id = #id, #security #extensions #(#rest),*)]
         #handler
 
         #[doc = #doc]

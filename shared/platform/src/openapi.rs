@@ -122,7 +122,7 @@ pub fn route_mismatches<G: RouteGroup>(doc: &OpenApi) -> Vec<String> {
             let id = op.operation_id.clone().unwrap_or_default();
             match G::routes()
                 .iter()
-                .find(|r| r.method == m && r.pattern == path)
+                .find(|r| r.method == m && cp_http::router::openapi_path(r.pattern) == *path)
             {
                 None => problems.push(format!("{m} {path} is documented but not routed")),
                 Some(route) if route.operation_id != id => problems.push(format!(
@@ -153,7 +153,8 @@ pub fn route_mismatches<G: RouteGroup>(doc: &OpenApi) -> Vec<String> {
         }
     }
     for r in G::routes() {
-        if !documented.contains(&(r.method, r.pattern)) {
+        let path = cp_http::router::openapi_path(r.pattern);
+        if !documented.contains(&(r.method, path.as_str())) {
             problems.push(format!(
                 "{} {} is routed but not documented",
                 r.method, r.pattern

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cp_http::ids::{parse_id, UUID_PATTERN};
+pub(super) use cp_http::time::parse_timestamp;
 use cp_http::validate::{
     dns_label, dns_label_schema, integer_schema, pattern_string, Validator, DNS_LABEL_PATTERN,
 };
@@ -12,7 +13,6 @@ use cp_http::{ApiError, ApiRequest};
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
-use utoipa::openapi::KnownFormat;
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::{Bucket, GroupBy};
@@ -30,61 +30,11 @@ pub(super) const MAX_TOKENS: i64 = 1_000_000_000;
 pub(super) const MAX_LATENCY_MS: i64 = 86_400_000;
 /// How far in the future a record's timestamp may be (gateway clock skew).
 pub(super) const FUTURE_SKEW_SECONDS: i64 = 300;
-/// Longest timestamp string.
-pub(super) const TIMESTAMP_MAX: usize = 64;
 /// Most field errors reported for one batch (a batch of 1000 bad records
 /// would otherwise answer with thousands).
 const MAX_FIELD_ERRORS: usize = 100;
 
 // ------------------------------------------------------------------- times
-
-/// Parses an RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS[.digits](Z|±HH:MM)`
-/// with an upper-case `T` and `Z`, a real calendar date and no leap second.
-pub(super) fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b.len() > TIMESTAMP_MAX {
-        return None;
-    }
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let shape = digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && b[10] == b'T'
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19)
-        // chrono folds a leap second into the previous one; refuse it.
-        && &b[17..19] != b"60";
-    if !shape {
-        return None;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset = &b[i..];
-    let offset_ok = offset == b"Z"
-        || (offset.len() == 6
-            && matches!(offset[0], b'+' | b'-')
-            && offset[1..3].iter().all(u8::is_ascii_digit)
-            && offset[3] == b':'
-            && offset[4..6].iter().all(u8::is_ascii_digit));
-    if !offset_ok {
-        return None;
-    }
-    cp_http::time::parse_rfc3339(s)
-}
 
 /// The earliest instant the usage store handles (record timestamps before
 /// it are refused; read ranges are clamped to it).
@@ -205,15 +155,11 @@ fn cache_hit_schema() -> Object {
 }
 
 fn timestamp_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::String))
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-        .max_length(Some(TIMESTAMP_MAX))
-        .description(Some(
-            "When the request happened: RFC 3339 with an upper-case T and Z or an offset \
-             (2026-11-25T10:00:00.123Z), from 1970 to at most 5 minutes in the future.",
-        ))
-        .build()
+    cp_http::time::timestamp_schema(
+        false,
+        "When the request happened: RFC 3339 with an upper-case T and Z or an offset \
+         (2026-11-25T10:00:00.123Z), from 1970 to at most 5 minutes in the future.",
+    )
 }
 
 fn records_schema() -> utoipa::openapi::schema::Array {
@@ -604,12 +550,7 @@ fn query(name: &str, description: &str, schema: Object) -> Parameter {
 }
 
 fn time_schema(description: &str) -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::String))
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-        .max_length(Some(TIMESTAMP_MAX))
-        .description(Some(description))
-        .build()
+    cp_http::time::timestamp_schema(false, description)
 }
 
 fn enum_schema(values: &[&'static str], description: &str) -> Object {
