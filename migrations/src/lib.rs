@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0017_tenant_bindings",
         include_str!("../sql/0017_tenant_bindings.sql"),
     ),
+    ("0018_vault", include_str!("../sql/0018_vault.sql")),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

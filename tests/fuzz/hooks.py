@@ -163,6 +163,17 @@ Operator run:
     gateway key of the usage tenant of 11.
 25. GET /ai-budget/accounts/spend reads the tenant named `accounts` (its
     path would otherwise be an account's): it is made when missing.
+28. Vaults (`_vault`): a vault belongs to an organisation, which only a
+    user creates: the hook signs one up, makes an organisation and a vault
+    in it, and positive vault paths name that vault (made again when the
+    fuzzer deleted it) and positive creates that organisation. A positive
+    secret path names a secret the hook writes first (deleted first, for a
+    restore), a version change names version 1, a policy id a new policy.
+    Rules JSON Schema cannot express: a `json` secret's value must parse as
+    JSON (positive bodies send the generated string as a JSON string); a
+    value is at most 65536 bytes (maxLength counts characters: positive
+    values are cut to fit); a policy's `notAfter` is not before its
+    `notBefore` (positive bodies order the two).
 26. A positive litellm-key path names the usage tenant, whose LiteLLM key
     (alias `tenant/<name>`) is made with the LiteLLM stand-in's admin API,
     as an operator seeds keys, when there is none (a revoke deletes it).
@@ -225,6 +236,10 @@ _LISTS = {
     "/api/v1/organizations/{orgId}/invitations": ("org-invitations", [0, "00000000-0000-0000-0000-000000000000"]),
     # Newest first: a cursor before (0, nil) is an empty page, still one the server accepts.
     "/api/v1/organizations/{orgId}/events": ("org-events", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/vaults": ("vaults", [0, "00000000-0000-0000-0000-000000000000"]),
+    # By path: the empty path sorts first.
+    "/api/v1/vaults/{vaultId}/secrets": ("vault-secrets", [""]),
+    "/api/v1/vaults/{vaultId}/policies": ("vault-policies", [0, "00000000-0000-0000-0000-000000000000"]),
 }
 
 
@@ -369,6 +384,7 @@ def before_call(context, case, kwargs):
     _users(case)
     _fleet(case)
     _usage(case)
+    _vault_bodies(case)
     if _ROLE == "owner":
         _owner(case)
     else:
@@ -895,10 +911,83 @@ def _operator(case) -> None:
     elif (method, path) == ("GET", "/api/v1/ai-budget/accounts/spend"):
         if _call(case, "GET", "/api/v1/tenants/accounts")[0] == 404:
             _call(case, "POST", "/api/v1/tenants", {"name": "accounts", "email": "accounts@example.com"})
+    elif path.startswith("/api/v1/vaults"):
+        _vault(case)
     elif path.startswith("/api/v1/ai-budget/{tenantName}/litellm-key"):
         tenant, _ = _usage_fixture(case)
         _litellm_key(tenant)
         _path_param(case, "tenantName", tenant)
+
+
+def _vault_fixture(case) -> tuple[str, str]:
+    """An organisation (owned by a user signed up for it) and a vault in it
+    (28), made again when the fuzzer deleted the vault."""
+    state = _STATE.setdefault("vault", {})
+    if "org" not in state:
+        owner = _signed_up(case)
+        status, org = _call(case, "POST", "/api/v1/organizations",
+                            {"name": f"fuzz-vaults-{_RUN}"}, token=owner["token"])
+        assert status == 201, f"fixture organisation: {status} {org}"
+        state["org"] = org["data"]["id"]
+    vault = state.get("vault")
+    if vault is None or _call(case, "GET", f"/api/v1/vaults/{vault}")[0] != 200:
+        status, created = _call(case, "POST", "/api/v1/vaults",
+                                {"orgId": state["org"], "name": f"fuzz-{uuid.uuid4().hex[:12]}"})
+        assert status == 201, f"fixture vault: {status} {created}"
+        state["vault"] = created["data"]["id"]
+    return state["org"], state["vault"]
+
+
+def _vault_bodies(case) -> None:
+    """Vault bodies' rules JSON Schema cannot express (28)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    body = case.body
+    if not path.startswith("/api/v1/vaults") or not isinstance(body, dict) \
+            or not _positive(case, "body"):
+        return
+    if (method, path) == ("PUT", "/api/v1/vaults/{vaultId}/secrets/{path}"):
+        value = body.get("value")
+        if isinstance(value, str):
+            if body.get("type") == "json":
+                value = json.dumps(value)
+            while len(value.encode("utf-8", "surrogatepass")) > 65536 or len(value) > 65536:
+                value = value[: len(value) // 2] or "x"
+            body["value"] = value
+    conditions = body.get("conditions")
+    if isinstance(conditions, dict):
+        start, end = conditions.get("notBefore"), conditions.get("notAfter")
+        a, b = _instant(start, _MIN_TIME), _instant(end, _MAX_TIME)
+        if isinstance(start, str) and isinstance(end, str) and a and b and b < a:
+            conditions["notBefore"], conditions["notAfter"] = end, start
+
+
+def _vault(case) -> None:
+    """Vault paths and ids name live resources (28)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    if not path.startswith("/api/v1/vaults"):
+        return
+    org, vault = _vault_fixture(case)
+    if (method, path) == ("POST", "/api/v1/vaults") and isinstance(case.body, dict) \
+            and _positive(case, "body"):
+        case.body["orgId"] = org
+    if not _positive(case, "path"):
+        return
+    _path_param(case, "vaultId", vault)
+    if "{path}" in path:
+        secret = f"fuzz/{uuid.uuid4().hex[:10]}"
+        _call(case, "PUT", f"/api/v1/vaults/{vault}/secrets/{secret}",
+              {"type": "note", "value": "fuzz fixture"})
+        if path.startswith("/api/v1/vaults/{vaultId}/restore/"):
+            _call(case, "DELETE", f"/api/v1/vaults/{vault}/secrets/{secret}")
+        _path_param(case, "path", secret)
+        if method == "PATCH" and isinstance(case.body, dict) and _positive(case, "body"):
+            case.body["version"] = 1
+    if "{policyId}" in path:
+        status, created = _call(case, "POST", f"/api/v1/vaults/{vault}/policies", {
+            "principal": {"kind": "group", "id": "fuzz"}, "actions": ["read"],
+            "pathGlob": "fuzz/**", "effect": "allow"})
+        if status == 201:
+            _path_param(case, "policyId", created["data"]["id"])
 
 
 def _litellm_key(tenant: str) -> None:

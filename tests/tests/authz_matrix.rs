@@ -93,11 +93,17 @@ const FORBIDDEN: Expect = Status(403);
 
 const TENANT_SPEC: &str = r#"{"email": "matrix@example.com"}"#;
 const NEW_TENANT: &str = r#"{"name": "{new}", "email": "matrix@example.com"}"#;
+const NEW_VAULT: &str = r#"{"orgId": "{orgId}", "name": "{new}"}"#;
+const SECRET: &str = r#"{"type": "note", "value": "matrix"}"#;
+const VAULT_POLICY: &str = r#"{"principal": {"kind": "group", "id": "matrix"},
+    "actions": ["read"], "pathGlob": "**", "effect": "allow"}"#;
 const MODEL: &str = r#"{"name": "{new}", "provider": "openai", "upstreamModel": "gpt-4o",
     "contextWindow": 128000, "inputPricePerMillion": "2.50", "outputPricePerMillion": "10.00"}"#;
 
-/// The matrix. `{orgId}`, `{tenantId}` and `{name}` under `/tenants` are
-/// organisation A's; `{userId}` is A's owner; other ids are unknown.
+/// The matrix. `{orgId}`, `{tenantId}`, `{name}` under `/tenants`,
+/// `{vaultId}`, its secret `{path}` and its `{policyId}` are organisation
+/// A's; `{userId}` is A's owner; other ids are unknown. `{orgId}` in a body
+/// is A's too.
 const MATRIX: &[Row] = &[
     // --- own account ---
     // GET /auth/me is public (anonymous callers learn the sign-in modes);
@@ -484,6 +490,77 @@ const MATRIX: &[Row] = &[
         FORBIDDEN,
         "",
     ),
+    // --- vaults: members of the organisation; values by policy only ---
+    row("GET", "/api/v1/vaults", OK, OK, ""),
+    row("POST", "/api/v1/vaults", HIDDEN, FORBIDDEN, NEW_VAULT),
+    row("GET", "/api/v1/vaults/{vaultId}", HIDDEN, OK, ""),
+    row("DELETE", "/api/v1/vaults/{vaultId}", HIDDEN, FORBIDDEN, ""),
+    row("GET", "/api/v1/vaults/{vaultId}/secrets", HIDDEN, OK, ""),
+    row(
+        "PUT",
+        "/api/v1/vaults/{vaultId}/secrets/{path}",
+        HIDDEN,
+        FORBIDDEN,
+        SECRET,
+    ),
+    // Viewers never read a value.
+    row(
+        "GET",
+        "/api/v1/vaults/{vaultId}/secrets/{path}",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "DELETE",
+        "/api/v1/vaults/{vaultId}/secrets/{path}",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "GET",
+        "/api/v1/vaults/{vaultId}/versions/{path}",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "PATCH",
+        "/api/v1/vaults/{vaultId}/versions/{path}",
+        HIDDEN,
+        FORBIDDEN,
+        r#"{"version": 1, "disabled": false}"#,
+    ),
+    row(
+        "POST",
+        "/api/v1/vaults/{vaultId}/restore/{path}",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row("GET", "/api/v1/vaults/{vaultId}/policies", HIDDEN, OK, ""),
+    row(
+        "POST",
+        "/api/v1/vaults/{vaultId}/policies",
+        HIDDEN,
+        FORBIDDEN,
+        VAULT_POLICY,
+    ),
+    row(
+        "PUT",
+        "/api/v1/vaults/{vaultId}/policies/{policyId}",
+        HIDDEN,
+        FORBIDDEN,
+        VAULT_POLICY,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/vaults/{vaultId}/policies/{policyId}",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
     // --- organisations ---
     row("GET", "/api/v1/organizations", OK, OK, ""),
     row(
@@ -756,6 +833,9 @@ struct Fixture {
     tenants_token: String,
     /// A gateway key of A's tenant.
     gateway_key: String,
+    /// A vault of A holding the secret `matrix/secret`, and a policy of it.
+    vault_id: String,
+    vault_policy_id: String,
     /// A browser signed in at the identity provider.
     browser: Browser,
     /// `(label, Authorization header value)`, each to be refused with 401.
@@ -806,6 +886,33 @@ async fn fixture() -> Fixture {
         .unwrap()
         .to_owned();
 
+    let vault_id = owner
+        .call("POST", "/api/v1/vaults")
+        .json(&json!({"orgId": org_id, "name": "matrix"}))
+        .send()
+        .await
+        .expect(201)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        "PUT",
+        &format!("/api/v1/vaults/{vault_id}/secrets/matrix/secret"),
+    )
+    .json(&json!({"type": "note", "value": "matrix"}))
+    .send()
+    .await
+    .expect(201);
+    let vault_policy_id = owner
+        .call("POST", &format!("/api/v1/vaults/{vault_id}/policies"))
+        .json(&serde_json::from_str::<Value>(VAULT_POLICY).unwrap())
+        .send()
+        .await
+        .expect(201)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     let other = sign_up("matrix-other").await;
     other
         .call("POST", "/api/v1/organizations")
@@ -825,6 +932,8 @@ async fn fixture() -> Fixture {
         other,
         tenants_token,
         gateway_key,
+        vault_id,
+        vault_policy_id,
         browser: signed_in(&email("matrix-browser")).await,
         refused: refused_credentials().await,
     }
@@ -928,6 +1037,9 @@ impl Fixture {
                 "{orgId}" => self.org_id.clone(),
                 "{tenantId}" => self.tenant_id.clone(),
                 "{userId}" => self.owner.id.clone(),
+                "{vaultId}" => self.vault_id.clone(),
+                "{policyId}" => self.vault_policy_id.clone(),
+                "{path}" => "matrix/secret".to_owned(),
                 "{token}" => format!("cpinv_{}", unique("unknown")),
                 "{name}" if path.starts_with("/api/v1/tenants/") => self.tenant_name.clone(),
                 "{name}" => unique("matrix-unknown"),
@@ -951,7 +1063,9 @@ impl Fixture {
         if body.is_empty() {
             return c;
         }
-        let body = body.replace("{new}", &unique("matrix-new"));
+        let body = body
+            .replace("{new}", &unique("matrix-new"))
+            .replace("{orgId}", &self.org_id);
         c.json(&serde_json::from_str::<Value>(&body).unwrap())
     }
 }

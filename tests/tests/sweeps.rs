@@ -467,6 +467,55 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
         &call("GET", "/api/v1/keys").send().await,
     );
 
+    // A vault secret: its value is shown by an authorised read only, and
+    // sealed at rest (the database scan below covers its ciphertext).
+    let vault_value = format!("vaultvalue{}", uuid_simple());
+    secrets.push(vault_value.clone());
+    let vault = as_user("POST", "/api/v1/vaults")
+        .json(&json!({"orgId": org, "name": "leak"}))
+        .send()
+        .await
+        .expect(201)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = format!("/api/v1/vaults/{vault}/secrets/leak/value");
+    let put_key = unique("leak-secret");
+    for label in ["write a vault secret", "replay the write"] {
+        exposure.add(
+            label,
+            &call("PUT", &secret)
+                .header("idempotency-key", &put_key)
+                .json(&json!({"type": "password", "value": vault_value}))
+                .send()
+                .await,
+        );
+    }
+    let read = call("GET", &secret).send().await;
+    assert_eq!(read.expect(200)["data"]["value"], vault_value.as_str());
+    for (label, c) in [
+        (
+            "list vault secrets",
+            call("GET", &format!("/api/v1/vaults/{vault}/secrets")),
+        ),
+        (
+            "list secret versions",
+            call(
+                "GET",
+                &format!("/api/v1/vaults/{vault}/versions/leak/value"),
+            ),
+        ),
+        ("read refused without a policy", as_user("GET", &secret)),
+        (
+            "a bad write",
+            call("PUT", &secret).json(&json!({"type": "json", "value": vault_value})),
+        ),
+        ("delete the secret", call("DELETE", &secret)),
+        ("read a deleted secret", call("GET", &secret)),
+    ] {
+        exposure.add(label, &c.send().await);
+    }
+
     // Every operation, authenticated and with a marked wrong token.
     let name = unique("leak");
     exposure.add(

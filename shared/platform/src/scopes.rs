@@ -48,6 +48,7 @@ scope_areas![
     "costs",
     "stats",
     "capacity",
+    "vaults",
 ];
 
 /// The routed areas only users act in.

@@ -14,11 +14,18 @@
 //! - [`kms`]: an AWS KMS client (JSON 1.1, SigV4) over the outbound-HTTP
 //!   port, and the KMS-backed master key.
 //!
+//!
+//! And the `vault` route group over them: [`api`] (vaults), `secrets`,
+//! `policy_ops` (policies), who may do what (`access`) and storage
+//! (`store`, SQL in `migrations/sql/0018_vault.sql`).
+//!
 //! Errors that reach API clients convert into [`cp_http::ApiError`] naming
 //! the offending field; nothing here ever formats a key or a secret value.
 
 #![deny(missing_docs)]
 
+mod access;
+pub mod api;
 pub mod cmek;
 pub mod envelope;
 pub mod glob;
@@ -26,7 +33,12 @@ pub mod kms;
 pub mod model;
 pub mod path;
 pub mod policy;
+mod policy_ops;
+mod secrets;
+mod store;
+pub mod views;
 
+pub use api::Vaults;
 pub use cmek::{CmekCipher, CmekError, CmekKey, Fingerprint};
 pub use envelope::{
     EncryptedVersion, EnvelopeError, LocalMasterKey, MasterKeyProvider, SecretBytes, VaultKey,

@@ -339,6 +339,19 @@ pub struct PolicyInput {
 /// Parses a network or a single address (a host network: `/32`, `/128`).
 /// Host bits are cleared (`10.1.2.3/8` is `10.0.0.0/8`).
 pub fn parse_cidr(text: &str) -> Option<IpNet> {
+    // Only the canonical spellings (what the documented pattern accepts):
+    // a prefix length of digits without a leading zero, and no IPv6 with
+    // an embedded IPv4 address.
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (text, None),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p == "0" || !p.starts_with('0'))
+    });
+    if !prefix_ok || (address.contains('.') && address.contains(':')) {
+        return None;
+    }
     text.parse::<IpNet>()
         .map(|net| net.trunc())
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))

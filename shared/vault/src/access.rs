@@ -1,0 +1,181 @@
+//! Who may do what in a vault, decided the same way for every route.
+//!
+//! - Operators and access tokens (limited by their `vaults` scope before
+//!   this point) may do everything.
+//! - A user must belong to the vault's organisation; anyone else gets a 404,
+//!   as for every organisation resource.
+//! - Viewers see metadata only: vaults, secret listings, versions and
+//!   policies; never a value, never a write.
+//! - Owners and admins create and delete vaults and manage their policies.
+//! - Reading, writing and deleting secrets is what the vault's policies
+//!   grant ([`crate::policy::evaluate`]): nothing by default, whatever the
+//!   role.
+//! - An agent with the intents API never reads key material directly
+//!   ([`crate::policy::direct_read_forbidden`]); agents arrive with their
+//!   own principal, and [`VaultAccess::check_direct_read`] is where it is
+//!   checked.
+
+use std::net::IpAddr;
+
+use cp_http::{ApiError, ApiRequest};
+use cp_orgs::roles::{org_access, OrgRole};
+use cp_platform::{Failure, Platform, RequestContext};
+use uuid::Uuid;
+
+use crate::model::SecretType;
+use crate::path::SecretPath;
+use crate::policy::{
+    direct_read_forbidden, direct_read_refusal, evaluate, AccessRequest, Action, PrincipalKind,
+    Requester,
+};
+use crate::store::{self, vault_not_found, VaultRow};
+
+/// The caller's standing in one vault.
+pub(crate) struct VaultAccess {
+    /// The vault.
+    pub vault: VaultRow,
+    /// The caller's role in its organisation; `None` for operators and
+    /// access tokens, which stand above every role.
+    pub role: Option<OrgRole>,
+    /// The user or agent policies decide for (`None`: an operator).
+    requester: Option<Requester>,
+    /// Whether the caller is an agent with the intents API enabled.
+    intents_api: bool,
+    /// The client's address (`spin-client-addr`), for policy conditions.
+    client_ip: Option<IpAddr>,
+}
+
+/// Resolves the caller's access to vault `vault_id` (locked for the
+/// transaction when `lock`): a 404 when it does not exist or lies in an
+/// organisation the user is not a member of.
+pub(crate) async fn vault_access<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    req: &ApiRequest,
+    vault_id: &str,
+    lock: bool,
+) -> Result<VaultAccess, Failure> {
+    let db = ctx.db();
+    let vault = store::vault(db, vault_id, lock).await?;
+    let access = org_access(db, &ctx.principal, &vault.view.org_id, OrgRole::Viewer)
+        .await
+        .map_err(|f| match f.error {
+            // Another organisation's vault must not be told apart from a
+            // missing one.
+            ApiError::NotFound { .. } => Failure::from(vault_not_found(vault_id)),
+            _ => f,
+        })?;
+    let requester = match ctx.principal.user() {
+        None => None,
+        Some(user) => Some(Requester {
+            kind: PrincipalKind::User,
+            id: Uuid::parse_str(&user.id).map_err(|e| {
+                Failure::with_cause(ApiError::Internal, format!("user id {:?}: {e}", user.id))
+            })?,
+            groups: store::user_groups(db, &user.id).await?,
+        }),
+    };
+    Ok(VaultAccess {
+        vault,
+        role: access.role,
+        requester,
+        intents_api: false,
+        client_ip: client_ip(req),
+    })
+}
+
+/// The client's address as Spin gives it to the component
+/// (`spin-client-addr: <ip>:<port>`).
+pub(crate) fn client_ip(req: &ApiRequest) -> Option<IpAddr> {
+    let value = req.header("spin-client-addr")?;
+    value
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| value.parse::<IpAddr>())
+        .ok()
+}
+
+impl VaultAccess {
+    /// The vault's id as a UUID (what ciphertexts are bound to).
+    pub(crate) fn vault_uuid(&self) -> Result<Uuid, Failure> {
+        Uuid::parse_str(&self.vault.view.id)
+            .map_err(|e| Failure::with_cause(ApiError::Internal, format!("vault id: {e}")))
+    }
+
+    /// A 403 unless the caller manages the vault (owner or admin).
+    pub(crate) fn require_manager(&self) -> Result<(), ApiError> {
+        match self.role {
+            Some(role) if role < OrgRole::Admin => Err(ApiError::Forbidden(format!(
+                "managing a vault and its policies needs the admin role in its organisation; \
+                 you are {}",
+                role.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decides `action` on `path`: operators always may; viewers never
+    /// touch values; everyone else only what a policy allows.
+    pub(crate) async fn authorize<P: Platform>(
+        &self,
+        ctx: &RequestContext<'_, P>,
+        action: Action,
+        path: &SecretPath,
+    ) -> Result<(), Failure> {
+        let Some(requester) = &self.requester else {
+            return Ok(());
+        };
+        if self.role == Some(OrgRole::Viewer) {
+            return Err(ApiError::Forbidden(
+                "viewers see a vault's metadata only, never a secret".into(),
+            )
+            .into());
+        }
+        let policies = store::policies(ctx.db(), &self.vault.view.id).await?;
+        let decision = evaluate(
+            &policies,
+            &AccessRequest {
+                requester,
+                action,
+                path,
+                client_ip: self.client_ip,
+                now: ctx.now,
+            },
+        );
+        if decision.is_allowed() {
+            return Ok(());
+        }
+        let why = match decision.policy() {
+            Some(policy) => format!("policy {policy} denies it"),
+            None => "no vault policy grants it".into(),
+        };
+        Err(ApiError::Forbidden(format!(
+            "{} on {:?}: {why}",
+            action_name(action),
+            path.as_str()
+        ))
+        .into())
+    }
+
+    /// A 403 when the caller may not read a secret of `secret_type`
+    /// directly (an agent with the intents API and key material).
+    pub(crate) fn check_direct_read(&self, secret_type: SecretType) -> Result<(), ApiError> {
+        let kind = self
+            .requester
+            .as_ref()
+            .map_or(PrincipalKind::User, |r| r.kind);
+        if direct_read_forbidden(kind, self.intents_api, secret_type) {
+            return Err(direct_read_refusal(secret_type));
+        }
+        Ok(())
+    }
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Read => "read",
+        Action::Write => "write",
+        Action::Delete => "delete",
+        Action::List => "list",
+        Action::Share => "share",
+    }
+}
