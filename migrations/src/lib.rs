@@ -62,6 +62,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../sql/0017_tenant_bindings.sql"),
     ),
     ("0018_vault", include_str!("../sql/0018_vault.sql")),
+    (
+        "0019_vault_cmek",
+        include_str!("../sql/0019_vault_cmek.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

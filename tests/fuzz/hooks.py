@@ -174,6 +174,14 @@ Operator run:
     value is at most 65536 bytes (maxLength counts characters: positive
     values are cut to fit); a policy's `notAfter` is not before its
     `notBefore` (positive bodies order the two).
+29. Client-side CMEK changes what a vault accepts (values must then be the
+    client's ciphertext), so its operations never touch the shared vault of
+    28: a positive CMEK path names a new vault in the state the operation
+    needs (without CMEK to enable it, with CMEK to disable or rotate it,
+    with a finished rotation to read its job). A rotation's two keys must
+    match the vault's and the body's fingerprints (a 400 naming the header
+    otherwise): positive rotations get a key of the vault as the old key, a
+    fresh key as the new one, and its fingerprint in the body.
 26. A positive litellm-key path names the usage tenant, whose LiteLLM key
     (alias `tenant/<name>`) is made with the LiteLLM stand-in's admin API,
     as an operator seeds keys, when there is none (a revoke deletes it).
@@ -924,9 +932,13 @@ def _vault_fixture(case) -> tuple[str, str]:
     (28), made again when the fuzzer deleted the vault."""
     state = _STATE.setdefault("vault", {})
     if "org" not in state:
-        owner = _signed_up(case)
+        # The operator run has no fixture password: a fresh one of the policy.
+        email = f"fuzz-vaults-{uuid.uuid4().hex[:12]}@example.com"
+        status, owner = _call(case, "POST", "/api/v1/auth/signup",
+                              {"email": email, "password": f"Vault-{uuid.uuid4().hex}"}, token="")
+        assert status == 201, f"fixture signup: {status} {owner}"
         status, org = _call(case, "POST", "/api/v1/organizations",
-                            {"name": f"fuzz-vaults-{_RUN}"}, token=owner["token"])
+                            {"name": f"fuzz-vaults-{_RUN}"}, token=owner["data"]["accessToken"])
         assert status == 201, f"fixture organisation: {status} {org}"
         state["org"] = org["data"]["id"]
     vault = state.get("vault")
@@ -961,12 +973,55 @@ def _vault_bodies(case) -> None:
             conditions["notBefore"], conditions["notAfter"] = end, start
 
 
+def _cmek_key() -> tuple[str, str]:
+    """A customer key: its base64 header form and its fingerprint."""
+    key = os.urandom(32)
+    return base64.b64encode(key).decode("ascii"), hashlib.sha256(key).hexdigest()
+
+
+def _cmek(case, org: str) -> None:
+    """CMEK operations on a vault of their own, in the state they need (29)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    status, created = _call(case, "POST", "/api/v1/vaults",
+                            {"orgId": org, "name": f"fuzz-cmek-{uuid.uuid4().hex[:12]}"})
+    if status != 201:
+        return
+    vault = created["data"]["id"]
+    _path_param(case, "vaultId", vault)
+    if (method, path) == ("POST", "/api/v1/vaults/{vaultId}/cmek"):
+        return
+    old_header, old_fp = _cmek_key()
+    _call(case, "POST", f"/api/v1/vaults/{vault}/cmek", {"fingerprint": old_fp})
+    new_header, new_fp = _cmek_key()
+    if path == "/api/v1/vaults/{vaultId}/cmek-rotate":
+        headers = case.headers if isinstance(case.headers, dict) else {}
+        if _positive(case, "header"):
+            for name in list(headers):
+                if name.lower() in ("x-cmek-old-key", "x-cmek-new-key"):
+                    del headers[name]
+            headers["x-cmek-old-key"] = old_header
+            headers["x-cmek-new-key"] = new_header
+            case.headers = headers
+        if isinstance(case.body, dict) and _positive(case, "body"):
+            case.body["fingerprint"] = new_fp
+    elif path == "/api/v1/vaults/{vaultId}/cmek-rotate/{jobId}":
+        status, job = _call(case, "POST", f"/api/v1/vaults/{vault}/cmek-rotate",
+                            {"fingerprint": new_fp},
+                            headers={"x-cmek-old-key": old_header, "x-cmek-new-key": new_header})
+        if status == 200:
+            _path_param(case, "jobId", job["data"]["id"])
+
+
 def _vault(case) -> None:
-    """Vault paths and ids name live resources (28)."""
+    """Vault paths and ids name live resources (28, 29)."""
     method, path = case.operation.method.upper(), case.operation.path
     if not path.startswith("/api/v1/vaults"):
         return
     org, vault = _vault_fixture(case)
+    if "/cmek" in path:
+        if _positive(case, "path"):
+            _cmek(case, org)
+        return
     if (method, path) == ("POST", "/api/v1/vaults") and isinstance(case.body, dict) \
             and _positive(case, "body"):
         case.body["orgId"] = org

@@ -97,6 +97,8 @@ const NEW_VAULT: &str = r#"{"orgId": "{orgId}", "name": "{new}"}"#;
 const SECRET: &str = r#"{"type": "note", "value": "matrix"}"#;
 const VAULT_POLICY: &str = r#"{"principal": {"kind": "group", "id": "matrix"},
     "actions": ["read"], "pathGlob": "**", "effect": "allow"}"#;
+const FINGERPRINT: &str =
+    r#"{"fingerprint": "0000000000000000000000000000000000000000000000000000000000000000"}"#;
 const MODEL: &str = r#"{"name": "{new}", "provider": "openai", "upstreamModel": "gpt-4o",
     "contextWindow": 128000, "inputPricePerMillion": "2.50", "outputPricePerMillion": "10.00"}"#;
 
@@ -561,6 +563,37 @@ const MATRIX: &[Row] = &[
         FORBIDDEN,
         "",
     ),
+    row(
+        "POST",
+        "/api/v1/vaults/{vaultId}/cmek",
+        HIDDEN,
+        FORBIDDEN,
+        FINGERPRINT,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/vaults/{vaultId}/cmek",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/vaults/{vaultId}/cmek-rotate",
+        HIDDEN,
+        FORBIDDEN,
+        FINGERPRINT,
+    ),
+    // An unknown job of A's vault: the vault is checked first (404 for
+    // others), then the job.
+    row(
+        "GET",
+        "/api/v1/vaults/{vaultId}/cmek-rotate/{jobId}",
+        HIDDEN,
+        HIDDEN,
+        "",
+    ),
+    row("GET", "/api/v1/health/kms", OPERATOR, OPERATOR, ""),
     // --- organisations ---
     row("GET", "/api/v1/organizations", OK, OK, ""),
     row(

@@ -521,8 +521,14 @@ fn documented_operations() -> Vec<Operation> {
             } else {
                 ok
             };
+            // A rest parameter (`x-access.restParameter`) takes the rest of
+            // the path: the template says so the way the router does.
+            let template = match op["x-access"]["restParameter"].as_str() {
+                Some(rest) => path.replace(&format!("{{{rest}}}"), &format!("{{{rest}...}}")),
+                None => path.clone(),
+            };
             ops.push(Operation {
-                op: (method.to_ascii_uppercase(), path.clone()),
+                op: (method.to_ascii_uppercase(), template),
                 successes,
             });
         }
@@ -700,7 +706,16 @@ fn percent(n: usize, of: usize) -> f64 {
 fn operation_of(ops: &[Op], method: &str, path: &str) -> Option<Op> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let shape = |template: &str| -> Option<Vec<bool>> {
-        let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        let mut parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        // A last `{name...}` takes one segment or more.
+        if parts.last().is_some_and(|p| p.ends_with("...}")) {
+            if segments.len() < parts.len() {
+                return None;
+            }
+            let extra = segments.len() - parts.len();
+            let rest = parts.pop().unwrap_or_default();
+            parts.extend(std::iter::repeat_n(rest, extra + 1));
+        }
         if parts.len() != segments.len() {
             return None;
         }
@@ -904,6 +919,29 @@ fn summaries_map_requests_to_operations() {
         Some(ops[1].clone())
     );
     assert_eq!(operation_of(&ops, "PUT", "/api/v1/tenants/drift"), None);
+    // A rest parameter takes one segment or more, encoded or not.
+    let rest: Vec<Op> = vec![
+        ("GET".into(), "/api/v1/vaults/{vaultId}/secrets".into()),
+        (
+            "GET".into(),
+            "/api/v1/vaults/{vaultId}/secrets/{path...}".into(),
+        ),
+    ];
+    for path in [
+        "/api/v1/vaults/v/secrets/a",
+        "/api/v1/vaults/v/secrets/a/b/c",
+        "/api/v1/vaults/v/secrets/a%2Fb",
+    ] {
+        assert_eq!(
+            operation_of(&rest, "GET", path),
+            Some(rest[1].clone()),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        operation_of(&rest, "GET", "/api/v1/vaults/v/secrets"),
+        Some(rest[0].clone())
+    );
     let mut t = Traffic::of(
         "cp-host: GET /api/v1/tenants/a 200 tenants 1.0ms\n\
          cp-host: GET /api/v1/tenants/b 200 tenants 1.0ms\n\

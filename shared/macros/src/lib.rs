@@ -171,6 +171,15 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         ));
     }
     let security = (callers == "Public").then(|| quote!(security(()),));
+    if callers == "Public"
+        && syn::parse2::<LitStr>(path.clone()).is_ok_and(|p| p.value().contains("...}"))
+    {
+        return Err(Error::new(
+            method.span(),
+            "a rest parameter ({name...}) is documented in `x-access`, which public operations \
+             do not have",
+        ));
+    }
     // Who may call it and its scope area, for clients and for the
     // authorisation tests, which read them from the document. One extension
     // holding both: utoipa keeps extensions in a hash map, and the committed
@@ -194,8 +203,22 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
         let scope_area = declared
             .or(from_path)
             .map_or_else(|| quote!(), |a| quote!(, "scopeArea": #a));
+        // A rest parameter (`{path...}`) is documented as `{path}`; this
+        // says that its value may span segments (clients and the spec
+        // fuzzer's request accounting read it).
+        let rest = syn::parse2::<LitStr>(path.clone())
+            .ok()
+            .and_then(|p| {
+                p.value()
+                    .rsplit('/')
+                    .next()
+                    .and_then(|last| last.strip_prefix('{'))
+                    .and_then(|last| last.strip_suffix("...}"))
+                    .map(str::to_owned)
+            })
+            .map_or_else(|| quote!(), |r| quote!(, "restParameter": #r));
         quote!(extensions(
-            ("x-access" = json!({"callers": #who #scope_area}))
+            ("x-access" = json!({"callers": #who #scope_area #rest}))
         ),)
     });
     // A rest parameter `{name...}` is routed as such and documented as

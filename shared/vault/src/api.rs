@@ -16,10 +16,11 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::vault_access;
-use crate::envelope::{LocalMasterKey, MasterKeyProvider, VaultKey};
+use crate::envelope::VaultKey;
+use crate::keyring::keyring;
 use crate::store::{self, NewVault, VAULTS_SCOPE};
 use crate::views::{SecretMeta, SecretValue, SecretVersion, Vault, VaultCreate, VaultPolicy};
-use crate::{policy_ops, secrets};
+use crate::{cmek_ops, policy_ops, secrets};
 
 cp_macros::route_group! {
     /// The vault route group.
@@ -35,6 +36,7 @@ cp_macros::route_group! {
           may do everything."))
     );
     operations = [
+        get_kms_health,
         list_vaults,
         create_vault,
         get_vault,
@@ -50,6 +52,10 @@ cp_macros::route_group! {
         policy_ops::create_policy,
         policy_ops::replace_policy,
         policy_ops::delete_policy,
+        cmek_ops::enable_cmek,
+        cmek_ops::disable_cmek,
+        cmek_ops::rotate_cmek,
+        cmek_ops::get_rotation,
     ];
 }
 
@@ -76,22 +82,73 @@ pub(crate) fn vault_id(params: &PathParams) -> Result<String, Failure> {
     Ok(path_id(params, "vaultId")?.to_string())
 }
 
-/// The master key wrapping vault keys: the `secrets_key` variable.
-pub(crate) fn master_key<P: Platform>(
-    ctx: &RequestContext<'_, P>,
-) -> Result<LocalMasterKey, Failure> {
-    Ok(LocalMasterKey::new(
-        cp_platform::config::require_secrets_key(
-            ctx.platform,
-            "the vault cannot seal or open secrets",
-        )?,
-    ))
-}
-
 /// A key-handling failure: the server's fault, never the client's (the
 /// cause is logged, never returned).
 pub(crate) fn crypto_failure(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::with_cause(ApiError::Internal, format!("{what}: {e}"))
+}
+
+/// The master key's health.
+#[derive(Debug, Clone, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KmsHealthView {
+    /// Who wraps new vaults' keys: `aws-kms` or `local`.
+    pub provider: &'static str,
+    /// `ok`: keys can be wrapped and unwrapped now.
+    pub status: &'static str,
+    /// The KMS key's ARN (KMS only).
+    pub key_arn: Option<String>,
+    /// The KMS key's state, `Enabled` when usable (KMS only).
+    pub key_state: Option<String>,
+}
+
+#[operation(get, "/api/v1/health/kms", id = "getKmsHealth", callers = operator, area = "vaults",
+    tag = "vaults",
+    summary = "Whether the vault's master key can be used now (the KMS key, or the local one)",
+    description = "With `kms_url` configured, asks the KMS for its key (DescribeKey): a KMS that \
+        cannot be reached, or a key that is not enabled, is a 503 UNAVAILABLE saying so. \
+        Without a KMS, the local master key (`secrets_key`) must be configured.",
+    responses((status = 200, body = Envelope<KmsHealthView>)))]
+async fn get_kms_health<P: Platform>(
+    ctx: &RequestContext<'_, P>,
+    _req: &ApiRequest,
+    _params: &PathParams,
+) -> Result<ApiResponse, Failure> {
+    let keys = keyring(ctx)?;
+    let view = match keys.kms_health().await {
+        None if keys.has_local() => KmsHealthView {
+            provider: "local",
+            status: "ok",
+            key_arn: None,
+            key_state: None,
+        },
+        None => {
+            return Err(ApiError::Unavailable(
+                "no master key: neither kms_url nor a usable secrets_key is configured".into(),
+            )
+            .into())
+        }
+        Some(Ok(health)) if health.usable => KmsHealthView {
+            provider: "aws-kms",
+            status: "ok",
+            key_arn: Some(health.key_arn),
+            key_state: Some(health.key_state),
+        },
+        Some(Ok(health)) => {
+            return Err(ApiError::Unavailable(format!(
+                "the KMS key is {}, not Enabled",
+                health.key_state
+            ))
+            .into())
+        }
+        Some(Err(e)) => {
+            return Err(Failure::with_cause(
+                ApiError::Unavailable("the KMS cannot be reached or refuses the key".into()),
+                format!("KMS health: {e}"),
+            ))
+        }
+    };
+    Ok(ctx.ok(&view))
 }
 
 #[operation(get, "/api/v1/vaults", id = "listVaults", callers = users,
@@ -114,7 +171,8 @@ async fn list_vaults<P: Platform>(
     tag = "vaults",
     summary = "Create a vault in an organisation (owners and admins)",
     description = "The vault gets its own random 256-bit key, stored only wrapped by the master \
-        key (the `secrets_key` variable; without a usable one this is a 503 naming it). A name \
+        key: the KMS key when `kms_url` is configured, else the `secrets_key` variable (without \
+        a usable one this is a 503 naming it). A name \
         the organisation's live vaults already use is a 409; an organisation the caller does \
         not belong to is a 404.",
     request_body = VaultCreate,
@@ -129,13 +187,9 @@ async fn create_vault<P: Platform>(
     let input = parse_body::<VaultCreate>(req)?.validate()?;
     let access = org_access(ctx.db(), &ctx.principal, &input.org_id, OrgRole::Viewer).await?;
     access.require(OrgRole::Admin)?;
-    let master = master_key(ctx)?;
     let id = new_id();
     let key = VaultKey::generate().map_err(|e| crypto_failure("generating a vault key", e))?;
-    let wrapped = master
-        .wrap(id, &key)
-        .await
-        .map_err(|e| crypto_failure("wrapping a vault key", e))?;
+    let (wrapped, provider) = keyring(ctx)?.wrap_new(id, &key).await?;
     let id = id.to_string();
     let actor = ctx.principal.actor();
     let vault = transaction(ctx.db(), async |db| {
@@ -147,7 +201,7 @@ async fn create_vault<P: Platform>(
                 name: &input.name,
                 description: input.description.as_deref(),
                 wrapped_key: wrapped.clone(),
-                key_provider: master.kind(),
+                key_provider: provider,
                 created_by: &actor,
             },
         )

@@ -27,8 +27,10 @@
 mod access;
 pub mod api;
 pub mod cmek;
+mod cmek_ops;
 pub mod envelope;
 pub mod glob;
+pub mod keyring;
 pub mod kms;
 pub mod model;
 pub mod path;

@@ -16,8 +16,10 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::access::{vault_access, VaultAccess};
-use crate::api::{crypto_failure, master_key, vault_id};
-use crate::envelope::{EncryptedVersion, MasterKeyProvider, VaultKey, VersionRef};
+use crate::api::{crypto_failure, vault_id};
+use crate::cmek::CmekCipher;
+use crate::envelope::{EncryptedVersion, VaultKey, VersionRef};
+use crate::keyring::keyring;
 use crate::model::SecretType;
 use crate::path::{PathPrefix, SecretPath};
 use crate::policy::Action;
@@ -74,17 +76,20 @@ fn path_of(params: &PathParams) -> Result<SecretPath, Failure> {
 }
 
 /// The vault key of `access`'s vault, unwrapped by the master key.
-async fn vault_key<P: Platform>(
+pub(crate) async fn vault_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
     access: &VaultAccess,
 ) -> Result<VaultKey, Failure> {
-    master_key(ctx)?
-        .unwrap(access.vault_uuid()?, &access.vault.wrapped_key)
+    keyring(ctx)?
+        .unwrap(
+            &access.vault.view.key_provider,
+            access.vault_uuid()?,
+            &access.vault.wrapped_key,
+        )
         .await
-        .map_err(|e| crypto_failure("unwrapping a vault key", e))
 }
 
-fn version_ref<'a>(
+pub(crate) fn version_ref<'a>(
     vault: Uuid,
     path: &'a SecretPath,
     version: i64,
@@ -147,6 +152,16 @@ pub(crate) async fn put_secret<P: Platform>(
     let (secret, created) = transaction(ctx.db(), async |db| {
         let access = vault_access(ctx, req, &vault_id, true).await?;
         access.authorize(ctx, Action::Write, &path).await?;
+        // A CMEK vault takes the client's ciphertext, whatever the type
+        // (its content is the client's to check).
+        let cmek = access.vault.view.cmek_fingerprint.clone();
+        match cmek {
+            Some(_) => {
+                CmekCipher::decode(&input.value).map_err(ApiError::from)?;
+            }
+            None => crate::model::check_value(input.secret_type, input.value.as_bytes())
+                .map_err(|e| ApiError::validation(vec![e.to_field_error()]))?,
+        }
         let key = vault_key(ctx, &access).await?;
         let vault = access.vault_uuid()?;
         store::purge_expired_deletions(db, &vault_id).await?;
@@ -194,7 +209,15 @@ pub(crate) async fn put_secret<P: Platform>(
         let sealed = key
             .seal_version(&version_ref(vault, &path, version)?, input.value.as_bytes())
             .map_err(|e| crypto_failure("sealing a secret", e))?;
-        store::insert_version(db, &secret_id, version, sealed.to_bytes(), &actor).await?;
+        store::insert_version(
+            db,
+            &secret_id,
+            version,
+            sealed.to_bytes(),
+            &actor,
+            cmek.as_deref(),
+        )
+        .await?;
         ctx.audit("secret", path.as_str())
             .detail(json!({
                 "vaultId": vault_id,
@@ -271,10 +294,10 @@ pub(crate) async fn get_secret<P: Platform>(
             .into());
         }
         let version = wanted.unwrap_or(secret.meta.version);
-        let (sealed, disabled) = store::version(db, &secret.meta.id, version)
+        let stored = store::version(db, &secret.meta.id, version)
             .await?
             .ok_or_else(|| ApiError::not_found("SECRET_VERSION", version.to_string()))?;
-        if disabled {
+        if stored.disabled {
             return Err(ApiError::Refused {
                 status: 409,
                 code: "SECRET_VERSION_DISABLED",
@@ -283,7 +306,7 @@ pub(crate) async fn get_secret<P: Platform>(
             .into());
         }
         let key = vault_key(ctx, &access).await?;
-        let sealed = EncryptedVersion::from_bytes(&sealed)
+        let sealed = EncryptedVersion::from_bytes(&stored.sealed)
             .map_err(|e| crypto_failure("stored secret version", e))?;
         let plain = key
             .open_version(&version_ref(access.vault_uuid()?, &path, version)?, &sealed)
@@ -298,10 +321,10 @@ pub(crate) async fn get_secret<P: Platform>(
             }))
             .write(db)
             .await?;
-        Ok::<_, Failure>((secret, (version, value)))
+        Ok::<_, Failure>((secret, (version, value, stored.cmek_fingerprint)))
     })
     .await?;
-    let (version, value) = value;
+    let (version, value, cmek_fingerprint) = value;
     let view = SecretValue {
         id: secret.meta.id.clone(),
         path: secret.meta.path.clone(),
@@ -309,6 +332,7 @@ pub(crate) async fn get_secret<P: Platform>(
         version,
         value,
         expires_at: secret.meta.expires_at.clone(),
+        cmek_fingerprint,
     };
     Ok(ctx.ok(&view).with_etag(secret.etag()))
 }

@@ -12,7 +12,7 @@ use cp_store::{epoch_micros, micros_timestamptz, Database, DbError, FromRow, Row
 use serde_json::json;
 
 use crate::policy::Policy;
-use crate::views::{SecretMeta, SecretVersion, Vault, VaultPolicy};
+use crate::views::{CmekJob, SecretMeta, SecretVersion, Vault, VaultPolicy};
 
 /// Cursor scope of the vault list.
 pub(crate) const VAULTS_SCOPE: &str = "vaults";
@@ -29,7 +29,7 @@ macro_rules! vault_columns {
     () => {
         concat!(
             "v.id::text AS id, v.org_id::text AS org_id, v.name, v.description, v.key_provider, \
-             v.created_by, v.version, ",
+             v.cmek_fingerprint, v.created_by, v.version, ",
             epoch_micros!("v.created_at"),
             " AS created_micros, (SELECT count(*) FROM vault_secrets s \
              WHERE s.vault_id = v.id AND s.deleted_at IS NULL) AS secret_count"
@@ -117,6 +117,7 @@ impl FromRow for VaultRow {
                 description: r.opt_text("description")?,
                 secret_count: r.i64("secret_count")?,
                 key_provider: r.text("key_provider")?,
+                cmek_fingerprint: r.opt_text("cmek_fingerprint")?,
                 created_by: r.text("created_by")?,
                 created_at: cp_http::time::micros_rfc3339(created_micros),
             },
@@ -272,8 +273,9 @@ const SECRET_UPDATE: &str = "UPDATE vault_secrets SET secret_type = $2, descript
     updated_by = $6, updated_at = now()
     WHERE id = $1::text::uuid RETURNING current_version";
 const VERSION_INSERT: &str = "INSERT INTO vault_secret_versions
-    (secret_id, version, sealed, created_by) VALUES ($1::text::uuid, $2::int8, $3, $4)";
-const VERSION_GET: &str = "SELECT sealed, disabled FROM vault_secret_versions
+    (secret_id, version, sealed, created_by, cmek_fingerprint)
+    VALUES ($1::text::uuid, $2::int8, $3, $4, $5)";
+const VERSION_GET: &str = "SELECT sealed, disabled, cmek_fingerprint FROM vault_secret_versions
     WHERE secret_id = $1::text::uuid AND version = $2::int8";
 const VERSION_LIST: &str = concat!(
     "SELECT version::int8 AS version, disabled, created_by, ",
@@ -459,13 +461,15 @@ pub(crate) async fn bump_secret<D: Database>(
     Ok(row.i64("current_version")?)
 }
 
-/// Stores a sealed version.
+/// Stores a sealed version (`cmek`: the fingerprint of the customer key
+/// the client encrypted the value with).
 pub(crate) async fn insert_version<D: Database>(
     db: &D,
     secret_id: &str,
     version: i64,
     sealed: Vec<u8>,
     actor: &str,
+    cmek: Option<&str>,
 ) -> Result<(), Failure> {
     db.execute(
         VERSION_INSERT,
@@ -474,24 +478,39 @@ pub(crate) async fn insert_version<D: Database>(
             Value::Int(version),
             Value::Bytes(sealed),
             actor.into(),
+            cmek.map(str::to_owned).into(),
         ],
     )
     .await?;
     Ok(())
 }
 
-/// A stored version: its sealed bytes and whether it is disabled.
+/// A stored version.
+pub(crate) struct StoredVersion {
+    /// `EncryptedVersion::to_bytes`.
+    pub sealed: Vec<u8>,
+    /// Disabled versions are not read.
+    pub disabled: bool,
+    /// The customer key's fingerprint, for a client-encrypted value.
+    pub cmek_fingerprint: Option<String>,
+}
+
+/// A stored version of a secret.
 pub(crate) async fn version<D: Database>(
     db: &D,
     secret_id: &str,
     version: i64,
-) -> Result<Option<(Vec<u8>, bool)>, Failure> {
+) -> Result<Option<StoredVersion>, Failure> {
     let row = db
         .query_opt(VERSION_GET, &[secret_id.into(), Value::Int(version)])
         .await?;
     Ok(match row {
         None => None,
-        Some(r) => Some((r.bytes("sealed")?, r.bool("disabled")?)),
+        Some(r) => Some(StoredVersion {
+            sealed: r.bytes("sealed")?,
+            disabled: r.bool("disabled")?,
+            cmek_fingerprint: r.opt_text("cmek_fingerprint")?,
+        }),
     })
 }
 
@@ -579,6 +598,242 @@ pub(crate) async fn purge_expired_deletions<D: Database>(
     Ok(db
         .execute(SECRET_PURGE, &[vault_id.into(), Value::Int(RESTORE_DAYS)])
         .await?)
+}
+
+// -------------------------------------------------------------------- CMEK
+
+const VAULT_SET_CMEK: &str = "UPDATE vaults SET cmek_fingerprint = $2, version = version + 1,
+    updated_at = now() WHERE id = $1::text::uuid";
+/// The next batch of a vault's versions encrypted under customer key `$2`,
+/// locked (`$3` the batch size); with their secret's path.
+const CMEK_BATCH: &str = "SELECT v.secret_id::text AS secret_id, v.version::int8 AS version,
+        v.sealed, s.path
+    FROM vault_secret_versions v JOIN vault_secrets s ON s.id = v.secret_id
+    WHERE s.vault_id = $1::text::uuid AND v.cmek_fingerprint = $2
+    ORDER BY v.secret_id, v.version LIMIT $3 FOR UPDATE OF v";
+const CMEK_COUNT: &str = "SELECT count(*) AS n
+    FROM vault_secret_versions v JOIN vault_secrets s ON s.id = v.secret_id
+    WHERE s.vault_id = $1::text::uuid AND v.cmek_fingerprint = $2";
+const CMEK_VERSION_UPDATE: &str =
+    "UPDATE vault_secret_versions SET sealed = $3, cmek_fingerprint = $4
+    WHERE secret_id = $1::text::uuid AND version = $2::int8";
+
+macro_rules! job_columns {
+    () => {
+        concat!(
+            "id::text AS id, vault_id::text AS vault_id, old_fingerprint, new_fingerprint, \
+             status, total, processed, error, ",
+            epoch_micros!("created_at"),
+            " AS created_micros, ",
+            epoch_micros!("updated_at"),
+            " AS updated_micros"
+        )
+    };
+}
+
+const JOB_INSERT: &str = concat!(
+    "INSERT INTO vault_cmek_jobs (id, vault_id, old_fingerprint, new_fingerprint, status, total, \
+     created_by) VALUES ($1::text::uuid, $2::text::uuid, $3, $4, 'running', $5, $6) RETURNING ",
+    job_columns!()
+);
+const JOB_ACTIVE: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM vault_cmek_jobs WHERE vault_id = $1::text::uuid \
+     AND status IN ('pending', 'running') FOR UPDATE"
+);
+const JOB_GET: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM vault_cmek_jobs WHERE vault_id = $1::text::uuid AND id = $2::text::uuid"
+);
+const JOB_PROGRESS: &str = "UPDATE vault_cmek_jobs SET processed = processed + $2,
+    updated_at = now() WHERE id = $1::text::uuid";
+const JOB_FINISH: &str = "UPDATE vault_cmek_jobs SET status = $2, error = $3, updated_at = now()
+    WHERE id = $1::text::uuid";
+
+/// Sets (or, with `None`, clears) a vault's customer key fingerprint.
+pub(crate) async fn set_cmek<D: Database>(
+    db: &D,
+    vault_id: &str,
+    fingerprint: Option<&str>,
+) -> Result<(), Failure> {
+    db.execute(
+        VAULT_SET_CMEK,
+        &[vault_id.into(), fingerprint.map(str::to_owned).into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One version awaiting re-encryption.
+pub(crate) struct CmekVersion {
+    /// Its secret.
+    pub secret_id: String,
+    /// Its number.
+    pub version: i64,
+    /// Its sealed bytes.
+    pub sealed: Vec<u8>,
+    /// Its secret's path (bound into the ciphertext).
+    pub path: String,
+}
+
+/// The next `limit` versions of the vault under customer key `fingerprint`,
+/// locked for the batch's transaction.
+pub(crate) async fn cmek_batch<D: Database>(
+    db: &D,
+    vault_id: &str,
+    fingerprint: &str,
+    limit: i64,
+) -> Result<Vec<CmekVersion>, Failure> {
+    let rows = db
+        .query(
+            CMEK_BATCH,
+            &[vault_id.into(), fingerprint.into(), Value::Int(limit)],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CmekVersion {
+                secret_id: r.text("secret_id")?,
+                version: r.i64("version")?,
+                sealed: r.bytes("sealed")?,
+                path: r.text("path")?,
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()
+        .map_err(Failure::from)
+}
+
+/// How many of the vault's versions are under customer key `fingerprint`.
+pub(crate) async fn cmek_count<D: Database>(
+    db: &D,
+    vault_id: &str,
+    fingerprint: &str,
+) -> Result<i64, Failure> {
+    Ok(db
+        .query_one(CMEK_COUNT, &[vault_id.into(), fingerprint.into()])
+        .await?
+        .i64("n")?)
+}
+
+/// Replaces a version's sealed bytes and customer key fingerprint.
+pub(crate) async fn cmek_update_version<D: Database>(
+    db: &D,
+    v: &CmekVersion,
+    sealed: Vec<u8>,
+    fingerprint: &str,
+) -> Result<(), Failure> {
+    db.execute(
+        CMEK_VERSION_UPDATE,
+        &[
+            v.secret_id.as_str().into(),
+            Value::Int(v.version),
+            Value::Bytes(sealed),
+            fingerprint.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A rotation job.
+#[derive(Debug, Clone)]
+pub(crate) struct CmekJobRow {
+    /// Its view.
+    pub view: CmekJob,
+    /// The key it rotates from.
+    pub old_fingerprint: String,
+    /// The key it rotates to.
+    pub new_fingerprint: String,
+}
+
+impl FromRow for CmekJobRow {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        let old_fingerprint = r.text("old_fingerprint")?;
+        let new_fingerprint = r.text("new_fingerprint")?;
+        Ok(Self {
+            view: CmekJob {
+                id: r.text("id")?,
+                vault_id: r.text("vault_id")?,
+                status: r.text("status")?,
+                total: r.i64("total")?,
+                processed: r.i64("processed")?,
+                error: r.opt_text("error")?,
+                new_fingerprint: new_fingerprint.clone(),
+                created_at: cp_http::time::micros_rfc3339(r.i64("created_micros")?),
+                updated_at: cp_http::time::micros_rfc3339(r.i64("updated_micros")?),
+            },
+            old_fingerprint,
+            new_fingerprint,
+        })
+    }
+}
+
+/// Starts a rotation job.
+pub(crate) async fn insert_job<D: Database>(
+    db: &D,
+    id: &str,
+    vault_id: &str,
+    old: &str,
+    new: &str,
+    total: i64,
+    actor: &str,
+) -> Result<CmekJobRow, Failure> {
+    Ok(db
+        .fetch_one(
+            JOB_INSERT,
+            &[
+                id.into(),
+                vault_id.into(),
+                old.into(),
+                new.into(),
+                Value::Int(total),
+                actor.into(),
+            ],
+        )
+        .await?)
+}
+
+/// The vault's unfinished rotation, locked, if any.
+pub(crate) async fn active_job<D: Database>(
+    db: &D,
+    vault_id: &str,
+) -> Result<Option<CmekJobRow>, Failure> {
+    Ok(db.fetch_opt(JOB_ACTIVE, &[vault_id.into()]).await?)
+}
+
+/// A rotation job of the vault, or a 404.
+pub(crate) async fn job<D: Database>(
+    db: &D,
+    vault_id: &str,
+    id: &str,
+) -> Result<CmekJobRow, Failure> {
+    db.fetch_opt(JOB_GET, &[vault_id.into(), id.into()])
+        .await?
+        .ok_or_else(|| ApiError::not_found("CMEK_JOB", id).into())
+}
+
+/// Counts `n` more versions done.
+pub(crate) async fn job_progress<D: Database>(db: &D, id: &str, n: i64) -> Result<(), Failure> {
+    db.execute(JOB_PROGRESS, &[id.into(), Value::Int(n)])
+        .await?;
+    Ok(())
+}
+
+/// Ends a job: `completed`, or `failed` with what went wrong.
+pub(crate) async fn finish_job<D: Database>(
+    db: &D,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), Failure> {
+    db.execute(
+        JOB_FINISH,
+        &[id.into(), status.into(), error.map(str::to_owned).into()],
+    )
+    .await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- policies

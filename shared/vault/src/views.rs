@@ -64,6 +64,9 @@ pub struct Vault {
     /// Who holds the master key wrapping the vault's key: `local` (the
     /// `secrets_key` variable) or `aws-kms`.
     pub key_provider: String,
+    /// The SHA-256 fingerprint (hex) of the customer key the vault's
+    /// clients encrypt values with, when client-side CMEK is on.
+    pub cmek_fingerprint: Option<String>,
     /// Who created it.
     pub created_by: String,
     /// RFC 3339.
@@ -182,6 +185,43 @@ pub struct SecretValue {
     pub value: String,
     /// When it expires, if ever.
     pub expires_at: Option<String>,
+    /// For a client-encrypted value (CMEK): the fingerprint of the key that
+    /// opens it.
+    pub cmek_fingerprint: Option<String>,
+}
+
+/// Body of `POST /vaults/{vaultId}/cmek` and `POST .../cmek-rotate`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CmekFingerprintBody {
+    /// SHA-256 of the customer's 32-byte key: 64 lowercase hex characters.
+    #[schema(schema_with = fingerprint_schema)]
+    pub fingerprint: String,
+}
+
+/// A CMEK rotation job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CmekJob {
+    /// Job id.
+    pub id: String,
+    /// The vault.
+    pub vault_id: String,
+    /// `pending`, `running`, `completed` or `failed`.
+    #[schema(schema_with = job_status_schema)]
+    pub status: String,
+    /// Versions to re-encrypt when the job started.
+    pub total: i64,
+    /// Versions re-encrypted so far.
+    pub processed: i64,
+    /// Why it failed (no key material).
+    pub error: Option<String>,
+    /// The fingerprint of the key it rotates to.
+    pub new_fingerprint: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
 }
 
 /// Body of `PUT /vaults/{vaultId}/secrets/{path}`: a new version.
@@ -244,8 +284,15 @@ impl SecretPut {
         let secret_type = SecretType::parse(&self.secret_type)
             .map_err(|e| ApiError::validation(vec![e.to_field_error()]))?;
         let description = self.description.clone().flatten();
+        // A `json` value is checked once the vault is known: a CMEK vault
+        // holds the client's ciphertext, whatever the type.
+        let content = if secret_type == SecretType::Json {
+            SecretType::Note
+        } else {
+            secret_type
+        };
         crate::model::check_secret(
-            secret_type,
+            content,
             self.value.as_bytes(),
             self.tags.as_deref().unwrap_or_default(),
             description.as_deref(),
@@ -431,6 +478,24 @@ pub fn secret_path(text: &str) -> Result<SecretPath, ApiError> {
 }
 
 // ------------------------------------------------------------------ schemas
+
+fn fingerprint_schema() -> Object {
+    let mut s = pattern_string(
+        false,
+        "^[0-9a-f]{64}$",
+        64,
+        "SHA-256 of the customer's 32-byte key, 64 lowercase hex characters.",
+    );
+    s.min_length = Some(64);
+    s
+}
+
+fn job_status_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["pending", "running", "completed", "failed"]))
+        .build()
+}
 
 fn org_id_schema() -> Object {
     cp_http::ids::id_schema("The organisation's id.")
@@ -667,7 +732,7 @@ mod tests {
     }
 
     #[test]
-    fn a_json_secret_value_must_parse_and_absent_fields_keep_their_values() {
+    fn absent_fields_keep_their_values_and_null_clears_them() {
         let put: SecretPut =
             serde_json::from_value(serde_json::json!({"type": "json", "value": "{\"a\":1}"}))
                 .unwrap();
@@ -678,7 +743,10 @@ mod tests {
             serde_json::json!({"type": "json", "value": "{", "expiresAt": null}),
         )
         .unwrap();
-        assert!(put.validate().is_err());
+        // Whether it parses is decided with the vault (a CMEK vault holds
+        // ciphertext): the content check does it.
+        let valid = put.validate().unwrap();
+        assert!(crate::model::check_value(valid.secret_type, valid.value.as_bytes()).is_err());
         let cleared: SecretPut = serde_json::from_value(
             serde_json::json!({"type": "note", "value": "v", "expiresAt": null, "description": null}),
         )
