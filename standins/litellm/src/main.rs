@@ -2,7 +2,6 @@
 //! library docs) until interrupted, or until stdin closes with
 //! `--exit-on-stdin-eof`.
 
-use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
@@ -53,26 +52,12 @@ async fn main() -> anyhow::Result<()> {
         "cp-litellm-standin: LiteLLM admin API stand-in listening on {}",
         server.url()
     );
-    // The URL on stdout lets a parent that asked for port 0 find the port.
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "{}", server.url()).context("writing the URL to stdout")?;
-    stdout.flush().context("flushing stdout")?;
-
-    if args.exit_on_stdin_eof {
-        std::thread::spawn(|| {
-            let mut sink = [0u8; 1024];
-            let mut stdin = std::io::stdin();
-            // Read until EOF (or an error, which means the same here).
-            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-            eprintln!("cp-litellm-standin: stdin closed, exiting");
-            std::process::exit(0);
-        });
-    }
-
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    eprintln!("cp-litellm-standin: shutting down");
+    cp_standin_kit::serve_until_interrupted(
+        "cp-litellm-standin",
+        &server.url(),
+        args.exit_on_stdin_eof,
+    )
+    .await?;
     server.shutdown().await;
     Ok(())
 }
