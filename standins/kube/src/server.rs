@@ -8,13 +8,12 @@ use std::ops::Deref;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use cp_standin_kit::{Answer, Api, Handle, Server};
-use http_body_util::{BodyExt, Full, Limited};
+use cp_standin_kit::{header, read_body, Answer, Api, Handle, Server};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WARNING};
 use hyper::{Request, Response};
 
-use crate::admin;
 use crate::handlers::{self, ApiRequest, Reply};
 use crate::registry::State;
 use crate::status::ApiError;
@@ -73,7 +72,7 @@ impl Api for Shared {
     }
 
     fn admin(&self, handle: &Handle, request: &ApiRequest) -> Answer {
-        to_response(admin::handle(handle, request))
+        to_response(handle.admin(&request.method, &request.path, &request.body))
     }
 
     /// A `Status` with the reason and message the real server uses for
@@ -128,34 +127,19 @@ impl StandIn {
 
 async fn read_request(req: Request<Incoming>) -> Result<ApiRequest, ApiError> {
     let (parts, body) = req.into_parts();
-    let header = |name| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let content_type = header(CONTENT_TYPE);
-    let authorization = header(AUTHORIZATION);
-    let body = Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::payload_too_large(MAX_BODY_BYTES)
-            } else {
-                ApiError::bad_request(format!("reading the request body: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = read_body(body, MAX_BODY_BYTES).await.map_err(|e| {
+        if e.is_too_large() {
+            ApiError::payload_too_large(MAX_BODY_BYTES)
+        } else {
+            ApiError::bad_request(format!("reading the request body: {e}"))
+        }
+    })?;
     Ok(ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
-        content_type,
-        authorization,
+        content_type: header(&parts.headers, CONTENT_TYPE),
+        authorization: header(&parts.headers, AUTHORIZATION),
         body,
     })
 }

@@ -1,67 +1,27 @@
-//! The stand-in's own HTTP endpoints under `/_standin/` (not part of
-//! LiteLLM's API, never faulted, never logged, no key needed):
-//!
-//! | request | effect |
-//! |---|---|
-//! | `GET /_standin/faults` | installed rules with their hit counts |
-//! | `POST /_standin/faults` | install a [`Fault`] (JSON body); 201 with the rule |
-//! | `DELETE /_standin/faults` | remove every rule; 204 |
-//! | `DELETE /_standin/faults/{id}` | remove one rule; 204, or 404 |
-//! | `GET /_standin/requests` | the request log: `[{"method":"GET","path":"/key/list","query":"key_alias=...","status":200}]` |
-//! | `DELETE /_standin/requests` | clear the request log; 204 |
+//! How the stand-in words the answers of its own endpoints under
+//! `/_standin/` (`cp_standin_kit::Handle::admin` serves them; not part of
+//! LiteLLM's API, never faulted, never logged, no key needed).
 //!
 //! Errors here are `{"detail": "..."}` without LiteLLM's `error` object,
 //! so they cannot be mistaken for API answers.
 
-use cp_standin_kit::{Fault, FaultRule, Handle, ADMIN_PREFIX};
-use hyper::{Method, StatusCode};
+use cp_standin_kit::AdminReply;
+use hyper::StatusCode;
+use serde::Serialize;
 use serde_json::json;
 
-use crate::api::ApiRequest;
 use crate::reply::Reply;
 
-fn error(status: StatusCode, message: impl Into<String>) -> Reply {
-    Reply::json(status, &json!({"detail": message.into()}))
-}
+impl AdminReply for Reply {
+    fn json<T: Serialize>(status: StatusCode, value: &T) -> Self {
+        Reply::json(status, value)
+    }
 
-/// Answers one admin request.
-pub(crate) fn handle(standin: &Handle, req: &ApiRequest) -> Reply {
-    let rest = req.path.strip_prefix(ADMIN_PREFIX).unwrap_or_default();
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    match (&req.method, segments.as_slice()) {
-        (&Method::GET, ["faults"]) => Reply::json(StatusCode::OK, &standin.faults()),
-        (&Method::POST, ["faults"]) => {
-            let fault: Fault = match serde_json::from_slice(&req.body) {
-                Ok(f) => f,
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid fault: {e}")),
-            };
-            if let Err(e) = fault.validate() {
-                return error(StatusCode::BAD_REQUEST, format!("invalid fault: {e}"));
-            }
-            // The rule as installed: nothing has matched it yet.
-            let id = standin.inject(fault.clone());
-            Reply::json(StatusCode::CREATED, &FaultRule { id, fault, hits: 0 })
-        }
-        (&Method::DELETE, ["faults"]) => {
-            standin.clear_faults();
-            Reply::empty(StatusCode::NO_CONTENT)
-        }
-        (&Method::DELETE, ["faults", id]) => match id.parse::<u64>() {
-            Ok(id) if standin.remove_fault(id) => Reply::empty(StatusCode::NO_CONTENT),
-            Ok(id) => error(StatusCode::NOT_FOUND, format!("no fault rule {id}")),
-            Err(_) => error(StatusCode::BAD_REQUEST, format!("invalid fault id {id:?}")),
-        },
-        (&Method::GET, ["requests"]) => Reply::json(StatusCode::OK, &standin.requests()),
-        (&Method::DELETE, ["requests"]) => {
-            standin.clear_requests();
-            Reply::empty(StatusCode::NO_CONTENT)
-        }
-        _ => error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "unknown stand-in admin endpoint {} {}",
-                req.method, req.path
-            ),
-        ),
+    fn no_content() -> Self {
+        Reply::empty(StatusCode::NO_CONTENT)
+    }
+
+    fn error(status: StatusCode, message: String) -> Self {
+        Reply::json(status, &json!({"detail": message}))
     }
 }

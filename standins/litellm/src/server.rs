@@ -9,13 +9,12 @@ use std::sync::Mutex;
 
 use anyhow::bail;
 use bytes::Bytes;
-use cp_standin_kit::{Answer, Api, Handle, Server};
-use http_body_util::{BodyExt, Full, Limited};
+use cp_standin_kit::{header, read_body, Answer, Api, Handle, Server};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 
-use crate::admin;
 use crate::api::{self, ApiRequest};
 use crate::keys::KeyStore;
 use crate::reply::{proxy_error, ErrorType, Reply};
@@ -59,7 +58,7 @@ impl Api for Shared {
     }
 
     fn admin(&self, handle: &Handle, request: &ApiRequest) -> Answer {
-        to_response(admin::handle(handle, request))
+        to_response(handle.admin(&request.method, &request.path, &request.body))
     }
 
     /// A `ProxyException` body, typed `internal_server_error` with param
@@ -133,26 +132,16 @@ impl StandIn {
 
 async fn read_request(req: Request<Incoming>) -> Result<ApiRequest, Reply> {
     let (parts, body) = req.into_parts();
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let api_key = header(AUTHORIZATION.as_str()).or_else(|| header("x-litellm-api-key"));
-    let body = Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            proxy_error(
-                StatusCode::BAD_REQUEST,
-                &format!("reading the request body: {e}"),
-                ErrorType::BadRequest,
-                None,
-            )
-        })?
-        .to_bytes();
+    let api_key = header(&parts.headers, AUTHORIZATION)
+        .or_else(|| header(&parts.headers, "x-litellm-api-key"));
+    let body = read_body(body, MAX_BODY_BYTES).await.map_err(|e| {
+        proxy_error(
+            StatusCode::BAD_REQUEST,
+            &format!("reading the request body: {e}"),
+            ErrorType::BadRequest,
+            None,
+        )
+    })?;
     Ok(ApiRequest {
         method: parts.method,
         path: parts.uri.path().to_string(),
