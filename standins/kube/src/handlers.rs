@@ -418,40 +418,6 @@ fn dispatch(shared: &Shared, req: &ApiRequest, route: Route) -> Result<Reply, Ap
             _ => Err(ApiError::method_not_allowed()),
         },
         Route::Object(rt, ns, name) => match req.method {
-            Method::GET => {
-                let state = lock(&shared.state);
-                let object = state
-                    .store
-                    .get(rt, &ns, &name)
-                    .ok_or_else(|| ApiError::not_found(rt, &name))?;
-                ok(object)
-            }
-            Method::PUT => {
-                let options = write_options(&params)?;
-                let body = json_body(req, rt.custom)?;
-                let mut state = lock(&shared.state);
-                let written =
-                    registry::update(&mut state, rt, &ns, &name, body, Target::Main, options)?;
-                Ok(Reply::json(StatusCode::OK, &written.object)
-                    .with_warnings(warnings_for(&params, written.warnings)))
-            }
-            Method::PATCH => {
-                let options = write_options(&params)?;
-                let patch_type = patch_type(req, rt.custom)?;
-                let mut state = lock(&shared.state);
-                let written = registry::patch(
-                    &mut state,
-                    rt,
-                    &ns,
-                    &name,
-                    patch_type,
-                    &req.body,
-                    Target::Main,
-                    options,
-                )?;
-                Ok(Reply::json(StatusCode::OK, &written.object)
-                    .with_warnings(warnings_for(&params, written.warnings)))
-            }
             Method::DELETE => {
                 let options = delete_options(req, &params)?;
                 let mut state = lock(&shared.state);
@@ -463,45 +429,11 @@ fn dispatch(shared: &Shared, req: &ApiRequest, route: Route) -> Result<Reply, Ap
                     Deleted::Gone(object) | Deleted::Pending(object) => ok(&object),
                 }
             }
-            _ => Err(ApiError::method_not_allowed()),
+            _ => handle_object(shared, req, &params, rt, &ns, &name, Target::Main),
         },
-        Route::Subresource(rt, ns, name, Sub::Status) => match req.method {
-            Method::GET => {
-                let state = lock(&shared.state);
-                let object = state
-                    .store
-                    .get(rt, &ns, &name)
-                    .ok_or_else(|| ApiError::not_found(rt, &name))?;
-                ok(object)
-            }
-            Method::PUT => {
-                let options = write_options(&params)?;
-                let body = json_body(req, rt.custom)?;
-                let mut state = lock(&shared.state);
-                let written =
-                    registry::update(&mut state, rt, &ns, &name, body, Target::Status, options)?;
-                Ok(Reply::json(StatusCode::OK, &written.object)
-                    .with_warnings(warnings_for(&params, written.warnings)))
-            }
-            Method::PATCH => {
-                let options = write_options(&params)?;
-                let patch_type = patch_type(req, rt.custom)?;
-                let mut state = lock(&shared.state);
-                let written = registry::patch(
-                    &mut state,
-                    rt,
-                    &ns,
-                    &name,
-                    patch_type,
-                    &req.body,
-                    Target::Status,
-                    options,
-                )?;
-                Ok(Reply::json(StatusCode::OK, &written.object)
-                    .with_warnings(warnings_for(&params, written.warnings)))
-            }
-            _ => Err(ApiError::method_not_allowed()),
-        },
+        Route::Subresource(rt, ns, name, Sub::Status) => {
+            handle_object(shared, req, &params, rt, &ns, &name, Target::Status)
+        }
         Route::Subresource(_, ns, name, Sub::Scale) => {
             handle_scale(shared, req, &params, &ns, &name)
         }
@@ -521,6 +453,42 @@ fn dispatch(shared: &Shared, req: &ApiRequest, route: Route) -> Result<Reply, Ap
     }
 }
 
+/// GET, PUT and PATCH of one object or its `/status`: the same verbs,
+/// with `target` choosing which part a write may change.
+fn handle_object(
+    shared: &Shared,
+    req: &ApiRequest,
+    params: &[(String, String)],
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    target: Target,
+) -> Result<Reply, ApiError> {
+    let written = match req.method {
+        Method::GET => {
+            let state = lock(&shared.state);
+            return Ok(Reply::json(StatusCode::OK, state.existing(rt, ns, name)?));
+        }
+        Method::PUT => {
+            let options = write_options(params)?;
+            let body = json_body(req, rt.custom)?;
+            let mut state = lock(&shared.state);
+            registry::update(&mut state, rt, ns, name, body, target, options)?
+        }
+        Method::PATCH => {
+            let options = write_options(params)?;
+            let patch_type = patch_type(req, rt.custom)?;
+            let mut state = lock(&shared.state);
+            registry::patch(
+                &mut state, rt, ns, name, patch_type, &req.body, target, options,
+            )?
+        }
+        _ => return Err(ApiError::method_not_allowed()),
+    };
+    Ok(Reply::json(StatusCode::OK, &written.object)
+        .with_warnings(warnings_for(params, written.warnings)))
+}
+
 /// `/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale`.
 fn handle_scale(
     shared: &Shared,
@@ -531,13 +499,7 @@ fn handle_scale(
 ) -> Result<Reply, ApiError> {
     let rt = &DEPLOYMENTS;
     let mut state = lock(&shared.state);
-    let current = || {
-        state
-            .store
-            .get(rt, ns, name)
-            .cloned()
-            .ok_or_else(|| ApiError::not_found(rt, name))
-    };
+    let current = || state.existing(rt, ns, name).cloned();
     match req.method {
         Method::GET => Ok(Reply::json(
             StatusCode::OK,

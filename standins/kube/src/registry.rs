@@ -35,6 +35,18 @@ impl State {
             operator,
         }
     }
+
+    /// The stored object, or the `NotFound` the real server answers.
+    pub(crate) fn existing(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<&Value, ApiError> {
+        self.store
+            .get(rt, namespace, name)
+            .ok_or_else(|| ApiError::not_found(rt, name))
+    }
 }
 
 /// Which part of an object a write addresses.
@@ -369,11 +381,7 @@ pub(crate) fn update(
     target: Target,
     options: WriteOptions,
 ) -> Result<Written, ApiError> {
-    let old = state
-        .store
-        .get(rt, namespace, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let old = state.existing(rt, namespace, name)?.clone();
     update_from(state, rt, namespace, name, &old, new, target, options)
 }
 
@@ -550,11 +558,7 @@ pub(crate) fn patch(
     target: Target,
     options: WriteOptions,
 ) -> Result<Written, ApiError> {
-    let old = state
-        .store
-        .get(rt, namespace, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let old = state.existing(rt, namespace, name)?.clone();
     let mut doc = old.clone();
     apply_patch(rt, name, patch_type, body, &mut doc)?;
     update_from(state, rt, namespace, name, &old, doc, target, options)
@@ -568,45 +572,17 @@ pub(crate) fn delete(
     name: &str,
     options: &DeleteOptions,
 ) -> Result<Deleted, ApiError> {
-    let object = state
-        .store
-        .get(rt, namespace, name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(rt, name))?;
+    let object = state.existing(rt, namespace, name)?.clone();
     let uid = str_at(&object, "/metadata/uid").to_string();
     let rv = str_at(&object, "/metadata/resourceVersion").to_string();
-    if let Some(want) = options
-        .precondition_uid
-        .as_deref()
-        .filter(|u| !u.is_empty())
-    {
-        if want != uid {
-            return Err(ApiError::conflict(
-                &rt.qualified_resource(),
-                rt.group,
-                rt.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"
-                ),
-            ));
-        }
-    }
-    if let Some(want) = options
-        .precondition_resource_version
-        .as_deref()
-        .filter(|r| !r.is_empty())
-    {
-        if want != rv {
-            return Err(ApiError::conflict(
-                &rt.qualified_resource(),
-                rt.group,
-                rt.plural,
-                name,
-                &format!("Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rv}"),
-            ));
-        }
-    }
+    check_precondition(rt, name, "UID", options.precondition_uid.as_deref(), &uid)?;
+    check_precondition(
+        rt,
+        name,
+        "ResourceVersion",
+        options.precondition_resource_version.as_deref(),
+        &rv,
+    )?;
     let has_finalizers = object
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
@@ -635,6 +611,30 @@ pub(crate) fn delete(
     state.store.remove(rt, namespace, name);
     controllers::after_delete(state, &object, options.orphan);
     Ok(Deleted::Gone(object))
+}
+
+/// A delete precondition (`preconditions.uid`, `.resourceVersion`): when
+/// set, it must be the object's `actual` value, else the real server's
+/// `Conflict` naming `field`.
+fn check_precondition(
+    rt: &ResourceType,
+    name: &str,
+    field: &str,
+    want: Option<&str>,
+    actual: &str,
+) -> Result<(), ApiError> {
+    match want.filter(|w| !w.is_empty()) {
+        Some(want) if want != actual => Err(ApiError::conflict(
+            &rt.qualified_resource(),
+            rt.group,
+            rt.plural,
+            name,
+            &format!(
+                "Precondition failed: {field} in precondition: {want}, {field} in object meta: {actual}"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The continue token: where the previous page ended and at which revision
