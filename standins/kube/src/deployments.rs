@@ -9,7 +9,7 @@ use crate::registry::{self, now};
 use crate::resources::DEPLOYMENTS;
 use crate::selector::{label_selector_string, LabelSelector};
 use crate::status::{ApiError, FieldError};
-use crate::store::str_at;
+use crate::store::{generation_of, str_at};
 
 fn ensure_object<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
     let entry = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
@@ -282,10 +282,7 @@ pub(crate) fn desired_status(deployment: &Value) -> Value {
         .pointer("/spec/replicas")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    let generation = deployment
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let generation = generation_of(deployment);
     let name = str_at(deployment, "/metadata/name");
     let old_conditions = deployment
         .pointer("/status/conditions")

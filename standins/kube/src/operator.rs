@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use crate::controllers;
 use crate::registry::{now, State};
 use crate::resources::{DEPLOYMENTS, SERVICE_ACCOUNTS, TENANTS};
-use crate::store::str_at;
+use crate::store::{generation_of, str_at};
 
 /// The image the simulated tenant Deployment runs (never pulled here).
 const OPENCLAW_IMAGE: &str = "ghcr.io/opencrane/openclaw:latest";
@@ -85,10 +85,7 @@ pub(crate) fn reconcile_tenant(state: &mut State, namespace: &str, name: &str) {
         return;
     }
     let uid = str_at(&tenant, "/metadata/uid").to_string();
-    let generation = tenant
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let generation = generation_of(&tenant);
     let observed = tenant
         .pointer("/status/observedGeneration")
         .and_then(Value::as_i64);
@@ -145,10 +142,7 @@ pub(crate) fn reconcile_tenant(state: &mut State, namespace: &str, name: &str) {
             if current != Some(replicas) {
                 let mut updated = existing;
                 updated["spec"]["replicas"] = json!(replicas);
-                let g = updated
-                    .pointer("/metadata/generation")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1);
+                let g = generation_of(&updated);
                 updated["metadata"]["generation"] = json!(g + 1);
                 state.store.put(&DEPLOYMENTS, updated);
                 controllers::after_write(state, &DEPLOYMENTS, namespace, name);

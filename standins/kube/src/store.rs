@@ -101,3 +101,11 @@ pub(crate) fn str_at<'a>(object: &'a Value, pointer: &str) -> &'a str {
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
+
+/// `metadata.generation`; 1, where every object starts, when it is missing.
+pub(crate) fn generation_of(object: &Value) -> i64 {
+    object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+}
