@@ -6,35 +6,22 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use cp_litellm_standin::keys::hash_token;
 use cp_litellm_standin::{Fault, StandIn, StandInConfig};
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use cp_standin_kit::{TestClient, TestResponse as Resp};
 use serde_json::{json, Value};
 
 const MASTER: &str = "sk-stand-in-master-3c9d";
 
-struct Resp {
-    status: u16,
-    body: Value,
-    text: String,
-}
-
 struct Api {
-    client: Client<HttpConnector, Full<Bytes>>,
-    base: String,
+    client: TestClient,
     key: Option<String>,
 }
 
 impl Api {
     fn new(server: &StandIn, key: Option<&str>) -> Self {
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            base: server.url(),
+            client: TestClient::new(server.url()),
             key: key.map(str::to_string),
         }
     }
@@ -45,35 +32,18 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Resp, String> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if let Some(key) = &self.key {
-            builder = builder.header("authorization", format!("Bearer {key}"));
-        }
-        if body.is_some() {
-            builder = builder.header("content-type", "application/json");
-        }
+        let bearer = self.key.as_ref().map(|k| format!("Bearer {k}"));
+        let headers: Vec<(&str, &str)> = [
+            bearer.as_deref().map(|b| ("authorization", b)),
+            body.map(|_| ("content-type", "application/json")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = builder.body(Full::new(Bytes::from(bytes))).unwrap();
-        let response = self
-            .client
-            .request(request)
+        self.client
+            .send(method.parse().unwrap(), path, &headers, bytes.into_bytes())
             .await
-            .map_err(|e| format!("{e:?}"))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Ok(Resp {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            text,
-        })
     }
 
     async fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
@@ -493,8 +463,7 @@ async fn the_binary_prints_its_url_and_serves() {
         .unwrap();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let api = Api {
-        client: Client::builder(TokioExecutor::new()).build_http(),
-        base: url,
+        client: TestClient::new(url),
         key: Some(MASTER.into()),
     };
     assert_eq!(api.post("/key/generate", &json!({})).await.status, 200);

@@ -1,13 +1,8 @@
 //! A small HTTP client for driving the stand-in over real sockets.
 
-use bytes::Bytes;
 use cp_kube_standin::{StandIn, StandInConfig};
-use http_body_util::{BodyExt, Full};
-use hyper::header::HeaderMap;
-use hyper::{Method, Request};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use cp_standin_kit::TestClient;
+use hyper::Method;
 use serde_json::{json, Value};
 
 pub const TOKEN: &str = "test-token";
@@ -19,25 +14,17 @@ pub const MERGE: &str = "application/merge-patch+json";
 pub const JSON_PATCH: &str = "application/json-patch+json";
 
 /// A response: status, headers and the body parsed as JSON (or `Null`).
-#[derive(Debug)]
-pub struct Resp {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-    pub text: String,
-}
+pub use cp_standin_kit::TestResponse as Resp;
 
 pub struct Api {
-    client: Client<HttpConnector, Full<Bytes>>,
-    pub base: String,
+    client: TestClient,
     pub token: Option<String>,
 }
 
 impl Api {
     pub fn new(base: String, token: Option<&str>) -> Self {
         Self {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-            base,
+            client: TestClient::new(base),
             token: token.map(str::to_string),
         }
     }
@@ -50,39 +37,17 @@ impl Api {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Result<Resp, String> {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            builder = builder.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(ct) = content_type {
-            builder = builder.header("content-type", ct);
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| e.to_string())?;
-        let response = self
-            .client
-            .request(request)
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = [
+            bearer.as_deref().map(|b| ("authorization", b)),
+            content_type.map(|ct| ("content-type", ct)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        self.client
+            .send(method, path, &headers, body.unwrap_or_default())
             .await
-            .map_err(|e| format!("{e:?}"))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Resp {
-            status,
-            headers,
-            body,
-            text,
-        })
     }
 
     pub async fn send(
@@ -102,33 +67,16 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Resp {
-        self.send(
-            Method::POST,
-            path,
-            Some(JSON),
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+        self.send_json(Method::POST, path, JSON, body).await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Resp {
-        self.send(
-            Method::PUT,
-            path,
-            Some(JSON),
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+        self.send_json(Method::PUT, path, JSON, body).await
     }
 
     pub async fn patch(&self, path: &str, content_type: &str, body: &Value) -> Resp {
-        self.send(
-            Method::PATCH,
-            path,
-            Some(content_type),
-            Some(body.to_string().into_bytes()),
-        )
-        .await
+        self.send_json(Method::PATCH, path, content_type, body)
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {
@@ -136,13 +84,19 @@ impl Api {
     }
 
     pub async fn delete_with(&self, path: &str, options: &Value) -> Resp {
-        self.send(
-            Method::DELETE,
-            path,
-            Some(JSON),
-            Some(options.to_string().into_bytes()),
-        )
-        .await
+        self.send_json(Method::DELETE, path, JSON, options).await
+    }
+
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Resp {
+        let body = body.to_string().into_bytes();
+        self.send(method, path, Some(content_type), Some(body))
+            .await
     }
 }
 

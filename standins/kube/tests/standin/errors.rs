@@ -1,9 +1,16 @@
 //! `Status` error objects, exactly as the real API server sends them.
 
 use hyper::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::*;
+
+/// Posts `tenant` and checks the refusal: its status and `Status` message.
+async fn assert_refused(api: &Api, tenant: &Value, status: u16, message: &str) {
+    let post = api.post(&tenants(NS), tenant).await;
+    assert_eq!(post.status, status, "{}", post.text);
+    assert_eq!(post.body["message"], message);
+}
 
 #[tokio::test]
 async fn not_found_already_exists_and_conflict() {
@@ -139,32 +146,23 @@ async fn mismatched_bodies_are_rejected() {
 
     let mut t = tenant("n");
     t["metadata"]["namespace"] = json!("elsewhere");
-    let post = api.post(&tenants(NS), &t).await;
-    assert_eq!(post.status, 400);
-    assert_eq!(
-        post.body["message"],
-        "the namespace of the provided object does not match the namespace sent on the request"
-    );
+    assert_refused(
+        &api,
+        &t,
+        400,
+        "the namespace of the provided object does not match the namespace sent on the request",
+    )
+    .await;
 
     let mut t = tenant("n");
     t["apiVersion"] = json!("opencrane.io/v2");
-    let post = api.post(&tenants(NS), &t).await;
-    assert_eq!(post.status, 400);
-    assert_eq!(
-        post.body["message"],
-        "the API version in the data (opencrane.io/v2) does not match the expected API version (opencrane.io/v1alpha1)"
-    );
+    assert_refused(&api, &t, 400, "the API version in the data (opencrane.io/v2) does not match the expected API version (opencrane.io/v1alpha1)").await;
 
     // A wrong kind is a 422 on `kind` for custom resources, as the real
     // apiextensions server answers.
     let mut t = tenant("n");
     t["kind"] = json!("AccessPolicy");
-    let post = api.post(&tenants(NS), &t).await;
-    assert_eq!(post.status, 422, "{}", post.text);
-    assert_eq!(
-        post.body["message"],
-        "AccessPolicy.opencrane.io \"n\" is invalid: kind: Invalid value: \"AccessPolicy\": must be Tenant"
-    );
+    assert_refused(&api, &t, 422, "AccessPolicy.opencrane.io \"n\" is invalid: kind: Invalid value: \"AccessPolicy\": must be Tenant").await;
     // For built-in types it is a 400.
     let mut d = deployment("n", 1);
     d["kind"] = json!("StatefulSet");
