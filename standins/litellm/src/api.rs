@@ -235,100 +235,75 @@ impl Fields<'_> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
-    fn string(&self, name: &str) -> Result<Option<String>, Reply> {
+    /// The field as `convert` reads it, or pydantic's `kind` error with
+    /// `msg` when it cannot.
+    fn typed<'a, T>(
+        &'a self,
+        name: &str,
+        kind: &str,
+        msg: &str,
+        convert: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, Reply> {
         match self.present(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(type_error(
-                name,
-                "string_type",
-                "Input should be a valid string",
-                v,
-            )),
+            Some(v) => convert(v)
+                .map(Some)
+                .ok_or_else(|| type_error(name, kind, msg, v)),
         }
+    }
+
+    fn string(&self, name: &str) -> Result<Option<String>, Reply> {
+        let msg = "Input should be a valid string";
+        self.typed(name, "string_type", msg, |v| v.as_str().map(str::to_string))
     }
 
     fn float(&self, name: &str) -> Result<Option<f64>, Reply> {
-        match self.present(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(Value::String(s)) if s.trim().parse::<f64>().is_ok() => {
-                Ok(s.trim().parse::<f64>().ok())
-            }
-            Some(v) => Err(type_error(
-                name,
-                "float_parsing",
-                "Input should be a valid number, unable to parse string as a number",
-                v,
-            )),
-        }
+        let msg = "Input should be a valid number, unable to parse string as a number";
+        self.typed(name, "float_parsing", msg, |v| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
     }
 
     fn int(&self, name: &str) -> Result<Option<i64>, Reply> {
-        match self.present(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-            Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => {
-                Ok(s.trim().parse::<i64>().ok())
-            }
-            Some(v) => Err(type_error(
-                name,
-                "int_parsing",
-                "Input should be a valid integer, unable to parse string as an integer",
-                v,
-            )),
-        }
+        let msg = "Input should be a valid integer, unable to parse string as an integer";
+        self.typed(name, "int_parsing", msg, |v| match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
     }
 
     fn boolean(&self, name: &str) -> Result<Option<bool>, Reply> {
-        match self.present(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(type_error(
-                name,
-                "bool_type",
-                "Input should be a valid boolean",
-                v,
-            )),
-        }
+        let msg = "Input should be a valid boolean";
+        self.typed(name, "bool_type", msg, Value::as_bool)
     }
 
     fn strings(&self, name: &str) -> Result<Option<Vec<String>>, Reply> {
-        match self.present(name) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| match i {
-                    Value::String(s) => Ok(s.clone()),
-                    other => Err(type_error(
-                        name,
-                        "string_type",
-                        "Input should be a valid string",
-                        other,
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(v) => Err(type_error(
-                name,
-                "list_type",
-                "Input should be a valid list",
-                v,
-            )),
-        }
+        let msg = "Input should be a valid list";
+        let Some(items) = self.typed(name, "list_type", msg, Value::as_array)? else {
+            return Ok(None);
+        };
+        items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(type_error(
+                    name,
+                    "string_type",
+                    "Input should be a valid string",
+                    other,
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     fn object(&self, name: &str) -> Result<Map<String, Value>, Reply> {
-        match self.present(name) {
-            None => Ok(Map::new()),
-            Some(Value::Object(m)) => Ok(m.clone()),
-            Some(v) => Err(type_error(
-                name,
-                "dict_type",
-                "Input should be a valid dictionary",
-                v,
-            )),
-        }
+        let msg = "Input should be a valid dictionary";
+        let object = self.typed(name, "dict_type", msg, Value::as_object)?;
+        Ok(object.cloned().unwrap_or_default())
     }
 }
 

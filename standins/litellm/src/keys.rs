@@ -233,14 +233,15 @@ impl KeyStore {
             Some(k) => k,
             None => new_raw_key().map_err(|e| GenerateError::Random(e.to_string()))?,
         };
-        let expires = match &new.duration {
-            None => None,
-            Some(d) => Some(add_duration(now, d).ok_or(GenerateError::BadDuration)?),
+        // Both durations are read by LiteLLM's one parser, from now.
+        let from_now = |duration: &Option<String>| {
+            duration
+                .as_deref()
+                .map(|d| add_duration(now, d).ok_or(GenerateError::BadDuration))
+                .transpose()
         };
-        let budget_reset_at = match &new.budget_duration {
-            None => None,
-            Some(d) => Some(add_duration(now, d).ok_or(GenerateError::BadDuration)?),
-        };
+        let expires = from_now(&new.duration)?;
+        let budget_reset_at = from_now(&new.budget_duration)?;
         let token = hash_token(&raw);
         if self.keys.contains_key(&token) {
             return Err(GenerateError::KeyExists);
