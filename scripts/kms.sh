@@ -23,8 +23,11 @@ PYTHON=${PYTHON:-python3}
 # Bump deliberately: the stamp below reinstalls the venv when this changes.
 REQUIREMENT='moto[server]==5.2.5'
 STAMP=$VENV/.requirement
-
-url() { echo "http://127.0.0.1:$PORT"; }
+READY_PATH=/moto-api/
+WHAT="the KMS server"
+START_TRIES=150
+# shellcheck source=lib/service.sh
+. "$ROOT/scripts/lib/service.sh"
 
 ensure_installed() {
   mkdir -p "$DIR"
@@ -41,49 +44,12 @@ ensure_installed() {
   echo "$REQUIREMENT" >"$STAMP"
 }
 
-running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-# moto answers `GET /moto-api/` with 200 once it serves (bash's /dev/tcp: no
-# curl needed).
-ready() {
-  local line
-  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
-  printf 'GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  IFS= read -r -t 2 line <&3 || line=
-  exec 3<&- 3>&-
-  [[ $line == HTTP/1.[01]\ 200* ]]
-}
-
 start() {
-  if running && ready; then
+  if serving; then
     url; return 0
   fi
   ensure_installed
-  # setsid: the server outlives this script (and the shell that ran it).
-  setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
-  for _ in $(seq 1 150); do
-    if ready; then url; return 0; fi
-    if ! running; then break; fi
-    sleep 0.1
-  done
-  echo "kms.sh: the KMS server did not start; its log:" >&2
-  cat "$LOG" >&2
-  exit 1
+  launch "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT"
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-  fi
-  rm -f "$PIDFILE"
-}
-
-case "${1:-start}" in
-  start) start ;;
-  stop) stop ;;
-  url) url ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
-esac
+service_main "$@"

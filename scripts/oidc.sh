@@ -17,8 +17,10 @@ PORT=${CP_OIDC_PORT:-55090}
 DIR=$ROOT/.local/oidc
 PIDFILE=$DIR/provider-$PORT.pid
 LOG=$DIR/provider-$PORT.log
-
-url() { echo "http://127.0.0.1:$PORT"; }
+READY_PATH=/.well-known/openid-configuration
+WHAT="the identity provider"
+# shellcheck source=lib/service.sh
+. "$ROOT/scripts/lib/service.sh"
 
 ensure_installed() {
   command -v node >/dev/null || { echo "oidc.sh: node is not installed" >&2; exit 1; }
@@ -34,48 +36,12 @@ ensure_installed() {
   cp "$ROOT/tests/oidc/provider.mjs" "$DIR/provider.mjs"
 }
 
-running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-# The discovery document answers 200 (bash's /dev/tcp: no curl needed).
-ready() {
-  local line
-  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
-  printf 'GET /.well-known/openid-configuration HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  IFS= read -r -t 2 line <&3 || line=
-  exec 3<&- 3>&-
-  [[ $line == HTTP/1.[01]\ 200* ]]
-}
-
 start() {
-  if running && ready; then
+  if serving; then
     url; return 0
   fi
   ensure_installed
-  # setsid: the provider outlives this script (and the shell that ran it).
-  CP_OIDC_PORT=$PORT setsid node "$DIR/provider.mjs" >"$LOG" 2>&1 </dev/null &
-  echo $! >"$PIDFILE"
-  for _ in $(seq 1 100); do
-    if ready; then url; return 0; fi
-    if ! running; then break; fi
-    sleep 0.1
-  done
-  echo "oidc.sh: the identity provider did not start; its log:" >&2
-  cat "$LOG" >&2
-  exit 1
+  launch env CP_OIDC_PORT="$PORT" node "$DIR/provider.mjs"
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-  fi
-  rm -f "$PIDFILE"
-}
-
-case "${1:-start}" in
-  start) start ;;
-  stop) stop ;;
-  url) url ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
-esac
+service_main "$@"

@@ -18,8 +18,10 @@ CONFIG=$REGROOT/config.yml
 PIDFILE=$REGROOT/registry.pid
 LOG=$REGROOT/registry.log
 BIN=/usr/bin/docker-registry
-
-url() { echo "http://127.0.0.1:$PORT"; }
+READY_PATH=/v2/
+WHAT="the registry"
+# shellcheck source=lib/service.sh
+. "$ROOT/scripts/lib/service.sh"
 
 ensure_installed() {
   if [ ! -x "$BIN" ]; then
@@ -30,24 +32,10 @@ ensure_installed() {
   fi
 }
 
-running() {
-  [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
-
-# `GET /v2/` answers 200 (bash's /dev/tcp: no curl needed).
-ready() {
-  local line
-  { exec 3<>"/dev/tcp/127.0.0.1/$PORT"; } 2>/dev/null || return 1
-  printf 'GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-  IFS= read -r -t 2 line <&3 || line=
-  exec 3<&- 3>&-
-  [[ $line == HTTP/1.[01]\ 200* ]]
-}
-
 start() {
   ensure_installed
   mkdir -p "$REGROOT/data"
-  if running && ready; then
+  if serving; then
     url; return 0
   fi
   cat >"$CONFIG" <<EOF
@@ -62,29 +50,7 @@ storage:
 http:
   addr: 127.0.0.1:$PORT
 EOF
-  # setsid: the registry outlives this script (and the shell that ran it).
-  setsid "$BIN" serve "$CONFIG" >"$LOG" 2>&1 < /dev/null &
-  echo $! >"$PIDFILE"
-  for _ in $(seq 1 100); do
-    if ready; then url; return 0; fi
-    if ! running; then break; fi
-    sleep 0.1
-  done
-  echo "registry.sh: the registry did not start; its log:" >&2
-  cat "$LOG" >&2
-  exit 1
+  launch "$BIN" serve "$CONFIG"
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
-  fi
-  rm -f "$PIDFILE"
-}
-
-case "${1:-start}" in
-  start) start ;;
-  stop) stop ;;
-  url) url ;;
-  *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
-esac
+service_main "$@"
