@@ -517,6 +517,25 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Reads a whole answer (panics when the body cannot be read, as any
+    /// failed test request does).
+    pub async fn read(resp: hyper::Response<hyper::body::Incoming>) -> Self {
+        let status = resp.status().as_u16();
+        let headers = header_pairs(resp.headers());
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The body as JSON (`Null` when empty or not JSON).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
@@ -661,10 +680,12 @@ pub async fn send_to(base: &str, c: Call) -> Resp {
     let req = builder
         .body(Full::new(Bytes::from(c.body.unwrap_or_default())))
         .unwrap();
-    let resp = client.request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
+    Resp::read(client.request(req).await.unwrap()).await
+}
+
+/// Headers as (lower-case name, value) pairs, values read lossily.
+pub fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers
         .iter()
         .map(|(k, v)| {
             (
@@ -672,19 +693,7 @@ pub async fn send_to(base: &str, c: Call) -> Resp {
                 String::from_utf8_lossy(v.as_bytes()).into_owned(),
             )
         })
-        .collect();
-    let body = resp
-        .into_body()
         .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
 }
 
 /// Calls the stand-in's Kubernetes API directly (as `kubectl` would).

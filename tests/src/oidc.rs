@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -182,34 +182,13 @@ impl Browser {
             .request(builder.body(Full::new(Bytes::from(bytes))).unwrap())
             .await
             .unwrap();
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        for (k, v) in &headers {
+        let resp = Resp::read(resp).await;
+        for (k, v) in &resp.headers {
             if k == "set-cookie" {
                 self.store(&origin, v);
             }
         }
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        resp
     }
 
     /// `GET url`.

@@ -363,16 +363,7 @@ async fn serve_native(
     let method = Method::parse(req.method().as_str());
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = cp_tests::header_pairs(req.headers());
     let body = req
         .into_body()
         .collect()
