@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::unwrap_used)]
 
+pub mod bench;
 pub mod oidc;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cp_http::{ApiRequest, Method};
-use cp_kube_standin::{StandIn, StandInConfig};
 use cp_platform::native::{HyperTransport, NativePlatform};
-use cp_tests::{db_host_of, fresh_database, workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN};
+use cp_tests::bench::{self, ProductHost};
+use cp_tests::{workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -37,30 +37,20 @@ struct Figures {
     errors: usize,
 }
 
-fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run())
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run().await
 }
 
 async fn run() -> anyhow::Result<()> {
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set; run `make bench`"))?;
-    let db_url = fresh_database(&admin, "cp_bench").await?;
-
-    let kube = StandIn::start(StandInConfig {
-        addr: "127.0.0.1:0".parse()?,
-        token: Some(KUBE_TOKEN.into()),
-        operator: true,
-    })
-    .await?;
-    kube.set_request_logging(false);
+    let (admin, db_url) = bench::database("cp_bench").await?;
+    // The Wasm host, as a child process serving spin.toml.
+    let host = ProductHost::start(&admin, &db_url).await?;
 
     let vars: HashMap<String, String> = [
         ("api_token", OPERATOR_TOKEN.to_owned()),
         ("db_url", db_url.clone()),
-        ("kube_url", kube.url()),
+        ("kube_url", host.kube.url()),
         ("kube_token", KUBE_TOKEN.to_owned()),
         ("kube_namespace", NAMESPACE.to_owned()),
     ]
@@ -68,31 +58,7 @@ async fn run() -> anyhow::Result<()> {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
 
-    // The Wasm host, as a child process serving spin.toml.
-    let host_bin = workspace().join("target/release/cp-host");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let db_host = db_host_of(&admin);
-    let mut host = Command::new(&host_bin)
-        .args(["serve", "--manifest"])
-        .arg(workspace().join("spin.toml"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--exit-on-stdin-eof",
-        ])
-        .env("SPIN_VARIABLE_API_TOKEN", OPERATOR_TOKEN)
-        .env("SPIN_VARIABLE_DB_URL", &db_url)
-        .env("SPIN_VARIABLE_DB_HOST", db_host)
-        .env("SPIN_VARIABLE_KUBE_URL", kube.url())
-        .env("SPIN_VARIABLE_KUBE_TOKEN", KUBE_TOKEN)
-        .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let wasm_url = format!("http://127.0.0.1:{port}");
+    let wasm_url = host.url.clone();
     wait_ready(&wasm_url).await?;
 
     // The same route group, natively.
@@ -179,7 +145,7 @@ async fn run() -> anyhow::Result<()> {
         println!("  {c}.wasm  {:>8.1} KiB", size as f64 / 1024.0);
     }
     println!();
-    let out = Command::new(&host_bin)
+    let out = Command::new(bench::host_bin())
         .args(["instantiate-bench", "--manifest"])
         .arg(workspace().join("spin.toml"))
         .env("SPIN_VARIABLE_API_TOKEN", OPERATOR_TOKEN)
@@ -187,9 +153,7 @@ async fn run() -> anyhow::Result<()> {
     print!("{}", String::from_utf8_lossy(&out.stdout));
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
 
-    drop(host.stdin.take());
-    let _ = host.wait();
-    kube.shutdown().await;
+    host.stop().await;
     Ok(())
 }
 
@@ -238,16 +202,7 @@ where
                     break;
                 }
                 let (method, path, body) = job(i);
-                let mut req = hyper::Request::builder()
-                    .method(method)
-                    .uri(format!("{base}{path}"))
-                    .header("authorization", format!("Bearer {OPERATOR_TOKEN}"));
-                if body.is_some() {
-                    req = req.header("content-type", "application/json");
-                }
-                let req = req
-                    .body(Full::new(Bytes::from(body.unwrap_or_default())))
-                    .unwrap();
+                let req = bench::operator_request(method, &format!("{base}{path}"), body).unwrap();
                 let t = Instant::now();
                 match client.request(req).await {
                     Ok(resp) => {

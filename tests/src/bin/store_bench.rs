@@ -8,10 +8,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cp_tests::{call, db_host_of, fresh_database, send_to, workspace};
+use cp_tests::{bench, call, db_host_of, send_to, workspace};
 use serde_json::{json, Value};
 
 /// Statements per request (and per native batch).
@@ -48,17 +47,13 @@ const CASES: [Case; 5] = [
     },
 ];
 
-fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run())
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run().await
 }
 
 async fn run() -> anyhow::Result<()> {
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set; run `make bench`"))?;
-    let db_url = fresh_database(&admin, "cp_store_bench").await?;
+    let (admin, db_url) = bench::database("cp_store_bench").await?;
     let native = cp_migrate::connect(&db_url).await?;
     native
         .batch_execute(
@@ -91,19 +86,9 @@ async fn run() -> anyhow::Result<()> {
         ),
     )?;
     let port = cp_tests::free_port();
-    let _host = Command::new(workspace().join("target/release/cp-host"))
-        .args(["serve", "--manifest"])
-        .arg(&manifest)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--exit-on-stdin-eof",
-        ])
+    let _host = bench::host_command(&manifest, port)
         // Plain queries matching no rows answer as Spin 3.x does, so both variants run.
         .env("CP_HOST_PG_EMPTY_RESULT", "empty")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()?;
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();

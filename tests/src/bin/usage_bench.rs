@@ -9,15 +9,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use cp_kube_standin::{StandIn, StandInConfig};
-use cp_tests::{db_host_of, fresh_database, workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN};
+use cp_tests::bench::{self, ProductHost};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -35,11 +33,9 @@ const READ_RUNS: usize = 5;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-fn main() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(run())
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run().await
 }
 
 fn records_wanted() -> anyhow::Result<usize> {
@@ -51,41 +47,9 @@ fn records_wanted() -> anyhow::Result<usize> {
 
 async fn run() -> anyhow::Result<()> {
     let total = records_wanted()?;
-    let admin = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set; run `make bench`"))?;
-    let db_url = fresh_database(&admin, "cp_usage_bench").await?;
-
-    let kube = StandIn::start(StandInConfig {
-        addr: "127.0.0.1:0".parse()?,
-        token: Some(KUBE_TOKEN.into()),
-        operator: true,
-    })
-    .await?;
-    kube.set_request_logging(false);
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let db_host = db_host_of(&admin);
-    let mut host = Command::new(workspace().join("target/release/cp-host"))
-        .args(["serve", "--manifest"])
-        .arg(workspace().join("spin.toml"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--exit-on-stdin-eof",
-        ])
-        .env("SPIN_VARIABLE_API_TOKEN", OPERATOR_TOKEN)
-        .env("SPIN_VARIABLE_DB_URL", &db_url)
-        .env("SPIN_VARIABLE_DB_HOST", db_host)
-        .env("SPIN_VARIABLE_KUBE_URL", kube.url())
-        .env("SPIN_VARIABLE_KUBE_TOKEN", KUBE_TOKEN)
-        .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let base = format!("http://127.0.0.1:{port}");
+    let (admin, db_url) = bench::database("cp_usage_bench").await?;
+    let host = ProductHost::start(&admin, &db_url).await?;
+    let base = host.url.clone();
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(16)
         .build_http();
@@ -265,9 +229,7 @@ async fn run() -> anyhow::Result<()> {
         );
     }
 
-    drop(host.stdin.take());
-    let _ = host.wait();
-    kube.shutdown().await;
+    host.stop().await;
     Ok(())
 }
 
@@ -334,14 +296,7 @@ async fn send(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> anyhow::Result<(u16, Value)> {
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(format!("{base}{path}"))
-        .header("authorization", format!("Bearer {OPERATOR_TOKEN}"));
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+    let req = bench::operator_request(method, &format!("{base}{path}"), body)?;
     let resp = client.request(req).await?;
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await?.to_bytes();

@@ -1,0 +1,110 @@
+//! What the benchmark programs (`src/bin/`) share: a fresh database, and
+//! cp-host serving a manifest (the product's, against a Kubernetes
+//! stand-in, or a probe's).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use bytes::Bytes;
+use cp_kube_standin::{StandIn, StandInConfig};
+use http_body_util::Full;
+
+use crate::{
+    db_host_of, free_port, fresh_database, workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN,
+};
+
+/// `DATABASE_URL` (the server's admin URL) and the URL of a fresh database
+/// `name` on that server.
+pub async fn database(name: &str) -> anyhow::Result<(String, String)> {
+    let admin = std::env::var("DATABASE_URL")
+        .map_err(|_| anyhow::anyhow!("DATABASE_URL is not set; run `make bench`"))?;
+    let db_url = fresh_database(&admin, name).await?;
+    Ok((admin, db_url))
+}
+
+/// A request to `url` as the operator (bearer token), with a JSON body
+/// when there is one: what the benchmarks send.
+pub fn operator_request(
+    method: &str,
+    url: &str,
+    body: Option<Vec<u8>>,
+) -> hyper::http::Result<hyper::Request<Full<Bytes>>> {
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", format!("Bearer {OPERATOR_TOKEN}"));
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    request.body(Full::new(Bytes::from(body.unwrap_or_default())))
+}
+
+/// The release cp-host the benchmarks measure.
+pub fn host_bin() -> PathBuf {
+    workspace().join("target/release/cp-host")
+}
+
+/// `cp-host serve` on `manifest` at `127.0.0.1:port`, exiting when its
+/// stdin closes (stdin piped, output discarded so it cannot disturb the
+/// figures).
+pub fn host_command(manifest: &Path, port: u16) -> Command {
+    let mut command = Command::new(host_bin());
+    command
+        .args(["serve", "--manifest"])
+        .arg(manifest)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--exit-on-stdin-eof",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// cp-host serving the product (`spin.toml`) on a free port, on the
+/// database `db_url` and a Kubernetes stand-in of its own.
+pub struct ProductHost {
+    /// Base URL of the host, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// The Kubernetes stand-in the product talks to (request log off: one
+    /// line per request would drown the figures).
+    pub kube: StandIn,
+    host: Child,
+}
+
+impl ProductHost {
+    /// Starts the stand-in and the host; `admin` is the server's admin URL
+    /// (for the outbound allow-list). Does not wait for the host to serve.
+    pub async fn start(admin: &str, db_url: &str) -> anyhow::Result<Self> {
+        let kube = StandIn::start(StandInConfig {
+            addr: "127.0.0.1:0".parse()?,
+            token: Some(KUBE_TOKEN.into()),
+            operator: true,
+        })
+        .await?;
+        kube.set_request_logging(false);
+        let port = free_port();
+        let host = host_command(&workspace().join("spin.toml"), port)
+            .env("SPIN_VARIABLE_API_TOKEN", OPERATOR_TOKEN)
+            .env("SPIN_VARIABLE_DB_URL", db_url)
+            .env("SPIN_VARIABLE_DB_HOST", db_host_of(admin))
+            .env("SPIN_VARIABLE_KUBE_URL", kube.url())
+            .env("SPIN_VARIABLE_KUBE_TOKEN", KUBE_TOKEN)
+            .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
+            .spawn()?;
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            kube,
+            host,
+        })
+    }
+
+    /// Closes the host's stdin, waits for it to exit, stops the stand-in.
+    pub async fn stop(mut self) {
+        drop(self.host.stdin.take());
+        let _ = self.host.wait();
+        self.kube.shutdown().await;
+    }
+}
