@@ -21,22 +21,9 @@ async fn serve_prints_routes_reads_env_variables_and_exits_on_stdin_eof() {
                 .variable("greeting", "{{ greeting }}")
                 .variable("other", "{{ other }}"),
         );
-    let config = app.config();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cp-host"))
-        .arg("serve")
-        .arg("--manifest")
-        .arg(&config.manifest)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--exit-on-stdin-eof",
-            "--cache-dir",
-        ])
-        .arg(config.cache_dir.as_ref().unwrap())
+    let mut child = common::serve_command(&app)
         .env("SPIN_VARIABLE_GREETING", "from the environment")
         .env_remove("SPIN_VARIABLE_OTHER")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();

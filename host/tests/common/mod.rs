@@ -310,6 +310,27 @@ pub async fn read_until_closed(
     }
 }
 
+/// `cp-host serve` on `app` on a free port, exiting when its stdin closes; stdin and stdout
+/// are piped (the first line on stdout says where it listens).
+pub fn serve_command(app: &TestApp) -> Command {
+    let config = app.config();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cp-host"));
+    command
+        .arg("serve")
+        .arg("--manifest")
+        .arg(&config.manifest)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--exit-on-stdin-eof",
+            "--cache-dir",
+        ])
+        .arg(config.cache_dir.as_ref().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
+}
+
 /// The cp-host binary serving the probe, with its stdin held (it exits when it closes).
 pub struct HostProcess {
     pub child: Child,
@@ -319,23 +340,10 @@ pub struct HostProcess {
 impl HostProcess {
     /// Starts `cp-host serve` on `app` with extra arguments and environment variables.
     pub fn start(app: &TestApp, extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let config = app.config();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cp-host"))
-            .arg("serve")
-            .arg("--manifest")
-            .arg(&config.manifest)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--exit-on-stdin-eof",
-                "--cache-dir",
-            ])
-            .arg(config.cache_dir.as_ref().unwrap())
+        let mut child = serve_command(app)
             .args(extra_args)
             .env_remove("RUST_LIB_BACKTRACE")
             .envs(envs.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
