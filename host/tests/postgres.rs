@@ -19,10 +19,7 @@ const TEST_DATABASE: &str = "cp_host_tests";
 /// The test database's URL, creating the database on first use.
 async fn test_database_url() -> String {
     let admin = database_url();
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to DATABASE_URL {admin}: {e}"));
-    tokio::spawn(connection);
+    let client = native_client(&admin).await;
     if let Err(e) = client
         .batch_execute(&format!("CREATE DATABASE {TEST_DATABASE}"))
         .await
@@ -43,21 +40,25 @@ async fn test_database_url() -> String {
     }
 }
 
-/// `postgres://host:port` of the test server, for allowed_outbound_hosts.
-fn server_origin(url: &str) -> String {
-    let config: tokio_postgres::Config = url.parse().unwrap();
+/// `host:port` of the test server.
+fn server_addr(config: &tokio_postgres::Config) -> String {
     let host = match &config.get_hosts()[0] {
         tokio_postgres::config::Host::Tcp(host) => host.clone(),
         other => panic!("DATABASE_URL must use TCP, not {other:?}"),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("postgres://{host}:{port}")
+    format!("{host}:{port}")
+}
+
+/// `postgres://host:port` of the test server, for allowed_outbound_hosts.
+fn server_origin(url: &str) -> String {
+    format!("postgres://{}", server_addr(&url.parse().unwrap()))
 }
 
 async fn native_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
     tokio::spawn(connection);
     client
 }
@@ -391,10 +392,43 @@ async fn a_failed_open_says_why() {
     );
 }
 
-/// `db_url` with `application_name` set, so a test can find its pooled sessions.
-fn tagged(db_url: &str, app_name: &str) -> String {
+/// `pg_app` whose sessions carry the `application_name` `cp_host_<tag>_<pid>` (returned),
+/// so a test can find its pooled sessions.
+async fn tagged_app(db_url: &str, tag: &str) -> (Running, String) {
+    let app_name = format!("cp_host_{tag}_{}", std::process::id());
     let sep = if db_url.contains('?') { '&' } else { '?' };
-    format!("{db_url}{sep}application_name={app_name}")
+    let app = pg_app(&format!("{db_url}{sep}application_name={app_name}")).await;
+    (app, app_name)
+}
+
+/// A scratch table `probe_<tag>_<pid> (v text)`, made through a native client that the test
+/// keeps for its checks and for `drop_table`.
+async fn scratch_table(db_url: &str, tag: &str) -> (tokio_postgres::Client, String) {
+    let table = format!("probe_{tag}_{}", std::process::id());
+    let admin = native_client(db_url).await;
+    admin
+        .batch_execute(&format!("CREATE TABLE {table} (v text)"))
+        .await
+        .unwrap();
+    (admin, table)
+}
+
+async fn drop_table(admin: &tokio_postgres::Client, table: &str) {
+    admin
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+}
+
+/// The step that tells which pooled connection a request got.
+fn backend_pid_query() -> Value {
+    query("SELECT pg_backend_pid()::text AS pid", json!([]))
+}
+
+/// The backend of the connection a new request gets.
+async fn backend_pid(app: &Running) -> String {
+    let reply = run_steps(app, "/db", json!([backend_pid_query()])).await;
+    pid_of(&reply["results"][0])
 }
 
 /// Runs steps ending in a trap: the component fails mid-session, as a panicking handler does.
@@ -426,24 +460,10 @@ async fn table_values(admin: &tokio_postgres::Client, table: &str) -> Vec<String
 #[tokio::test]
 async fn a_trapped_transaction_stays_open_on_its_pooled_connection_as_in_spin() {
     let db_url = test_database_url().await;
-    let app_name = format!("cp_host_stale_{}", std::process::id());
-    let app = pg_app(&tagged(&db_url, &app_name)).await;
-    let table = format!("probe_stale_{}", std::process::id());
-    let admin = native_client(&db_url).await;
-    admin
-        .batch_execute(&format!("CREATE TABLE {table} (v text)"))
-        .await
-        .unwrap();
+    let (app, app_name) = tagged_app(&db_url, "stale").await;
+    let (admin, table) = scratch_table(&db_url, "stale").await;
 
-    let pid_a = {
-        let reply = run_steps(
-            &app,
-            "/db",
-            json!([query("SELECT pg_backend_pid()::text AS pid", json!([]))]),
-        )
-        .await;
-        pid_of(&reply["results"][0])
-    };
+    let pid_a = backend_pid(&app).await;
     // Session settings, then a transaction the component never ends: it traps.
     run_steps_then_trap(
         &app,
@@ -469,7 +489,7 @@ async fn a_trapped_transaction_stays_open_on_its_pooled_connection_as_in_spin() 
         &app,
         "/db",
         json!([
-            query("SELECT pg_backend_pid()::text AS pid", json!([])),
+            backend_pid_query(),
             query("SELECT current_setting('work_mem') AS v", json!([])),
             query(
                 &format!("SELECT count(*)::int4 AS n FROM {table}"),
@@ -510,32 +530,15 @@ async fn a_trapped_transaction_stays_open_on_its_pooled_connection_as_in_spin() 
         )
         .await
         .unwrap();
-    admin
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&admin, &table).await;
 }
 
 #[tokio::test]
 async fn the_store_session_start_ends_a_stale_transaction() {
     let db_url = test_database_url().await;
-    let app_name = format!("cp_host_start_{}", std::process::id());
-    let app = pg_app(&tagged(&db_url, &app_name)).await;
-    let table = format!("probe_start_{}", std::process::id());
-    let admin = native_client(&db_url).await;
-    admin
-        .batch_execute(&format!("CREATE TABLE {table} (v text)"))
-        .await
-        .unwrap();
-    let first = {
-        let reply = run_steps(
-            &app,
-            "/db",
-            json!([query("SELECT pg_backend_pid()::text AS pid", json!([]))]),
-        )
-        .await;
-        pid_of(&reply["results"][0])
-    };
+    let (app, app_name) = tagged_app(&db_url, "start").await;
+    let (admin, table) = scratch_table(&db_url, "start").await;
+    let first = backend_pid(&app).await;
     run_steps_then_trap(
         &app,
         json!([
@@ -554,7 +557,7 @@ async fn the_store_session_start_ends_a_stale_transaction() {
         "/db",
         json!([
             execute(cp_store::SESSION_START, json!([])),
-            query("SELECT pg_backend_pid()::text AS pid", json!([])),
+            backend_pid_query(),
             query(
                 &format!("SELECT count(*)::int4 AS n FROM {table}"),
                 json!([])
@@ -578,22 +581,18 @@ async fn the_store_session_start_ends_a_stale_transaction() {
         session_states(&admin, &app_name).await,
         vec!["idle".to_string()]
     );
-    admin
-        .batch_execute(&format!("DROP TABLE {table}"))
-        .await
-        .unwrap();
+    drop_table(&admin, &table).await;
 }
 
 #[tokio::test]
 async fn a_connection_left_in_an_aborted_transaction_is_replaced() {
     let db_url = test_database_url().await;
-    let app_name = format!("cp_host_aborted_{}", std::process::id());
-    let app = pg_app(&tagged(&db_url, &app_name)).await;
+    let (app, _) = tagged_app(&db_url, "aborted").await;
     let reply = run_steps(
         &app,
         "/db",
         json!([
-            query("SELECT pg_backend_pid()::text AS pid", json!([])),
+            backend_pid_query(),
             execute("BEGIN", json!([])),
             execute("SELEC 1", json!([])),
         ]),
@@ -603,13 +602,7 @@ async fn a_connection_left_in_an_aborted_transaction_is_replaced() {
     assert_eq!(reply["results"][2]["error"]["code"], "42601", "{reply}");
     // `Clean`'s statements fail inside the aborted transaction, so deadpool (and the host)
     // drop that connection and lend a new one.
-    let reply = run_steps(
-        &app,
-        "/db",
-        json!([query("SELECT pg_backend_pid()::text AS pid", json!([]))]),
-    )
-    .await;
-    assert_ne!(pid_of(&reply["results"][0]), first, "{reply}");
+    assert_ne!(backend_pid(&app).await, first);
 }
 
 /// The cp-store wrapper's rows, as the component sees them after stripping the marker.
@@ -938,11 +931,7 @@ impl FlakyProxy {
 async fn open_fails_fast_while_the_database_is_down_and_recovers() {
     let db_url = test_database_url().await;
     let config: tokio_postgres::Config = db_url.parse().unwrap();
-    let tokio_postgres::config::Host::Tcp(host) = &config.get_hosts()[0] else {
-        panic!("DATABASE_URL must use TCP");
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let proxy = FlakyProxy::start(format!("{host}:{port}")).await;
+    let proxy = FlakyProxy::start(server_addr(&config)).await;
     let user = config.get_user().unwrap_or("postgres");
     let password = config
         .get_password()
