@@ -994,14 +994,16 @@ def _cmek(case, org: str) -> None:
     _call(case, "POST", f"/api/v1/vaults/{vault}/cmek", {"fingerprint": old_fp})
     new_header, new_fp = _cmek_key()
     if path == "/api/v1/vaults/{vaultId}/cmek-rotate":
-        headers = case.headers if isinstance(case.headers, dict) else {}
         if _positive(case, "header"):
+            # In place: the case's headers also carry its credential.
+            if case.headers is None:
+                case.headers = {}
+            headers = case.headers
             for name in list(headers):
                 if name.lower() in ("x-cmek-old-key", "x-cmek-new-key"):
                     del headers[name]
             headers["x-cmek-old-key"] = old_header
             headers["x-cmek-new-key"] = new_header
-            case.headers = headers
         if isinstance(case.body, dict) and _positive(case, "body"):
             case.body["fingerprint"] = new_fp
     elif path == "/api/v1/vaults/{vaultId}/cmek-rotate/{jobId}":

@@ -11,7 +11,8 @@ use utoipa::openapi::{ArrayBuilder, RefOr};
 use utoipa::ToSchema;
 
 use crate::fairshare::{Allocation, Limit};
-use crate::models::{present, whole_number};
+use crate::models::present;
+use cp_http::json::opt_whole_number as whole_number;
 
 /// A tenant's weight when it has no settings row.
 pub(crate) const DEFAULT_TENANT_WEIGHT: i64 = 100;

@@ -47,25 +47,6 @@ pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(d).map(Some)
 }
 
-/// An optional JSON integer. JSON Schema counts `441.0` as an integer, so
-/// an integral float is accepted too (serde's `i64` refuses it).
-pub(crate) fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    use serde::de::Error as _;
-    // Beyond 2^53 a float no longer holds every integer exactly.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    n.as_i64()
-        .or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
-                .and_then(|f| format!("{f:.0}").parse().ok())
-        })
-        .map(Some)
-        .ok_or_else(|| D::Error::custom("must be a whole number"))
-}
-
 /// A decimal amount given as a JSON string, parsed by `parse` (which says
 /// what is wrong); `None` when absent or `null` (the caller decides whether
 /// that is allowed). A JSON number is refused: it would not be exact.
@@ -210,7 +191,7 @@ pub struct ModelInput {
     upstream_model: Option<String>,
     /// Context window in tokens.
     #[schema(schema_with = context_schema, required = true)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     context_window: Option<i64>,
     /// Input price per million tokens.
     #[schema(schema_with = input_price_schema, required = true)]
@@ -357,11 +338,11 @@ pub struct CacheInput {
     enabled: Option<bool>,
     /// Time to live of an entry.
     #[schema(schema_with = ttl_schema, required = true)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     ttl_seconds: Option<i64>,
     /// Most entries.
     #[schema(schema_with = entries_schema, required = true)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     max_entries: Option<i64>,
 }
 

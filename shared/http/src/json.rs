@@ -129,6 +129,35 @@ fn missing_field_name(reason: &str) -> Option<String> {
     quoted_after(reason, "missing field ").map(str::to_owned)
 }
 
+/// A JSON integer as JSON Schema counts them: `7` and `7.0` alike (serde's
+/// integers refuse an integral float, which a schema-valid client may send).
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::Deserialize as _;
+    let n = serde_json::Number::deserialize(d)?;
+    integral(&n).ok_or_else(|| serde::de::Error::custom("must be a whole number"))
+}
+
+/// An optional [`whole_number`]: absent or `null` is `None`.
+pub fn opt_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize as _;
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => integral(&n)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("must be a whole number")),
+    }
+}
+
+fn integral(n: &serde_json::Number) -> Option<i64> {
+    // Beyond 2^53 a float no longer holds every integer exactly.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+            .and_then(|f| format!("{f:.0}").parse().ok())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

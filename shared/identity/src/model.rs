@@ -125,27 +125,8 @@ pub struct AccessTokenCreate {
     pub scopes: Option<Vec<String>>,
     /// Its lifetime.
     #[schema(schema_with = days_schema)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     pub expires_in_days: Option<i64>,
-}
-
-/// An optional JSON integer. JSON Schema counts `441.0` as an integer, so
-/// an integral float is accepted too (serde's `i64` refuses it).
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    use serde::de::Error as _;
-    // Beyond 2^53 a float no longer holds every integer exactly.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    n.as_i64()
-        .or_else(|| {
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
-                .and_then(|f| format!("{f:.0}").parse().ok())
-        })
-        .map(Some)
-        .ok_or_else(|| D::Error::custom("must be a whole number"))
 }
 
 /// A validated creation request.

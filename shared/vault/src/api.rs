@@ -177,8 +177,7 @@ async fn list_vaults<P: Platform>(
         not belong to is a 404.",
     request_body = VaultCreate,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<Vault>, headers(("ETag" = String))),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 201, body = Envelope<Vault>, headers(("ETag" = String)))))]
 async fn create_vault<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -240,8 +239,7 @@ async fn get_vault<P: Platform>(
     description = "A vault that still holds secrets is a 409 unless `?force=true`, which \
         soft-deletes its secrets with it. If-Match guards it with the vault's ETag.",
     params(VaultPath, ForceQuery, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 async fn delete_vault<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

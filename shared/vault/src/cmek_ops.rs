@@ -89,8 +89,7 @@ fn fingerprint(body: &CmekFingerprintBody) -> Result<Fingerprint, ApiError> {
         with CMEK already on is a 409: rotate instead.",
     request_body = CmekFingerprintBody,
     params(crate::api::VaultPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Vault>, headers(("ETag" = String))),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 200, body = Envelope<Vault>, headers(("ETag" = String)))))]
 pub(crate) async fn enable_cmek<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -126,8 +125,7 @@ pub(crate) async fn enable_cmek<P: Platform>(
         with the customer's key (each read names its fingerprint). A vault without CMEK is a \
         409.",
     params(crate::api::VaultPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 204, description = "Turned off"),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 204, description = "Turned off")))]
 pub(crate) async fn disable_cmek<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -172,8 +170,7 @@ pub(crate) async fn disable_cmek<P: Platform>(
         rotation to other keys while one is unfinished is a 409.",
     request_body = CmekFingerprintBody,
     params(crate::api::VaultPath, CmekKeyHeaders, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<CmekJob>),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 200, body = Envelope<CmekJob>)))]
 pub(crate) async fn rotate_cmek<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -56,8 +56,7 @@ pub(crate) async fn list_policies<P: Platform>(
         (`spin-client-addr`); `notBefore`/`notAfter` bound when the policy applies.",
     request_body = VaultPolicyInput,
     params(crate::api::VaultPath, IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<VaultPolicy>, headers(("ETag" = String))),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 201, body = Envelope<VaultPolicy>, headers(("ETag" = String)))))]
 pub(crate) async fn create_policy<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -85,8 +84,7 @@ pub(crate) async fn create_policy<P: Platform>(
     description = "A full replacement; If-Match guards it with the policy's ETag.",
     request_body = VaultPolicyInput,
     params(PolicyPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<VaultPolicy>, headers(("ETag" = String))),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 200, body = Envelope<VaultPolicy>, headers(("ETag" = String)))))]
 pub(crate) async fn replace_policy<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -115,8 +113,7 @@ pub(crate) async fn replace_policy<P: Platform>(
     tag = "vaults",
     summary = "Delete a vault policy (owners and admins)",
     params(PolicyPath, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_policy<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

@@ -138,8 +138,7 @@ pub(crate) async fn list_secrets<P: Platform>(
     request_body = SecretPut,
     params(SecretPathParams, IfMatchHeader, IdempotencyKeyHeader),
     responses((status = 200, body = Envelope<SecretMeta>, headers(("ETag" = String))),
-              (status = 201, body = Envelope<SecretMeta>, headers(("ETag" = String))),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+              (status = 201, body = Envelope<SecretMeta>, headers(("ETag" = String)))))]
 pub(crate) async fn put_secret<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -252,7 +251,6 @@ pub(crate) async fn put_secret<P: Platform>(
         DIRECT_READ_FORBIDDEN).",
     params(SecretPathParams, VersionQuery),
     responses((status = 200, body = Envelope<SecretValue>, headers(("ETag" = String))),
-              (status = 403, body = cp_http::error::ErrorBody),
               (status = 409, body = cp_http::error::ErrorBody),
               (status = 410, body = cp_http::error::ErrorBody)))]
 pub(crate) async fn get_secret<P: Platform>(
@@ -344,8 +342,7 @@ pub(crate) async fn get_secret<P: Platform>(
         lists and reads at once; `POST /vaults/{vaultId}/restore/{path}` brings it back within \
         30 days, after which it and its versions are purged for good. If-Match guards it.",
     params(SecretPathParams, IfMatchHeader, IdempotencyKeyHeader),
-    responses((status = 204, description = "Deleted"),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_secret<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -400,8 +397,7 @@ pub(crate) async fn list_versions<P: Platform>(
         version is written or it is enabled again.",
     request_body = VersionChange,
     params(SecretPathParams, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<Vec<SecretVersion>>),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 200, body = Envelope<Vec<SecretVersion>>)))]
 pub(crate) async fn change_version<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,
@@ -445,8 +441,7 @@ pub(crate) async fn change_version<P: Platform>(
     description = "Needs a policy granting `write` on the path. A live secret at the same path \
         is a 409; nothing deleted there in the last 30 days is a 404.",
     params(SecretPathParams, IdempotencyKeyHeader),
-    responses((status = 200, body = Envelope<SecretMeta>, headers(("ETag" = String))),
-              (status = 403, body = cp_http::error::ErrorBody)))]
+    responses((status = 200, body = Envelope<SecretMeta>, headers(("ETag" = String)))))]
 pub(crate) async fn restore_secret<P: Platform>(
     ctx: &RequestContext<'_, P>,
     req: &ApiRequest,

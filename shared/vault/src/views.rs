@@ -338,6 +338,7 @@ pub struct SecretVersion {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionChange {
     /// The version to change.
+    #[serde(deserialize_with = "cp_http::json::whole_number")]
     #[schema(schema_with = version_schema)]
     pub version: i64,
     /// Disable (true) or enable again (false).
@@ -411,9 +412,9 @@ pub struct VaultPolicyInput {
     #[schema(schema_with = effect_schema)]
     pub effect: Effect,
     /// Higher wins (default 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cp_http::json::whole_number")]
     #[schema(schema_with = priority_schema)]
-    pub priority: i32,
+    pub priority: i64,
     /// Optional source networks and validity window.
     #[serde(default)]
     #[schema(schema_with = conditions_schema)]
@@ -454,13 +455,17 @@ impl VaultPolicyInput {
         };
         let not_before = time("conditions.notBefore", &conditions.not_before);
         let not_after = time("conditions.notAfter", &conditions.not_after);
+        let priority = i32::try_from(self.priority);
+        if priority.is_err() {
+            v.error("priority", "must be a 32-bit integer");
+        }
         v.finish()?;
         PolicyInput {
             principal: self.principal,
             actions: self.actions,
             path_glob: self.path_glob,
             effect: self.effect,
-            priority: self.priority,
+            priority: priority.unwrap_or_default(),
             conditions: Some(ConditionsInput {
                 source_cidrs: conditions.source_cidrs,
                 not_before,

@@ -16,7 +16,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaFormat, SchemaType, T
 use utoipa::{IntoParams, ToSchema};
 
 use super::views::{Bucket, GroupBy};
-use crate::models::{is_model_name, whole_number, MODEL_NAME_MAX, MODEL_NAME_PATTERN};
+use crate::models::{is_model_name, MODEL_NAME_MAX, MODEL_NAME_PATTERN};
 
 /// Most records in one batch.
 pub(super) const MAX_RECORDS: usize = 1000;
@@ -203,22 +203,22 @@ pub struct UsageRecordInput {
     model: Option<String>,
     /// Input tokens.
     #[schema(schema_with = input_schema, required = true)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     input_tokens: Option<i64>,
     /// Output tokens.
     #[schema(schema_with = output_schema, required = true)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     output_tokens: Option<i64>,
     /// Cached input tokens.
     #[schema(schema_with = cached_schema)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     cached_tokens: Option<i64>,
     /// A response-cache hit.
     #[schema(schema_with = cache_hit_schema)]
     cache_hit: Option<bool>,
     /// Latency.
     #[schema(schema_with = latency_schema, required = true)]
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "cp_http::json::opt_whole_number")]
     latency_ms: Option<i64>,
     /// When.
     #[schema(schema_with = timestamp_schema, required = true)]
