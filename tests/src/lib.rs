@@ -780,6 +780,30 @@ impl TestUser {
     pub fn call(&self, method: &'static str, path: &str) -> Call {
         bearer(&self.token, method, path)
     }
+
+    /// A new organisation (a unique name from `prefix`) this user owns; its id.
+    pub async fn create_org(&self, prefix: &str) -> String {
+        self.call("POST", "/api/v1/organizations")
+            .json(&serde_json::json!({"name": unique(prefix)}))
+            .send()
+            .await
+            .expect(201)["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A new vault `name` in organisation `org_id`, made by this user; its id.
+    pub async fn create_vault(&self, org_id: &str, name: &str) -> String {
+        self.call("POST", "/api/v1/vaults")
+            .json(&serde_json::json!({"orgId": org_id, "name": name}))
+            .send()
+            .await
+            .expect(201)["data"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
 }
 
 /// Signs up a new user (email from `prefix`, [`GOOD_PASSWORD`]) and returns

@@ -24,15 +24,7 @@ use serde_json::{json, Value};
 /// organisation's id.
 async fn outsider() -> (TestUser, String) {
     let user = sign_up("outsider").await;
-    let org = user
-        .call("POST", "/api/v1/organizations")
-        .json(&json!({"name": unique("org")}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = user.create_org("org").await;
     (user, org)
 }
 
@@ -349,15 +341,7 @@ async fn a_deleted_tenants_name_claimed_by_an_outsider_inherits_nothing() {
 #[tokio::test]
 async fn a_decommissioned_tenants_bindings_go_and_a_later_claimant_inherits_nothing() {
     let owner = sign_up("owner").await;
-    let owners_org = owner
-        .call("POST", "/api/v1/organizations")
-        .json(&json!({"name": unique("org")}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owners_org = owner.create_org("org").await;
     let name = unique("retired");
     let t = claim(&owner, &owners_org, &name).await;
     let granted = grant_everything(&name).await;

@@ -17,15 +17,7 @@ struct Org {
 
 async fn org_with_vault(prefix: &str) -> Org {
     let owner = sign_up(prefix).await;
-    let org_id = owner
-        .call("POST", "/api/v1/organizations")
-        .json(&json!({"name": unique(prefix)}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org_id = owner.create_org(prefix).await;
     let vault = owner
         .call("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org_id, "name": "main", "description": "team secrets"}))

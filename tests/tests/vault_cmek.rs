@@ -66,24 +66,8 @@ impl ClientKey {
 #[tokio::test]
 async fn a_rotation_interrupted_by_the_database_resumes_and_leaves_every_value_readable() {
     let owner = sign_up("cmek-owner").await;
-    let org = owner
-        .call("POST", "/api/v1/organizations")
-        .json(&json!({"name": unique("cmek")}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let vault = owner
-        .call("POST", "/api/v1/vaults")
-        .json(&json!({"orgId": org, "name": "cmek"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = owner.create_org("cmek").await;
+    let vault = owner.create_vault(&org, "cmek").await;
     let old = ClientKey::new(1);
     let new = ClientKey::new(2);
     let cmek = format!("/api/v1/vaults/{vault}/cmek");
@@ -278,15 +262,7 @@ async fn a_rotation_interrupted_by_the_database_resumes_and_leaves_every_value_r
 #[tokio::test]
 async fn operators_rotate_an_empty_vault() {
     let owner = sign_up("cmek-empty").await;
-    let org = owner
-        .call("POST", "/api/v1/organizations")
-        .json(&json!({"name": unique("cmek-empty")}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = owner.create_org("cmek-empty").await;
     let vault = call("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org, "name": "empty"}))
         .send()

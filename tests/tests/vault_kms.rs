@@ -75,15 +75,7 @@ async fn vault_keys_are_wrapped_by_the_kms_key_and_a_disabled_key_is_a_503() {
     assert_eq!(health["data"]["keyState"], "Enabled");
 
     let owner = sign_up("kms-owner").await;
-    let org = owner
-        .call("POST", "/api/v1/organizations")
-        .json(&json!({"name": unique("kms")}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = owner.create_org("kms").await;
     let vault = owner
         .call("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org, "name": "kms"}))
