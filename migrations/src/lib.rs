@@ -66,6 +66,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0019_vault_cmek",
         include_str!("../sql/0019_vault_cmek.sql"),
     ),
+    (
+        "0020_vault_shares",
+        include_str!("../sql/0020_vault_shares.sql"),
+    ),
+    (
+        "0021_vault_master_key_id",
+        include_str!("../sql/0021_vault_master_key_id.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -182,6 +182,16 @@ Operator run:
     match the vault's and the body's fingerprints (a 400 naming the header
     otherwise): positive rotations get a key of the vault as the old key, a
     fresh key as the new one, and its fingerprint in the body.
+30. Sharing (`_share`): a positive `{secretId}` names a secret the hook
+    writes in the vault of 28; a positive `{shareId}` names a new share of
+    one: to the vault's owner for accept and decline (sent as that owner,
+    the recipient), to anyone with the link for a revoke and for the public
+    GET /share/{shareId} (whose positive `X-Share-Key` is that share's key).
+    Rules JSON Schema cannot express (`_share_body`): each recipient field
+    belongs to its `recipientType` (others are dropped, a missing one is
+    filled: the vault's owner as `userId`); no agent exists yet (agent
+    shares become link shares); `expiresAt` lies within 90 days (positive
+    ones are set a day ahead); a pinned `version` must exist (dropped).
 26. A positive litellm-key path names the usage tenant, whose LiteLLM key
     (alias `tenant/<name>`) is made with the LiteLLM stand-in's admin API,
     as an operator seeds keys, when there is none (a revoke deletes it).
@@ -248,6 +258,8 @@ _LISTS = {
     # By path: the empty path sorts first.
     "/api/v1/vaults/{vaultId}/secrets": ("vault-secrets", [""]),
     "/api/v1/vaults/{vaultId}/policies": ("vault-policies", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/shares/outbound": ("vault-shares-outbound", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/shares/inbound": ("vault-shares-inbound", [0, "00000000-0000-0000-0000-000000000000"]),
 }
 
 
@@ -393,6 +405,7 @@ def before_call(context, case, kwargs):
     _fleet(case)
     _usage(case)
     _vault_bodies(case)
+    _share_body(case)
     if _ROLE == "owner":
         _owner(case)
     else:
@@ -921,6 +934,8 @@ def _operator(case) -> None:
             _call(case, "POST", "/api/v1/tenants", {"name": "accounts", "email": "accounts@example.com"})
     elif path.startswith("/api/v1/vaults"):
         _vault(case)
+    elif path.startswith(("/api/v1/secrets/", "/api/v1/shares/", "/api/v1/share/")):
+        _share(case)
     elif path.startswith("/api/v1/ai-budget/{tenantName}/litellm-key"):
         tenant, _ = _usage_fixture(case)
         _litellm_key(tenant)
@@ -941,6 +956,7 @@ def _vault_fixture(case) -> tuple[str, str]:
                             {"name": f"fuzz-vaults-{_RUN}"}, token=owner["data"]["accessToken"])
         assert status == 201, f"fixture organisation: {status} {org}"
         state["org"] = org["data"]["id"]
+        state["owner"] = {"id": owner["data"]["user"]["id"], "token": owner["data"]["accessToken"]}
     vault = state.get("vault")
     if vault is None or _call(case, "GET", f"/api/v1/vaults/{vault}")[0] != 200:
         status, created = _call(case, "POST", "/api/v1/vaults",
@@ -1045,6 +1061,72 @@ def _vault(case) -> None:
             "pathGlob": "fuzz/**", "effect": "allow"})
         if status == 201:
             _path_param(case, "policyId", created["data"]["id"])
+
+
+def _share_body(case) -> None:
+    """A share body's rules JSON Schema cannot express (30)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    body = case.body
+    if (method, path) != ("POST", "/api/v1/secrets/{secretId}/share") \
+            or not isinstance(body, dict) or not _positive(case, "body"):
+        return
+    kind = body.get("recipientType")
+    if kind == "agent":
+        kind = body["recipientType"] = "anyone_with_link"
+    for field, owner in (("userId", "user"), ("agentId", "agent"), ("email", "external_email")):
+        if kind != owner:
+            body.pop(field, None)
+    if kind == "user":
+        owner = _STATE.get("vault", {}).get("owner")
+        if owner is None:
+            body["recipientType"] = "anyone_with_link"
+            body.pop("userId", None)
+        else:
+            body["userId"] = owner["id"]
+    elif kind == "external_email" and not isinstance(body.get("email"), str):
+        body["email"] = "fuzz-share@example.com"
+    if "expiresAt" in body:
+        body["expiresAt"] = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    body.pop("version", None)
+
+
+def _share(case) -> None:
+    """Sharing paths name live secrets and shares (30)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    if not _positive(case, "path") or ("{secretId}" not in path and "{shareId}" not in path):
+        return
+    _, vault = _vault_fixture(case)
+    secret = f"fuzz/share-{uuid.uuid4().hex[:10]}"
+    status, written = _call(case, "PUT", f"/api/v1/vaults/{vault}/secrets/{secret}",
+                            {"type": "note", "value": "fuzz fixture"})
+    if status != 201:
+        return
+    secret_id = written["data"]["id"]
+    if "{secretId}" in path:
+        _path_param(case, "secretId", secret_id)
+        if isinstance(case.body, dict) and case.body.get("recipientType") == "user" \
+                and _positive(case, "body"):
+            # _share_body ran before the fixture existed on the run's first share.
+            case.body["userId"] = _STATE["vault"]["owner"]["id"]
+        return
+    owner = _STATE["vault"]["owner"]
+    answering = path.startswith("/api/v1/shares/{shareId}/")
+    body = {"recipientType": "user", "userId": owner["id"]} if answering \
+        else {"recipientType": "anyone_with_link"}
+    status, created = _call(case, "POST", f"/api/v1/secrets/{secret_id}/share", body)
+    if status != 201:
+        return
+    _path_param(case, "shareId", created["data"]["id"])
+    if answering:
+        _act_as(case, owner["token"])
+    elif method == "GET" and _positive(case, "header"):
+        # In place: the case's headers also carry its credential.
+        if case.headers is None:
+            case.headers = {}
+        for name in list(case.headers):
+            if name.lower() == "x-share-key":
+                del case.headers[name]
+        case.headers["X-Share-Key"] = created["data"]["shareKey"]
 
 
 def _litellm_key(tenant: str) -> None:

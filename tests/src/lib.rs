@@ -21,6 +21,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod bench;
+pub mod cmek;
 pub mod oidc;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,72 @@ pub struct TestEnv {
     pub host_log: PathBuf,
     /// The server process (none for [`Server::External`]).
     _host: Mutex<Option<Child>>,
+}
+
+impl TestEnv {
+    /// Another cp-host on this environment's database and stand-ins, with
+    /// `variables` over the test defaults: the same deployment after a
+    /// configuration change (a new master key). `None` when the suite
+    /// drives another server than cp-host (it cannot be restarted from
+    /// here). Stopped when dropped.
+    pub fn other_host(&self, variables: &[(&str, &str)]) -> Option<OtherHost> {
+        let Server::CpHost(bin) = server() else {
+            return None;
+        };
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!(
+            "cp_test_other_{}-host.log",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let mut command = Command::new(bin);
+        command
+            .args(["serve", "--manifest"])
+            .arg(workspace().join("spin.toml"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--exit-on-stdin-eof",
+            ])
+            .current_dir(workspace());
+        for (name, value) in server_variables(
+            port,
+            &self.db_url,
+            &db_host_of(&self.db_url),
+            &self.kube,
+            &self.litellm,
+            variables,
+        ) {
+            command.env(
+                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let child = command
+            .stdin(Stdio::piped())
+            .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let url = format!("http://127.0.0.1:{port}");
+        let host = OtherHost { url, child };
+        wait_ready(&host.url, &log);
+        Some(host)
+    }
+}
+
+/// A second cp-host of [`TestEnv::other_host`].
+pub struct OtherHost {
+    /// Its base URL.
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for OtherHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The server the suite drives, chosen by the environment.

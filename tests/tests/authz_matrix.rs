@@ -103,8 +103,8 @@ const MODEL: &str = r#"{"name": "{new}", "provider": "openai", "upstreamModel": 
     "contextWindow": 128000, "inputPricePerMillion": "2.50", "outputPricePerMillion": "10.00"}"#;
 
 /// The matrix. `{orgId}`, `{tenantId}`, `{name}` under `/tenants`,
-/// `{vaultId}`, its secret `{path}` and its `{policyId}` are organisation
-/// A's; `{userId}` is A's owner; other ids are unknown. `{orgId}` in a body
+/// `{vaultId}`, its secret `{path}` (`{secretId}`), its `{policyId}` and a
+/// `{shareId}` of the secret are organisation A's; `{userId}` is A's owner; other ids are unknown. `{orgId}` in a body
 /// is A's too.
 const MATRIX: &[Row] = &[
     // --- own account ---
@@ -594,6 +594,40 @@ const MATRIX: &[Row] = &[
         "",
     ),
     row("GET", "/api/v1/health/kms", OPERATOR, OPERATOR, ""),
+    row("GET", "/api/v1/vault-master-key", OPERATOR, OPERATOR, ""),
+    row(
+        "POST",
+        "/api/v1/vault-master-key/rewrap",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    // Sharing: what one may read and share, to a user of A's (the admin).
+    row(
+        "POST",
+        "/api/v1/secrets/{secretId}/share",
+        HIDDEN,
+        FORBIDDEN,
+        r#"{"recipientType": "anyone_with_link"}"#,
+    ),
+    row("GET", "/api/v1/shares/outbound", OK, OK, ""),
+    row("GET", "/api/v1/shares/inbound", OK, OK, ""),
+    // A share is its creator's and its recipient's: others never see it.
+    row(
+        "POST",
+        "/api/v1/shares/{shareId}/accept",
+        HIDDEN,
+        HIDDEN,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/shares/{shareId}/decline",
+        HIDDEN,
+        HIDDEN,
+        "",
+    ),
+    row("DELETE", "/api/v1/share/{shareId}", HIDDEN, HIDDEN, ""),
     // --- organisations ---
     row("GET", "/api/v1/organizations", OK, OK, ""),
     row(
@@ -869,6 +903,9 @@ struct Fixture {
     /// A vault of A holding the secret `matrix/secret`, and a policy of it.
     vault_id: String,
     vault_policy_id: String,
+    /// That secret, and a share of it from A's owner to A's admin.
+    secret_id: String,
+    share_id: String,
     /// A browser signed in at the identity provider.
     browser: Browser,
     /// `(label, Authorization header value)`, each to be refused with 401.
@@ -928,14 +965,25 @@ async fn fixture() -> Fixture {
         .as_str()
         .unwrap()
         .to_owned();
-    call(
+    let secret_id = call(
         "PUT",
         &format!("/api/v1/vaults/{vault_id}/secrets/matrix/secret"),
     )
     .json(&json!({"type": "note", "value": "matrix"}))
     .send()
     .await
-    .expect(201);
+    .expect(201)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let share_id = call("POST", &format!("/api/v1/secrets/{secret_id}/share"))
+        .json(&json!({"recipientType": "user", "userId": admin.id}))
+        .send()
+        .await
+        .expect(201)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let vault_policy_id = owner
         .call("POST", &format!("/api/v1/vaults/{vault_id}/policies"))
         .json(&serde_json::from_str::<Value>(VAULT_POLICY).unwrap())
@@ -967,6 +1015,8 @@ async fn fixture() -> Fixture {
         gateway_key,
         vault_id,
         vault_policy_id,
+        secret_id,
+        share_id,
         browser: signed_in(&email("matrix-browser")).await,
         refused: refused_credentials().await,
     }
@@ -1072,6 +1122,8 @@ impl Fixture {
                 "{userId}" => self.owner.id.clone(),
                 "{vaultId}" => self.vault_id.clone(),
                 "{policyId}" => self.vault_policy_id.clone(),
+                "{secretId}" => self.secret_id.clone(),
+                "{shareId}" => self.share_id.clone(),
                 "{path}" => "matrix/secret".to_owned(),
                 "{token}" => format!("cpinv_{}", unique("unknown")),
                 "{name}" if path.starts_with("/api/v1/tenants/") => self.tenant_name.clone(),

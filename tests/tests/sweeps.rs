@@ -493,6 +493,122 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     }
     let read = call("GET", &secret).send().await;
     assert_eq!(read.expect(200)["data"]["value"], vault_value.as_str());
+    let secret_id = read.json()["data"]["id"].as_str().unwrap().to_owned();
+
+    // A share of it: its key is shown once, by its creation (and the
+    // replay of that, stored sealed); the value only to an opening with it.
+    let share_idempotency = unique("leak-share");
+    let mut created = Vec::new();
+    for _ in 0..2 {
+        created.push(
+            call("POST", &format!("/api/v1/secrets/{secret_id}/share"))
+                .header("idempotency-key", &share_idempotency)
+                .json(
+                    &json!({"recipientType": "external_email", "email": "leak@example.com",
+                              "maxAccessCount": 1}),
+                )
+                .send()
+                .await
+                .expect(201)["data"]
+                .clone(),
+        );
+    }
+    assert_eq!(created[0], created[1], "the replay shows the same share");
+    let share_id = created[0]["id"].as_str().unwrap().to_owned();
+    let share_key = created[0]["shareKey"].as_str().unwrap().to_owned();
+    secrets.push(share_key.clone());
+    let open_share = || {
+        call("GET", &format!("/api/v1/share/{share_id}"))
+            .anonymous()
+            .header("x-share-key", &share_key)
+    };
+    assert_eq!(
+        open_share().send().await.expect(200)["data"]["value"],
+        vault_value.as_str()
+    );
+    for (label, c) in [
+        (
+            "list outbound shares",
+            call("GET", "/api/v1/shares/outbound"),
+        ),
+        ("open an exhausted share", open_share()),
+        (
+            "open a share with a wrong key",
+            call("GET", &format!("/api/v1/share/{share_id}"))
+                .anonymous()
+                .header("x-share-key", &format!("cpshr_{}", "A".repeat(43))),
+        ),
+        (
+            "a share refused by a bad body",
+            call("POST", &format!("/api/v1/secrets/{secret_id}/share"))
+                .json(&json!({"recipientType": "external_email", "email": share_key})),
+        ),
+        (
+            "revoke the share",
+            call("DELETE", &format!("/api/v1/share/{share_id}")),
+        ),
+        ("open a revoked share", open_share()),
+    ] {
+        exposure.add(label, &c.send().await);
+    }
+
+    // Client-side CMEK: the customer's keys travel in headers only, for a
+    // rotation, and never reach a response, the log or the database.
+    let old_key = cp_tests::cmek::ClientKey::random();
+    let new_key = cp_tests::cmek::ClientKey::random();
+    secrets.extend([old_key.header(), new_key.header()]);
+    let cmek_vault = as_user("POST", "/api/v1/vaults")
+        .json(&json!({"orgId": org, "name": "leak-cmek"}))
+        .send()
+        .await
+        .expect(201)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call("POST", &format!("/api/v1/vaults/{cmek_vault}/cmek"))
+        .json(&json!({"fingerprint": old_key.fingerprint()}))
+        .send()
+        .await
+        .expect(200);
+    call(
+        "PUT",
+        &format!("/api/v1/vaults/{cmek_vault}/secrets/leak/cmek"),
+    )
+    .json(&json!({"type": "password", "value": old_key.encrypt("client secret", 1)}))
+    .send()
+    .await
+    .expect(201);
+    let rotate = |old: &str, new: &str, fingerprint: &str| {
+        call("POST", &format!("/api/v1/vaults/{cmek_vault}/cmek-rotate"))
+            .header("x-cmek-old-key", old)
+            .header("x-cmek-new-key", new)
+            .json(&json!({"fingerprint": fingerprint}))
+    };
+    let swapped = rotate(&new_key.header(), &old_key.header(), &new_key.fingerprint())
+        .send()
+        .await;
+    swapped.expect_error(400, "VALIDATION_ERROR");
+    exposure.add("a rotation with the keys swapped", &swapped);
+    let rotated = rotate(&old_key.header(), &new_key.header(), &new_key.fingerprint())
+        .send()
+        .await;
+    assert_eq!(rotated.expect(200)["data"]["status"], "completed");
+    exposure.add("a rotation", &rotated);
+    let read = call(
+        "GET",
+        &format!("/api/v1/vaults/{cmek_vault}/secrets/leak/cmek"),
+    )
+    .send()
+    .await;
+    let client_text = read.expect(200)["data"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        new_key.decrypt(&client_text).as_deref(),
+        Some("client secret")
+    );
+    exposure.add("read the rotated secret", &read);
     for (label, c) in [
         (
             "list vault secrets",

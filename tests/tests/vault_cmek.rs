@@ -6,62 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use aes_gcm::aead::{Aead, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use cp_tests::{call, db, field_errors, sha256_hex, sign_up, unique};
+use cp_tests::cmek::ClientKey;
+use cp_tests::{call, db, field_errors, sign_up, unique};
 use serde_json::json;
-
-/// A client's key: its bytes, its base64 header form and its fingerprint.
-struct ClientKey {
-    bytes: [u8; 32],
-}
-
-impl ClientKey {
-    fn new(seed: u8) -> Self {
-        let mut bytes = [0u8; 32];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = seed.wrapping_mul(31).wrapping_add(i as u8);
-        }
-        Self { bytes }
-    }
-
-    fn header(&self) -> String {
-        STANDARD.encode(self.bytes)
-    }
-
-    fn fingerprint(&self) -> String {
-        sha256_hex(&self.bytes)
-    }
-
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&Key::<Aes256Gcm>::from(self.bytes))
-    }
-
-    /// The documented client format: base64(nonce || ciphertext || tag).
-    fn encrypt(&self, plaintext: &str, nonce_seed: u32) -> String {
-        let mut nonce = [0u8; 12];
-        nonce[..4].copy_from_slice(&nonce_seed.to_be_bytes());
-        let mut blob = nonce.to_vec();
-        blob.extend(
-            self.cipher()
-                .encrypt(&Nonce::from(nonce), plaintext.as_bytes())
-                .unwrap(),
-        );
-        STANDARD.encode(blob)
-    }
-
-    fn decrypt(&self, value: &str) -> Option<String> {
-        let blob = STANDARD.decode(value).ok()?;
-        let (nonce, ct) = blob.split_at(12);
-        let plain = self
-            .cipher()
-            .decrypt(&Nonce::try_from(nonce).ok()?, ct)
-            .ok()?;
-        String::from_utf8(plain).ok()
-    }
-}
 
 #[tokio::test]
 async fn a_rotation_interrupted_by_the_database_resumes_and_leaves_every_value_readable() {

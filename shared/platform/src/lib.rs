@@ -17,6 +17,7 @@ pub mod dualwrite;
 mod failure;
 pub mod idempotency;
 pub mod openapi;
+pub mod outbox;
 mod pipeline;
 pub mod resource;
 pub mod scopes;

@@ -95,12 +95,6 @@ pub(crate) fn client_ip(req: &ApiRequest) -> Option<IpAddr> {
 }
 
 impl VaultAccess {
-    /// The vault's id as a UUID (what ciphertexts are bound to).
-    pub(crate) fn vault_uuid(&self) -> Result<Uuid, Failure> {
-        Uuid::parse_str(&self.vault.view.id)
-            .map_err(|e| Failure::with_cause(ApiError::Internal, format!("vault id: {e}")))
-    }
-
     /// A 403 unless the caller manages the vault (owner or admin).
     pub(crate) fn require_manager(&self) -> Result<(), ApiError> {
         match self.role {

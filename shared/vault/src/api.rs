@@ -20,14 +20,14 @@ use crate::envelope::VaultKey;
 use crate::keyring::keyring;
 use crate::store::{self, NewVault, VAULTS_SCOPE};
 use crate::views::{SecretMeta, SecretValue, SecretVersion, Vault, VaultCreate, VaultPolicy};
-use crate::{cmek_ops, policy_ops, secrets};
+use crate::{cmek_ops, master_key_ops, policy_ops, secrets, share_ops};
 
 cp_macros::route_group! {
     /// The vault route group.
     pub struct Vaults;
     kind = "vault";
     openapi(
-        components(schemas(SecretMeta, SecretValue, SecretVersion, VaultPolicy)),
+        components(schemas(SecretMeta, SecretValue, SecretVersion, VaultPolicy, crate::share::Share)),
         tags((name = "vaults", description = "Agent secrets vaults: an organisation's vaults, \
           path-addressed secrets with versions (values sealed under a data key per version, \
           wrapped by the vault's key, wrapped by the master key), and vault policies deciding \
@@ -56,6 +56,15 @@ cp_macros::route_group! {
         cmek_ops::disable_cmek,
         cmek_ops::rotate_cmek,
         cmek_ops::get_rotation,
+        share_ops::create_share,
+        share_ops::list_outbound,
+        share_ops::list_inbound,
+        share_ops::accept_share,
+        share_ops::decline_share,
+        share_ops::revoke_share,
+        share_ops::open_share,
+        master_key_ops::get_master_key,
+        master_key_ops::rewrap,
     ];
 }
 
@@ -188,7 +197,7 @@ async fn create_vault<P: Platform>(
     access.require(OrgRole::Admin)?;
     let id = new_id();
     let key = VaultKey::generate().map_err(|e| crypto_failure("generating a vault key", e))?;
-    let (wrapped, provider) = keyring(ctx)?.wrap_new(id, &key).await?;
+    let wrapped = keyring(ctx)?.wrap_new(id, &key).await?;
     let id = id.to_string();
     let actor = ctx.principal.actor();
     let vault = transaction(ctx.db(), async |db| {
@@ -199,8 +208,7 @@ async fn create_vault<P: Platform>(
                 org_id: &access.org_id,
                 name: &input.name,
                 description: input.description.as_deref(),
-                wrapped_key: wrapped.clone(),
-                key_provider: provider,
+                wrapped: wrapped.clone(),
                 created_by: &actor,
             },
         )

@@ -199,7 +199,7 @@ pub(crate) async fn rotate_cmek<P: Platform>(
         let Some(current) = access.vault.view.cmek_fingerprint.clone() else {
             return Err(ApiError::Conflict("CMEK is not on for this vault".into()).into());
         };
-        let vault_uuid = access.vault_uuid()?;
+        let vault_uuid = access.vault.uuid()?;
         if let Some(job) = store::active_job(db, &vault).await? {
             // The same keys again: resume. Other keys: finish that first.
             if job.new_fingerprint != new_fp.to_string()
@@ -253,7 +253,7 @@ pub(crate) async fn rotate_cmek<P: Platform>(
 
     // Batches, each in its own transaction.
     let access = vault_access(ctx, req, &vault, false).await?;
-    let key = vault_key(ctx, &access).await?;
+    let key = vault_key(ctx, &access.vault).await?;
     loop {
         let done = transaction(ctx.db(), async |db| {
             let batch = store::cmek_batch(db, &vault, &job.old_fingerprint, BATCH).await?;

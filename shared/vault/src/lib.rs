@@ -12,12 +12,16 @@
 //! - [`cmek`]: client-side customer-managed keys: fingerprints, the key
 //!   headers and the client ciphertext format;
 //! - [`kms`]: an AWS KMS client (JSON 1.1, SigV4) over the outbound-HTTP
-//!   port, and the KMS-backed master key.
-//!
+//!   port, and the KMS-backed master key; [`keyring`]: the deployment's
+//!   master keys, by name, and master-key rotation;
+//! - [`share`]: shares of a secret: recipients, bodies, states and their
+//!   transitions.
 //!
 //! And the `vault` route group over them: [`api`] (vaults), `secrets`,
-//! `policy_ops` (policies), who may do what (`access`) and storage
-//! (`store`, SQL in `migrations/sql/0018_vault.sql`).
+//! `policy_ops` (policies), `cmek_ops`, `share_ops` (sharing),
+//! `master_key_ops` (rotation), who may do what (`access`) and storage
+//! (`store`, `share_store`; SQL in `migrations/sql/0018_vault.sql` to
+//! `0021_vault_master_key_id.sql`).
 //!
 //! Errors that reach API clients convert into [`cp_http::ApiError`] naming
 //! the offending field; nothing here ever formats a key or a secret value.
@@ -32,11 +36,15 @@ pub mod envelope;
 pub mod glob;
 pub mod keyring;
 pub mod kms;
+mod master_key_ops;
 pub mod model;
 pub mod path;
 pub mod policy;
 mod policy_ops;
 mod secrets;
+pub mod share;
+mod share_ops;
+mod share_store;
 mod store;
 pub mod views;
 

@@ -15,7 +15,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::access::{vault_access, VaultAccess};
+use crate::access::vault_access;
 use crate::api::{crypto_failure, vault_id};
 use crate::cmek::CmekCipher;
 use crate::envelope::{EncryptedVersion, VaultKey, VersionRef};
@@ -23,7 +23,7 @@ use crate::keyring::keyring;
 use crate::model::SecretType;
 use crate::path::{PathPrefix, SecretPath};
 use crate::policy::Action;
-use crate::store::{self, secret_not_found, SecretFields, SECRETS_SCOPE};
+use crate::store::{self, secret_not_found, SecretFields, SecretRow, VaultRow, SECRETS_SCOPE};
 use crate::views::{
     prefix_schema, secret_path, secret_path_schema, SecretMeta, SecretPut, SecretValue,
     SecretVersion, VersionChange,
@@ -75,16 +75,17 @@ fn path_of(params: &PathParams) -> Result<SecretPath, Failure> {
     Ok(secret_path(params.get("path"))?)
 }
 
-/// The vault key of `access`'s vault, unwrapped by the master key.
+/// The vault key of `vault`, unwrapped by the master key.
 pub(crate) async fn vault_key<P: Platform>(
     ctx: &RequestContext<'_, P>,
-    access: &VaultAccess,
+    vault: &VaultRow,
 ) -> Result<VaultKey, Failure> {
     keyring(ctx)?
         .unwrap(
-            &access.vault.view.key_provider,
-            access.vault_uuid()?,
-            &access.vault.wrapped_key,
+            &vault.view.key_provider,
+            vault.master_key_id.as_deref(),
+            vault.uuid()?,
+            &vault.wrapped_key,
         )
         .await
 }
@@ -161,8 +162,8 @@ pub(crate) async fn put_secret<P: Platform>(
             None => crate::model::check_value(input.secret_type, input.value.as_bytes())
                 .map_err(|e| ApiError::validation(vec![e.to_field_error()]))?,
         }
-        let key = vault_key(ctx, &access).await?;
-        let vault = access.vault_uuid()?;
+        let key = vault_key(ctx, &access.vault).await?;
+        let vault = access.vault.uuid()?;
         store::purge_expired_deletions(db, &vault_id).await?;
         let current = store::secret(db, &vault_id, path.as_str(), true).await?;
         if let Some(current) = &current {
@@ -277,62 +278,109 @@ pub(crate) async fn get_secret<P: Platform>(
         let secret = store::secret(db, &vault_id, path.as_str(), false)
             .await?
             .ok_or_else(|| secret_not_found(path.as_str()))?;
-        let secret_type = SecretType::parse(&secret.meta.secret_type)
-            .map_err(|e| crypto_failure("stored secret type", e))?;
-        access.check_direct_read(secret_type)?;
-        if secret
-            .expires_micros
-            .is_some_and(|at| at <= ctx.now.timestamp_micros())
-        {
-            return Err(ApiError::Refused {
-                status: 410,
-                code: "SECRET_EXPIRED",
-                message: format!("the secret at {:?} has expired", path.as_str()),
-            }
-            .into());
-        }
-        let version = wanted.unwrap_or(secret.meta.version);
-        let stored = store::version(db, &secret.meta.id, version)
-            .await?
-            .ok_or_else(|| ApiError::not_found("SECRET_VERSION", version.to_string()))?;
-        if stored.disabled {
-            return Err(ApiError::Refused {
-                status: 409,
-                code: "SECRET_VERSION_DISABLED",
-                message: format!("version {version} of {:?} is disabled", path.as_str()),
-            }
-            .into());
-        }
-        let key = vault_key(ctx, &access).await?;
-        let sealed = EncryptedVersion::from_bytes(&stored.sealed)
-            .map_err(|e| crypto_failure("stored secret version", e))?;
-        let plain = key
-            .open_version(&version_ref(access.vault_uuid()?, &path, version)?, &sealed)
-            .map_err(|e| crypto_failure("opening a secret", e))?;
-        let value = String::from_utf8(plain.expose().to_vec())
-            .map_err(|_| crypto_failure("secret value", "not UTF-8"))?;
-        ctx.audit("secret", path.as_str())
-            .detail(json!({
-                "vaultId": vault_id,
-                "secretId": secret.meta.id,
-                "version": version,
-            }))
-            .write(db)
-            .await?;
-        Ok::<_, Failure>((secret, (version, value, stored.cmek_fingerprint)))
+        let readable = readable_version(ctx, db, &secret, &path, wanted, |t| {
+            access.check_direct_read(t)
+        })
+        .await?;
+        let audit = ctx.audit("secret", path.as_str());
+        let value = open_version(ctx, db, &access.vault, &secret, &path, readable, audit).await?;
+        Ok::<_, Failure>((secret, value))
     })
     .await?;
-    let (version, value, cmek_fingerprint) = value;
-    let view = SecretValue {
+    Ok(ctx
+        .ok(&value)
+        .with_etag(secret.etag())
+        .with_header("cache-control", "no-store"))
+}
+
+/// A version of a secret that may be read now.
+pub(crate) struct ReadableVersion {
+    version: i64,
+    stored: store::StoredVersion,
+}
+
+/// Checks that version `wanted` (the latest when `None`) of `secret` can be
+/// read: whatever `may_read` says of its type (agents with the intents
+/// API), 410 SECRET_EXPIRED once the secret expired, 409
+/// SECRET_VERSION_DISABLED for a disabled version. Nothing is decrypted
+/// yet: callers refuse before they change anything.
+pub(crate) async fn readable_version<P: Platform, D: cp_store::Database>(
+    ctx: &RequestContext<'_, P>,
+    db: &D,
+    secret: &SecretRow,
+    path: &SecretPath,
+    wanted: Option<i64>,
+    may_read: impl FnOnce(SecretType) -> Result<(), ApiError>,
+) -> Result<ReadableVersion, Failure> {
+    let secret_type = SecretType::parse(&secret.meta.secret_type)
+        .map_err(|e| crypto_failure("stored secret type", e))?;
+    may_read(secret_type)?;
+    if secret
+        .expires_micros
+        .is_some_and(|at| at <= ctx.now.timestamp_micros())
+    {
+        return Err(ApiError::Refused {
+            status: 410,
+            code: "SECRET_EXPIRED",
+            message: format!("the secret at {:?} has expired", path.as_str()),
+        }
+        .into());
+    }
+    let version = wanted.unwrap_or(secret.meta.version);
+    let stored = store::version(db, &secret.meta.id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("SECRET_VERSION", version.to_string()))?;
+    if stored.disabled {
+        return Err(ApiError::Refused {
+            status: 409,
+            code: "SECRET_VERSION_DISABLED",
+            message: format!("version {version} of {:?} is disabled", path.as_str()),
+        }
+        .into());
+    }
+    Ok(ReadableVersion { version, stored })
+}
+
+/// Opens a readable version of `secret` in `vault` and writes `audit`
+/// (with the vault, secret and version added to its detail) in the
+/// caller's transaction: no audit, no value. The one way a value leaves
+/// the vault, for direct reads and shares alike.
+pub(crate) async fn open_version<P: Platform, D: cp_store::Database>(
+    ctx: &RequestContext<'_, P>,
+    db: &D,
+    vault: &VaultRow,
+    secret: &SecretRow,
+    path: &SecretPath,
+    readable: ReadableVersion,
+    audit: cp_platform::audit::AuditEntry,
+) -> Result<SecretValue, Failure> {
+    let ReadableVersion { version, stored } = readable;
+    let key = vault_key(ctx, vault).await?;
+    let sealed = EncryptedVersion::from_bytes(&stored.sealed)
+        .map_err(|e| crypto_failure("stored secret version", e))?;
+    let plain = key
+        .open_version(&version_ref(vault.uuid()?, path, version)?, &sealed)
+        .map_err(|e| crypto_failure("opening a secret", e))?;
+    let value = String::from_utf8(plain.expose().to_vec())
+        .map_err(|_| crypto_failure("secret value", "not UTF-8"))?;
+    let mut detail = match audit.detail.clone() {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    detail.insert("vaultId".into(), json!(secret.meta.vault_id));
+    detail.insert("secretId".into(), json!(secret.meta.id));
+    detail.insert("path".into(), json!(secret.meta.path));
+    detail.insert("version".into(), json!(version));
+    audit.detail(detail.into()).write(db).await?;
+    Ok(SecretValue {
         id: secret.meta.id.clone(),
         path: secret.meta.path.clone(),
         secret_type: secret.meta.secret_type.clone(),
         version,
         value,
         expires_at: secret.meta.expires_at.clone(),
-        cmek_fingerprint,
-    };
-    Ok(ctx.ok(&view).with_etag(secret.etag()))
+        cmek_fingerprint: stored.cmek_fingerprint,
+    })
 }
 
 #[operation(delete, "/api/v1/vaults/{vaultId}/secrets/{path...}", id = "deleteSecret", callers = users, kind = "secret",

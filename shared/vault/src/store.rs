@@ -29,7 +29,7 @@ macro_rules! vault_columns {
     () => {
         concat!(
             "v.id::text AS id, v.org_id::text AS org_id, v.name, v.description, v.key_provider, \
-             v.cmek_fingerprint, v.created_by, v.version, ",
+             v.master_key_id, v.cmek_fingerprint, v.created_by, v.version, ",
             epoch_micros!("v.created_at"),
             " AS created_micros, (SELECT count(*) FROM vault_secrets s \
              WHERE s.vault_id = v.id AND s.deleted_at IS NULL) AS secret_count"
@@ -80,8 +80,8 @@ const VAULT_LIST_MINE_AFTER: &str = concat!(
     ", $3::text::uuid) ORDER BY v.created_at, v.id LIMIT $1"
 );
 const VAULT_INSERT: &str = "INSERT INTO vaults
-    (id, org_id, name, description, wrapped_key, key_provider, created_by)
-    VALUES ($1::text::uuid, $2::text::uuid, $3, $4, $5, $6, $7)";
+    (id, org_id, name, description, wrapped_key, key_provider, master_key_id, created_by)
+    VALUES ($1::text::uuid, $2::text::uuid, $3, $4, $5, $6, $7, $8)";
 const VAULT_SOFT_DELETE: &str =
     "UPDATE vaults SET deleted_at = now(), updated_at = now() WHERE id = $1::text::uuid";
 const VAULT_DELETE_SECRETS: &str = "UPDATE vault_secrets SET deleted_at = now()
@@ -93,6 +93,8 @@ pub(crate) struct VaultRow {
     pub view: Vault,
     /// The vault key wrapped by the master key (absent in lists).
     pub wrapped_key: Vec<u8>,
+    /// The master key that wrapped it (`None`: before keys had names).
+    pub master_key_id: Option<String>,
     /// The row version (the ETag).
     pub version: i64,
     /// Creation time, for the cursor.
@@ -100,6 +102,12 @@ pub(crate) struct VaultRow {
 }
 
 impl VaultRow {
+    /// The vault's id as a UUID (what ciphertexts are bound to).
+    pub(crate) fn uuid(&self) -> Result<uuid::Uuid, Failure> {
+        uuid::Uuid::parse_str(&self.view.id)
+            .map_err(|e| Failure::with_cause(ApiError::Internal, format!("vault id: {e}")))
+    }
+
     /// The vault's ETag.
     pub(crate) fn etag(&self) -> String {
         cp_http::etag::for_version(&self.version.to_string())
@@ -126,6 +134,7 @@ impl FromRow for VaultRow {
             } else {
                 Vec::new()
             },
+            master_key_id: r.opt_text("master_key_id")?,
             version: r.i64("version")?,
             created_micros,
         })
@@ -183,8 +192,7 @@ pub(crate) struct NewVault<'a> {
     pub org_id: &'a str,
     pub name: &'a str,
     pub description: Option<&'a str>,
-    pub wrapped_key: Vec<u8>,
-    pub key_provider: &'a str,
+    pub wrapped: crate::keyring::WrappedKey,
     pub created_by: &'a str,
 }
 
@@ -197,8 +205,9 @@ pub(crate) async fn insert_vault<D: Database>(db: &D, v: NewVault<'_>) -> Result
             v.org_id.into(),
             v.name.into(),
             v.description.map(str::to_owned).into(),
-            Value::Bytes(v.wrapped_key),
-            v.key_provider.into(),
+            Value::Bytes(v.wrapped.bytes),
+            v.wrapped.provider.into(),
+            v.wrapped.key_id.into(),
             v.created_by.into(),
         ],
     )
@@ -219,6 +228,76 @@ pub(crate) async fn delete_vault<D: Database>(db: &D, id: &str) -> Result<u64, F
     let secrets = db.execute(VAULT_DELETE_SECRETS, &[id.into()]).await?;
     db.execute(VAULT_SOFT_DELETE, &[id.into()]).await?;
     Ok(secrets)
+}
+
+const MASTER_KEY_USAGE: &str = "SELECT master_key_id, key_provider, count(*) AS vaults
+    FROM vaults WHERE deleted_at IS NULL GROUP BY master_key_id, key_provider
+    ORDER BY master_key_id NULLS FIRST, key_provider";
+/// Live vaults wrapped by another master key than `$1`, `$2` at most.
+const STALE_VAULTS: &str = "SELECT id::text AS id FROM vaults
+    WHERE deleted_at IS NULL AND master_key_id IS DISTINCT FROM $1 ORDER BY id LIMIT $2";
+const STALE_VAULT_COUNT: &str = "SELECT count(*) AS n FROM vaults
+    WHERE deleted_at IS NULL AND master_key_id IS DISTINCT FROM $1";
+const VAULT_SET_WRAPPED: &str = "UPDATE vaults SET wrapped_key = $2, key_provider = $3,
+    master_key_id = $4, version = version + 1, updated_at = now() WHERE id = $1::text::uuid";
+
+/// How many live vaults each master key wraps: (key name, provider, count).
+pub(crate) async fn master_key_usage<D: Database>(
+    db: &D,
+) -> Result<Vec<(Option<String>, String, i64)>, Failure> {
+    let rows = db.query(MASTER_KEY_USAGE, &[]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.opt_text("master_key_id")?,
+                r.text("key_provider")?,
+                r.i64("vaults")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, DbError>>()
+        .map_err(Failure::from)
+}
+
+/// Up to `limit` live vaults wrapped by another master key than `current`.
+pub(crate) async fn stale_vaults<D: Database>(
+    db: &D,
+    current: &str,
+    limit: i64,
+) -> Result<Vec<String>, Failure> {
+    let rows = db
+        .query(STALE_VAULTS, &[current.into(), Value::Int(limit)])
+        .await?;
+    rows.iter()
+        .map(|r| r.text("id"))
+        .collect::<Result<Vec<_>, DbError>>()
+        .map_err(Failure::from)
+}
+
+/// How many live vaults another master key than `current` wraps.
+pub(crate) async fn stale_vault_count<D: Database>(db: &D, current: &str) -> Result<i64, Failure> {
+    Ok(db
+        .query_one(STALE_VAULT_COUNT, &[current.into()])
+        .await?
+        .i64("n")?)
+}
+
+/// Stores a vault's key as wrapped by another master key.
+pub(crate) async fn set_wrapped_key<D: Database>(
+    db: &D,
+    id: &str,
+    wrapped: &crate::keyring::WrappedKey,
+) -> Result<(), Failure> {
+    db.execute(
+        VAULT_SET_WRAPPED,
+        &[
+            id.into(),
+            Value::Bytes(wrapped.bytes.clone()),
+            wrapped.provider.into(),
+            wrapped.key_id.as_str().into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 // ----------------------------------------------------------------- secrets
@@ -249,6 +328,11 @@ const SECRET_GET_FOR_UPDATE: &str = concat!(
     secret_columns!(),
     " FROM vault_secrets s WHERE s.vault_id = $1::text::uuid AND s.path = $2 \
      AND s.deleted_at IS NULL FOR UPDATE"
+);
+const SECRET_BY_ID: &str = concat!(
+    "SELECT ",
+    secret_columns!(),
+    " FROM vault_secrets s WHERE s.id = $1::text::uuid AND s.deleted_at IS NULL"
 );
 /// Vault `$2`'s live secrets at path `$3` or under the `LIKE` pattern `$4`,
 /// by path (`vault_secrets_path`); `$5` the path the page starts after.
@@ -363,6 +447,14 @@ pub(crate) async fn secret<D: Database>(
         SECRET_GET
     };
     Ok(db.fetch_opt(sql, &[vault_id.into(), path.into()]).await?)
+}
+
+/// The live secret `id` (whatever its path).
+pub(crate) async fn secret_by_id<D: Database>(
+    db: &D,
+    id: &str,
+) -> Result<Option<SecretRow>, Failure> {
+    Ok(db.fetch_opt(SECRET_BY_ID, &[id.into()]).await?)
 }
 
 /// The secret not-found error.

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use cp_platform::native::HyperTransport;
-use cp_vault::envelope::{rewrap, EnvelopeError, LocalMasterKey, MasterKeyProvider, VersionRef};
+use cp_vault::envelope::{EnvelopeError, LocalMasterKey, MasterKeyProvider, VersionRef};
 use cp_vault::kms::{
     vault_key_context, AwsCredentials, KmsClient, KmsConfig, KmsError, KmsMasterKey,
 };
@@ -181,13 +181,16 @@ async fn rotating_from_a_local_master_key_to_kms_and_back() {
     let wrapped_local = local.wrap(vault, &key).await.unwrap();
     drop(key);
 
-    let wrapped_kms = rewrap(&local, &kms, vault, &wrapped_local).await.unwrap();
+    // A rotation's two steps (what `Keyring::rewrap` does).
+    let key = local.unwrap(vault, &wrapped_local).await.unwrap();
+    let wrapped_kms = kms.wrap(vault, &key).await.unwrap();
     let via_kms = kms.unwrap(vault, &wrapped_kms).await.unwrap();
     assert_eq!(
         via_kms.open_version(&at, &sealed).unwrap().expose(),
         b"before rotation"
     );
-    let back_local = rewrap(&kms, &local, vault, &wrapped_kms).await.unwrap();
+    let key = kms.unwrap(vault, &wrapped_kms).await.unwrap();
+    let back_local = local.wrap(vault, &key).await.unwrap();
     let via_local = local.unwrap(vault, &back_local).await.unwrap();
     assert_eq!(
         via_local.open_version(&at, &sealed).unwrap().expose(),

@@ -460,6 +460,12 @@ impl<'a, T: HttpTransport> KmsMasterKey<'a, T> {
         &self.client
     }
 
+    /// The key's name as stored with what it wraps (`aws-kms:` and the
+    /// configured id, ARN or alias).
+    pub fn id(&self) -> String {
+        format!("aws-kms:{}", self.key_id)
+    }
+
     /// The key's health (`DescribeKey`): an error when KMS cannot be
     /// reached or refuses, else whether the key is usable.
     pub async fn health(&self) -> Result<KmsHealth, KmsError> {

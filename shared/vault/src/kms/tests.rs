@@ -472,7 +472,8 @@ fn the_kms_master_key_wraps_bound_to_the_vault() {
 
 #[test]
 fn rotation_from_local_to_kms_keeps_secrets_readable() {
-    use crate::envelope::{rewrap, LocalMasterKey, VersionRef};
+    use crate::envelope::{LocalMasterKey, VersionRef};
+    use crate::keyring::Keyring;
     use crate::path::SecretPath;
 
     let local = LocalMasterKey::new(cp_crypto::MasterKey::from_bytes(&[4; 32]).unwrap());
@@ -486,10 +487,23 @@ fn rotation_from_local_to_kms_keeps_secrets_readable() {
     };
     let sealed = key.seal_version(&at, b"value before rotation").unwrap();
 
+    // The deployment adds a KMS: the current master key is the KMS key.
     let fake = FakeKms::default();
-    let kms = KmsMasterKey::new(client(&fake), KEY_ID);
-    let wrapped_kms = block_on(rewrap(&local, &kms, VAULT, &wrapped_local)).unwrap();
-    let key = block_on(kms.unwrap(VAULT, &wrapped_kms)).unwrap();
+    let variables = |name: &str| match name {
+        "kms_url" => Some("https://kms.example".to_owned()),
+        "kms_key_id" => Some(KEY_ID.to_owned()),
+        "kms_access_key_id" => Some("AKID".to_owned()),
+        "kms_secret_access_key" => Some("secret".to_owned()),
+        _ => None,
+    };
+    let ring = Keyring::from_variables(variables, &fake, Some(local.clone())).unwrap();
+    assert_eq!(ring.current_id().unwrap(), format!("aws-kms:{KEY_ID}"));
+    let moved = block_on(ring.rewrap("local", Some(&local.id()), VAULT, &wrapped_local)).unwrap();
+    assert_eq!(
+        (moved.provider, moved.key_id.as_str()),
+        ("aws-kms", ring.current_id().unwrap().as_str())
+    );
+    let key = block_on(ring.unwrap("aws-kms", Some(&moved.key_id), VAULT, &moved.bytes)).unwrap();
     assert_eq!(
         key.open_version(&at, &sealed).unwrap().expose(),
         b"value before rotation"
