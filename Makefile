@@ -24,6 +24,7 @@ bench: components host
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin cp-bench
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin usage_bench
 	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin store_bench
+	@DATABASE_URL=$$(scripts/pg.sh start) cargo run --release -q -p cp-tests --bin vault_bench
 
 # The Wasm components (what `spin build` builds, see spin.toml).
 components:

@@ -74,6 +74,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0021_vault_master_key_id",
         include_str!("../sql/0021_vault_master_key_id.sql"),
     ),
+    (
+        "0022_vault_secret_count",
+        include_str!("../sql/0022_vault_secret_count.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -10,7 +10,8 @@ use cp_kube_standin::{StandIn, StandInConfig};
 use http_body_util::Full;
 
 use crate::{
-    db_host_of, free_port, fresh_database, workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN,
+    db_host_of, free_port, fresh_database, workspace, JWT_SECRET, KUBE_TOKEN, NAMESPACE,
+    OPERATOR_TOKEN, SECRETS_KEY,
 };
 
 /// `DATABASE_URL` (the server's admin URL) and the URL of a fresh database
@@ -29,10 +30,25 @@ pub fn operator_request(
     url: &str,
     body: Option<Vec<u8>>,
 ) -> hyper::http::Result<hyper::Request<Full<Bytes>>> {
+    request(method, url, OPERATOR_TOKEN, &[], body)
+}
+
+/// A request to `url` with bearer `token`, extra `headers` and a JSON body
+/// when there is one.
+pub fn request(
+    method: &str,
+    url: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> hyper::http::Result<hyper::Request<Full<Bytes>>> {
     let mut request = hyper::Request::builder()
         .method(method)
         .uri(url)
-        .header("authorization", format!("Bearer {OPERATOR_TOKEN}"));
+        .header("authorization", format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     if body.is_some() {
         request = request.header("content-type", "application/json");
     }
@@ -93,6 +109,10 @@ impl ProductHost {
             .env("SPIN_VARIABLE_KUBE_URL", kube.url())
             .env("SPIN_VARIABLE_KUBE_TOKEN", KUBE_TOKEN)
             .env("SPIN_VARIABLE_KUBE_NAMESPACE", NAMESPACE)
+            // The vault seals with it (and MFA, provider keys).
+            .env("SPIN_VARIABLE_SECRETS_KEY", SECRETS_KEY)
+            // Users sign in (the vault benchmark's owner).
+            .env("SPIN_VARIABLE_JWT_SECRET", JWT_SECRET)
             .spawn()?;
         Ok(Self {
             url: format!("http://127.0.0.1:{port}"),

@@ -173,6 +173,11 @@ async fn secrets_are_versioned_listed_without_values_deleted_softly_and_restored
     .await
     .expect(200);
     assert_eq!(restored["data"]["version"], 2);
+    let vault = call("GET", &format!("/api/v1/vaults/{}", o.vault))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(vault["data"]["secretCount"], 3);
     assert_eq!(
         call("GET", &url).send().await.expect(200)["data"]["value"],
         "sk-second-77aa"

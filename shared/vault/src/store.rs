@@ -31,8 +31,7 @@ macro_rules! vault_columns {
             "v.id::text AS id, v.org_id::text AS org_id, v.name, v.description, v.key_provider, \
              v.master_key_id, v.cmek_fingerprint, v.created_by, v.version, ",
             epoch_micros!("v.created_at"),
-            " AS created_micros, (SELECT count(*) FROM vault_secrets s \
-             WHERE s.vault_id = v.id AND s.deleted_at IS NULL) AS secret_count"
+            " AS created_micros, v.secret_count"
         )
     };
 }
