@@ -584,13 +584,12 @@ const MATRIX: &[Row] = &[
         FORBIDDEN,
         FINGERPRINT,
     ),
-    // An unknown job of A's vault: the vault is checked first (404 for
-    // others), then the job.
+    // A finished rotation of A's vault: its members read it.
     row(
         "GET",
         "/api/v1/vaults/{vaultId}/cmek-rotate/{jobId}",
         HIDDEN,
-        HIDDEN,
+        OK,
         "",
     ),
     row("GET", "/api/v1/health/kms", OPERATOR, OPERATOR, ""),
@@ -906,6 +905,8 @@ struct Fixture {
     /// That secret, and a share of it from A's owner to A's admin.
     secret_id: String,
     share_id: String,
+    /// A finished CMEK rotation of the vault (CMEK is off again).
+    cmek_job_id: String,
     /// A browser signed in at the identity provider.
     browser: Browser,
     /// `(label, Authorization header value)`, each to be refused with 401.
@@ -976,6 +977,7 @@ async fn fixture() -> Fixture {
         .as_str()
         .unwrap()
         .to_owned();
+    let cmek_job_id = finished_rotation(&vault_id).await;
     let share_id = call("POST", &format!("/api/v1/secrets/{secret_id}/share"))
         .json(&json!({"recipientType": "user", "userId": admin.id}))
         .send()
@@ -1017,9 +1019,34 @@ async fn fixture() -> Fixture {
         vault_policy_id,
         secret_id,
         share_id,
+        cmek_job_id,
         browser: signed_in(&email("matrix-browser")).await,
         refused: refused_credentials().await,
     }
+}
+
+/// A CMEK rotation of `vault` run to its end, CMEK then turned off again
+/// (so the vault's other rows see it as before); the job's id.
+async fn finished_rotation(vault: &str) -> String {
+    use cp_tests::cmek::ClientKey;
+    let (old, new) = (ClientKey::new(3), ClientKey::new(4));
+    call("POST", &format!("/api/v1/vaults/{vault}/cmek"))
+        .json(&json!({"fingerprint": old.fingerprint()}))
+        .send()
+        .await
+        .expect(200);
+    let job = call("POST", &format!("/api/v1/vaults/{vault}/cmek-rotate"))
+        .header("x-cmek-old-key", &old.header())
+        .header("x-cmek-new-key", &new.header())
+        .json(&json!({"fingerprint": new.fingerprint()}))
+        .send()
+        .await
+        .expect(200);
+    call("DELETE", &format!("/api/v1/vaults/{vault}/cmek"))
+        .send()
+        .await
+        .expect(204);
+    job["data"]["id"].as_str().unwrap().to_owned()
 }
 
 /// Credentials that were good once, or never were.
@@ -1124,6 +1151,7 @@ impl Fixture {
                 "{policyId}" => self.vault_policy_id.clone(),
                 "{secretId}" => self.secret_id.clone(),
                 "{shareId}" => self.share_id.clone(),
+                "{jobId}" => self.cmek_job_id.clone(),
                 "{path}" => "matrix/secret".to_owned(),
                 "{token}" => format!("cpinv_{}", unique("unknown")),
                 "{name}" if path.starts_with("/api/v1/tenants/") => self.tenant_name.clone(),

@@ -25,8 +25,8 @@ use uuid::Uuid;
 use crate::model::SecretType;
 use crate::path::SecretPath;
 use crate::policy::{
-    direct_read_forbidden, direct_read_refusal, evaluate, AccessRequest, Action, PrincipalKind,
-    Requester,
+    direct_read_forbidden, direct_read_refusal, evaluate, AccessRequest, Action, Principal,
+    PrincipalKind, Requester,
 };
 use crate::store::{self, vault_not_found, VaultRow};
 
@@ -37,8 +37,9 @@ pub(crate) struct VaultAccess {
     /// The caller's role in its organisation; `None` for operators and
     /// access tokens, which stand above every role.
     pub role: Option<OrgRole>,
-    /// The user or agent policies decide for (`None`: an operator).
-    requester: Option<Requester>,
+    /// The user or agent policies decide for (`None`: an operator); its
+    /// groups are read only when a policy names a group.
+    requester: Option<(PrincipalKind, Uuid)>,
     /// Whether the caller is an agent with the intents API enabled.
     intents_api: bool,
     /// The client's address (`spin-client-addr`), for policy conditions.
@@ -66,13 +67,12 @@ pub(crate) async fn vault_access<P: Platform>(
         })?;
     let requester = match ctx.principal.user() {
         None => None,
-        Some(user) => Some(Requester {
-            kind: PrincipalKind::User,
-            id: Uuid::parse_str(&user.id).map_err(|e| {
+        Some(user) => Some((
+            PrincipalKind::User,
+            Uuid::parse_str(&user.id).map_err(|e| {
                 Failure::with_cause(ApiError::Internal, format!("user id {:?}: {e}", user.id))
             })?,
-            groups: store::user_groups(db, &user.id).await?,
-        }),
+        )),
     };
     Ok(VaultAccess {
         vault,
@@ -115,7 +115,17 @@ impl VaultAccess {
         action: Action,
         path: &SecretPath,
     ) -> Result<(), Failure> {
-        let Some(requester) = &self.requester else {
+        self.authorize_all(ctx, &[action], path).await
+    }
+
+    /// Decides every one of `actions` on `path` (the policies read once).
+    pub(crate) async fn authorize_all<P: Platform>(
+        &self,
+        ctx: &RequestContext<'_, P>,
+        actions: &[Action],
+        path: &SecretPath,
+    ) -> Result<(), Failure> {
+        let Some((kind, id)) = self.requester else {
             return Ok(());
         };
         if self.role == Some(OrgRole::Viewer) {
@@ -125,38 +135,48 @@ impl VaultAccess {
             .into());
         }
         let policies = store::policies(ctx.db(), &self.vault.view.id).await?;
-        let decision = evaluate(
-            &policies,
-            &AccessRequest {
-                requester,
-                action,
-                path,
-                client_ip: self.client_ip,
-                now: ctx.now,
-            },
-        );
-        if decision.is_allowed() {
-            return Ok(());
-        }
-        let why = match decision.policy() {
-            Some(policy) => format!("policy {policy} denies it"),
-            None => "no vault policy grants it".into(),
+        // Group membership is one more query: only when a policy needs it.
+        let groups = if policies
+            .iter()
+            .any(|p| matches!(p.principal, Principal::Group(_)))
+        {
+            store::user_groups(ctx.db(), &id.to_string()).await?
+        } else {
+            Vec::new()
         };
-        Err(ApiError::Forbidden(format!(
-            "{} on {:?}: {why}",
-            action_name(action),
-            path.as_str()
-        ))
-        .into())
+        let requester = Requester { kind, id, groups };
+        for &action in actions {
+            let decision = evaluate(
+                &policies,
+                &AccessRequest {
+                    requester: &requester,
+                    action,
+                    path,
+                    client_ip: self.client_ip,
+                    now: ctx.now,
+                },
+            );
+            if decision.is_allowed() {
+                continue;
+            }
+            let why = match decision.policy() {
+                Some(policy) => format!("policy {policy} denies it"),
+                None => "no vault policy grants it".into(),
+            };
+            return Err(ApiError::Forbidden(format!(
+                "{} on {:?}: {why}",
+                action_name(action),
+                path.as_str()
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     /// A 403 when the caller may not read a secret of `secret_type`
     /// directly (an agent with the intents API and key material).
     pub(crate) fn check_direct_read(&self, secret_type: SecretType) -> Result<(), ApiError> {
-        let kind = self
-            .requester
-            .as_ref()
-            .map_or(PrincipalKind::User, |r| r.kind);
+        let kind = self.requester.map_or(PrincipalKind::User, |(kind, _)| kind);
         if direct_read_forbidden(kind, self.intents_api, secret_type) {
             return Err(direct_read_refusal(secret_type));
         }

@@ -193,13 +193,12 @@ pub(crate) async fn rotate_cmek<P: Platform>(
     let actor = ctx.principal.actor();
 
     // Start (or find the unfinished) job.
-    let (job, vault_uuid) = transaction(ctx.db(), async |db| {
+    let (job, vault_row) = transaction(ctx.db(), async |db| {
         let access = vault_access(ctx, req, &vault, true).await?;
         access.require_manager()?;
         let Some(current) = access.vault.view.cmek_fingerprint.clone() else {
             return Err(ApiError::Conflict("CMEK is not on for this vault".into()).into());
         };
-        let vault_uuid = access.vault.uuid()?;
         if let Some(job) = store::active_job(db, &vault).await? {
             // The same keys again: resume. Other keys: finish that first.
             if job.new_fingerprint != new_fp.to_string()
@@ -214,7 +213,7 @@ pub(crate) async fn rotate_cmek<P: Platform>(
                 ))
                 .into());
             }
-            return Ok((job, vault_uuid));
+            return Ok((job, access.vault));
         }
         let current_fp =
             Fingerprint::parse(&current).map_err(|e| crypto_failure("stored fingerprint", e))?;
@@ -247,13 +246,13 @@ pub(crate) async fn rotate_cmek<P: Platform>(
             )
             .write(db)
             .await?;
-        Ok::<_, Failure>((job, vault_uuid))
+        Ok::<_, Failure>((job, access.vault))
     })
     .await?;
 
     // Batches, each in its own transaction.
-    let access = vault_access(ctx, req, &vault, false).await?;
-    let key = vault_key(ctx, &access.vault).await?;
+    let vault_uuid = vault_row.uuid()?;
+    let key = vault_key(ctx, &vault_row).await?;
     loop {
         let done = transaction(ctx.db(), async |db| {
             let batch = store::cmek_batch(db, &vault, &job.old_fingerprint, BATCH).await?;

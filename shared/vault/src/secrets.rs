@@ -15,7 +15,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::access::vault_access;
+use crate::access::{vault_access, VaultAccess};
 use crate::api::{crypto_failure, vault_id};
 use crate::cmek::CmekCipher;
 use crate::envelope::{EncryptedVersion, VaultKey, VersionRef};
@@ -71,8 +71,57 @@ impl IntoParams for VersionQuery {
     }
 }
 
-fn path_of(params: &PathParams) -> Result<SecretPath, Failure> {
-    Ok(secret_path(params.get("path"))?)
+/// The secret a route's URL names: its vault and its path.
+pub(crate) struct SecretTarget {
+    vault_id: String,
+    path: SecretPath,
+}
+
+impl SecretTarget {
+    /// `{vaultId}` and `{path}`, validated.
+    fn of(params: &PathParams) -> Result<Self, Failure> {
+        Ok(Self {
+            vault_id: vault_id(params)?,
+            path: secret_path(params.get("path"))?,
+        })
+    }
+
+    /// The caller's standing in the vault (locked for the transaction when
+    /// `lock`), allowed `action` on the path when one is named (none:
+    /// metadata, which every member sees).
+    async fn access<P: Platform>(
+        &self,
+        ctx: &RequestContext<'_, P>,
+        req: &ApiRequest,
+        action: Option<Action>,
+        lock: bool,
+    ) -> Result<VaultAccess, Failure> {
+        let access = vault_access(ctx, req, &self.vault_id, lock).await?;
+        if let Some(action) = action {
+            access.authorize(ctx, action, &self.path).await?;
+        }
+        Ok(access)
+    }
+
+    /// The live secret at the path (locked when `lock`), if any.
+    async fn find<D: cp_store::Database>(
+        &self,
+        db: &D,
+        lock: bool,
+    ) -> Result<Option<SecretRow>, Failure> {
+        store::secret(db, &self.vault_id, self.path.as_str(), lock).await
+    }
+
+    /// The live secret at the path (locked when `lock`), or a 404.
+    async fn secret<D: cp_store::Database>(
+        &self,
+        db: &D,
+        lock: bool,
+    ) -> Result<SecretRow, Failure> {
+        self.find(db, lock)
+            .await?
+            .ok_or_else(|| secret_not_found(self.path.as_str()).into())
+    }
 }
 
 /// The vault key of `vault`, unwrapped by the master key.
@@ -145,13 +194,12 @@ pub(crate) async fn put_secret<P: Platform>(
     req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let vault_id = vault_id(params)?;
-    let path = path_of(params)?;
+    let target = SecretTarget::of(params)?;
+    let (vault_id, path) = (&target.vault_id, &target.path);
     let input = parse_body::<SecretPut>(req)?.validate()?;
     let actor = ctx.principal.actor();
     let (secret, created) = transaction(ctx.db(), async |db| {
-        let access = vault_access(ctx, req, &vault_id, true).await?;
-        access.authorize(ctx, Action::Write, &path).await?;
+        let access = target.access(ctx, req, Some(Action::Write), true).await?;
         // A CMEK vault takes the client's ciphertext, whatever the type
         // (its content is the client's to check).
         let cmek = access.vault.view.cmek_fingerprint.clone();
@@ -164,8 +212,8 @@ pub(crate) async fn put_secret<P: Platform>(
         }
         let key = vault_key(ctx, &access.vault).await?;
         let vault = access.vault.uuid()?;
-        store::purge_expired_deletions(db, &vault_id).await?;
-        let current = store::secret(db, &vault_id, path.as_str(), true).await?;
+        store::purge_expired_deletions(db, vault_id).await?;
+        let current = target.find(db, true).await?;
         if let Some(current) = &current {
             cp_http::etag::check_if_match(req, &current.etag())?;
         } else if req.header("if-match").is_some_and(|v| v.trim() != "*") {
@@ -202,12 +250,12 @@ pub(crate) async fn put_secret<P: Platform>(
             ),
             None => {
                 let id = cp_http::ids::new_id().to_string();
-                store::insert_secret(db, &id, &vault_id, path.as_str(), &fields).await?;
+                store::insert_secret(db, &id, vault_id, path.as_str(), &fields).await?;
                 (id, 1)
             }
         };
         let sealed = key
-            .seal_version(&version_ref(vault, &path, version)?, input.value.as_bytes())
+            .seal_version(&version_ref(vault, path, version)?, input.value.as_bytes())
             .map_err(|e| crypto_failure("sealing a secret", e))?;
         store::insert_version(
             db,
@@ -227,9 +275,7 @@ pub(crate) async fn put_secret<P: Platform>(
             }))
             .write(db)
             .await?;
-        let secret = store::secret(db, &vault_id, path.as_str(), false)
-            .await?
-            .ok_or_else(|| secret_not_found(path.as_str()))?;
+        let secret = target.secret(db, false).await?;
         Ok::<_, Failure>((secret, current.is_none()))
     })
     .await?;
@@ -259,8 +305,8 @@ pub(crate) async fn get_secret<P: Platform>(
     req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let vault_id = vault_id(params)?;
-    let path = path_of(params)?;
+    let target = SecretTarget::of(params)?;
+    let path = &target.path;
     let wanted = match req.query_param("version") {
         None => None,
         Some(v) => Some(
@@ -273,17 +319,14 @@ pub(crate) async fn get_secret<P: Platform>(
         ),
     };
     let (secret, value) = transaction(ctx.db(), async |db| {
-        let access = vault_access(ctx, req, &vault_id, false).await?;
-        access.authorize(ctx, Action::Read, &path).await?;
-        let secret = store::secret(db, &vault_id, path.as_str(), false)
-            .await?
-            .ok_or_else(|| secret_not_found(path.as_str()))?;
-        let readable = readable_version(ctx, db, &secret, &path, wanted, |t| {
+        let access = target.access(ctx, req, Some(Action::Read), false).await?;
+        let secret = target.secret(db, false).await?;
+        let readable = readable_version(ctx, db, &secret, path, wanted, |t| {
             access.check_direct_read(t)
         })
         .await?;
         let audit = ctx.audit("secret", path.as_str());
-        let value = open_version(ctx, db, &access.vault, &secret, &path, readable, audit).await?;
+        let value = open_version(ctx, db, &access.vault, &secret, path, readable, audit).await?;
         Ok::<_, Failure>((secret, value))
     })
     .await?;
@@ -396,17 +439,14 @@ pub(crate) async fn delete_secret<P: Platform>(
     req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let vault_id = vault_id(params)?;
-    let path = path_of(params)?;
+    let target = SecretTarget::of(params)?;
+    let (vault_id, path) = (&target.vault_id, &target.path);
     transaction(ctx.db(), async |db| {
-        let access = vault_access(ctx, req, &vault_id, true).await?;
-        access.authorize(ctx, Action::Delete, &path).await?;
-        let secret = store::secret(db, &vault_id, path.as_str(), true)
-            .await?
-            .ok_or_else(|| secret_not_found(path.as_str()))?;
+        target.access(ctx, req, Some(Action::Delete), true).await?;
+        let secret = target.secret(db, true).await?;
         cp_http::etag::check_if_match(req, &secret.etag())?;
         store::soft_delete_secret(db, &secret.meta.id).await?;
-        store::purge_expired_deletions(db, &vault_id).await?;
+        store::purge_expired_deletions(db, vault_id).await?;
         ctx.audit("secret", path.as_str())
             .detail(json!({"vaultId": vault_id, "secretId": secret.meta.id}))
             .write(db)
@@ -427,12 +467,9 @@ pub(crate) async fn list_versions<P: Platform>(
     req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let vault_id = vault_id(params)?;
-    let path = path_of(params)?;
-    vault_access(ctx, req, &vault_id, false).await?;
-    let secret = store::secret(ctx.db(), &vault_id, path.as_str(), false)
-        .await?
-        .ok_or_else(|| secret_not_found(path.as_str()))?;
+    let target = SecretTarget::of(params)?;
+    target.access(ctx, req, None, false).await?;
+    let secret = target.secret(ctx.db(), false).await?;
     let versions = store::versions(ctx.db(), &secret).await?;
     Ok(ctx.ok(&versions))
 }
@@ -451,18 +488,15 @@ pub(crate) async fn change_version<P: Platform>(
     req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let vault_id = vault_id(params)?;
-    let path = path_of(params)?;
+    let target = SecretTarget::of(params)?;
+    let (vault_id, path) = (&target.vault_id, &target.path);
     let change = parse_body::<VersionChange>(req)?;
     if !(1..=i64::from(i32::MAX)).contains(&change.version) {
         return Err(ApiError::invalid("version", "must be a version number (1 or more)").into());
     }
     let versions = transaction(ctx.db(), async |db| {
-        let access = vault_access(ctx, req, &vault_id, false).await?;
-        access.authorize(ctx, Action::Write, &path).await?;
-        let secret = store::secret(db, &vault_id, path.as_str(), true)
-            .await?
-            .ok_or_else(|| secret_not_found(path.as_str()))?;
+        target.access(ctx, req, Some(Action::Write), false).await?;
+        let secret = target.secret(db, true).await?;
         if !store::set_version_disabled(db, &secret.meta.id, change.version, change.disabled)
             .await?
         {
@@ -495,12 +529,11 @@ pub(crate) async fn restore_secret<P: Platform>(
     req: &ApiRequest,
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
-    let vault_id = vault_id(params)?;
-    let path = path_of(params)?;
+    let target = SecretTarget::of(params)?;
+    let (vault_id, path) = (&target.vault_id, &target.path);
     let secret = transaction(ctx.db(), async |db| {
-        let access = vault_access(ctx, req, &vault_id, true).await?;
-        access.authorize(ctx, Action::Write, &path).await?;
-        let deleted = store::deleted_secret(db, &vault_id, path.as_str())
+        target.access(ctx, req, Some(Action::Write), true).await?;
+        let deleted = store::deleted_secret(db, vault_id, path.as_str())
             .await?
             .ok_or_else(|| secret_not_found(path.as_str()))?;
         store::restore_secret(db, &deleted.meta.id, path.as_str()).await?;
@@ -508,9 +541,7 @@ pub(crate) async fn restore_secret<P: Platform>(
             .detail(json!({"vaultId": vault_id, "secretId": deleted.meta.id}))
             .write(db)
             .await?;
-        store::secret(db, &vault_id, path.as_str(), false)
-            .await?
-            .ok_or_else(|| Failure::from(secret_not_found(path.as_str())))
+        target.secret(db, false).await
     })
     .await?;
     Ok(ctx.ok(&secret.meta).with_etag(secret.etag()))

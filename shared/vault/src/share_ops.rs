@@ -148,8 +148,9 @@ pub(crate) async fn create_share<P: Platform>(
                 _ => f,
             })?;
         let path = secret_path(&secret.meta.path)?;
-        access.authorize(ctx, Action::Read, &path).await?;
-        access.authorize(ctx, Action::Share, &path).await?;
+        access
+            .authorize_all(ctx, &[Action::Read, Action::Share], &path)
+            .await?;
         let secret_type = crate::model::SecretType::parse(&secret.meta.secret_type)
             .map_err(|e| crate::api::crypto_failure("stored secret type", e))?;
         access.check_direct_read(secret_type)?;
