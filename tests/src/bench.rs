@@ -128,3 +128,40 @@ impl ProductHost {
         self.kube.shutdown().await;
     }
 }
+
+/// What a load run measured: units of work per second and their latency
+/// percentiles.
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    /// Units of work per second.
+    pub rate: f64,
+    /// Median latency.
+    pub p50: std::time::Duration,
+    /// 99th percentile.
+    pub p99: std::time::Duration,
+    /// Units that failed.
+    pub errors: usize,
+}
+
+impl Figures {
+    /// The figures of `latencies` measured over `elapsed`.
+    pub fn of(
+        mut latencies: Vec<std::time::Duration>,
+        elapsed: std::time::Duration,
+        errors: usize,
+    ) -> Self {
+        latencies.sort();
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Self {
+            rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: pct(0.50),
+            p99: pct(0.99),
+            errors,
+        }
+    }
+}

@@ -734,6 +734,25 @@ impl Call {
     pub async fn send(self) -> Resp {
         send_to(&env().url, self).await
     }
+
+    /// Sends a create: asserts a 201 and returns the new resource's id.
+    #[track_caller]
+    pub fn created_id(self) -> impl std::future::Future<Output = String> {
+        let caller = std::panic::Location::caller();
+        async move {
+            let resp = self.send().await;
+            assert_eq!(
+                resp.status,
+                201,
+                "a create answered otherwise (at {caller}); body: {}",
+                String::from_utf8_lossy(&resp.body)
+            );
+            resp.json()["data"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no data.id in {}", resp.describe()))
+                .to_owned()
+        }
+    }
 }
 
 /// Sends a request to any base URL.
@@ -852,24 +871,16 @@ impl TestUser {
     pub async fn create_org(&self, prefix: &str) -> String {
         self.call("POST", "/api/v1/organizations")
             .json(&serde_json::json!({"name": unique(prefix)}))
-            .send()
+            .created_id()
             .await
-            .expect(201)["data"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
     }
 
     /// A new vault `name` in organisation `org_id`, made by this user; its id.
     pub async fn create_vault(&self, org_id: &str, name: &str) -> String {
         self.call("POST", "/api/v1/vaults")
             .json(&serde_json::json!({"orgId": org_id, "name": name}))
-            .send()
+            .created_id()
             .await
-            .expect(201)["data"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
     }
 }
 

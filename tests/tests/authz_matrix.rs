@@ -960,41 +960,25 @@ async fn fixture() -> Fixture {
     let vault_id = owner
         .call("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org_id, "name": "matrix"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     let secret_id = call(
         "PUT",
         &format!("/api/v1/vaults/{vault_id}/secrets/matrix/secret"),
     )
     .json(&json!({"type": "note", "value": "matrix"}))
-    .send()
-    .await
-    .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .created_id()
+    .await;
     let cmek_job_id = finished_rotation(&vault_id).await;
     let share_id = call("POST", &format!("/api/v1/secrets/{secret_id}/share"))
         .json(&json!({"recipientType": "user", "userId": admin.id}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     let vault_policy_id = owner
         .call("POST", &format!("/api/v1/vaults/{vault_id}/policies"))
         .json(&serde_json::from_str::<Value>(VAULT_POLICY).unwrap())
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
 
     let other = sign_up("matrix-other").await;
     other

@@ -444,12 +444,8 @@ async fn owner_fixtures() -> (String, Value) {
     let org = owner
         .call("POST", "/api/v1/organizations")
         .json(&json!({"name": "Fuzz owners"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     let mut spares = Vec::new();
     for _ in 0..SPARE_USERS {
         let u = sign_up_verified("fuzz-spare").await;

@@ -381,12 +381,8 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     // the host log redacts).
     let org = as_user("POST", "/api/v1/organizations")
         .json(&json!({"name": "leak"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     let invitation_token = as_user("POST", &format!("/api/v1/organizations/{org}/invitations"))
         .header("idempotency-key", &unique("leak-invite"))
         .json(&json!({"email": format!("{}@example.com", unique("invitee")), "role": "member"}))
@@ -473,12 +469,8 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     secrets.push(vault_value.clone());
     let vault = as_user("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org, "name": "leak"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     let secret = format!("/api/v1/vaults/{vault}/secrets/leak/value");
     let put_key = unique("leak-secret");
     for label in ["write a vault secret", "replay the write"] {
@@ -559,12 +551,8 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
     secrets.extend([old_key.header(), new_key.header()]);
     let cmek_vault = as_user("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org, "name": "leak-cmek"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     call("POST", &format!("/api/v1/vaults/{cmek_vault}/cmek"))
         .json(&json!({"fingerprint": old_key.fingerprint()}))
         .send()

@@ -21,12 +21,8 @@ async fn org_with_vault(prefix: &str) -> Org {
     let vault = owner
         .call("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org_id, "name": "main", "description": "team secrets"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     Org {
         owner,
         org_id,

@@ -212,12 +212,8 @@ async fn operators_rotate_an_empty_vault() {
     let org = owner.create_org("cmek-empty").await;
     let vault = call("POST", "/api/v1/vaults")
         .json(&json!({"orgId": org, "name": "empty"}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     let (old, new) = (ClientKey::new(7), ClientKey::new(8));
     call("POST", &format!("/api/v1/vaults/{vault}/cmek"))
         .json(&json!({"fingerprint": old.fingerprint()}))

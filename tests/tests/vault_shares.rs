@@ -34,12 +34,8 @@ async fn shared_secret(prefix: &str, value: &str) -> Shared {
     let secret_id = owner
         .call("PUT", &format!("/api/v1/vaults/{vault}/secrets/{path}"))
         .json(&json!({"type": "api_key", "value": value}))
-        .send()
-        .await
-        .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created_id()
+        .await;
     Shared {
         owner,
         org_id,
@@ -273,12 +269,8 @@ async fn a_user_share_waits_for_its_recipient_who_reads_it_signed_in() {
         s.owner.call("POST", &share_url(&s)),
         json!({"recipientType": "user", "userId": stranger.id, "version": 1}),
     )
-    .send()
-    .await
-    .expect(201)["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .created_id()
+    .await;
     stranger
         .call("POST", &format!("/api/v1/shares/{second}/accept"))
         .send()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cp_http::{ApiRequest, Method};
 use cp_platform::native::{HyperTransport, NativePlatform};
-use cp_tests::bench::{self, ProductHost};
+use cp_tests::bench::{self, Figures, ProductHost};
 use cp_tests::{workspace, KUBE_TOKEN, NAMESPACE, OPERATOR_TOKEN};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -29,13 +29,6 @@ const SEED_TENANTS: usize = 300;
 const GET_REQUESTS: usize = 6000;
 const POST_REQUESTS: usize = 600;
 const CONCURRENCY: usize = 16;
-
-struct Figures {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -116,7 +109,7 @@ async fn run() -> anyhow::Result<()> {
         ] {
             println!(
                 "{label:<14} {route:<28} {:>10.0} {:>8.2}ms {:>8.2}ms {:>7}",
-                f.rps,
+                f.rate,
                 f.p50.as_secs_f64() * 1e3,
                 f.p99.as_secs_f64() * 1e3,
                 f.errors
@@ -128,8 +121,8 @@ async fn run() -> anyhow::Result<()> {
     println!();
     println!(
         "wasm/native throughput ratio: GET {:.2}, POST {:.2} (1.00 = no overhead)",
-        wget.rps / nget.rps,
-        wpost.rps / npost.rps
+        wget.rate / nget.rate,
+        wpost.rate / npost.rate
     );
     println!(
         "wasm/native p50 latency ratio: GET {:.2}, POST {:.2}",
@@ -226,19 +219,7 @@ where
         all.extend(lat);
         errors += e;
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Figures {
-        rps: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors,
-    }
+    Figures::of(all, started.elapsed(), errors)
 }
 
 async fn wait_ready(url: &str) -> anyhow::Result<()> {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cp_tests::bench::{self, ProductHost};
+use cp_tests::bench::{self, Figures, ProductHost};
 use cp_tests::cmek::ClientKey;
 use cp_tests::{GOOD_PASSWORD, OPERATOR_TOKEN};
 use http_body_util::{BodyExt, Full};
@@ -314,14 +314,6 @@ struct Step {
     body: Option<Value>,
 }
 
-struct Figures {
-    /// Units of work per second.
-    rate: f64,
-    p50: Duration,
-    p99: Duration,
-    errors: usize,
-}
-
 /// Runs `total` units of work (each its steps in order) on `CONCURRENCY`
 /// clients; latencies are per unit.
 async fn load<F>(api: &Api, total: usize, unit: F) -> Figures
@@ -371,17 +363,5 @@ where
         all.extend(latencies);
         errors += e;
     }
-    let elapsed = started.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Figures {
-        rate: all.len() as f64 / elapsed.as_secs_f64(),
-        p50: pct(0.50),
-        p99: pct(0.99),
-        errors,
-    }
+    Figures::of(all, started.elapsed(), errors)
 }
