@@ -78,6 +78,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0022_vault_secret_count",
         include_str!("../sql/0022_vault_secret_count.sql"),
     ),
+    (
+        "0023_refresh_tokens",
+        include_str!("../sql/0023_refresh_tokens.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -192,6 +192,8 @@ Operator run:
     filled: the vault's owner as `userId`); no agent exists yet (agent
     shares become link shares); `expiresAt` lies within 90 days (positive
     ones are set a day ahead); a pinned `version` must exist (dropped).
+31. A refresh token works once: a positive POST /auth/refresh body names
+    the refresh token of a user the hook signs up for it.
 26. A positive litellm-key path names the usage tenant, whose LiteLLM key
     (alias `tenant/<name>`) is made with the LiteLLM stand-in's admin API,
     as an operator seeds keys, when there is none (a revoke deletes it).
@@ -632,7 +634,7 @@ def _signed_up(case) -> dict:
                             {"email": email, "password": password}, token="")
     assert status == 201, f"fixture signup: {status} {created}"
     return {"id": created["data"]["user"]["id"], "email": email, "password": password,
-            "token": created["data"]["accessToken"]}
+            "token": created["data"]["accessToken"], "refresh": created["data"]["refreshToken"]}
 
 
 def _disposable(case) -> dict:
@@ -878,6 +880,9 @@ def _owner(case) -> None:
         body["currentPassword"] = password
     elif (method, path) == ("POST", "/api/v1/auth/token") and positive_body:
         body.update(email=owner["email"], password=password)
+    elif (method, path) == ("POST", "/api/v1/auth/refresh") and positive_body:
+        # A refresh token works once: a new sign-up's, each time.
+        body["refreshToken"] = _signed_up(case)["refresh"]
     elif (method, path) == ("POST", "/api/v1/auth/mfa/verify-setup") and _own_auth(case):
         if positive_body:
             user, secret = _mfa_pending(case)
@@ -1193,6 +1198,8 @@ def before_load_schema(context, raw_schema):
         "ChangePasswordAfterSignUp": {"operationId": "changePassword", "parameters": session,
                                       "requestBody": {"currentPassword": "$request.body#/password"}},
         "LogOutAfterSignUp": {"operationId": "logOut", "parameters": session},
+        "RefreshAfterSignUp": {"operationId": "refreshSession", "requestBody": {
+            "refreshToken": "$response.body#/data/refreshToken"}},
         "DeleteMeAfterSignUp": {"operationId": "deleteMe", "parameters": session},
         "SetAccountBudgetAfterSignUp": {"operationId": "setAccountBudget",
                                         "parameters": {"path.userId": "$response.body#/data/user/id"}},

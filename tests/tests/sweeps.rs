@@ -281,6 +281,30 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
         .as_str()
         .unwrap()
         .to_owned();
+    // A refresh token: shown by the sign-in, and by the refresh that
+    // rotates it (its replacement), never elsewhere.
+    let first_refresh = signup.json()["data"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotated = call("POST", "/api/v1/auth/refresh")
+        .anonymous()
+        .json(&json!({"refreshToken": first_refresh}))
+        .send()
+        .await;
+    let second_refresh = rotated.expect(200)["data"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.extend([first_refresh.clone(), second_refresh]);
+    exposure.add(
+        "a reused refresh token",
+        &call("POST", "/api/v1/auth/refresh")
+            .anonymous()
+            .json(&json!({"refreshToken": first_refresh}))
+            .send()
+            .await,
+    );
     let api_key = call("POST", "/api/v1/auth/api-keys")
         .header("authorization", &format!("Bearer {jwt}"))
         .json(&json!({"name": "leak"}))

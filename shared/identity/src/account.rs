@@ -83,6 +83,15 @@ pub struct Session {
     pub token_type: &'static str,
     /// Seconds until the token expires (900).
     pub expires_in: u64,
+    /// Trade it for a new `accessToken` (and a new `refreshToken`) at
+    /// `POST /api/v1/auth/refresh`; it works once. Shown once, stored as a
+    /// SHA-256 digest. Absent where no sign-in happened (an API key
+    /// exchanged for a JWT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Seconds until the refresh token expires (30 days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_in: Option<u64>,
 }
 
 /// Who the caller is (`GET /auth/me`).

@@ -42,6 +42,7 @@ cp_macros::route_group! {
         users::sign_up,
         users::log_in,
         users::log_out,
+        crate::refresh::refresh_session,
         users::change_password,
         users::get_me,
         users::update_me,

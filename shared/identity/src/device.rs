@@ -31,7 +31,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::account::{Session, User};
 use crate::oidc::{audit_as, random, OidcConfig};
-use crate::{sql, users};
+use crate::sql;
 
 /// How long a device code lives.
 pub const DEVICE_CODE_TTL_SECS: i64 = 600;
@@ -674,7 +674,7 @@ pub(crate) async fn poll<P: Platform>(
             .detail(json!({ "collected": true }))
             .write(db)
             .await?;
-        let (session, _) = users::session(&key, User::from_row(&user_row)?)?;
+        let session = crate::refresh::signed_in(db, &key, User::from_row(&user_row)?, None).await?;
         Ok(ctx.ok(&session))
     })
     .await

@@ -18,6 +18,7 @@ pub mod model;
 pub mod oidc;
 pub mod password;
 pub mod pod_token;
+pub mod refresh;
 pub mod session;
 mod sql;
 pub mod throttle;

@@ -33,7 +33,7 @@ use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 
 use crate::account::{Session, User};
-use crate::users::{hash_failure, session, user_of};
+use crate::users::{hash_failure, user_of};
 use crate::{password, sql, totp};
 
 /// Prefix of login challenge tokens.
@@ -94,7 +94,7 @@ pub struct MfaChallenge {
 #[serde(untagged)]
 pub enum LoginResult {
     /// No MFA: the session.
-    Session(Session),
+    Session(Box<Session>),
     /// MFA enabled: the challenge.
     MfaRequired(MfaChallenge),
 }
@@ -624,7 +624,7 @@ pub(crate) async fn verify<P: Platform>(
     .await?;
     match outcome {
         Ok(user) => {
-            let (session, _) = session(&jwt, user)?;
+            let session = crate::refresh::signed_in(ctx.db(), &jwt, user, None).await?;
             Ok(ctx.ok(&session))
         }
         Err(e) => Ok(e.to_response(&ctx.request_id)),

@@ -59,7 +59,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::account::{normalise_email, Session, User};
 use crate::session::{self, SESSION_TTL_SECS};
-use crate::{sql, users};
+use crate::sql;
 
 /// The cookie binding a login attempt to the browser that started it.
 pub const LOGIN_COOKIE: &str = "cp_login";
@@ -1268,7 +1268,7 @@ pub(crate) async fn exchange_id_token<P: Platform>(
         Ok::<_, Failure>(User::from_row(&row)?)
     })
     .await?;
-    let (session, _) = users::session(&key, user)?;
+    let session = crate::refresh::signed_in(ctx.db(), &key, user, None).await?;
     Ok(ctx.ok(&session))
 }
 

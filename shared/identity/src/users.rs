@@ -28,7 +28,7 @@ use crate::account::{
 use crate::api::TokenIdPath;
 use crate::mfa::{self, LoginResult};
 use crate::throttle::{self, Kind};
-use crate::{password, sql};
+use crate::{password, refresh, sql};
 
 /// Cursor scope of the API key list.
 pub(crate) const KEYS_SCOPE: &str = "api-keys";
@@ -40,17 +40,33 @@ pub(crate) fn hash_failure(e: password::HashError) -> Failure {
     Failure::with_cause(ApiError::Internal, e.to_string())
 }
 
-pub(crate) fn session(key: &JwtKey, user: User) -> Result<(Session, i64), Failure> {
+/// A JWT just issued for a user, and what refresh tokens and password
+/// changes need of it.
+pub(crate) struct Issued {
+    /// The session (without a refresh token).
+    pub session: Session,
+    /// The JWT's id.
+    pub jti: String,
+    /// Its issue instant, Unix milliseconds.
+    pub issued_ms: i64,
+}
+
+/// A session JWT for `user` (sign-ins add a refresh token:
+/// [`crate::refresh::signed_in`]).
+pub(crate) fn session(key: &JwtKey, user: User) -> Result<Issued, Failure> {
     let issued = key.issue(&user.id)?;
-    Ok((
-        Session {
+    Ok(Issued {
+        session: Session {
             user,
             access_token: issued.token,
             token_type: "Bearer",
             expires_in: issued.expires_in,
+            refresh_token: None,
+            refresh_expires_in: None,
         },
-        issued.issued_ms,
-    ))
+        jti: issued.jti,
+        issued_ms: issued.issued_ms,
+    })
 }
 
 /// The calling user, or a 403 for operators and access tokens (they have no
@@ -133,7 +149,7 @@ pub(crate) async fn sign_up<P: Platform>(
     throttle::reserve(ctx, Kind::Signup, &throttle::client_address(req)).await?;
     let hash = password::hash(&input.password).map_err(hash_failure)?;
     let id = new_id().to_string();
-    let user = transaction(ctx.db(), async |db| {
+    let session = transaction(ctx.db(), async |db| {
         let row = db
             .query_one(
                 &sql::insert_user(),
@@ -151,10 +167,9 @@ pub(crate) async fn sign_up<P: Platform>(
             .detail(json!({ "email": user.email }))
             .write(db)
             .await?;
-        Ok::<_, Failure>(user)
+        refresh::signed_in(db, &key, user, None).await
     })
     .await?;
-    let (session, _) = session(&key, user)?;
     Ok(ctx.created(&session))
 }
 
@@ -234,8 +249,8 @@ pub(crate) async fn log_in<P: Platform>(
         .detail(json!({ "email": user.email }))
         .write(ctx.db())
         .await?;
-    let (session, _) = session(&key, user)?;
-    Ok(ctx.ok(&LoginResult::Session(session)))
+    let session = refresh::signed_in(ctx.db(), &key, user, None).await?;
+    Ok(ctx.ok(&LoginResult::Session(Box::new(session))))
 }
 
 #[operation(delete, "/api/v1/auth/token", id = "logOut", callers = users,
@@ -273,8 +288,10 @@ pub(crate) async fn log_out<P: Platform>(
             ],
         )
         .await?;
+        // The sign-in's refresh tokens end with it.
+        let refresh_revoked = refresh::revoke_for_jti(db, jti).await?;
         ctx.audit("user", &user.id)
-            .detail(json!({ "jti": jti }))
+            .detail(json!({ "jti": jti, "refreshTokensRevoked": refresh_revoked }))
             .write(db)
             .await?;
         Ok::<_, Failure>(())
@@ -315,7 +332,8 @@ pub(crate) async fn change_password<P: Platform>(
             return Err(ApiError::Unauthorized("the token's user no longer exists".into()).into());
         };
         check_current_password(row.opt_text("password_hash")?, &current)?;
-        let (mut session, issued_ms) = session(&key, User::from_row(&row)?)?;
+        let issued = session(&key, User::from_row(&row)?)?;
+        let (mut session, issued_ms) = (issued.session, issued.issued_ms);
         let row = db
             .query_one(
                 &sql::set_password(),
@@ -327,6 +345,8 @@ pub(crate) async fn change_password<P: Platform>(
             )
             .await?;
         session.user = User::from_row(&row)?;
+        // A new sign-in: earlier refresh tokens are stale from now on.
+        refresh::attach(db, &mut session, &issued.jti, issued_ms, None).await?;
         ctx.audit("user", &caller.id)
             .detail(json!({ "earlierTokensRevoked": true }))
             .write(db)
@@ -702,6 +722,7 @@ pub(crate) async fn exchange_api_key<P: Platform>(
         .detail(json!({ "via": "apiKey" }))
         .write(ctx.db())
         .await?;
-    let (session, _) = session(&key, user)?;
+    // An API key is the long-lived credential here: no refresh token.
+    let session = session(&key, user)?.session;
     Ok(ctx.ok(&session))
 }
