@@ -82,6 +82,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0023_refresh_tokens",
         include_str!("../sql/0023_refresh_tokens.sql"),
     ),
+    (
+        "0024_email_verification",
+        include_str!("../sql/0024_email_verification.sql"),
+    ),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

@@ -193,7 +193,10 @@ Operator run:
     shares become link shares); `expiresAt` lies within 90 days (positive
     ones are set a day ahead); a pinned `version` must exist (dropped).
 31. A refresh token works once: a positive POST /auth/refresh body names
-    the refresh token of a user the hook signs up for it.
+    the refresh token of a user the hook signs up for it. A verification
+    resend needs an unverified email: it is sent as a new sign-up. (A
+    verification token reaches only the mail sender: POST /auth/verify-email
+    gets no positive token here; tests/tests/email_verification.rs covers it.)
 26. A positive litellm-key path names the usage tenant, whose LiteLLM key
     (alias `tenant/<name>`) is made with the LiteLLM stand-in's admin API,
     as an operator seeds keys, when there is none (a revoke deletes it).
@@ -880,6 +883,9 @@ def _owner(case) -> None:
         body["currentPassword"] = password
     elif (method, path) == ("POST", "/api/v1/auth/token") and positive_body:
         body.update(email=owner["email"], password=password)
+    elif (method, path) == ("POST", "/api/v1/auth/verify-email/resend") and _own_auth(case):
+        # Something to verify: a new sign-up's unverified email.
+        _act_as(case, _signed_up(case)["token"])
     elif (method, path) == ("POST", "/api/v1/auth/refresh") and positive_body:
         # A refresh token works once: a new sign-up's, each time.
         body["refreshToken"] = _signed_up(case)["refresh"]

@@ -686,6 +686,40 @@ pub async fn audit_log_text() -> String {
         .join("\n")
 }
 
+/// The newest verification token mailed to `address`, opened as the mail
+/// sender opens it: with the master key, bound to its outbox row.
+pub async fn mailed_verification_token(address: &str) -> String {
+    let row = db()
+        .await
+        .query_one(
+            "SELECT id::text, sealed, payload::text FROM notification_outbox \
+             WHERE kind = 'user.verify-email' AND recipient = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+            &[&address],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (id, sealed, payload): (String, Vec<u8>, String) = (row.get(0), row.get(1), row.get(2));
+    let key = cp_crypto::MasterKey::from_base64(SECRETS_KEY).unwrap_or_else(|e| panic!("{e}"));
+    let (nonce, ciphertext) = sealed.split_at(12);
+    let token = String::from_utf8(
+        key.open(
+            &cp_crypto::Sealed {
+                nonce: nonce.to_vec(),
+                ciphertext: ciphertext.to_vec(),
+            },
+            &cp_platform::outbox::sealed_aad(&id),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(token.starts_with("cpev_"));
+    assert!(
+        !payload.contains(&token),
+        "the token in the payload: {payload}"
+    );
+    token
+}
+
 /// An HTTP request builder against the host.
 pub struct Call {
     method: &'static str,

@@ -124,6 +124,13 @@ const MATRIX: &[Row] = &[
     row("DELETE", "/api/v1/auth/token", OwnAccount, OwnAccount, ""),
     row(
         "POST",
+        "/api/v1/auth/verify-email/resend",
+        OwnAccount,
+        OwnAccount,
+        "",
+    ),
+    row(
+        "POST",
         "/api/v1/auth/change-password",
         OwnAccount,
         OwnAccount,

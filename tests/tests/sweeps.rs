@@ -297,6 +297,9 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
         .unwrap()
         .to_owned();
     secrets.extend([first_refresh.clone(), second_refresh]);
+    // The signup's email verification token: only the outbox holds it,
+    // sealed.
+    secrets.push(cp_tests::mailed_verification_token(&signup_email).await);
     exposure.add(
         "a reused refresh token",
         &call("POST", "/api/v1/auth/refresh")

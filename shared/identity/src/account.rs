@@ -94,6 +94,28 @@ pub struct Session {
     pub refresh_expires_in: Option<u64>,
 }
 
+/// What a signup answers: a session, or (`unverified_login` = `deny`) the
+/// account alone until its email is verified.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignUpResult {
+    /// Signed in.
+    Session(Box<Session>),
+    /// Not signed in until the email is verified.
+    VerificationRequired(PendingSignUp),
+}
+
+/// An account waiting for its email to be verified before it signs in.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingSignUp {
+    /// The new account.
+    pub user: User,
+    /// Always true: verify the email (the mailed token, at
+    /// `POST /auth/verify-email`), then log in.
+    pub verification_required: bool,
+}
+
 /// Who the caller is (`GET /auth/me`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -43,6 +43,8 @@ cp_macros::route_group! {
         users::log_in,
         users::log_out,
         crate::refresh::refresh_session,
+        crate::verify::verify_email,
+        crate::verify::resend,
         users::change_password,
         users::get_me,
         users::update_me,

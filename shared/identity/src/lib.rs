@@ -24,5 +24,6 @@ mod sql;
 pub mod throttle;
 pub mod totp;
 pub mod users;
+pub mod verify;
 
 pub use api::Identity;

@@ -113,6 +113,23 @@ pub(crate) fn update_profile() -> String {
     )
 }
 
+/// Marks the account's email verified ($1 the user).
+pub(crate) fn verify_email() -> String {
+    format!(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, now()), updated_at = now()
+         WHERE id = $1::text::uuid RETURNING {USER_COLUMNS}"
+    )
+}
+
+/// The verified pending email becomes the account's email ($1 the user).
+pub(crate) fn adopt_pending_email() -> String {
+    format!(
+        "UPDATE users SET email = pending_email, pending_email = NULL,
+             email_verified_at = now(), updated_at = now()
+         WHERE id = $1::text::uuid AND pending_email IS NOT NULL RETURNING {USER_COLUMNS}"
+    )
+}
+
 /// Deletes a user; their API keys go with them (foreign key cascade).
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1::text::uuid RETURNING email";
 

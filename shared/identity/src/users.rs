@@ -22,13 +22,13 @@ use cp_store::{transaction, Database, DbError, FromRow, Value};
 use serde_json::json;
 
 use crate::account::{
-    ApiKey, ApiKeyCreate, ApiKeyExchange, ChangePassword, CreatedApiKey, LogIn, Me, RevokedApiKeys,
-    Session, SignUp, UpdateMe, User, SHOWN_KEY_PREFIX_LEN,
+    ApiKey, ApiKeyCreate, ApiKeyExchange, ChangePassword, CreatedApiKey, LogIn, Me, PendingSignUp,
+    RevokedApiKeys, Session, SignUp, SignUpResult, UpdateMe, User, SHOWN_KEY_PREFIX_LEN,
 };
 use crate::api::TokenIdPath;
 use crate::mfa::{self, LoginResult};
 use crate::throttle::{self, Kind};
-use crate::{password, refresh, sql};
+use crate::{password, refresh, sql, verify};
 
 /// Cursor scope of the API key list.
 pub(crate) const KEYS_SCOPE: &str = "api-keys";
@@ -132,12 +132,15 @@ async fn refuse_login<P: Platform>(
         not one of the most common passwords. A violation is a 400 naming `password`. The email \
         is stored lowercased and is unique (409 CONFLICT). Passwords are stored as argon2id hashes. \
         The account's email starts unverified (`emailVerified: false`): it is not trusted for \
-        invitations or for linking an identity-provider sign-in. Signups are limited per source \
+        invitations or for linking an identity-provider sign-in, and a verification mail (a \
+        token for POST /auth/verify-email) goes to the notification outbox. With \
+        `unverified_login` = `deny`, the answer is the account alone \
+        (`verificationRequired: true`), without a session, until the email is verified. Signups are limited per source \
         address (`signup_max_per_address` per `signup_window_secs`, default 20 an hour): over it, \
         429 RATE_LIMITED with `Retry-After`.",
     request_body = SignUp,
     params(IdempotencyKeyHeader),
-    responses((status = 201, body = Envelope<Session>), (status = 409, body = ErrorBody),
+    responses((status = 201, body = Envelope<SignUpResult>), (status = 409, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub(crate) async fn sign_up<P: Platform>(
     ctx: &RequestContext<'_, P>,
@@ -149,7 +152,7 @@ pub(crate) async fn sign_up<P: Platform>(
     throttle::reserve(ctx, Kind::Signup, &throttle::client_address(req)).await?;
     let hash = password::hash(&input.password).map_err(hash_failure)?;
     let id = new_id().to_string();
-    let session = transaction(ctx.db(), async |db| {
+    let result = transaction(ctx.db(), async |db| {
         let row = db
             .query_one(
                 &sql::insert_user(),
@@ -167,10 +170,18 @@ pub(crate) async fn sign_up<P: Platform>(
             .detail(json!({ "email": user.email }))
             .write(db)
             .await?;
-        refresh::signed_in(db, &key, user, None).await
+        verify::send(ctx, db, &user.id, &user.email).await?;
+        if !verify::unverified_login_allowed(ctx.platform) {
+            return Ok::<_, Failure>(SignUpResult::VerificationRequired(PendingSignUp {
+                user,
+                verification_required: true,
+            }));
+        }
+        let session = refresh::signed_in(db, &key, user, None).await?;
+        Ok(SignUpResult::Session(Box::new(session)))
     })
     .await?;
-    Ok(ctx.created(&session))
+    Ok(ctx.created(&result))
 }
 
 #[operation(post, "/api/v1/auth/token", id = "logIn", callers = public, shows_secret,
@@ -242,6 +253,20 @@ pub(crate) async fn log_in<P: Platform>(
     // A success is not a failure: the attempt is given back.
     throttle::release(ctx.db(), &account).await?;
     throttle::release(ctx.db(), &address).await?;
+    if !user.email_verified && !verify::unverified_login_allowed(ctx.platform) {
+        // Refused, with a new verification mail (the old one may be lost).
+        transaction(ctx.db(), async |db| {
+            verify::send(ctx, db, &user.id, &user.email).await?;
+            ctx.audit("user", &user.id)
+                .failed()
+                .detail(json!({ "reason": "email not verified" }))
+                .write(db)
+                .await?;
+            Ok::<_, Failure>(())
+        })
+        .await?;
+        return Err(verify::not_verified().into());
+    }
     if mfa::is_enabled(ctx.db(), &user.id).await? {
         return mfa::challenge(ctx, &user).await;
     }
@@ -492,6 +517,9 @@ pub(crate) async fn update_me<P: Platform>(
             )
             .await?;
         let user = User::from_row(&row)?;
+        if let (Some(_), Some(pending)) = (&input.email, &user.pending_email) {
+            verify::send(ctx, db, &user.id, pending).await?;
+        }
         ctx.audit("user", &caller.id)
             .detail(json!({
                 "displayName": input.display_name.is_some(),
