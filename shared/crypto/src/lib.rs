@@ -13,7 +13,7 @@ mod mac;
 mod token;
 
 pub use mac::MacKey;
-pub use token::{new_token, token_hash, TOKEN_BYTES};
+pub use token::{is_token, new_token, token_hash, TOKEN_BYTES};
 
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};

@@ -19,6 +19,17 @@ pub fn new_token(prefix: &str) -> Result<String, CryptoError> {
     Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
+/// Whether `text` has the form of a [`new_token`] of `prefix`: the prefix
+/// and 43 base64url characters (a cheap check before any lookup).
+pub fn is_token(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
 /// The stored form of a token: its SHA-256 digest, lowercase hex. Lookups
 /// go by digest, so the plaintext is never stored nor compared.
 pub fn token_hash(token: &str) -> String {
@@ -36,6 +47,10 @@ mod tests {
         let b = new_token("cpat_").unwrap();
         assert!(a.starts_with("cpat_"));
         assert_eq!(a.len(), 5 + 43);
+        assert!(is_token(&a, "cpat_"));
+        assert!(!is_token(&a, "cpk_"));
+        assert!(!is_token(&a[..a.len() - 1], "cpat_"));
+        assert!(!is_token(&format!("cpat_{}", "=".repeat(43)), "cpat_"));
         assert_ne!(a, b);
         assert_eq!(token_hash(&a).len(), 64);
         assert_eq!(token_hash(&a), token_hash(&a.clone()));

@@ -148,12 +148,7 @@ fn refresh_token_schema() -> Object {
 }
 
 fn is_refresh_token(text: &str) -> bool {
-    text.strip_prefix(REFRESH_TOKEN_PREFIX).is_some_and(|rest| {
-        rest.len() == 43
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
+    cp_crypto::is_token(text, REFRESH_TOKEN_PREFIX)
 }
 
 #[operation(post, "/api/v1/auth/refresh", id = "refreshSession", callers = public, shows_secret,

@@ -158,12 +158,7 @@ fn token_schema() -> Object {
 }
 
 fn is_token(text: &str) -> bool {
-    text.strip_prefix(VERIFY_TOKEN_PREFIX).is_some_and(|rest| {
-        rest.len() == 43
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
+    cp_crypto::is_token(text, VERIFY_TOKEN_PREFIX)
 }
 
 #[operation(post, "/api/v1/auth/verify-email", id = "verifyEmail", callers = public,

@@ -41,12 +41,7 @@ const MAX_EMAIL: usize = 254;
 
 /// Whether `text` has the form of a share key ([`SHARE_KEY_PATTERN`]).
 pub fn is_share_key(text: &str) -> bool {
-    text.strip_prefix(SHARE_KEY_PREFIX).is_some_and(|rest| {
-        rest.len() == 43
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
+    cp_crypto::is_token(text, SHARE_KEY_PREFIX)
 }
 
 /// Who a share goes to.
