@@ -89,41 +89,56 @@ impl TestEnv {
             "cp_test_other_{}-host.log",
             uuid::Uuid::now_v7().simple()
         ));
-        let mut command = Command::new(bin);
-        command
-            .args(["serve", "--manifest"])
-            .arg(workspace().join("spin.toml"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--exit-on-stdin-eof",
-            ])
-            .current_dir(workspace());
-        for (name, value) in server_variables(
+        let vars = server_variables(
             port,
             &self.db_url,
             &db_host_of(&self.db_url),
             &self.kube,
             &self.litellm,
             variables,
-        ) {
-            command.env(
-                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
-                value,
-            );
-        }
-        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let child = command
-            .stdin(Stdio::piped())
-            .stdout(file.try_clone().unwrap_or_else(|e| panic!("{e}")))
-            .stderr(file)
-            .spawn()
+        );
+        let command = cp_host_command(bin, &format!("127.0.0.1:{port}"));
+        let child = spawn_logged(command, vars, &log)
             .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
         let url = format!("http://127.0.0.1:{port}");
         let host = OtherHost { url, child };
         wait_ready(&host.url, &log);
         Some(host)
     }
+}
+
+/// `cp-host serve` of the product's manifest on `listen`, exiting when its
+/// stdin closes.
+fn cp_host_command(bin: &Path, listen: &str) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .args(["serve", "--manifest"])
+        .arg(workspace().join("spin.toml"))
+        .args(["--listen", listen, "--exit-on-stdin-eof"]);
+    command
+}
+
+/// Starts `command` in the workspace with the Spin variables `vars`
+/// (`SPIN_VARIABLE_<NAME>`), its stdin piped (closing it ends the server)
+/// and its output in `log`.
+fn spawn_logged(
+    mut command: Command,
+    vars: Vec<(String, String)>,
+    log: &Path,
+) -> std::io::Result<Child> {
+    command.current_dir(workspace());
+    for (name, value) in vars {
+        command.env(
+            format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+            value,
+        );
+    }
+    let file = std::fs::File::create(log)?;
+    command
+        .stdin(Stdio::piped())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
 }
 
 /// A second cp-host of [`TestEnv::other_host`].
@@ -371,7 +386,7 @@ fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
             let port = free_port();
             let listen = format!("127.0.0.1:{port}");
             let manifest = workspace().join("spin.toml");
-            let mut command = match &server {
+            let command = match &server {
                 Server::Spin(_) => {
                     // `spin up` has no way to follow its parent: a shell ends it when the
                     // test binary exits and closes the shell's stdin.
@@ -386,36 +401,17 @@ fn start(admin_url: &str, variables: &[(&str, &str)]) -> TestEnv {
                         .args(["--listen", &listen]);
                     c
                 }
-                _ => {
-                    let mut c = Command::new(bin);
-                    c.args(["serve", "--manifest"]).arg(&manifest).args([
-                        "--listen",
-                        &listen,
-                        "--exit-on-stdin-eof",
-                    ]);
-                    c
-                }
+                _ => cp_host_command(bin, &listen),
             };
-            command.current_dir(workspace());
-            for (name, value) in server_variables(
+            let vars = server_variables(
                 port,
                 &db_url,
                 &db_host_of(&admin_url),
                 &kube,
                 &litellm,
                 variables,
-            ) {
-                command.env(
-                    format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
-                    value,
-                );
-            }
-            let log_file = std::fs::File::create(&host_log).unwrap();
-            let child = command
-                .stdin(Stdio::piped())
-                .stdout(log_file.try_clone().unwrap())
-                .stderr(log_file)
-                .spawn()
+            );
+            let child = spawn_logged(command, vars, &host_log)
                 .unwrap_or_else(|e| panic!("starting {}: {e}", server.describe()));
             (format!("http://{listen}"), Some(child))
         }
@@ -907,6 +903,18 @@ impl TestUser {
             .json(&serde_json::json!({"name": unique(prefix)}))
             .created_id()
             .await
+    }
+
+    /// A new personal API key `name` of this user; its plaintext (`cpk_…`).
+    pub async fn create_api_key(&self, name: &str) -> String {
+        self.call("POST", "/api/v1/auth/api-keys")
+            .json(&serde_json::json!({"name": name}))
+            .send()
+            .await
+            .expect(201)["data"]["plainTextKey"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no plainTextKey"))
+            .to_owned()
     }
 
     /// A new vault `name` in organisation `org_id`, made by this user; its id.

@@ -157,15 +157,7 @@ async fn a_malformed_token_is_a_400_and_an_unknown_one_a_401() {
         email,
         token: signup["accessToken"].as_str().unwrap().to_owned(),
     };
-    let key = user
-        .call("POST", "/api/v1/auth/api-keys")
-        .json(&json!({"name": "ci"}))
-        .send()
-        .await
-        .expect(201)["data"]["plainTextKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = user.create_api_key("ci").await;
     let exchanged = call("POST", "/api/v1/auth/api-key-token")
         .anonymous()
         .json(&json!({"apiKey": key}))

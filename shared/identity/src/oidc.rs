@@ -191,9 +191,7 @@ pub(crate) fn audit_as<P: Platform>(
     kind: &str,
     name: &str,
 ) -> AuditEntry {
-    let mut entry = ctx.audit(kind, name);
-    entry.actor = format!("user:{user_id}");
-    entry
+    ctx.audit(kind, name).actor(format!("user:{user_id}"))
 }
 
 /// The PKCE S256 challenge of a verifier (RFC 7636).

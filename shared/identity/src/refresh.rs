@@ -200,7 +200,7 @@ pub(crate) async fn refresh_session<P: Platform>(
             Verdict::Refused(why) => Ok(Err(why)),
             Verdict::Reused => {
                 let revoked = db.execute(REVOKE_FAMILY, &[family.as_str().into()]).await?;
-                audit_as(ctx, &user_id)
+                crate::oidc::audit_as(ctx, &user_id, "user", &user_id)
                     .failed()
                     .detail(json!({"refresh": "reused", "familyId": family, "revoked": revoked}))
                     .write(db)
@@ -217,7 +217,7 @@ pub(crate) async fn refresh_session<P: Platform>(
                     .await?;
                 let session =
                     signed_in(db, &key, User::from_row(&user_row)?, Some(&family)).await?;
-                audit_as(ctx, &user_id)
+                crate::oidc::audit_as(ctx, &user_id, "user", &user_id)
                     .detail(json!({"refresh": "rotated", "familyId": family}))
                     .write(db)
                     .await?;
@@ -230,17 +230,6 @@ pub(crate) async fn refresh_session<P: Platform>(
         Ok(session) => Ok(ctx.ok(&session).with_header("cache-control", "no-store")),
         Err(why) => Err(ApiError::Unauthorized(why.into()).into()),
     }
-}
-
-/// An audit entry of `user_id`'s own refresh (the route is public: the
-/// actor is the token's user).
-fn audit_as<P: Platform>(
-    ctx: &RequestContext<'_, P>,
-    user_id: &str,
-) -> cp_platform::audit::AuditEntry {
-    let mut entry = ctx.audit("user", user_id);
-    entry.actor = format!("user:{user_id}");
-    entry
 }
 
 #[cfg(test)]

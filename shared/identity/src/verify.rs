@@ -218,11 +218,10 @@ pub(crate) async fn verify_email<P: Platform>(
                 ))),
                 other => other.into(),
             })?;
-        let mut audit = ctx
-            .audit("user", &user_id)
-            .detail(json!({"emailVerified": email}));
-        audit.actor = format!("user:{user_id}");
-        audit.write(db).await?;
+        crate::oidc::audit_as(ctx, &user_id, "user", &user_id)
+            .detail(json!({"emailVerified": email}))
+            .write(db)
+            .await?;
         Ok::<_, Failure>(User::from_row(&updated)?)
     })
     .await?;

@@ -51,6 +51,13 @@ impl AuditEntry {
         self
     }
 
+    /// Sets who acted, where the request's principal does not say it (a
+    /// public route whose caller proved who they are with a token or key).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
     /// Sets the detail.
     pub fn detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = detail;

@@ -486,12 +486,15 @@ pub(crate) async fn open_share<P: Platform>(
         // every refusal comes before the access is counted, so the
         // transaction commits the audit entry and nothing else.
         let refuse = async |error: ApiError| {
-            let mut entry = ctx.audit("share", &id).failed().detail(json!({
-                "secretId": row.view.secret_id,
-                "code": error.code(),
-            }));
-            entry.actor = opener.clone();
-            entry.write(db).await?;
+            ctx.audit("share", &id)
+                .actor(opener.clone())
+                .failed()
+                .detail(json!({
+                    "secretId": row.view.secret_id,
+                    "code": error.code(),
+                }))
+                .write(db)
+                .await?;
             Ok::<_, Failure>(Err(error))
         };
         if let Some(refusal) = row.state.status(now).read_refusal() {
@@ -527,11 +530,10 @@ pub(crate) async fn open_share<P: Platform>(
             return refuse(refusal).await;
         };
         let vault = store::vault(db, &row.view.vault_id, false).await?;
-        let mut audit = ctx.audit("share", &id).detail(json!({
+        let audit = ctx.audit("share", &id).actor(opener.clone()).detail(json!({
             "via": if key.is_some() { "key" } else { "recipient" },
             "accessCount": access_count,
         }));
-        audit.actor = opener.clone();
         let value = open_version(ctx, db, &vault, &secret, &path, readable, audit).await?;
         Ok(Ok(SharedSecretValue {
             secret: value,
