@@ -6,17 +6,11 @@ use std::collections::HashSet;
 
 use cp_http::validate::Validator;
 use cp_http::ApiError;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::schema::{self, *};
-
-/// Deserialises a field that is present, keeping `null` apart from absence
-/// (`Some(None)`), for fields whose schema does not allow `null`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
 
 /// What [`is_http_url`] accepts, for validation messages.
 const URL_RULE: &str = "must be an http:// or https:// URL of at most 2048 characters: an ASCII \
@@ -159,11 +153,11 @@ pub struct SecretRef {
 pub struct CredentialInput {
     display_name: Option<String>,
     brokering_mode: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "cp_http::json::present")]
     secret_ref: Option<Option<SecretRef>>,
     /// Taken as any JSON value so a wrongly typed secret is never echoed
     /// in serde's error message.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "cp_http::json::present")]
     value: Option<serde_json::Value>,
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 
-use crate::models::{decimal_field, present, AMOUNT_MAX_CHARS};
+use crate::models::{decimal_field, AMOUNT_MAX_CHARS};
 
 /// Fractional digits a ceiling may have (as prices: a millionth of a dollar).
 pub const CEILING_SCALE: u32 = 6;
@@ -72,7 +72,7 @@ fn ceiling_view_schema() -> Object {
 pub struct GlobalBudgetInput {
     /// The ceiling; `null` removes it.
     #[schema(schema_with = global_input_schema, required = true)]
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "cp_http::json::present")]
     monthly_ceiling: Option<serde_json::Value>,
 }
 

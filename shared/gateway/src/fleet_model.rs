@@ -11,7 +11,6 @@ use utoipa::openapi::{ArrayBuilder, RefOr};
 use utoipa::ToSchema;
 
 use crate::fairshare::{Allocation, Limit};
-use crate::models::present;
 use cp_http::json::opt_whole_number as whole_number;
 
 /// A tenant's weight when it has no settings row.
@@ -176,7 +175,7 @@ impl WeightInput {
 pub(crate) struct QuotaInput {
     /// The quota; `null` removes it.
     #[schema(schema_with = tpm_schema, required = true)]
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "cp_http::json::present")]
     tokens_per_minute: Option<serde_json::Value>,
 }
 
@@ -215,7 +214,7 @@ impl QuotaInput {
 pub(crate) struct GroupAssignInput {
     /// The group; `null` puts the tenant back in the default group.
     #[schema(schema_with = group_ref_schema, required = true)]
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "cp_http::json::present")]
     group: Option<Option<String>>,
 }
 

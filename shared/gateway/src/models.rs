@@ -5,7 +5,7 @@
 use cp_http::validate::{integer_schema, pattern_string, Validator};
 use cp_http::ApiError;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 
@@ -39,13 +39,6 @@ pub const DEFAULT_CACHE: CacheSettings = CacheSettings {
     ttl_seconds: 300,
     max_entries: 1000,
 };
-
-/// Deserialises a field that is present, keeping `null` apart from absence.
-pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
 
 /// A decimal amount given as a JSON string, parsed by `parse` (which says
 /// what is wrong); `None` when absent or `null` (the caller decides whether

@@ -129,6 +129,16 @@ fn missing_field_name(reason: &str) -> Option<String> {
     quoted_after(reason, "missing field ").map(str::to_owned)
 }
 
+/// A field that is present, told apart from an absent one: with
+/// `#[serde(default, deserialize_with = "cp_http::json::present")]` an
+/// absent field is `None` and a present one `Some(value)`; with `T` an
+/// `Option`, a present `null` is `Some(None)` (a patch clearing a field).
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// A JSON integer as JSON Schema counts them: `7` and `7.0` alike (serde's
 /// integers refuse an integral float, which a schema-valid client may send).
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {

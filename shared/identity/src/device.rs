@@ -176,7 +176,7 @@ pub(crate) async fn start<P: Platform>(
     cfg.browser()?;
     crate::throttle::reserve(
         ctx,
-        crate::throttle::Kind::DeviceStart,
+        &crate::throttle::DEVICE_START,
         &crate::throttle::client_address(req),
     )
     .await?;

@@ -227,7 +227,7 @@ pub(crate) async fn refresh_session<P: Platform>(
     })
     .await?;
     match outcome {
-        Ok(session) => Ok(ctx.ok(&session).with_header("cache-control", "no-store")),
+        Ok(session) => Ok(ctx.ok(&session)),
         Err(why) => Err(ApiError::Unauthorized(why.into()).into()),
     }
 }

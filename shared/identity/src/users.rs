@@ -27,7 +27,7 @@ use crate::account::{
 };
 use crate::api::TokenIdPath;
 use crate::mfa::{self, LoginResult};
-use crate::throttle::{self, Kind};
+use crate::throttle::{self, LOGIN_ACCOUNT, LOGIN_ADDRESS, SIGNUP};
 use crate::{password, refresh, sql, verify};
 
 /// Cursor scope of the API key list.
@@ -149,7 +149,7 @@ pub(crate) async fn sign_up<P: Platform>(
 ) -> Result<ApiResponse, Failure> {
     let input = parse_body::<SignUp>(req)?.validate()?;
     let key = JwtKey::for_sign_in(ctx.platform)?;
-    throttle::reserve(ctx, Kind::Signup, &throttle::client_address(req)).await?;
+    throttle::reserve(ctx, &SIGNUP, &throttle::client_address(req)).await?;
     let hash = password::hash(&input.password).map_err(hash_failure)?;
     let id = new_id().to_string();
     let result = transaction(ctx.db(), async |db| {
@@ -208,15 +208,15 @@ pub(crate) async fn log_in<P: Platform>(
     let key = JwtKey::for_sign_in(ctx.platform)?;
     // Both counters are reserved before the argon2 check, so concurrent
     // guesses cannot run more checks than the limits allow.
-    let account = throttle::reserve(ctx, Kind::LoginAccount, &email).await?;
-    let address =
-        match throttle::reserve(ctx, Kind::LoginAddress, &throttle::client_address(req)).await {
-            Ok(r) => r,
-            Err(refused) => {
-                throttle::release(ctx.db(), &account).await?;
-                return Err(refused);
-            }
-        };
+    let account = throttle::reserve(ctx, &LOGIN_ACCOUNT, &email).await?;
+    let address = match throttle::reserve(ctx, &LOGIN_ADDRESS, &throttle::client_address(req)).await
+    {
+        Ok(r) => r,
+        Err(refused) => {
+            throttle::release(ctx.db(), &account).await?;
+            return Err(refused);
+        }
+    };
     let row = ctx
         .db()
         .query_opt(&sql::user_by_email(), &[email.as_str().into()])
@@ -348,7 +348,7 @@ pub(crate) async fn change_password<P: Platform>(
     let key = JwtKey::for_sign_in(ctx.platform)?;
     let new_hash = password::hash(&new).map_err(hash_failure)?;
     // Re-authentication counts against the account's failed-login limit.
-    let reserved = throttle::reserve(ctx, Kind::LoginAccount, &caller.email).await?;
+    let reserved = throttle::reserve(ctx, &LOGIN_ACCOUNT, &caller.email).await?;
     let session = transaction(ctx.db(), async |db| {
         let Some(row) = db
             .query_opt(&sql::user_for_update(), &[caller.id.as_str().into()])
@@ -492,7 +492,7 @@ pub(crate) async fn update_me<P: Platform>(
     let input = parse_body::<UpdateMe>(req)?.validate()?;
     // Re-authentication counts against the account's failed-login limit.
     let reserved = match &input.current_password {
-        Some(_) => Some(throttle::reserve(ctx, Kind::LoginAccount, &caller.email).await?),
+        Some(_) => Some(throttle::reserve(ctx, &LOGIN_ACCOUNT, &caller.email).await?),
         None => None,
     };
     let user = transaction(ctx.db(), async |db| {

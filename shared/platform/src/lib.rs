@@ -22,6 +22,7 @@ mod pipeline;
 pub mod resource;
 pub mod scopes;
 pub mod tenant_refs;
+pub mod throttle;
 
 #[cfg(feature = "native")]
 pub mod native;

@@ -97,6 +97,13 @@ async fn run<G: RouteGroup, A: Authenticator, P: Platform>(
     };
 
     let result = G::handle(route.op, &ctx, req, &matched.params).await;
+    // A response that shows a secret once is never kept by a cache.
+    let result = result.map(|mut resp| {
+        if route.shows_secret {
+            resp.set_header("cache-control", "no-store");
+        }
+        resp
+    });
 
     if req.method.is_mutation() {
         if let Err(failure) = &result {

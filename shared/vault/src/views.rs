@@ -238,7 +238,7 @@ pub struct SecretPut {
     pub value: String,
     /// At most 1024 characters (absent: unchanged on a new version; null:
     /// removed).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "cp_http::json::present")]
     #[schema(schema_with = description_schema)]
     pub description: Option<Option<String>>,
     /// At most 32 tags of 1-64 characters of `[A-Za-z0-9._:-]` (absent:
@@ -248,19 +248,9 @@ pub struct SecretPut {
     pub tags: Option<Vec<String>>,
     /// RFC 3339: reads answer 410 from then on (absent: unchanged; null:
     /// never).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "cp_http::json::present")]
     #[schema(schema_with = expires_schema)]
     pub expires_at: Option<Option<String>>,
-}
-
-/// `Some(value)` for a field that is present (even as `null`), so "absent"
-/// and "null" can mean different things.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A validated [`SecretPut`].
