@@ -1,7 +1,7 @@
 # The two commands: `make up` (serve locally) and `make test` (everything CI
 # runs). The rest are their building blocks.
 
-COMPONENTS := -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills -p cp-fn-identity -p cp-fn-orgs -p cp-fn-gateway -p cp-fn-vault \
+COMPONENTS := -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills -p cp-fn-identity -p cp-fn-orgs -p cp-fn-gateway -p cp-fn-vault -p cp-fn-agents \
               -p cp-host-probe
 
 .PHONY: up test fuzz bench components host openapi pg-stop clean

@@ -17,8 +17,8 @@ if [ "${free_kib:-0}" -lt $((20 * 1024 * 1024)) ]; then
 fi
 
 WASM_CRATES=(-p cp-http -p cp-store -p cp-kube -p cp-platform -p cp-auth -p cp-tenants -p cp-policies
-             -p cp-catalog -p cp-crypto -p cp-skills -p cp-identity -p cp-orgs -p cp-meta -p cp-gateway -p cp-vault
-             -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills -p cp-fn-identity -p cp-fn-orgs -p cp-fn-gateway -p cp-fn-vault
+             -p cp-catalog -p cp-crypto -p cp-skills -p cp-identity -p cp-orgs -p cp-meta -p cp-gateway -p cp-vault -p cp-agents -p cp-outbound
+             -p cp-fn-meta -p cp-fn-tenants -p cp-fn-policies -p cp-fn-catalog -p cp-fn-skills -p cp-fn-identity -p cp-fn-orgs -p cp-fn-gateway -p cp-fn-vault -p cp-fn-agents
              -p cp-host-probe)
 
 step "cargo fmt --check"
@@ -59,7 +59,7 @@ export CP_KMS_URL
 step "tests"
 status=0
 cargo test --release --workspace --exclude cp-fn-meta --exclude cp-fn-tenants \
-  --exclude cp-fn-policies --exclude cp-fn-catalog --exclude cp-fn-skills --exclude cp-fn-identity --exclude cp-fn-orgs --exclude cp-fn-gateway --exclude cp-fn-vault --exclude cp-host-probe || status=$?
+  --exclude cp-fn-policies --exclude cp-fn-catalog --exclude cp-fn-skills --exclude cp-fn-identity --exclude cp-fn-orgs --exclude cp-fn-gateway --exclude cp-fn-vault --exclude cp-fn-agents --exclude cp-host-probe || status=$?
 
 step "quality gates"
 shopt -s nullglob

@@ -109,6 +109,8 @@ export SPIN_VARIABLE_LITELLM_MASTER_KEY=${LITELLM_MASTER_KEY:-}
 export SPIN_VARIABLE_LITELLM_ALLOWED_HOST=$litellm_origin
 export SPIN_VARIABLE_SECRETS_KEY
 export SPIN_VARIABLE_JWT_SECRET
+# Chains registered locally point at a local node (anvil's default port).
+export SPIN_VARIABLE_CHAIN_RPC_ALLOWED_HOST=${SPIN_VARIABLE_CHAIN_RPC_ALLOWED_HOST:-http://127.0.0.1:8545}
 
 target/release/cp-host serve --manifest spin.toml --listen "${LISTEN:-127.0.0.1:3000}" &
 pids+=($!)

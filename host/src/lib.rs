@@ -16,7 +16,6 @@
 
 #![deny(missing_docs)]
 
-mod allowed_hosts;
 mod bench;
 mod bindings;
 mod cache;

@@ -14,13 +14,13 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::allowed_hosts::AllowedHosts;
 use crate::bindings::{variables, SpinImports};
 use crate::limits::Limits;
 use crate::manifest::{ComponentDecl, Manifest};
 use crate::outbound::OutboundHttp;
 use crate::postgres::Pools;
 use crate::variables::{ComponentVariables, LookupError};
+use cp_outbound::AllowedHosts;
 
 /// What a component may do and see, fixed at startup.
 pub(crate) struct ComponentContext {

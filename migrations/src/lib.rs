@@ -86,6 +86,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0024_email_verification",
         include_str!("../sql/0024_email_verification.sql"),
     ),
+    ("0025_agents", include_str!("../sql/0025_agents.sql")),
+    (
+        "0026_agent_enrollments",
+        include_str!("../sql/0026_agent_enrollments.sql"),
+    ),
+    ("0027_chains", include_str!("../sql/0027_chains.sql")),
 ];
 
 /// Arbitrary constant identifying this project's migration lock.

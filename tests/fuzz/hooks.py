@@ -189,14 +189,28 @@ Operator run:
     GET /share/{shareId} (whose positive `X-Share-Key` is that share's key).
     Rules JSON Schema cannot express (`_share_body`): each recipient field
     belongs to its `recipientType` (others are dropped, a missing one is
-    filled: the vault's owner as `userId`); no agent exists yet (agent
-    shares become link shares); `expiresAt` lies within 90 days (positive
+    filled: the vault's owner as `userId`, an agent the hook registers as
+    `agentId`); `expiresAt` lies within 90 days (positive
     ones are set a day ahead); a pinned `version` must exist (dropped).
 31. A refresh token works once: a positive POST /auth/refresh body names
     the refresh token of a user the hook signs up for it. A verification
     resend needs an unverified email: it is sent as a new sign-up. (A
     verification token reaches only the mail sender: POST /auth/verify-email
     gets no positive token here; tests/tests/email_verification.rs covers it.)
+32. Agents (`_agents`): a positive POST /agents registers in the run's
+    organisation (the owner's, or the operator's vault organisation of
+    28); `vaultIds` of positive bodies are emptied (random ids name no
+    vault of it: a 400 naming them); a positive `{agentId}` names an agent
+    the hook registers there; a positive POST /auth/agent-token carries a
+    registered agent's id and key; GET /agents/me is sent as a registered
+    agent (with its token). A positive POST /agents/enroll enrols into the
+    run's organisation; a positive `{enrollmentId}` names a new pending
+    enrolment of it, and for a claim an approved one, whose claim token
+    the body then carries.
+33. Chains (`_chains`): a positive chain body's `rpcUrl` is the local
+    node's (`chain_rpc_allowed_host` allows nothing else); a positive
+    `{chainId}` names a chain the hook registers, a positive `{identifier}`
+    an enabled one (by registry id or EVM chain id).
 26. A positive litellm-key path names the usage tenant, whose LiteLLM key
     (alias `tenant/<name>`) is made with the LiteLLM stand-in's admin API,
     as an operator seeds keys, when there is none (a revoke deletes it).
@@ -265,6 +279,10 @@ _LISTS = {
     "/api/v1/vaults/{vaultId}/policies": ("vault-policies", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/shares/outbound": ("vault-shares-outbound", [0, "00000000-0000-0000-0000-000000000000"]),
     "/api/v1/shares/inbound": ("vault-shares-inbound", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/agents": ("agents", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/agents/enrollments": ("agent-enrollments", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/chains": ("chains", [0, "00000000-0000-0000-0000-000000000000"]),
+    "/api/v1/admin/chains": ("chains", [0, "00000000-0000-0000-0000-000000000000"]),
 }
 
 
@@ -411,6 +429,8 @@ def before_call(context, case, kwargs):
     _usage(case)
     _vault_bodies(case)
     _share_body(case)
+    _agents(case)
+    _chains(case)
     if _ROLE == "owner":
         _owner(case)
     else:
@@ -1074,6 +1094,98 @@ def _vault(case) -> None:
             _path_param(case, "policyId", created["data"]["id"])
 
 
+def _agent_org(case) -> str:
+    """The organisation the run registers agents in (32)."""
+    return _FIXTURES["orgId"] if _ROLE == "owner" else _vault_fixture(case)[0]
+
+
+def _registered_agent(case) -> dict | None:
+    """A new agent of the run's organisation, with its key and a token."""
+    status, created = _call(case, "POST", "/api/v1/agents",
+                            {"orgId": _agent_org(case), "name": f"fuzz-{uuid.uuid4().hex[:12]}"})
+    if status != 201:
+        return None
+    agent = {"id": created["data"]["id"], "key": created["data"]["apiKey"]}
+    status, token = _call(case, "POST", "/api/v1/auth/agent-token",
+                          {"agentId": agent["id"], "apiKey": agent["key"]}, token="")
+    if status == 200:
+        agent["token"] = token["data"]["accessToken"]
+    return agent
+
+
+def _enrollment(case, approve: bool) -> dict | None:
+    """A new enrolment into the run's organisation (approved when
+    `approve`), with its claim token."""
+    status, created = _call(case, "POST", "/api/v1/agents/enroll",
+                            {"orgId": _agent_org(case), "name": f"fuzz-{uuid.uuid4().hex[:12]}",
+                             "approverEmail": "fuzz-approver@example.com"}, token="")
+    if status != 202:
+        return None
+    enrollment = {"id": created["data"]["id"], "claimToken": created["data"]["claimToken"]}
+    if approve:
+        status, _ = _call(case, "POST", f"/api/v1/agents/enrollments/{enrollment['id']}/approve", {})
+        if status != 200:
+            return None
+    return enrollment
+
+
+def _agents(case) -> None:
+    """Agents' bodies and paths name the run's organisation and live
+    agents (32)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    if case.method.upper() != method:
+        return
+    body = case.body if isinstance(case.body, dict) and _positive(case, "body") else None
+    if path in ("/api/v1/agents", "/api/v1/agents/enroll") and method == "POST" \
+            and body is not None:
+        body["orgId"] = _agent_org(case)
+    if "{enrollmentId}" in path and _positive(case, "path"):
+        claiming = path.endswith("/claim")
+        enrollment = _enrollment(case, approve=claiming)
+        if enrollment is not None:
+            _path_param(case, "enrollmentId", enrollment["id"])
+            if claiming and body is not None:
+                body["claimToken"] = enrollment["claimToken"]
+    if path.startswith("/api/v1/agents") and body is not None and "vaultIds" in body:
+        body["vaultIds"] = []
+    if "{agentId}" in path and _positive(case, "path"):
+        agent = _registered_agent(case)
+        if agent is not None:
+            _path_param(case, "agentId", agent["id"])
+    elif (method, path) == ("POST", "/api/v1/auth/agent-token") and body is not None:
+        agent = _registered_agent(case)
+        if agent is not None:
+            body["agentId"], body["apiKey"] = agent["id"], agent["key"]
+    elif (method, path) == ("GET", "/api/v1/agents/me"):
+        agent = _registered_agent(case)
+        if agent is not None and "token" in agent:
+            _act_as(case, agent["token"])
+
+
+def _registered_chain(case) -> dict | None:
+    """A new enabled chain (the operator run's; the owner may register none)."""
+    status, created = _call(case, "POST", "/api/v1/admin/chains", {
+        "name": f"fuzz-{uuid.uuid4().hex[:12]}", "chainId": 10_000_000 + uuid.uuid4().int % 10**9,
+        "rpcUrl": "http://127.0.0.1:8545",
+        "nativeCurrency": {"name": "Ether", "symbol": "ETH", "decimals": 18}})
+    return created["data"] if status == 201 else None
+
+
+def _chains(case) -> None:
+    """Chains' bodies and paths name reachable endpoints and live chains (33)."""
+    method, path = case.operation.method.upper(), case.operation.path
+    if case.method.upper() != method or not path.startswith(("/api/v1/chains", "/api/v1/admin/chains")):
+        return
+    body = case.body if isinstance(case.body, dict) and _positive(case, "body") else None
+    if body is not None and "rpcUrl" in body:
+        body["rpcUrl"] = "http://127.0.0.1:8545"
+    for name in ("chainId", "identifier"):
+        if "{" + name + "}" in path and _positive(case, "path"):
+            chain = _registered_chain(case)
+            if chain is not None:
+                _path_param(case, name, chain["id"] if name == "chainId" else str(chain["chainId"]))
+
+
 def _share_body(case) -> None:
     """A share body's rules JSON Schema cannot express (30)."""
     method, path = case.operation.method.upper(), case.operation.path
@@ -1083,7 +1195,11 @@ def _share_body(case) -> None:
         return
     kind = body.get("recipientType")
     if kind == "agent":
-        kind = body["recipientType"] = "anyone_with_link"
+        agent = _registered_agent(case)
+        if agent is None:
+            kind = body["recipientType"] = "anyone_with_link"
+        else:
+            body["agentId"] = agent["id"]
     for field, owner in (("userId", "user"), ("agentId", "agent"), ("email", "external_email")):
         if kind != owner:
             body.pop(field, None)

@@ -468,11 +468,16 @@ fn server_variables(
             oidc::DEVICE_POLL_INTERVAL_SECS.to_string(),
         ),
         // Every test request comes from 127.0.0.1: the per-address sign-in
-        // limits would make tests depend on each other (tests/tests/
-        // throttle.rs sets low ones).
+        // and enrolment limits would make tests depend on each other
+        // (tests/tests/throttle.rs and agent_enrollment.rs set low ones).
         ("login_max_failures_per_address", "100000000".into()),
         ("signup_max_per_address", "100000000".into()),
         ("device_start_max_per_address", "100000000".into()),
+        ("enroll_max_per_address", "100000000".into()),
+        ("enroll_max_per_org", "100000000".into()),
+        ("enroll_max_pending_per_org", "100000000".into()),
+        // The chains' RPC endpoints tests register (a local node).
+        ("chain_rpc_allowed_host", "http://127.0.0.1:*".into()),
     ];
     // A test binary's own variables win.
     for (name, value) in extra {
@@ -923,6 +928,54 @@ impl TestUser {
             .json(&serde_json::json!({"orgId": org_id, "name": name}))
             .created_id()
             .await
+    }
+}
+
+/// An agent registered by a test, with its key and a token.
+#[derive(Debug, Clone)]
+pub struct TestAgent {
+    /// Its id.
+    pub id: String,
+    /// Its API key (`cpag_…`).
+    pub key: String,
+    /// An agent token from `POST /auth/agent-token`.
+    pub token: String,
+}
+
+impl TestAgent {
+    /// A request as this agent.
+    pub fn call(&self, method: &'static str, path: &str) -> Call {
+        bearer(&self.token, method, path)
+    }
+}
+
+/// Exchanges an agent's id and key at `POST /auth/agent-token`.
+pub async fn agent_token(agent_id: &str, key: &str) -> Resp {
+    call("POST", "/api/v1/auth/agent-token")
+        .anonymous()
+        .json(&serde_json::json!({"agentId": agent_id, "apiKey": key}))
+        .send()
+        .await
+}
+
+impl TestUser {
+    /// Registers an agent with `body` (`orgId` and `name` at least) and
+    /// signs it in.
+    pub async fn register_agent(&self, body: &Value) -> TestAgent {
+        let data = self
+            .call("POST", "/api/v1/agents")
+            .json(body)
+            .send()
+            .await
+            .expect(201)["data"]
+            .clone();
+        let id = data["id"].as_str().unwrap().to_owned();
+        let key = data["apiKey"].as_str().unwrap().to_owned();
+        let token = agent_token(&id, &key).await.expect(200)["data"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        TestAgent { id, key, token }
     }
 }
 

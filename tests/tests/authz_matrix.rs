@@ -25,6 +25,11 @@
 //!   fair-share settings live under `/tenants/{name}/...` but are areas of
 //!   their own);
 //! - a tenant gateway key: 403 everywhere but usage ingestion;
+//! - an agent of organisation A, given A's vault and a policy letting it
+//!   read and list there, and an agent of organisation B: 403 on every
+//!   operation not declared for agents (`x-access.callers`), and on those
+//!   the statuses of [`AGENT_ROWS`]; a deactivated agent's token and an
+//!   agent key sent as a bearer token are among the refused credentials;
 //! - a browser session cookie without the CSRF header: 403 on every write.
 //!
 //! Write requests carry valid bodies, so a missing authorisation check shows
@@ -38,7 +43,7 @@
 use cp_tests::oidc::{cp_url, signed_in, Browser};
 use cp_tests::{
     bearer, call, db, email, env, forge_jwt, jwt_claims, jwt_key, sign_up, tenant_body, unique,
-    Call, TestUser,
+    Call, TestAgent, TestUser,
 };
 use serde_json::{json, Value};
 
@@ -99,6 +104,9 @@ const VAULT_POLICY: &str = r#"{"principal": {"kind": "group", "id": "matrix"},
     "actions": ["read"], "pathGlob": "**", "effect": "allow"}"#;
 const FINGERPRINT: &str =
     r#"{"fingerprint": "0000000000000000000000000000000000000000000000000000000000000000"}"#;
+const NEW_CHAIN: &str = r#"{"name": "{new}", "chainId": 424242, "rpcUrl": "http://127.0.0.1:8545",
+    "nativeCurrency": {"name": "Ether", "symbol": "ETH", "decimals": 18}}"#;
+const NEW_AGENT: &str = r#"{"orgId": "{orgId}", "name": "{new}"}"#;
 const MODEL: &str = r#"{"name": "{new}", "provider": "openai", "upstreamModel": "gpt-4o",
     "contextWindow": 128000, "inputPricePerMillion": "2.50", "outputPricePerMillion": "10.00"}"#;
 
@@ -750,6 +758,72 @@ const MATRIX: &[Row] = &[
         FORBIDDEN,
         "",
     ),
+    // --- agents ---
+    row("GET", "/api/v1/agents", OK, OK, ""),
+    row("POST", "/api/v1/agents", HIDDEN, FORBIDDEN, NEW_AGENT),
+    // An agent's own profile: users have none.
+    row("GET", "/api/v1/agents/me", OPERATOR, OPERATOR, ""),
+    row("GET", "/api/v1/agents/{agentId}", HIDDEN, OK, ""),
+    row(
+        "PATCH",
+        "/api/v1/agents/{agentId}",
+        HIDDEN,
+        FORBIDDEN,
+        r#"{"description": "matrix"}"#,
+    ),
+    row("DELETE", "/api/v1/agents/{agentId}", HIDDEN, FORBIDDEN, ""),
+    row(
+        "POST",
+        "/api/v1/agents/{agentId}/rotate-key",
+        HIDDEN,
+        FORBIDDEN,
+        "",
+    ),
+    // --- chains registry (operators) ---
+    row("GET", "/api/v1/admin/chains", OPERATOR, OPERATOR, ""),
+    row(
+        "POST",
+        "/api/v1/admin/chains",
+        OPERATOR,
+        OPERATOR,
+        NEW_CHAIN,
+    ),
+    row(
+        "PUT",
+        "/api/v1/admin/chains/{chainId}",
+        OPERATOR,
+        OPERATOR,
+        NEW_CHAIN,
+    ),
+    row(
+        "DELETE",
+        "/api/v1/admin/chains/{chainId}",
+        OPERATOR,
+        OPERATOR,
+        "",
+    ),
+    row("GET", "/api/v1/agents/enrollments", OK, OK, ""),
+    row(
+        "GET",
+        "/api/v1/agents/enrollments/{enrollmentId}",
+        HIDDEN,
+        OK,
+        "",
+    ),
+    row(
+        "POST",
+        "/api/v1/agents/enrollments/{enrollmentId}/approve",
+        HIDDEN,
+        FORBIDDEN,
+        "{}",
+    ),
+    row(
+        "POST",
+        "/api/v1/agents/enrollments/{enrollmentId}/reject",
+        HIDDEN,
+        FORBIDDEN,
+        "{}",
+    ),
 ];
 
 /// What a member and an admin of organisation A must be refused, beyond
@@ -784,6 +858,37 @@ const DENIED: Option<(u16, &str)> = Some((403, "FORBIDDEN"));
 const FIELD: Option<(u16, &str)> = Some((403, "FIELD_FORBIDDEN"));
 
 const ROLES: &[RoleRow] = &[
+    // Agents are registered and managed by owners and admins.
+    role("POST", "/api/v1/agents", DENIED, None, NEW_AGENT),
+    role(
+        "PATCH",
+        "/api/v1/agents/{agentId}",
+        DENIED,
+        None,
+        r#"{"description": "matrix"}"#,
+    ),
+    role("DELETE", "/api/v1/agents/{agentId}", DENIED, None, ""),
+    role(
+        "POST",
+        "/api/v1/agents/{agentId}/rotate-key",
+        DENIED,
+        None,
+        "",
+    ),
+    role(
+        "POST",
+        "/api/v1/agents/enrollments/{enrollmentId}/approve",
+        DENIED,
+        None,
+        "{}",
+    ),
+    role(
+        "POST",
+        "/api/v1/agents/enrollments/{enrollmentId}/reject",
+        DENIED,
+        None,
+        "{}",
+    ),
     // Operator-grade tenant fields, for anyone in the organisation.
     role(
         "POST",
@@ -854,6 +959,89 @@ const ROLES: &[RoleRow] = &[
     ),
 ];
 
+/// What the two agents get on the operations declared for agents
+/// (`x-access.callers` `agents`); every other operation is a 403 for them.
+/// Organisation A's agent was given A's vault and may read and list
+/// `matrix/**` there, nothing more; B's agent was given nothing of A's.
+struct AgentRow {
+    method: &'static str,
+    path: &'static str,
+    own: u16,
+    other_org: u16,
+}
+
+const AGENT_ROWS: &[AgentRow] = &[
+    AgentRow {
+        method: "GET",
+        path: "/api/v1/vaults",
+        own: 200,
+        other_org: 200,
+    },
+    AgentRow {
+        method: "GET",
+        path: "/api/v1/vaults/{vaultId}",
+        own: 200,
+        other_org: 404,
+    },
+    AgentRow {
+        method: "GET",
+        path: "/api/v1/vaults/{vaultId}/secrets",
+        own: 200,
+        other_org: 404,
+    },
+    AgentRow {
+        method: "GET",
+        path: "/api/v1/vaults/{vaultId}/secrets/{path}",
+        own: 200,
+        other_org: 404,
+    },
+    // No policy lets it write or delete.
+    AgentRow {
+        method: "PUT",
+        path: "/api/v1/vaults/{vaultId}/secrets/{path}",
+        own: 403,
+        other_org: 404,
+    },
+    AgentRow {
+        method: "DELETE",
+        path: "/api/v1/vaults/{vaultId}/secrets/{path}",
+        own: 403,
+        other_org: 404,
+    },
+    AgentRow {
+        method: "GET",
+        path: "/api/v1/vaults/{vaultId}/versions/{path}",
+        own: 200,
+        other_org: 404,
+    },
+    AgentRow {
+        method: "GET",
+        path: "/api/v1/agents/me",
+        own: 200,
+        other_org: 200,
+    },
+    // Shares sent to them (none): the share of the fixture went to A's
+    // admin, so neither agent may see it.
+    AgentRow {
+        method: "GET",
+        path: "/api/v1/shares/inbound",
+        own: 200,
+        other_org: 200,
+    },
+    AgentRow {
+        method: "POST",
+        path: "/api/v1/shares/{shareId}/accept",
+        own: 404,
+        other_org: 404,
+    },
+    AgentRow {
+        method: "POST",
+        path: "/api/v1/shares/{shareId}/decline",
+        own: 404,
+        other_org: 404,
+    },
+];
+
 /// An operation the API serves, from its OpenAPI document.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Operation {
@@ -862,6 +1050,8 @@ struct Operation {
     public: bool,
     /// Its scope area, as its declaration states it (`x-access.scopeArea`).
     area: String,
+    /// Who may call it (`x-access.callers`).
+    callers: String,
 }
 
 async fn served_operations() -> Vec<Operation> {
@@ -881,6 +1071,10 @@ async fn served_operations() -> Vec<Operation> {
                 path: path.clone(),
                 public: op["security"] == json!([{}]),
                 area: op["x-access"]["scopeArea"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                callers: op["x-access"]["callers"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
@@ -914,6 +1108,12 @@ struct Fixture {
     share_id: String,
     /// A finished CMEK rotation of the vault (CMEK is off again).
     cmek_job_id: String,
+    /// A's agent (given the vault, reading and listing `matrix/**`), and
+    /// an agent of organisation B.
+    agent: TestAgent,
+    other_agent: TestAgent,
+    /// A pending enrolment into A.
+    enrollment_id: String,
     /// A browser signed in at the identity provider.
     browser: Browser,
     /// `(label, Authorization header value)`, each to be refused with 401.
@@ -987,13 +1187,40 @@ async fn fixture() -> Fixture {
         .created_id()
         .await;
 
-    let other = sign_up("matrix-other").await;
-    other
-        .call("POST", "/api/v1/organizations")
-        .json(&json!({"name": unique("matrix-b")}))
+    let agent = owner
+        .register_agent(
+            &json!({"orgId": org_id, "name": "matrix", "vaultIds": [vault_id],
+                                "scopes": ["vaults:read", "vaults:write"]}),
+        )
+        .await;
+    owner
+        .call("POST", &format!("/api/v1/vaults/{vault_id}/policies"))
+        .json(&json!({"principal": {"kind": "agent", "id": agent.id},
+                      "actions": ["read", "list"], "pathGlob": "matrix/**", "effect": "allow"}))
         .send()
         .await
         .expect(201);
+
+    let enrollment_id = call("POST", "/api/v1/agents/enroll")
+        .anonymous()
+        .json(&json!({"orgId": org_id, "name": "matrix-enrolled", "approverEmail": owner.email}))
+        .send()
+        .await
+        .expect(202)["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let other = sign_up("matrix-other").await;
+    let other_org = other
+        .call("POST", "/api/v1/organizations")
+        .json(&json!({"name": unique("matrix-b")}))
+        .created_id()
+        .await;
+    let other_agent = other
+        .register_agent(&json!({"orgId": other_org, "name": "matrix-b",
+                                "scopes": ["vaults:read", "vaults:write"]}))
+        .await;
 
     Fixture {
         org_id,
@@ -1011,6 +1238,9 @@ async fn fixture() -> Fixture {
         secret_id,
         share_id,
         cmek_job_id,
+        agent,
+        other_agent,
+        enrollment_id,
         browser: signed_in(&email("matrix-browser")).await,
         refused: refused_credentials().await,
     }
@@ -1087,6 +1317,23 @@ async fn refused_credentials() -> Vec<(&'static str, String)> {
         .await
         .expect(204);
     refused.push(("revoked access token", format!("Bearer {revoked}")));
+
+    // A deactivated agent's token, and an agent key used as a bearer token.
+    let owner = sign_up("matrix-agent-owner").await;
+    let org = owner.create_org("matrix-agents").await;
+    let agent = owner
+        .register_agent(&json!({"orgId": org, "name": "gone"}))
+        .await;
+    owner
+        .call("DELETE", &format!("/api/v1/agents/{}", agent.id))
+        .send()
+        .await
+        .expect(204);
+    refused.push(("deactivated agent", format!("Bearer {}", agent.token)));
+    let live = owner
+        .register_agent(&json!({"orgId": org, "name": "live"}))
+        .await;
+    refused.push(("agent key as bearer", format!("Bearer {}", live.key)));
     refused
 }
 
@@ -1143,6 +1390,8 @@ impl Fixture {
                 "{secretId}" => self.secret_id.clone(),
                 "{shareId}" => self.share_id.clone(),
                 "{jobId}" => self.cmek_job_id.clone(),
+                "{agentId}" => self.agent.id.clone(),
+                "{enrollmentId}" => self.enrollment_id.clone(),
                 "{path}" => "matrix/secret".to_owned(),
                 "{token}" => format!("cpinv_{}", unique("unknown")),
                 "{name}" if path.starts_with("/api/v1/tenants/") => self.tenant_name.clone(),
@@ -1253,6 +1502,30 @@ async fn every_operation_has_a_row_and_every_caller_gets_its_status() {
         if !(r.method == "POST" && r.path == "/api/v1/token-usage") {
             let auth = format!("Bearer {}", f.gateway_key);
             cells.push(("gateway key".into(), f.request(r, Some(&auth)), 403));
+        }
+        // Agents: what AGENT_ROWS says on operations declared for them,
+        // 403 everywhere else.
+        let for_agents = served
+            .iter()
+            .any(|o| o.method == r.method && o.path == r.path && o.callers == "agents");
+        let agent_row = AGENT_ROWS
+            .iter()
+            .find(|a| a.method == r.method && a.path == r.path);
+        if for_agents != agent_row.is_some() {
+            problems.push(format!(
+                "{} {}: declared for agents: {for_agents}, but AGENT_ROWS {} it",
+                r.method,
+                r.path,
+                if for_agents { "lacks" } else { "has" }
+            ));
+        }
+        let (own, other_org) = agent_row.map_or((403, 403), |a| (a.own, a.other_org));
+        for (label, agent, status) in [
+            ("organisation A's agent", &f.agent, own),
+            ("another organisation's agent", &f.other_agent, other_org),
+        ] {
+            let auth = format!("Bearer {}", agent.token);
+            cells.push((label.into(), f.request(r, Some(&auth)), status));
         }
         for (label, c, expected) in cells {
             let resp = c.send().await;

@@ -624,6 +624,113 @@ async fn secrets_never_appear_in_responses_logs_audit_or_the_database() {
         Some("client secret")
     );
     exposure.add("read the rotated secret", &read);
+
+    // Agents: a key (its creation replayable, so stored sealed), its
+    // token, a rotated key, an enrolment's claim token and the key it
+    // collects, and a chain's RPC URL (write-only, sealed).
+    let registered = as_user("POST", "/api/v1/agents")
+        .header("idempotency-key", &unique("leak-agent"))
+        .json(&json!({"orgId": org, "name": "leak-agent", "vaultIds": [vault]}))
+        .send()
+        .await
+        .expect(201)["data"]
+        .clone();
+    let agent_id = registered["id"].as_str().unwrap().to_owned();
+    let first_agent_key = registered["apiKey"].as_str().unwrap().to_owned();
+    let agent_jwt = cp_tests::agent_token(&agent_id, &first_agent_key)
+        .await
+        .expect(200)["data"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent_key = as_user("POST", &format!("/api/v1/agents/{agent_id}/rotate-key"))
+        .send()
+        .await
+        .expect(200)["data"]["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let receipt = call("POST", "/api/v1/agents/enroll")
+        .anonymous()
+        .json(&json!({"orgId": org, "name": "leak-enrolled", "approverEmail": "leak@example.com"}))
+        .send()
+        .await
+        .expect(202)["data"]
+        .clone();
+    let enrollment = receipt["id"].as_str().unwrap().to_owned();
+    let claim_token = receipt["claimToken"].as_str().unwrap().to_owned();
+    as_user(
+        "POST",
+        &format!("/api/v1/agents/enrollments/{enrollment}/approve"),
+    )
+    .json(&json!({}))
+    .send()
+    .await
+    .expect(200);
+    let claimed_key = call("POST", &format!("/api/v1/agents/enroll/{enrollment}/claim"))
+        .anonymous()
+        .json(&json!({"claimToken": claim_token}))
+        .send()
+        .await
+        .expect(200)["data"]["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rpc_secret = format!("rpcpath{}", uuid_simple());
+    call("POST", "/api/v1/admin/chains")
+        .json(&json!({"name": unique("leak-chain"), "chainId": 900_000_000 + (uuid::Uuid::now_v7().as_u128() % 1_000_000) as i64,
+                      "rpcUrl": format!("http://127.0.0.1:8545/{rpc_secret}"),
+                      "nativeCurrency": {"name": "Ether", "symbol": "ETH", "decimals": 18}}))
+        .send()
+        .await
+        .expect(201);
+    secrets.extend([
+        first_agent_key.clone(),
+        agent_jwt.clone(),
+        agent_key.clone(),
+        claim_token.clone(),
+        claimed_key,
+        rpc_secret,
+    ]);
+    for (label, c) in [
+        (
+            "read an agent",
+            as_user("GET", &format!("/api/v1/agents/{agent_id}")),
+        ),
+        (
+            "list agents",
+            as_user("GET", &format!("/api/v1/agents?orgId={org}")),
+        ),
+        (
+            "list enrolments",
+            as_user("GET", &format!("/api/v1/agents/enrollments?orgId={org}")),
+        ),
+        ("list chains", call("GET", "/api/v1/admin/chains?limit=100")),
+        (
+            "the old agent key refused",
+            cp_tests::bearer(&first_agent_key, "GET", "/api/v1/agents/me"),
+        ),
+    ] {
+        exposure.add(label, &c.send().await);
+    }
+    exposure.add(
+        "the agent's own profile",
+        &cp_tests::bearer(&agent_jwt, "GET", "/api/v1/agents/me")
+            .send()
+            .await,
+    );
+    exposure.add(
+        "a wrong agent key",
+        &cp_tests::agent_token(&agent_id, &first_agent_key).await,
+    );
+    exposure.add(
+        "a claim again",
+        &call("POST", &format!("/api/v1/agents/enroll/{enrollment}/claim"))
+            .anonymous()
+            .json(&json!({"claimToken": claim_token}))
+            .send()
+            .await,
+    );
     for (label, c) in [
         (
             "list vault secrets",

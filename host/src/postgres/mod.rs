@@ -18,11 +18,11 @@ mod pool;
 use tokio_postgres::types::ToSql;
 use wasmtime::component::Resource;
 
-use crate::allowed_hosts::AllowedHosts;
 use crate::bindings::postgres::{
     self, DbError, Error as PgError, ParameterValue, QueryError, RowSet,
 };
 use crate::runtime::InstanceState;
+use cp_outbound::AllowedHosts;
 
 pub(crate) use pool::Pools;
 

@@ -1,5 +1,11 @@
-//! User session tokens: HS256 JWTs (`jwt-simple`) signed with the key in
-//! the Spin variable `jwt_secret` (base64, at least 32 bytes).
+//! User session tokens and agent tokens: HS256 JWTs (`jwt-simple`) signed
+//! with the key in the Spin variable `jwt_secret` (base64, at least 32
+//! bytes).
+//!
+//! Agent tokens ([`JwtKey::issue_agent`]) have their own issuer
+//! ([`AGENT_ISSUER`]), so neither kind is ever taken for the other, and
+//! carry the agent's organisation, scopes, vault ids and intents flag
+//! ([`AgentClaims`]); their lifetime is the agent's own token TTL.
 //!
 //! Claims: `sub` the user id, `jti` a UUIDv7, `iat`, `exp` ([`TOKEN_TTL_SECS`]
 //! after `iat`), `iss` [`ISSUER`]. The JWT itself only proves who signed it
@@ -14,14 +20,15 @@ use std::collections::HashSet;
 
 use base64::Engine as _;
 use cp_http::ApiError;
-use jwt_simple::prelude::{
-    Claims, Duration, HS256Key, MACLike, NoCustomClaims, VerificationOptions,
-};
+use jwt_simple::prelude::{Claims, Duration, HS256Key, MACLike, VerificationOptions};
+use serde::{Deserialize, Serialize};
 
 use cp_platform::{Failure, Platform};
 
-/// The `iss` of every token.
+/// The `iss` of user tokens.
 pub const ISSUER: &str = "agent-control-plane";
+/// The `iss` of agent tokens.
+pub const AGENT_ISSUER: &str = "agent-control-plane/agents";
 /// Lifetime of a token: 15 minutes, short because a JWT is only revocable
 /// through the database checks every request makes.
 pub const TOKEN_TTL_SECS: u64 = 15 * 60;
@@ -67,6 +74,46 @@ pub struct VerifiedToken {
     pub expires_at_secs: i64,
 }
 
+/// What an agent token says about its agent, next to `sub` (the agent id).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentClaims {
+    /// The agent's organisation.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub org: String,
+    /// Its scopes, as strings (`vaults:read`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// The vaults it may use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vault_ids: Vec<String>,
+    /// Whether it uses the intents API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub intents_api: bool,
+}
+
+/// The claims of an agent token whose signature, issuer and times are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAgentToken {
+    /// The agent id (`sub`).
+    pub agent_id: String,
+    /// The token id (`jti`).
+    pub jti: String,
+    /// Issue instant in Unix milliseconds (from the `jti`).
+    pub issued_ms: i64,
+    /// What the token says about the agent.
+    pub agent: AgentClaims,
+}
+
+/// A verified bearer JWT: a user's or an agent's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// A user session token.
+    User(VerifiedToken),
+    /// An agent token.
+    Agent(VerifiedAgentToken),
+}
+
 /// Why a key cannot be used (a deployment mistake, never a client's).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -110,12 +157,32 @@ impl JwtKey {
 
     /// Issues a token for `user_id`.
     pub fn issue(&self, user_id: &str) -> Result<IssuedToken, Failure> {
+        self.sign(ISSUER, user_id, AgentClaims::default(), TOKEN_TTL_SECS)
+    }
+
+    /// Issues an agent token for `agent_id`, valid `ttl_secs`.
+    pub fn issue_agent(
+        &self,
+        agent_id: &str,
+        agent: AgentClaims,
+        ttl_secs: u64,
+    ) -> Result<IssuedToken, Failure> {
+        self.sign(AGENT_ISSUER, agent_id, agent, ttl_secs)
+    }
+
+    fn sign(
+        &self,
+        issuer: &str,
+        subject: &str,
+        custom: AgentClaims,
+        ttl_secs: u64,
+    ) -> Result<IssuedToken, Failure> {
         let id = cp_http::ids::new_id();
         let jti = id.to_string();
         let issued_ms = uuid_millis(&id).unwrap_or_default();
-        let claims = Claims::create(Duration::from_secs(TOKEN_TTL_SECS))
-            .with_issuer(ISSUER)
-            .with_subject(user_id)
+        let claims = Claims::with_custom_claims(custom, Duration::from_secs(ttl_secs))
+            .with_issuer(issuer)
+            .with_subject(subject)
             .with_jwt_id(&jti);
         let token = self
             .0
@@ -125,23 +192,32 @@ impl JwtKey {
             token,
             jti,
             issued_ms,
-            expires_in: TOKEN_TTL_SECS,
+            expires_in: ttl_secs,
         })
     }
 
-    /// Verifies signature, issuer, expiry and the presence of `sub`/`jti`.
-    /// The error says nothing about which check failed beyond "expired".
+    /// Verifies a user token: signature, issuer, expiry and the presence of
+    /// `sub`/`jti` (an agent token is refused).
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, ApiError> {
-        let invalid = || ApiError::Unauthorized("invalid bearer token".into());
+        match self.verify_any(token)? {
+            Verified::User(user) => Ok(user),
+            Verified::Agent(_) => Err(invalid()),
+        }
+    }
+
+    /// Verifies a user or agent token: signature, issuer (which also says
+    /// which of the two it is), expiry and the presence of `sub`/`jti`. The
+    /// error says nothing about which check failed beyond "expired".
+    pub fn verify_any(&self, token: &str) -> Result<Verified, ApiError> {
         let options = VerificationOptions {
-            allowed_issuers: Some(HashSet::from([ISSUER.to_owned()])),
+            allowed_issuers: Some(HashSet::from([ISSUER.to_owned(), AGENT_ISSUER.to_owned()])),
             time_tolerance: Some(Duration::from_secs(TOLERANCE_SECS)),
             max_token_length: Some(4096),
             ..VerificationOptions::default()
         };
         let claims = self
             .0
-            .verify_token::<NoCustomClaims>(token, Some(options))
+            .verify_token::<AgentClaims>(token, Some(options))
             .map_err(|e| {
                 if e.to_string().contains("expired") {
                     ApiError::Unauthorized("the token has expired".into())
@@ -149,21 +225,37 @@ impl JwtKey {
                     invalid()
                 }
             })?;
-        let (Some(user_id), Some(jti), Some(exp)) =
-            (claims.subject, claims.jwt_id, claims.expires_at)
-        else {
+        let (Some(subject), Some(jti), Some(exp), Some(issuer)) = (
+            claims.subject,
+            claims.jwt_id,
+            claims.expires_at,
+            claims.issuer,
+        ) else {
             return Err(invalid());
         };
         let id = cp_http::ids::parse_id(&jti).map_err(|_| invalid())?;
         let issued_ms = uuid_millis(&id).ok_or_else(invalid)?;
-        cp_http::ids::parse_id(&user_id).map_err(|_| invalid())?;
-        Ok(VerifiedToken {
-            user_id,
+        cp_http::ids::parse_id(&subject).map_err(|_| invalid())?;
+        if issuer == AGENT_ISSUER {
+            cp_http::ids::parse_id(&claims.custom.org).map_err(|_| invalid())?;
+            return Ok(Verified::Agent(VerifiedAgentToken {
+                agent_id: subject,
+                jti,
+                issued_ms,
+                agent: claims.custom,
+            }));
+        }
+        Ok(Verified::User(VerifiedToken {
+            user_id: subject,
             jti,
             issued_ms,
             expires_at_secs: i64::try_from(exp.as_secs()).map_err(|_| invalid())?,
-        })
+        }))
     }
+}
+
+fn invalid() -> ApiError {
+    ApiError::Unauthorized("invalid bearer token".into())
 }
 
 /// The Unix milliseconds of a UUIDv7.
@@ -238,6 +330,49 @@ mod tests {
         parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(serde_json::to_vec(&claims).unwrap());
         assert!(key.verify(&parts.join(".")).is_err());
+    }
+
+    #[test]
+    fn agent_tokens_carry_the_agent_and_are_never_user_tokens() {
+        let key = JwtKey::from_base64(KEY).unwrap();
+        let agent = cp_http::ids::new_id().to_string();
+        let org = cp_http::ids::new_id().to_string();
+        let claims = AgentClaims {
+            org: org.clone(),
+            scopes: vec!["vaults:read".into()],
+            vault_ids: vec![cp_http::ids::new_id().to_string()],
+            intents_api: true,
+        };
+        let issued = key.issue_agent(&agent, claims.clone(), 120).unwrap();
+        let body = decode_part(&issued.token, 1);
+        assert_eq!(body["iss"], AGENT_ISSUER);
+        assert_eq!(body["org"], org.as_str());
+        assert_eq!(body["vaultIds"][0], claims.vault_ids[0].as_str());
+        assert_eq!(body["intentsApi"], true);
+        assert_eq!(
+            body["exp"].as_u64().unwrap() - body["iat"].as_u64().unwrap(),
+            120
+        );
+        assert_eq!(issued.expires_in, 120);
+        match key.verify_any(&issued.token).unwrap() {
+            Verified::Agent(v) => {
+                assert_eq!(v.agent_id, agent);
+                assert_eq!(v.jti, issued.jti);
+                assert_eq!(v.agent, claims);
+            }
+            Verified::User(_) => panic!("an agent token verified as a user's"),
+        }
+        // Never a user token, and a user token is never an agent's.
+        assert!(key.verify(&issued.token).is_err());
+        let user = key.issue(&agent).unwrap();
+        assert!(matches!(
+            key.verify_any(&user.token).unwrap(),
+            Verified::User(_)
+        ));
+        assert!(!decode_part(&user.token, 1)
+            .as_object()
+            .unwrap()
+            .contains_key("org"));
     }
 
     #[test]

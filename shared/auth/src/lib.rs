@@ -18,6 +18,14 @@
 //!   the user exists, the `jti` is not revoked and the token was not issued
 //!   before the user's `tokens_valid_after` (set by a password change).
 //!
+//! - agent JWTs (from `POST /auth/agent-token`, told apart from user JWTs
+//!   by their issuer): the signature and expiry are checked, then one query
+//!   checks that the agent is active and the token was not issued before
+//!   its `tokens_valid_after` (set by a key rotation). The principal holds
+//!   what both the token and the agent's current record grant. An agent's
+//!   API key itself (`cpag_…`) is not a bearer token: it is refused with a
+//!   pointer to the exchange.
+//!
 //! - tenant gateway keys (`sk_…`): looked up by SHA-256 digest, refused when
 //!   disabled; they reach only usage ingestion (`POST /api/v1/token-usage`),
 //!   for their own tenant.
@@ -41,7 +49,8 @@ pub mod jwt;
 
 use cp_http::{ApiError, ApiRequest};
 use cp_platform::auth::{
-    Authenticator, GatewayKeyPrincipal, Principal, TokenPrincipal, UserPrincipal, UserVia,
+    AgentPrincipal, Authenticator, GatewayKeyPrincipal, Principal, TokenPrincipal, UserPrincipal,
+    UserVia,
 };
 use cp_platform::scopes;
 use cp_platform::{Failure, Platform};
@@ -55,6 +64,8 @@ pub const ACCESS_TOKEN_PREFIX: &str = "cpat_";
 pub const API_KEY_PREFIX: &str = "cpk_";
 /// Prefix of tenant gateway keys.
 pub const GATEWAY_KEY_PREFIX: &str = "sk_";
+/// Prefix of agent API keys (exchanged at `POST /auth/agent-token`).
+pub const AGENT_KEY_PREFIX: &str = "cpag_";
 
 /// The [`Authenticator`] of every component: operator token, access tokens,
 /// personal API keys, gateway keys, user JWTs and session cookies.
@@ -108,6 +119,13 @@ const JWT_CHECK: &str = "SELECT u.email,
         EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2::text::uuid) AS revoked,
         $3::int8 >= (extract(epoch FROM u.tokens_valid_after) * 1000)::int8 AS current
     FROM users u WHERE u.id = $1::text::uuid";
+
+/// Whether a verified agent JWT is still good, in one query ($1 agent id,
+/// $2 issue instant in Unix milliseconds): no row when the agent is gone.
+const AGENT_JWT_CHECK: &str = "SELECT a.org_id::text AS org_id, a.scopes, a.vault_ids,
+        a.intents_api_enabled, a.status = 'active' AS active,
+        $2::int8 >= (extract(epoch FROM a.tokens_valid_after) * 1000)::int8 AS current
+    FROM agents a WHERE a.id = $1::text::uuid";
 
 /// The browser session cookie set by the OIDC callback. The `__Host-`
 /// prefix makes browsers accept it only when set with `Secure`, `Path=/`
@@ -249,8 +267,15 @@ pub async fn authenticate<P: Platform>(
     if token.starts_with(GATEWAY_KEY_PREFIX) {
         return gateway_key(platform.db(), token).await;
     }
+    if token.starts_with(AGENT_KEY_PREFIX) {
+        return Err(unauthorized(
+            "an agent API key is not a bearer token: exchange it for an agent token at \
+             POST /api/v1/auth/agent-token",
+        )
+        .into());
+    }
     if crate::jwt::is_jwt_shaped(token) {
-        return user_jwt(platform, token).await;
+        return jwt(platform, token).await;
     }
     let Some(expected) = platform.variable("api_token") else {
         // A deployment without an operator token accepts no operator.
@@ -313,12 +338,15 @@ async fn gateway_key<D: Database>(db: &D, token: &str) -> Result<Principal, Fail
     }))
 }
 
-async fn user_jwt<P: Platform>(platform: &P, token: &str) -> Result<Principal, Failure> {
+async fn jwt<P: Platform>(platform: &P, token: &str) -> Result<Principal, Failure> {
     let key = crate::jwt::JwtKey::from_variable(platform).map_err(|e| {
         // No key: no JWT can be ours. The deployment mistake is logged.
         Failure::with_cause(unauthorized("invalid bearer token"), e.to_string())
     })?;
-    let claims = key.verify(token)?;
+    let claims = match key.verify_any(token)? {
+        crate::jwt::Verified::User(claims) => claims,
+        crate::jwt::Verified::Agent(claims) => return agent_jwt(platform.db(), claims).await,
+    };
     let Some(row) = platform
         .db()
         .query_opt(
@@ -344,6 +372,69 @@ async fn user_jwt<P: Platform>(platform: &P, token: &str) -> Result<Principal, F
             expires_at_secs: claims.expires_at_secs,
         },
     }))
+}
+
+async fn agent_jwt<D: Database>(
+    db: &D,
+    claims: crate::jwt::VerifiedAgentToken,
+) -> Result<Principal, Failure> {
+    let Some(row) = db
+        .query_opt(
+            AGENT_JWT_CHECK,
+            &[claims.agent_id.as_str().into(), claims.issued_ms.into()],
+        )
+        .await?
+    else {
+        return Err(unauthorized("the token's agent no longer exists").into());
+    };
+    if !row.bool("active")? {
+        return Err(unauthorized("the agent has been deactivated").into());
+    }
+    if !row.bool("current")? || row.text("org_id")? != claims.agent.org {
+        return Err(
+            unauthorized("the token has been revoked (the agent's key was rotated)").into(),
+        );
+    }
+    let held: Vec<String> = serde_json::from_value(row.json("scopes")?).unwrap_or_default();
+    let vaults: Vec<String> = serde_json::from_value(row.json("vault_ids")?).unwrap_or_default();
+    Ok(Principal::Agent(narrowed_agent(
+        claims,
+        &held,
+        &vaults,
+        row.bool("intents_api_enabled")?,
+    )))
+}
+
+/// The agent principal of a verified token: what both the token and the
+/// agent's current record (`held` scopes, `vaults`, `intents_api`) grant.
+/// A scope this version no longer knows grants nothing (fail closed).
+fn narrowed_agent(
+    claims: crate::jwt::VerifiedAgentToken,
+    held: &[String],
+    vaults: &[String],
+    intents_api: bool,
+) -> AgentPrincipal {
+    let scopes = claims
+        .agent
+        .scopes
+        .iter()
+        .filter(|s| held.contains(s))
+        .filter_map(|s| scopes::parse(s).ok())
+        .collect();
+    let vault_ids = claims
+        .agent
+        .vault_ids
+        .into_iter()
+        .filter(|v| vaults.contains(v))
+        .collect();
+    AgentPrincipal {
+        id: claims.agent_id,
+        org_id: claims.agent.org,
+        vault_ids,
+        scopes,
+        intents_api: claims.agent.intents_api || intents_api,
+        jti: claims.jti,
+    }
 }
 
 fn unauthorized(msg: &str) -> ApiError {
@@ -451,6 +542,50 @@ mod tests {
         assert!(session_cookie(&split).is_err());
         let none = ApiRequest::new(Method::Get, "/").with_header("cookie", "cp_session=a");
         assert_eq!(session_cookie(&none).unwrap(), None);
+    }
+
+    #[test]
+    fn an_agent_holds_what_both_its_token_and_its_record_grant() {
+        let token = |scopes: &[&str], vaults: &[&str], intents| crate::jwt::VerifiedAgentToken {
+            agent_id: "a".into(),
+            jti: "j".into(),
+            issued_ms: 0,
+            agent: crate::jwt::AgentClaims {
+                org: "o".into(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                vault_ids: vaults.iter().map(|s| (*s).to_owned()).collect(),
+                intents_api: intents,
+            },
+        };
+        let own = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // A vault and a scope taken away since the token was issued are gone.
+        let agent = narrowed_agent(
+            token(&["vaults:read", "vaults:write"], &["v1", "v2"], false),
+            &own(&["vaults:read"]),
+            &own(&["v2", "v3"]),
+            false,
+        );
+        assert_eq!(agent.scopes, vec![scopes::parse("vaults:read").unwrap()]);
+        assert_eq!(agent.vault_ids, own(&["v2"]));
+        // Nothing granted since is gained either, but the intents flag
+        // (a restriction) holds as soon as either side sets it.
+        let agent = narrowed_agent(
+            token(&["vaults:read"], &["v1"], false),
+            &own(&["vaults:read", "vaults:write"]),
+            &own(&["v1", "v2"]),
+            true,
+        );
+        assert_eq!(agent.scopes.len(), 1);
+        assert_eq!(agent.vault_ids, own(&["v1"]));
+        assert!(agent.intents_api);
+        // An unknown scope string grants nothing.
+        let agent = narrowed_agent(
+            token(&["vaults:admin"], &[], false),
+            &own(&["vaults:admin"]),
+            &[],
+            false,
+        );
+        assert!(agent.scopes.is_empty());
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum Callers {
     Users,
     /// Also tenant gateway keys (usage ingestion).
     GatewayKeys,
+    /// Users, and also agents (whose vaults, scopes and vault policies the
+    /// handler checks).
+    Agents,
 }
 
 impl Callers {
@@ -29,6 +32,7 @@ impl Callers {
             Self::Operator => "operator",
             Self::Users => "users",
             Self::GatewayKeys => "gateway-keys",
+            Self::Agents => "agents",
         }
     }
 }

@@ -450,8 +450,8 @@ pub(crate) async fn get_me<P: Platform>(
             session: None,
             auth_modes: None,
         },
-        // Gateway keys never get here (`Principal::authorize`).
-        Principal::Operator | Principal::GatewayKey(_) => Me {
+        // Gateway keys and agents never get here (`Principal::authorize`).
+        Principal::Operator | Principal::GatewayKey(_) | Principal::Agent(_) => Me {
             kind: "operator",
             access_token_id: None,
             user: None,

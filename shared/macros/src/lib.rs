@@ -34,7 +34,9 @@
 //! security requirement; an authenticated operation whose credential is not
 //! the bearer token says which with `security(...)`), `operator` (the operator and access tokens with
 //! the scope), `users` (also signed-in users, whose organisation role the
-//! handler checks) and `gateway_keys` (also tenant gateway keys).
+//! handler checks), `agents` (users, and also agents: their vaults, own
+//! profile and own transactions) and `gateway_keys` (also tenant gateway
+//! keys).
 
 #![deny(missing_docs)]
 
@@ -51,6 +53,7 @@ const CALLERS: &[(&str, &str)] = &[
     ("operator", "Operator"),
     ("users", "Users"),
     ("gateway_keys", "GatewayKeys"),
+    ("agents", "Agents"),
 ];
 
 /// Declares an operation on its handler (see the crate documentation).
@@ -98,7 +101,7 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let handler: ItemFn = syn::parse2(item)?;
     let segs = segments(attr);
     let mut it = segs.into_iter();
-    let usage = "expected #[operation(<method>, \"<path>\", id = \"<operationId>\", callers = <public|operator|users|gateway_keys>, ...)]";
+    let usage = "expected #[operation(<method>, \"<path>\", id = \"<operationId>\", callers = <public|operator|users|agents|gateway_keys>, ...)]";
     let method_seg = it
         .next()
         .ok_or_else(|| Error::new(Span::call_site(), usage))?;
@@ -132,7 +135,7 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
                     .ok_or_else(|| {
                         Error::new(
                             ident.span(),
-                            "callers is public, operator, users or gateway_keys",
+                            "callers is public, operator, users, agents or gateway_keys",
                         )
                     })?;
                 callers = Some((ident, variant));
@@ -160,7 +163,7 @@ fn expand_operation(attr: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let (_, callers) = callers.ok_or_else(|| {
         Error::new(
             method.span(),
-            "missing `callers = <public|operator|users|gateway_keys>`: every operation states who may call it",
+            "missing `callers = <public|operator|users|agents|gateway_keys>`: every operation states who may call it",
         )
     })?;
     let callers = format_ident!("{}", callers);

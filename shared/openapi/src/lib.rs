@@ -24,6 +24,7 @@ pub fn document() -> Doc {
     doc.merge(cp_orgs::api::OrgsApi::openapi());
     doc.merge(cp_gateway::api::GatewayApi::openapi());
     doc.merge(cp_vault::api::VaultsApi::openapi());
+    doc.merge(cp_agents::AgentsApi::openapi());
     doc.info.title = "Agent platform control plane".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(

@@ -110,6 +110,9 @@ pub async fn org_access<D: Database>(
         Principal::GatewayKey(_) => {
             return Err(ApiError::Forbidden("a gateway key only reports usage".into()).into())
         }
+        Principal::Agent(_) => {
+            return Err(ApiError::Forbidden("an agent reaches only its vaults".into()).into())
+        }
         Principal::Anonymous => {
             return Err(ApiError::Unauthorized("sign in to reach organisations".into()).into())
         }
@@ -137,6 +140,70 @@ pub async fn org_access<D: Database>(
     };
     access.require(min)?;
     Ok(access)
+}
+
+/// Whose organisation resources a list shows (agents, enrolments): one
+/// organisation named by `?orgId=` that the caller may see (a 404
+/// otherwise), else a user's organisations', and everything for operators
+/// and access tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListScope {
+    /// Every organisation's.
+    All,
+    /// Those of the organisations this user belongs to.
+    Member(String),
+    /// This organisation's.
+    Org(String),
+}
+
+impl ListScope {
+    /// The scope of list request `req` by `principal`.
+    pub async fn of<D: Database>(
+        db: &D,
+        principal: &Principal,
+        req: &cp_http::ApiRequest,
+    ) -> Result<Self, Failure> {
+        if let Some(text) = req.query_param("orgId") {
+            let id = cp_http::ids::parse_id(&text).map_err(|m| ApiError::invalid("orgId", m))?;
+            let access = org_access(db, principal, &id.to_string(), OrgRole::Viewer).await?;
+            return Ok(Self::Org(access.org_id));
+        }
+        Ok(match principal {
+            Principal::User(user) => Self::Member(user.id.clone()),
+            _ => Self::All,
+        })
+    }
+
+    /// The keyset queries (first page, page after a cursor) of this scope
+    /// among a list's three pairs, and their one filter parameter (the
+    /// user's or the organisation's id).
+    pub fn pick<'q>(
+        &self,
+        all: (&'q str, &'q str),
+        member: (&'q str, &'q str),
+        org: (&'q str, &'q str),
+    ) -> (&'q str, &'q str, Option<Value>) {
+        match self {
+            Self::All => (all.0, all.1, None),
+            Self::Member(user) => (member.0, member.1, Some(user.as_str().into())),
+            Self::Org(org_id) => (org.0, org.1, Some(org_id.as_str().into())),
+        }
+    }
+}
+
+/// `?orgId=` of the lists [`ListScope`] narrows, for the OpenAPI document.
+pub struct OrgQuery;
+
+impl utoipa::IntoParams for OrgQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![cp_http::params::query_param(
+            "orgId",
+            "Only this organisation's.",
+            cp_http::ids::id_schema("An organisation's id."),
+        )]
+    }
 }
 
 /// The ids of the organisations a user belongs to.

@@ -84,6 +84,33 @@ pub struct GatewayKeyPrincipal {
     pub tenant: String,
 }
 
+/// The area of agents (`/api/v1/agents/...`): an agent reads its own
+/// profile there (`GET /agents/me`) without a scope.
+pub const AGENTS_AREA: &str = "agents";
+
+/// The scope areas an agent's scopes may name: what an agent can be given
+/// at most (its vaults' secrets, through vault policies).
+pub const AGENT_SCOPE_AREAS: &[&str] = &["vaults"];
+
+/// An authenticated agent (an agent token from `POST /auth/agent-token`).
+/// What it holds is what both its token and its current record grant: a
+/// change to the agent narrows its live tokens at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPrincipal {
+    /// The agent's id.
+    pub id: String,
+    /// The organisation it belongs to.
+    pub org_id: String,
+    /// The vaults it may use (canonical ids).
+    pub vault_ids: Vec<String>,
+    /// What it may do in them (`vaults:read`, `vaults:write`).
+    pub scopes: Vec<Scope>,
+    /// Whether it uses the intents API (and so never reads key material).
+    pub intents_api: bool,
+    /// The token's `jti`.
+    pub jti: String,
+}
+
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -95,6 +122,8 @@ pub enum Principal {
     User(UserPrincipal),
     /// A tenant gateway key: usage ingestion for its tenant only.
     GatewayKey(GatewayKeyPrincipal),
+    /// An agent: its vaults, its own profile and its own transactions only.
+    Agent(AgentPrincipal),
     /// No credentials (public routes only).
     Anonymous,
 }
@@ -107,6 +136,7 @@ impl Principal {
             Self::AccessToken(t) => format!("access-token:{}", t.id),
             Self::User(u) => format!("user:{}", u.id),
             Self::GatewayKey(k) => format!("gateway-key:{}", k.id),
+            Self::Agent(a) => format!("agent:{}", a.id),
             Self::Anonymous => "anonymous".into(),
         }
     }
@@ -115,6 +145,14 @@ impl Principal {
     pub fn user(&self) -> Option<&UserPrincipal> {
         match self {
             Self::User(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The agent, when the caller is one.
+    pub fn agent(&self) -> Option<&AgentPrincipal> {
+        match self {
+            Self::Agent(a) => Some(a),
             _ => None,
         }
     }
@@ -131,12 +169,38 @@ impl Principal {
 
     /// Whether the principal may perform `access` on `area` in an operation
     /// that `callers` may call (a 403 saying what is missing otherwise).
-    /// Users reach only the operations declared for them, gateway keys
+    /// Users reach only the operations declared for them, agents only
+    /// those declared for agents (and their scopes' areas), gateway keys
     /// only usage ingestion, access tokens what their scopes name.
     pub fn authorize(&self, access: Access, area: &str, callers: Callers) -> Result<(), ApiError> {
         match self {
             Self::Operator | Self::Anonymous => Ok(()),
-            Self::User(_) if callers == Callers::Users => Ok(()),
+            Self::User(_) if matches!(callers, Callers::Users | Callers::Agents) => Ok(()),
+            Self::Agent(_)
+                if callers == Callers::Agents && area == AGENTS_AREA && access == Access::Read =>
+            {
+                Ok(())
+            }
+            Self::Agent(a)
+                if callers == Callers::Agents
+                    && a.scopes.iter().any(|s| s.allows(access, area)) =>
+            {
+                Ok(())
+            }
+            Self::Agent(_) if callers == Callers::Agents => {
+                let needed = match access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                };
+                Err(ApiError::Forbidden(format!(
+                    "this agent lacks the scope {area}:{needed}"
+                )))
+            }
+            Self::Agent(_) => Err(ApiError::Forbidden(
+                "an agent reaches only its vaults (/api/v1/vaults), its own profile \
+                 (/api/v1/agents/me) and its own transactions"
+                    .into(),
+            )),
             Self::User(_) => Err(ApiError::Forbidden(format!(
                 "this operation under /api/v1/{area} is the platform operator's; users reach \
                  /api/v1/auth, /api/v1/invitations, /api/v1/organizations (their organisations' \
@@ -178,6 +242,7 @@ impl Principal {
         match self {
             Self::Operator => vec![Scope::All],
             Self::AccessToken(t) => t.scopes.clone(),
+            Self::Agent(a) => a.scopes.clone(),
             Self::User(_) | Self::GatewayKey(_) | Self::Anonymous => Vec::new(),
         }
     }

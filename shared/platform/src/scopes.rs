@@ -49,6 +49,8 @@ scope_areas![
     "stats",
     "capacity",
     "vaults",
+    "agents",
+    "chains",
 ];
 
 /// The routed areas only users act in.

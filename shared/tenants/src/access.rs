@@ -35,6 +35,9 @@ pub(crate) async fn require<D: Database>(
         Principal::GatewayKey(_) => {
             return Err(ApiError::Forbidden("a gateway key only reports usage".into()).into())
         }
+        Principal::Agent(_) => {
+            return Err(ApiError::Forbidden("an agent reaches only its vaults".into()).into())
+        }
         Principal::Anonymous => {
             return Err(ApiError::Unauthorized("sign in to reach tenants".into()).into())
         }

@@ -10,10 +10,12 @@
 //! - Reading, writing and deleting secrets is what the vault's policies
 //!   grant ([`crate::policy::evaluate`]): nothing by default, whatever the
 //!   role.
+//! - An agent reaches only the vaults it was given in its organisation
+//!   (anything else is a 404), does there what the vault's policies grant
+//!   its own id, and never manages the vault.
 //! - An agent with the intents API never reads key material directly
-//!   ([`crate::policy::direct_read_forbidden`]); agents arrive with their
-//!   own principal, and [`VaultAccess::check_direct_read`] is where it is
-//!   checked.
+//!   ([`crate::policy::direct_read_forbidden`]);
+//!   [`VaultAccess::check_direct_read`] is where it is checked.
 
 use std::net::IpAddr;
 
@@ -25,18 +27,30 @@ use uuid::Uuid;
 use crate::model::SecretType;
 use crate::path::SecretPath;
 use crate::policy::{
-    direct_read_forbidden, direct_read_refusal, evaluate, AccessRequest, Action, Principal,
-    PrincipalKind, Requester,
+    direct_read_forbidden, direct_read_refusal, evaluate, may_list, AccessRequest, Action,
+    Principal, PrincipalKind, Requester,
 };
 use crate::store::{self, vault_not_found, VaultRow};
+use crate::views::SecretMeta;
+
+/// Where the caller stands towards a vault's organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// The operator or an access token: above every role.
+    Operator,
+    /// A member, with their role.
+    Member(OrgRole),
+    /// One of the organisation's agents given this vault: what the vault's
+    /// policies grant it, and never management.
+    Agent,
+}
 
 /// The caller's standing in one vault.
 pub(crate) struct VaultAccess {
     /// The vault.
     pub vault: VaultRow,
-    /// The caller's role in its organisation; `None` for operators and
-    /// access tokens, which stand above every role.
-    pub role: Option<OrgRole>,
+    /// Where the caller stands in its organisation.
+    pub standing: Standing,
     /// The user or agent policies decide for (`None`: an operator); its
     /// groups are read only when a policy names a group.
     requester: Option<(PrincipalKind, Uuid)>,
@@ -57,6 +71,20 @@ pub(crate) async fn vault_access<P: Platform>(
 ) -> Result<VaultAccess, Failure> {
     let db = ctx.db();
     let vault = store::vault(db, vault_id, lock).await?;
+    if let Some(agent) = ctx.principal.agent() {
+        // An agent sees only the vaults it was given, in its organisation;
+        // any other is a 404 like a missing one.
+        if vault.view.org_id != agent.org_id || !agent.vault_ids.contains(&vault.view.id) {
+            return Err(vault_not_found(vault_id).into());
+        }
+        return Ok(VaultAccess {
+            vault,
+            standing: Standing::Agent,
+            requester: Some((PrincipalKind::Agent, parse_uuid(&agent.id)?)),
+            intents_api: agent.intents_api,
+            client_ip: client_ip(req),
+        });
+    }
     let access = org_access(db, &ctx.principal, &vault.view.org_id, OrgRole::Viewer)
         .await
         .map_err(|f| match f.error {
@@ -65,22 +93,25 @@ pub(crate) async fn vault_access<P: Platform>(
             ApiError::NotFound { .. } => Failure::from(vault_not_found(vault_id)),
             _ => f,
         })?;
-    let requester = match ctx.principal.user() {
-        None => None,
-        Some(user) => Some((
-            PrincipalKind::User,
-            Uuid::parse_str(&user.id).map_err(|e| {
-                Failure::with_cause(ApiError::Internal, format!("user id {:?}: {e}", user.id))
-            })?,
-        )),
+    let (standing, requester) = match (access.role, ctx.principal.user()) {
+        (Some(role), Some(user)) => (
+            Standing::Member(role),
+            Some((PrincipalKind::User, parse_uuid(&user.id)?)),
+        ),
+        _ => (Standing::Operator, None),
     };
     Ok(VaultAccess {
         vault,
-        role: access.role,
+        standing,
         requester,
         intents_api: false,
         client_ip: client_ip(req),
     })
+}
+
+fn parse_uuid(id: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(id)
+        .map_err(|e| Failure::with_cause(ApiError::Internal, format!("principal id {id:?}: {e}")))
 }
 
 /// The client's address as Spin gives it to the component
@@ -97,12 +128,17 @@ pub(crate) fn client_ip(req: &ApiRequest) -> Option<IpAddr> {
 impl VaultAccess {
     /// A 403 unless the caller manages the vault (owner or admin).
     pub(crate) fn require_manager(&self) -> Result<(), ApiError> {
-        match self.role {
-            Some(role) if role < OrgRole::Admin => Err(ApiError::Forbidden(format!(
+        match self.standing {
+            Standing::Member(role) if role < OrgRole::Admin => Err(ApiError::Forbidden(format!(
                 "managing a vault and its policies needs the admin role in its organisation; \
                  you are {}",
                 role.as_str()
             ))),
+            Standing::Agent => Err(ApiError::Forbidden(
+                "agents use a vault's secrets; managing the vault is for its organisation's \
+                 owners and admins"
+                    .into(),
+            )),
             _ => Ok(()),
         }
     }
@@ -128,23 +164,13 @@ impl VaultAccess {
         let Some((kind, id)) = self.requester else {
             return Ok(());
         };
-        if self.role == Some(OrgRole::Viewer) {
+        if self.standing == Standing::Member(OrgRole::Viewer) {
             return Err(ApiError::Forbidden(
                 "viewers see a vault's metadata only, never a secret".into(),
             )
             .into());
         }
-        let policies = store::policies(ctx.db(), &self.vault.view.id).await?;
-        // Group membership is one more query: only when a policy needs it.
-        let groups = if policies
-            .iter()
-            .any(|p| matches!(p.principal, Principal::Group(_)))
-        {
-            store::user_groups(ctx.db(), &id.to_string()).await?
-        } else {
-            Vec::new()
-        };
-        let requester = Requester { kind, id, groups };
+        let (policies, requester) = self.policies_for(ctx, kind, id).await?;
         for &action in actions {
             let decision = evaluate(
                 &policies,
@@ -171,6 +197,56 @@ impl VaultAccess {
             .into());
         }
         Ok(())
+    }
+
+    /// The vault's policies and the requester they decide for. Group
+    /// membership is one more query: only for a user, when a policy names
+    /// a group (agents belong to no group).
+    async fn policies_for<P: Platform>(
+        &self,
+        ctx: &RequestContext<'_, P>,
+        kind: PrincipalKind,
+        id: Uuid,
+    ) -> Result<(Vec<crate::policy::Policy>, Requester), Failure> {
+        let policies = store::policies(ctx.db(), &self.vault.view.id).await?;
+        let groups = if kind == PrincipalKind::User
+            && policies
+                .iter()
+                .any(|p| matches!(p.principal, Principal::Group(_)))
+        {
+            store::user_groups(ctx.db(), &id.to_string()).await?
+        } else {
+            Vec::new()
+        };
+        Ok((policies, Requester { kind, id, groups }))
+    }
+
+    /// The paths of a listing the caller may see: every one for members
+    /// and operators; for an agent, those a policy lets it `list`.
+    pub(crate) async fn listable<P: Platform>(
+        &self,
+        ctx: &RequestContext<'_, P>,
+        items: Vec<SecretMeta>,
+    ) -> Result<Vec<SecretMeta>, Failure> {
+        let Some((kind @ PrincipalKind::Agent, id)) = self.requester else {
+            return Ok(items);
+        };
+        let (policies, requester) = self.policies_for(ctx, kind, id).await?;
+        Ok(items
+            .into_iter()
+            .filter(|item| {
+                SecretPath::parse(&item.path).is_ok_and(|path| {
+                    let listing = AccessRequest {
+                        requester: &requester,
+                        action: Action::List,
+                        path: &path,
+                        client_ip: self.client_ip,
+                        now: ctx.now,
+                    };
+                    may_list(&policies, &listing, &path)
+                })
+            })
+            .collect())
     }
 
     /// A 403 when the caller may not read a secret of `secret_type`

@@ -9,7 +9,7 @@ use cp_http::params::{IdempotencyKeyHeader, IfMatchHeader, PageQuery};
 use cp_http::{ApiError, ApiRequest, ApiResponse, Envelope, ListEnvelope, PathParams};
 use cp_macros::operation;
 use cp_orgs::roles::{org_access, OrgRole};
-use cp_platform::{Failure, Platform, RequestContext};
+use cp_platform::{Failure, Platform, Principal, RequestContext};
 use cp_store::transaction;
 use serde_json::json;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::access::vault_access;
 use crate::envelope::VaultKey;
 use crate::keyring::keyring;
-use crate::store::{self, NewVault, VAULTS_SCOPE};
+use crate::store::{self, NewVault, VaultLister, VAULTS_SCOPE};
 use crate::views::{SecretMeta, SecretValue, SecretVersion, Vault, VaultCreate, VaultPolicy};
 use crate::{cmek_ops, master_key_ops, policy_ops, secrets, share_ops};
 
@@ -160,9 +160,9 @@ async fn get_kms_health<P: Platform>(
     Ok(ctx.ok(&view))
 }
 
-#[operation(get, "/api/v1/vaults", id = "listVaults", callers = users,
+#[operation(get, "/api/v1/vaults", id = "listVaults", callers = agents,
     tag = "vaults",
-    summary = "List vaults (keyset pagination, oldest first; users see their organisations' vaults)",
+    summary = "List vaults (keyset pagination, oldest first; users see their organisations' vaults, agents the vaults they were given)",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<Vault>)))]
 async fn list_vaults<P: Platform>(
@@ -171,8 +171,12 @@ async fn list_vaults<P: Platform>(
     _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, VAULTS_SCOPE)?;
-    let user = ctx.principal.user().map(|u| u.id.as_str());
-    let (items, pagination) = store::list_vaults(ctx.db(), &page, user).await?;
+    let lister = match &ctx.principal {
+        Principal::User(user) => VaultLister::Member(&user.id),
+        Principal::Agent(agent) => VaultLister::Given(&agent.vault_ids),
+        _ => VaultLister::All,
+    };
+    let (items, pagination) = store::list_vaults(ctx.db(), &page, lister).await?;
     Ok(ctx.list(&items, pagination))
 }
 
@@ -227,9 +231,9 @@ async fn create_vault<P: Platform>(
     Ok(ctx.created(&vault.view).with_etag(vault.etag()))
 }
 
-#[operation(get, "/api/v1/vaults/{vaultId}", id = "getVault", callers = users,
+#[operation(get, "/api/v1/vaults/{vaultId}", id = "getVault", callers = agents,
     tag = "vaults",
-    summary = "Get a vault's metadata (any member of its organisation)",
+    summary = "Get a vault's metadata (any member of its organisation; an agent given the vault)",
     params(VaultPath),
     responses((status = 200, body = Envelope<Vault>, headers(("ETag" = String)))))]
 async fn get_vault<P: Platform>(

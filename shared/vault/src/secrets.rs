@@ -151,7 +151,7 @@ pub(crate) fn version_ref<'a>(
     })
 }
 
-#[operation(get, "/api/v1/vaults/{vaultId}/secrets", id = "listSecrets", callers = users, kind = "secret",
+#[operation(get, "/api/v1/vaults/{vaultId}/secrets", id = "listSecrets", callers = agents, kind = "secret",
     tag = "vaults",
     summary = "List a vault's secrets by path: metadata only, never a value",
     description = "Ordered by path, with keyset pagination; `?prefix=` keeps the paths under a \
@@ -172,11 +172,13 @@ pub(crate) async fn list_secrets<P: Platform>(
     let page = PageRequest::from_request(req, SECRETS_SCOPE)?;
     let (rows, pagination) =
         store::list_secrets(ctx.db(), &page, &access.vault.view.id, prefix.as_str()).await?;
-    let items: Vec<SecretMeta> = rows.into_iter().map(|s| s.meta).collect();
+    let items = access
+        .listable(ctx, rows.into_iter().map(|s| s.meta).collect())
+        .await?;
     Ok(ctx.list(&items, pagination))
 }
 
-#[operation(put, "/api/v1/vaults/{vaultId}/secrets/{path...}", id = "putSecret", callers = users, kind = "secret",
+#[operation(put, "/api/v1/vaults/{vaultId}/secrets/{path...}", id = "putSecret", callers = agents, kind = "secret",
     tag = "vaults",
     summary = "Write a secret: a new version (1 for a new path), sealed under its own data key",
     description = "Needs a policy granting `write` on the path (operators need none). The value \
@@ -287,7 +289,7 @@ pub(crate) async fn put_secret<P: Platform>(
     Ok(resp.with_etag(secret.etag()))
 }
 
-#[operation(get, "/api/v1/vaults/{vaultId}/secrets/{path...}", id = "getSecret", callers = users, kind = "secret",
+#[operation(get, "/api/v1/vaults/{vaultId}/secrets/{path...}", id = "getSecret", callers = agents, kind = "secret",
     tag = "vaults",
     summary = "Read a secret's value: the latest version, or `?version=N`",
     description = "Needs a policy granting `read` on the path (operators need none; viewers \
@@ -426,7 +428,7 @@ pub(crate) async fn open_version<P: Platform, D: cp_store::Database>(
     })
 }
 
-#[operation(delete, "/api/v1/vaults/{vaultId}/secrets/{path...}", id = "deleteSecret", callers = users, kind = "secret",
+#[operation(delete, "/api/v1/vaults/{vaultId}/secrets/{path...}", id = "deleteSecret", callers = agents, kind = "secret",
     tag = "vaults",
     summary = "Delete a secret (soft: restorable for 30 days, then purged)",
     description = "Needs a policy granting `delete` on the path. The secret disappears from \
@@ -457,9 +459,11 @@ pub(crate) async fn delete_secret<P: Platform>(
     Ok(ApiResponse::empty(204))
 }
 
-#[operation(get, "/api/v1/vaults/{vaultId}/versions/{path...}", id = "listSecretVersions", callers = users, kind = "secret",
+#[operation(get, "/api/v1/vaults/{vaultId}/versions/{path...}", id = "listSecretVersions", callers = agents, kind = "secret",
     tag = "vaults",
     summary = "A secret's versions, newest first (never a value)",
+    description = "Members see every secret's versions; an agent needs a policy granting \
+        `list` on the path.",
     params(SecretPathParams),
     responses((status = 200, body = Envelope<Vec<SecretVersion>>)))]
 pub(crate) async fn list_versions<P: Platform>(
@@ -468,7 +472,9 @@ pub(crate) async fn list_versions<P: Platform>(
     params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let target = SecretTarget::of(params)?;
-    target.access(ctx, req, None, false).await?;
+    // Members see every path's metadata; an agent what a policy lists.
+    let action = ctx.principal.agent().map(|_| Action::List);
+    target.access(ctx, req, action, false).await?;
     let secret = target.secret(ctx.db(), false).await?;
     let versions = store::versions(ctx.db(), &secret).await?;
     Ok(ctx.ok(&versions))

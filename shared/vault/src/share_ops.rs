@@ -21,7 +21,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
 
 use crate::access::vault_access;
-use crate::policy::Action;
+use crate::policy::{direct_read_forbidden, direct_read_refusal, Action, PrincipalKind};
 use crate::secrets::{open_version, readable_version};
 use crate::share::{
     Recipient, RecipientType, Share, ShareCreate, ShareCreated, ShareStatus, SharedSecretValue,
@@ -86,7 +86,7 @@ enum Standing {
     Above,
     /// The share's creator.
     Creator,
-    /// The user the share was sent to.
+    /// The user or agent the share was sent to.
     Recipient,
 }
 
@@ -100,6 +100,9 @@ fn standing<P: Platform>(
         Principal::Operator | Principal::AccessToken(_) => Ok(Standing::Above),
         _ if row.view.created_by == ctx.principal.actor() => Ok(Standing::Creator),
         Principal::User(u) if row.view.recipient_id.as_deref() == Some(u.id.as_str()) => {
+            Ok(Standing::Recipient)
+        }
+        Principal::Agent(a) if row.view.recipient_id.as_deref() == Some(a.id.as_str()) => {
             Ok(Standing::Recipient)
         }
         _ => Err(share_not_found(&row.view.id)),
@@ -175,10 +178,10 @@ pub(crate) async fn create_share<P: Platform>(
                     return Err(ApiError::invalid("userId", "no user has this id").into());
                 }
             }
-            // Agents and their ids arrive with the agents API; until then
-            // no id names one.
-            Recipient::Agent(_) => {
-                return Err(ApiError::invalid("agentId", "no agent has this id").into())
+            Recipient::Agent(id) => {
+                if !share_store::active_agent_exists(db, &id.to_string()).await? {
+                    return Err(ApiError::invalid("agentId", "no active agent has this id").into());
+                }
             }
             Recipient::ExternalEmail(_) | Recipient::AnyoneWithLink => {}
         }
@@ -235,10 +238,7 @@ pub(crate) async fn create_share<P: Platform>(
         share: row.view,
         share_key: key,
     };
-    Ok(ctx
-        .created(&created)
-        .with_etag(etag)
-        .with_header("cache-control", "no-store"))
+    Ok(ctx.created(&created).with_etag(etag))
 }
 
 #[operation(get, "/api/v1/shares/outbound", id = "listOutboundShares", callers = users, kind = "share",
@@ -264,12 +264,12 @@ pub(crate) async fn list_outbound<P: Platform>(
     Ok(ctx.list(&items, pagination))
 }
 
-#[operation(get, "/api/v1/shares/inbound", id = "listInboundShares", callers = users, kind = "share",
+#[operation(get, "/api/v1/shares/inbound", id = "listInboundShares", callers = agents, kind = "share",
     area = "vaults",
     tag = "vaults",
     summary = "The shares sent to you, oldest first (accept one to read it)",
-    description = "Shares sent to the signed-in user (an agent, once agents exist, sees its \
-        own). Operators and access tokens are sent nothing: their list is empty.",
+    description = "Shares sent to the signed-in user, or to the calling agent. Operators and \
+        access tokens are sent nothing: their list is empty.",
     params(PageQuery),
     responses((status = 200, body = ListEnvelope<Share>)))]
 pub(crate) async fn list_inbound<P: Platform>(
@@ -278,12 +278,17 @@ pub(crate) async fn list_inbound<P: Platform>(
     _params: &PathParams,
 ) -> Result<ApiResponse, Failure> {
     let page = PageRequest::from_request(req, share_store::INBOUND_SCOPE)?;
-    let (items, pagination) = match ctx.principal.user() {
-        Some(user) => {
+    let recipient = match &ctx.principal {
+        Principal::User(user) => Some(user.id.as_str()),
+        Principal::Agent(agent) => Some(agent.id.as_str()),
+        _ => None,
+    };
+    let (items, pagination) = match recipient {
+        Some(id) => {
             share_store::list(
                 ctx.db(),
                 &page,
-                Direction::Inbound(&user.id),
+                Direction::Inbound(id),
                 ctx.now.timestamp_micros(),
             )
             .await?
@@ -295,7 +300,7 @@ pub(crate) async fn list_inbound<P: Platform>(
     Ok(ctx.list(&items, pagination))
 }
 
-#[operation(post, "/api/v1/shares/{shareId}/accept", id = "acceptShare", callers = users, kind = "share",
+#[operation(post, "/api/v1/shares/{shareId}/accept", id = "acceptShare", callers = agents, kind = "share",
     area = "vaults",
     tag = "vaults",
     summary = "Accept a share sent to you: from now on you can open it",
@@ -311,7 +316,7 @@ pub(crate) async fn accept_share<P: Platform>(
     respond(ctx, req, params, true).await
 }
 
-#[operation(post, "/api/v1/shares/{shareId}/decline", id = "declineShare", callers = users, kind = "share",
+#[operation(post, "/api/v1/shares/{shareId}/decline", id = "declineShare", callers = agents, kind = "share",
     area = "vaults",
     tag = "vaults",
     summary = "Decline a share sent to you (pending, or accepted: you drop it)",
@@ -405,7 +410,8 @@ pub(crate) async fn revoke_share<P: Platform>(
     summary = "Open a share: the shared secret's value (public; by key, or as its recipient)",
     description = "A share to an external address or to anyone with the link opens with its key \
         in `X-Share-Key`; a share to a user opens for that user, signed in (bearer token or \
-        session), once accepted; without either, every share is a 404. Each opening counts one access, atomically: a share limited \
+        session), once accepted, and a share to an agent for that agent (its agent token); \
+        an agent with the intents API is refused key material (403 DIRECT_READ_FORBIDDEN); without either, every share is a 404. Each opening counts one access, atomically: a share limited \
         to N accesses opens exactly N times, however many readers race. A wrong key, or a \
         caller who is not the recipient, gets the same 404 as a share that does not exist. \
         Refusals: 409 SHARE_NOT_ACCEPTED (pending), 410 SHARE_EXPIRED, SHARE_EXHAUSTED, \
@@ -437,25 +443,31 @@ pub(crate) async fn open_share<P: Platform>(
     // Without a key, the caller must be the signed-in recipient (bearer
     // token or session, as on any route; a bad token is a 401). Anyone
     // else gets the 404 of a share that does not exist.
-    let user = match &key {
+    let caller = match &key {
         Some(_) => None,
         None if req.header("authorization").is_some() => {
             match cp_auth::authenticate(req, ctx.platform).await? {
-                Principal::User(user) => Some(user),
+                p @ (Principal::User(_) | Principal::Agent(_)) => Some(p),
                 _ => None,
             }
         }
         // A stale session cookie reads as no sign-in, as on GET /auth/me.
         None => match cp_auth::session_user(ctx.platform, req).await {
-            Ok(user) => user,
+            Ok(user) => user.map(Principal::User),
             Err(f) if f.error.status() == 401 => None,
             Err(f) => return Err(f),
         },
     };
+    // The recipient the caller is: a user or an agent, by id.
+    let recipient = match &caller {
+        Some(Principal::User(u)) => Some((RecipientType::User, u.id.as_str())),
+        Some(Principal::Agent(a)) => Some((RecipientType::Agent, a.id.as_str())),
+        _ => None,
+    };
     let now = ctx.now.timestamp_micros();
     // Who opened it, for the audit trail (the route is public).
-    let opener = match &user {
-        Some(u) => format!("user:{}", u.id),
+    let opener = match &caller {
+        Some(p) => p.actor(),
         None => format!("share-key:{id}"),
     };
     let opened = transaction(ctx.db(), async |db| {
@@ -465,7 +477,7 @@ pub(crate) async fn open_share<P: Platform>(
         let kind = RecipientType::parse(&row.view.recipient_type).ok_or_else(|| {
             Failure::with_cause(ApiError::Internal, format!("share {id}: recipient type"))
         })?;
-        let proven = match (&key, &user) {
+        let proven = match (&key, recipient) {
             (Some(key), _) => {
                 kind.opened_by_key()
                     && row
@@ -473,9 +485,8 @@ pub(crate) async fn open_share<P: Platform>(
                         .as_deref()
                         .is_some_and(|h| h == cp_crypto::token_hash(key))
             }
-            (None, Some(user)) => {
-                kind == RecipientType::User
-                    && row.view.recipient_id.as_deref() == Some(user.id.as_str())
+            (None, Some((recipient_kind, recipient_id))) => {
+                kind == recipient_kind && row.view.recipient_id.as_deref() == Some(recipient_id)
             }
             (None, None) => false,
         };
@@ -509,8 +520,18 @@ pub(crate) async fn open_share<P: Platform>(
             .await;
         };
         let path = secret_path(&secret.meta.path)?;
+        // An agent with the intents API never receives key material,
+        // shared or not.
+        let may_read = |t| match &caller {
+            Some(Principal::Agent(a))
+                if direct_read_forbidden(PrincipalKind::Agent, a.intents_api, t) =>
+            {
+                Err(direct_read_refusal(t))
+            }
+            _ => Ok(()),
+        };
         let readable =
-            match readable_version(ctx, db, &secret, &path, row.view.version, |_| Ok(())).await {
+            match readable_version(ctx, db, &secret, &path, row.view.version, may_read).await {
                 Ok(readable) => readable,
                 Err(f) if f.error.status() < 500 => return refuse(f.error).await,
                 Err(f) => return Err(f),

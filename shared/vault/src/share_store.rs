@@ -301,6 +301,17 @@ pub(crate) async fn revoke<D: Database>(db: &D, id: &str) -> Result<(), Failure>
     Ok(())
 }
 
+/// Whether agent `id` exists and is active.
+pub(crate) async fn active_agent_exists<D: Database>(db: &D, id: &str) -> Result<bool, Failure> {
+    Ok(db
+        .query_opt(
+            "SELECT 1 FROM agents WHERE id = $1::text::uuid AND status = 'active'",
+            &[id.into()],
+        )
+        .await?
+        .is_some())
+}
+
 /// Whether user `id` exists.
 pub(crate) async fn user_exists<D: Database>(db: &D, id: &str) -> Result<bool, Failure> {
     Ok(db.query_opt(USER_EXISTS, &[id.into()]).await?.is_some())

@@ -78,6 +78,24 @@ const VAULT_LIST_MINE_AFTER: &str = concat!(
     micros_timestamptz!("$2"),
     ", $3::text::uuid) ORDER BY v.created_at, v.id LIMIT $1"
 );
+/// The live vaults among the ids of JSON array `$2` (first page) / `$4`
+/// (after a cursor): an agent's.
+const VAULT_LIST_GIVEN_FIRST: &str = concat!(
+    "SELECT ",
+    vault_columns!(),
+    " FROM vaults v WHERE v.deleted_at IS NULL AND v.id IN \
+     (SELECT jsonb_array_elements_text($2::text::jsonb)::uuid) \
+     ORDER BY v.created_at, v.id LIMIT $1"
+);
+const VAULT_LIST_GIVEN_AFTER: &str = concat!(
+    "SELECT ",
+    vault_columns!(),
+    " FROM vaults v WHERE v.deleted_at IS NULL AND v.id IN \
+     (SELECT jsonb_array_elements_text($4::text::jsonb)::uuid) \
+     AND (v.created_at, v.id) > (",
+    micros_timestamptz!("$2"),
+    ", $3::text::uuid) ORDER BY v.created_at, v.id LIMIT $1"
+);
 const VAULT_INSERT: &str = "INSERT INTO vaults
     (id, org_id, name, description, wrapped_key, key_provider, master_key_id, created_by)
     VALUES ($1::text::uuid, $2::text::uuid, $3, $4, $5, $6, $7, $8)";
@@ -162,27 +180,42 @@ pub(crate) fn vault_not_found(id: &str) -> ApiError {
 pub(crate) async fn list_vaults<D: Database>(
     db: &D,
     page: &PageRequest,
-    user: Option<&str>,
+    lister: VaultLister<'_>,
 ) -> Result<(Vec<Vault>, PaginationInfo), Failure> {
-    let list = match user {
-        None => KeysetList {
-            scope: VAULTS_SCOPE,
-            first: VAULT_LIST_FIRST,
-            after: VAULT_LIST_AFTER,
-            tie: TieBreak::Id,
-        },
-        Some(_) => KeysetList {
-            scope: VAULTS_SCOPE,
-            first: VAULT_LIST_MINE_FIRST,
-            after: VAULT_LIST_MINE_AFTER,
-            tie: TieBreak::Id,
-        },
+    let (first, after, param) = match lister {
+        VaultLister::All => (VAULT_LIST_FIRST, VAULT_LIST_AFTER, None),
+        VaultLister::Member(user) => (
+            VAULT_LIST_MINE_FIRST,
+            VAULT_LIST_MINE_AFTER,
+            Some(Value::from(user)),
+        ),
+        VaultLister::Given(ids) => (
+            VAULT_LIST_GIVEN_FIRST,
+            VAULT_LIST_GIVEN_AFTER,
+            Some(Value::from(json!(ids).to_string())),
+        ),
     };
-    let (rows, info) = keyset_list(db, page, list, user.map(Value::from), |v: &VaultRow| {
+    let list = KeysetList {
+        scope: VAULTS_SCOPE,
+        first,
+        after,
+        tie: TieBreak::Id,
+    };
+    let (rows, info) = keyset_list(db, page, list, param, |v: &VaultRow| {
         vec![json!(v.created_micros), json!(v.view.id)]
     })
     .await?;
     Ok((rows.into_iter().map(|r| r.view).collect(), info))
+}
+
+/// Whose vaults a list shows.
+pub(crate) enum VaultLister<'a> {
+    /// Every live vault (operators and access tokens).
+    All,
+    /// Those of the organisations this user belongs to.
+    Member(&'a str),
+    /// These (an agent's vaults).
+    Given(&'a [String]),
 }
 
 /// What a new vault row holds.

@@ -1,9 +1,15 @@
-//! `allowed_outbound_hosts`: parsing entries and checking outbound addresses against them.
+//! Spin's `allowed_outbound_hosts`: parsing entries and checking outbound
+//! addresses against them. One matcher for two users: `cp-host` enforces a
+//! component's list with it, and a component checks a URL a client
+//! configures (a chain's RPC URL) against the pattern it was deployed with,
+//! so what the API accepts is what the host will let through.
 //!
 //! Entries are `scheme://host[:port]` with `*` for any scheme, host or port, `*.domain` for
 //! any subdomain, an IP address or CIDR network as host, and `a..b` port ranges (end
 //! exclusive). A missing port means the scheme's well-known port (postgres 5432, http 80,
 //! https 443, ...). This follows Spin's rules, so a manifest that works here works there.
+
+#![deny(missing_docs)]
 
 use std::net::IpAddr;
 
@@ -11,7 +17,7 @@ use anyhow::{bail, Context as _};
 
 /// A component's parsed `allowed_outbound_hosts` list.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct AllowedHosts {
+pub struct AllowedHosts {
     entries: Vec<AllowedHost>,
 }
 
@@ -44,7 +50,7 @@ enum PortPattern {
 }
 
 /// The port a scheme uses when an address names none.
-pub(crate) fn well_known_port(scheme: &str) -> Option<u16> {
+pub fn well_known_port(scheme: &str) -> Option<u16> {
     match scheme {
         "postgres" => Some(5432),
         "mysql" => Some(3306),
@@ -57,8 +63,29 @@ pub(crate) fn well_known_port(scheme: &str) -> Option<u16> {
 }
 
 impl AllowedHosts {
+    /// Whether `url` (`scheme://host[:port]/...`) may be reached.
+    pub fn allows_url(&self, url: &str) -> bool {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.contains('@') {
+            return false;
+        }
+        let (host, port) = split_host_port(authority);
+        let port = if port.is_empty() {
+            None
+        } else {
+            match port.parse() {
+                Ok(port) => Some(port),
+                Err(_) => return false,
+            }
+        };
+        !host.is_empty() && self.allows(&scheme.to_ascii_lowercase(), host, port)
+    }
+
     /// Parses entries whose `{{ var }}` templates have already been expanded.
-    pub(crate) fn parse<S: AsRef<str>>(entries: &[S]) -> anyhow::Result<Self> {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> anyhow::Result<Self> {
         if entries.len() == 1 && entries[0].as_ref() == "insecure:allow-all" {
             bail!(
                 "'insecure:allow-all' is not allowed: use '*://*:*' to allow all outbound traffic"
@@ -76,7 +103,9 @@ impl AllowedHosts {
     }
 
     /// Whether a connection to `host` (and `port`, or the scheme's default) over `scheme` is allowed.
-    pub(crate) fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+    ///
+    /// `host` is lower-cased and may carry IPv6 brackets.
+    pub fn allows(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -323,5 +352,25 @@ mod tests {
     #[test]
     fn empty_list_allows_nothing() {
         assert!(!AllowedHosts::default().allows("https", "example.com", None));
+    }
+
+    #[test]
+    fn urls_are_checked_by_their_origin() {
+        let h = hosts(&["https://*.infura.io", "http://127.0.0.1:8545"]);
+        assert!(h.allows_url("https://mainnet.infura.io/v3/key"));
+        assert!(h.allows_url("HTTPS://sepolia.infura.io"));
+        assert!(h.allows_url("http://127.0.0.1:8545/"));
+        for not in [
+            "http://mainnet.infura.io/v3/key",
+            "https://infura.io.evil.example/",
+            "http://127.0.0.1:8546",
+            "http://127.0.0.1",
+            "https://user@mainnet.infura.io/",
+            "http://127.0.0.1:notaport/",
+            "mainnet.infura.io",
+            "https:///path",
+        ] {
+            assert!(!h.allows_url(not), "{not}");
+        }
     }
 }
