@@ -56,6 +56,10 @@ step "AWS KMS API (moto into .local/kms, shared/vault/tests/kms.rs)"
 CP_KMS_URL=$(scripts/kms.sh start)
 export CP_KMS_URL
 
+step "Ethereum node (Anvil from npm into .local/anvil, tests/tests/evm_signing.rs)"
+CP_ANVIL_URL=$(scripts/anvil.sh start)
+export CP_ANVIL_URL
+
 step "tests"
 status=0
 cargo test --release --workspace --exclude cp-fn-meta --exclude cp-fn-tenants \

@@ -25,6 +25,7 @@ pub mod chains;
 mod enroll_ops;
 mod enroll_store;
 pub mod enrollment;
+pub mod evm;
 pub mod model;
 mod store;
 pub mod token;
