@@ -232,55 +232,37 @@ impl Encodable for EmptyList {
     }
 }
 
+/// A signature as a transaction carries it: the parity of `R`'s `y`, and
+/// `r` and `s`.
+struct Signature<'a> {
+    y_parity: u64,
+    r: &'a U256Bytes,
+    s: &'a U256Bytes,
+}
+
 impl Transaction {
     /// What is signed: for type 2, `0x02 || rlp([chainId, nonce, tip, cap,
     /// gas, to, value, data, accessList])`; for legacy (EIP-155),
     /// `rlp([nonce, gasPrice, gas, to, value, data, chainId, 0, 0])`.
     pub fn signing_payload(&self) -> Vec<u8> {
-        let data = self.data.as_slice();
-        match self.fees {
-            Fees::Eip1559 {
-                max_priority_fee_per_gas,
-                max_fee_per_gas,
-            } => {
-                let mut out = vec![2u8];
-                out.extend(rlp_list(&[
-                    &self.chain_id,
-                    &self.nonce,
-                    &max_priority_fee_per_gas,
-                    &max_fee_per_gas,
-                    &self.gas_limit,
-                    &self.to.0,
-                    &self.value,
-                    &data,
-                    &EmptyList,
-                ]));
-                out
-            }
-            Fees::Legacy { gas_price } => rlp_list(&[
-                &self.nonce,
-                &gas_price,
-                &self.gas_limit,
-                &self.to.0,
-                &self.value,
-                &data,
-                &self.chain_id,
-                &0u8,
-                &0u8,
-            ]),
-        }
+        self.encode(None)
     }
 
-    /// The signed encoding, with the signature's parity and `r`, `s`.
+    /// The signed encoding: type 2 appends `yParity, r, s`; legacy puts
+    /// `v = parity + chainId * 2 + 35, r, s` where the payload had
+    /// `chainId, 0, 0`.
     fn signed_encoding(&self, y_parity: u64, r: &U256Bytes, s: &U256Bytes) -> Vec<u8> {
+        self.encode(Some(Signature { y_parity, r, s }))
+    }
+
+    fn encode(&self, signature: Option<Signature<'_>>) -> Vec<u8> {
         let data = self.data.as_slice();
         match self.fees {
             Fees::Eip1559 {
                 max_priority_fee_per_gas,
                 max_fee_per_gas,
             } => {
-                let mut out = vec![2u8];
-                out.extend(rlp_list(&[
+                let mut fields: Vec<&dyn Encodable> = vec![
                     &self.chain_id,
                     &self.nonce,
                     &max_priority_fee_per_gas,
@@ -290,26 +272,32 @@ impl Transaction {
                     &self.value,
                     &data,
                     &EmptyList,
-                    &y_parity,
-                    r,
-                    s,
-                ]));
+                ];
+                if let Some(sig) = &signature {
+                    fields.extend([&sig.y_parity as &dyn Encodable, sig.r, sig.s]);
+                }
+                let mut out = vec![2u8];
+                out.extend(rlp_list(&fields));
                 out
             }
             Fees::Legacy { gas_price } => {
-                // EIP-155: v = parity + chainId * 2 + 35.
-                let v = u128::from(y_parity) + u128::from(self.chain_id) * 2 + 35;
-                rlp_list(&[
+                let mut fields: Vec<&dyn Encodable> = vec![
                     &self.nonce,
                     &gas_price,
                     &self.gas_limit,
                     &self.to.0,
                     &self.value,
                     &data,
-                    &v,
-                    r,
-                    s,
-                ])
+                ];
+                let v;
+                match &signature {
+                    Some(sig) => {
+                        v = u128::from(sig.y_parity) + u128::from(self.chain_id) * 2 + 35;
+                        fields.extend([&v as &dyn Encodable, sig.r, sig.s]);
+                    }
+                    None => fields.extend([&self.chain_id as &dyn Encodable, &0u8, &0u8]),
+                }
+                rlp_list(&fields)
             }
         }
     }
